@@ -1,0 +1,15 @@
+//! Object layout, RaptorQ block codec, manifest and wire format of fountain.
+//!
+//! Everything here is pure computation: no sockets, no clocks, no threads. Every parser returns a
+//! `Result` and never panics, because `raptorq` itself panics on malformed input and nothing
+//! unvalidated may reach it.
+#![forbid(unsafe_code)]
+
+pub mod codec;
+pub mod layout;
+pub mod manifest;
+pub mod wire;
+
+pub use codec::{BlockDecoder, BlockEncoder, DecodeError};
+pub use layout::{BlockId, LayoutError, ObjectLayout};
+pub use manifest::{Manifest, ManifestError};

@@ -1,0 +1,293 @@
+//! Packet kinds, their encoding and their validating parser.
+
+use super::{Reader, SessionKey, TAG_LEN, WireError, Writer};
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u8 = 1;
+/// Bytes of the common header.
+pub const HEADER_LEN: usize = 12;
+/// Most needs one status packet may carry, so it fits a 1500-byte MTU.
+pub const MAX_NEEDS_PER_STATUS: usize = 100;
+/// Flag bit: a tag follows the body.
+const FLAG_TAGGED: u8 = 0x01;
+
+/// The kind byte of the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    /// Sender → group: one symbol.
+    Data = 1,
+    /// Sender → group: how far the first pass has got.
+    Progress = 2,
+    /// Receiver → sender: register for the session.
+    Join = 3,
+    /// Receiver → sender: what it still needs.
+    Status = 4,
+    /// Receiver → sender: the object is complete and verified.
+    Done = 5,
+    /// Sender → receiver: a join or done was recorded.
+    Ack = 6,
+    /// Sender → group: the session is over.
+    End = 7,
+}
+
+impl Kind {
+    fn from_u8(v: u8) -> Result<Self, WireError> {
+        Ok(match v {
+            1 => Self::Data,
+            2 => Self::Progress,
+            3 => Self::Join,
+            4 => Self::Status,
+            5 => Self::Done,
+            6 => Self::Ack,
+            7 => Self::End,
+            other => return Err(WireError::Kind(other)),
+        })
+    }
+}
+
+/// A receiver's need for one block: `need` more symbols, having seen ESIs below `seen`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Need {
+    /// The block.
+    pub block: u32,
+    /// How many more distinct symbols it needs.
+    pub need: u32,
+    /// One past the highest ESI it has received (0 if none), so the sender can tell whether
+    /// the report was written before or after its last repair burst arrived.
+    pub seen: u32,
+}
+
+const NEED_LEN: usize = 12;
+
+/// One parsed packet. Data payloads borrow from the datagram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Packet<'a> {
+    /// One encoding symbol of a block.
+    Data {
+        /// The block (ours, 32-bit).
+        block: u32,
+        /// RaptorQ encoding symbol id.
+        esi: u32,
+        /// The symbol.
+        payload: &'a [u8],
+    },
+    /// The sender has finished its first pass over blocks `< closed`.
+    Progress {
+        /// Blocks whose first pass is complete.
+        closed: u32,
+    },
+    /// A receiver registers.
+    Join {
+        /// The receiver's id.
+        receiver: u64,
+    },
+    /// A receiver's needs.
+    Status {
+        /// The receiver's id.
+        receiver: u64,
+        /// Blocks it has verified and stored.
+        done_blocks: u32,
+        /// Per-block needs, lowest blocks first.
+        needs: Vec<Need>,
+    },
+    /// A receiver holds the whole object, verified against this root hash.
+    Done {
+        /// The receiver's id.
+        receiver: u64,
+        /// The root hash it verified.
+        root: [u8; 32],
+    },
+    /// The sender recorded a receiver's join (or its done, when `done`).
+    Ack {
+        /// The receiver's id.
+        receiver: u64,
+        /// Whether this acknowledges completion rather than joining.
+        done: bool,
+    },
+    /// The session is over.
+    End,
+}
+
+impl Packet<'_> {
+    /// The packet's kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Self::Data { .. } => Kind::Data,
+            Self::Progress { .. } => Kind::Progress,
+            Self::Join { .. } => Kind::Join,
+            Self::Status { .. } => Kind::Status,
+            Self::Done { .. } => Kind::Done,
+            Self::Ack { .. } => Kind::Ack,
+            Self::End => Kind::End,
+        }
+    }
+
+    /// Appends the encoded packet for `session` to `buf`, tagged when `key` is given.
+    pub fn encode(&self, session: u64, key: Option<&SessionKey>, buf: &mut Vec<u8>) {
+        let start = buf.len();
+        let flags = if key.is_some() { FLAG_TAGGED } else { 0 };
+        let mut w = Writer::new(buf);
+        w.u8(PROTOCOL_VERSION).u8(self.kind() as u8).u8(flags).u8(0).u64(session);
+        match self {
+            Self::Data { block, esi, payload } => {
+                w.u32(*block).u32(*esi).bytes(payload);
+            }
+            Self::Progress { closed } => {
+                w.u32(*closed);
+            }
+            Self::Join { receiver } => {
+                w.u64(*receiver);
+            }
+            Self::Status { receiver, done_blocks, needs } => {
+                w.u64(*receiver).u32(*done_blocks).u16(needs.len() as u16);
+                for n in needs {
+                    w.u32(n.block).u32(n.need).u32(n.seen);
+                }
+            }
+            Self::Done { receiver, root } => {
+                w.u64(*receiver).bytes(root);
+            }
+            Self::Ack { receiver, done } => {
+                w.u64(*receiver).u8(u8::from(*done));
+            }
+            Self::End => {}
+        }
+        if let Some(key) = key {
+            let tag = key.tag(&buf[start..]);
+            buf.extend_from_slice(&tag);
+        }
+    }
+}
+
+impl<'a> Packet<'a> {
+    /// Parses a datagram into its session id and packet. With a `key`, only correctly tagged
+    /// packets pass; without one, a tag is stripped unchecked.
+    pub fn decode(bytes: &'a [u8], key: Option<&SessionKey>) -> Result<(u64, Self), WireError> {
+        let mut header = Reader::new(bytes);
+        let version = header.u8()?;
+        if version != PROTOCOL_VERSION {
+            return Err(WireError::Version(version));
+        }
+        let kind = Kind::from_u8(header.u8()?)?;
+        let flags = header.u8()?;
+        let reserved = header.u8()?;
+        if flags & !FLAG_TAGGED != 0 || reserved != 0 {
+            return Err(WireError::Flags(flags));
+        }
+        let session = header.u64()?;
+        let tagged = flags & FLAG_TAGGED != 0;
+        let body = if tagged {
+            let body_end = bytes.len().checked_sub(TAG_LEN).filter(|&end| end >= HEADER_LEN).ok_or(WireError::Truncated)?;
+            if let Some(key) = key
+                && !key.verify(&bytes[..body_end], &bytes[body_end..])
+            {
+                return Err(WireError::Tag);
+            }
+            &bytes[HEADER_LEN..body_end]
+        } else if key.is_some() {
+            return Err(WireError::Tag);
+        } else {
+            header.rest()
+        };
+        let mut r = Reader::new(body);
+        let packet = match kind {
+            Kind::Data => Self::Data { block: r.u32()?, esi: r.u32()?, payload: r.take_rest() },
+            Kind::Progress => Self::Progress { closed: r.u32()? },
+            Kind::Join => Self::Join { receiver: r.u64()? },
+            Kind::Status => {
+                let receiver = r.u64()?;
+                let done_blocks = r.u32()?;
+                let count = usize::from(r.u16()?);
+                if count > MAX_NEEDS_PER_STATUS || r.rest().len() != count * NEED_LEN {
+                    return Err(WireError::Range("needs"));
+                }
+                let needs = (0..count)
+                    .map(|_| Ok(Need { block: r.u32()?, need: r.u32()?, seen: r.u32()? }))
+                    .collect::<Result<_, WireError>>()?;
+                Self::Status { receiver, done_blocks, needs }
+            }
+            Kind::Done => Self::Done { receiver: r.u64()?, root: r.array()? },
+            Kind::Ack => {
+                let receiver = r.u64()?;
+                let done = match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    _ => return Err(WireError::Range("ack")),
+                };
+                Self::Ack { receiver, done }
+            }
+            Kind::End => Self::End,
+        };
+        r.expect_empty()?;
+        Ok((session, packet))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(packet: Packet<'_>, key: Option<&SessionKey>) {
+        let mut buf = Vec::new();
+        packet.encode(42, key, &mut buf);
+        let (session, parsed) = Packet::decode(&buf, key).unwrap();
+        assert_eq!(session, 42);
+        assert_eq!(parsed, packet);
+    }
+
+    #[test]
+    fn every_kind_round_trips() {
+        let key = SessionKey::new([7; 32]);
+        let payload = [9u8; 64];
+        let packets = [
+            Packet::Data { block: 3, esi: 1025, payload: &payload },
+            Packet::Progress { closed: 17 },
+            Packet::Join { receiver: u64::MAX },
+            Packet::Status { receiver: 5, done_blocks: 2, needs: vec![Need { block: 1, need: 30, seen: 1100 }] },
+            Packet::Done { receiver: 5, root: [3; 32] },
+            Packet::Ack { receiver: 5, done: true },
+            Packet::End,
+        ];
+        for packet in packets {
+            round_trip(packet.clone(), None);
+            round_trip(packet, Some(&key));
+        }
+    }
+
+    #[test]
+    fn rejects_bad_headers() {
+        let mut buf = Vec::new();
+        Packet::Progress { closed: 1 }.encode(1, None, &mut buf);
+        let mut wrong_version = buf.clone();
+        wrong_version[0] = 9;
+        assert_eq!(Packet::decode(&wrong_version, None), Err(WireError::Version(9)));
+        let mut wrong_kind = buf.clone();
+        wrong_kind[1] = 99;
+        assert_eq!(Packet::decode(&wrong_kind, None), Err(WireError::Kind(99)));
+        let mut wrong_flags = buf.clone();
+        wrong_flags[2] = 0x80;
+        assert_eq!(Packet::decode(&wrong_flags, None), Err(WireError::Flags(0x80)));
+        assert_eq!(Packet::decode(&buf[..buf.len() - 1], None), Err(WireError::Truncated));
+        let mut long = buf.clone();
+        long.push(0);
+        assert_eq!(Packet::decode(&long, None), Err(WireError::Trailing(1)));
+    }
+
+    #[test]
+    fn tags_are_enforced() {
+        let key = SessionKey::new([1; 32]);
+        let other = SessionKey::new([2; 32]);
+        let mut untagged = Vec::new();
+        Packet::Data { block: 0, esi: 0, payload: &[1; 16] }.encode(1, None, &mut untagged);
+        assert_eq!(Packet::decode(&untagged, Some(&key)), Err(WireError::Tag));
+        let mut forged = Vec::new();
+        Packet::Data { block: 0, esi: 0, payload: &[1; 16] }.encode(1, Some(&other), &mut forged);
+        assert_eq!(Packet::decode(&forged, Some(&key)), Err(WireError::Tag));
+        let mut tagged = Vec::new();
+        Packet::Data { block: 0, esi: 0, payload: &[1; 16] }.encode(1, Some(&key), &mut tagged);
+        let last = tagged.len() - 20;
+        tagged[last] ^= 1;
+        assert_eq!(Packet::decode(&tagged, Some(&key)), Err(WireError::Tag));
+    }
+}
