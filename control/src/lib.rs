@@ -17,6 +17,7 @@ pub mod mac;
 pub mod names;
 pub mod node;
 pub mod selection;
+pub mod stateless;
 pub mod serve;
 pub mod store;
 pub mod transfer;

@@ -1,0 +1,54 @@
+//! The JSON HTTP API: operator routes under `/api/v1` (admin token), agent routes under
+//! `/api/v1/agent` (node token), and the unauthenticated boot routes under `/boot`. The OpenAPI
+//! description is served at `/openapi.json`; a test checks that it and the router agree.
+pub mod agent;
+pub mod boot;
+pub mod extract;
+pub mod images;
+pub mod layouts;
+pub mod nodes;
+pub mod servers;
+pub mod state;
+pub mod transfers;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
+
+use crate::error::ApiError;
+pub use state::AppState;
+
+/// The OpenAPI 3 description of every route.
+pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+
+/// The router with every route.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/api/v1/nodes", get(nodes::list).post(nodes::add))
+        .route("/api/v1/nodes/{name}", get(nodes::show).patch(nodes::set))
+        .route("/api/v1/nodes/{name}/reimage", post(nodes::reimage))
+        .route("/api/v1/discovered", get(nodes::discovered))
+        .route("/api/v1/images", get(images::list).post(images::add))
+        .route("/api/v1/images/{name}", get(images::show))
+        .route("/api/v1/images/{name}/versions", post(images::add_version))
+        .route("/api/v1/images/{name}/rollback", post(images::rollback))
+        .route("/api/v1/layouts", get(layouts::list))
+        .route("/api/v1/layouts/validate", post(layouts::validate))
+        .route("/api/v1/layouts/{name}", put(layouts::put).get(layouts::show))
+        .route("/api/v1/servers", get(servers::list).post(servers::add))
+        .route("/api/v1/servers/{id}", axum::routing::patch(servers::set))
+        .route("/api/v1/transfers", get(transfers::list))
+        .route("/api/v1/agent/nodes/{name}/config", get(agent::config))
+        .route("/api/v1/agent/nodes/{name}/register", post(agent::register))
+        .route("/api/v1/agent/nodes/{name}/progress", post(agent::progress))
+        .route("/api/v1/agent/nodes/{name}/report", post(agent::report))
+        .route("/boot/ipxe", get(boot::ipxe_script))
+        .route("/boot/files/{file}", get(boot::file))
+        .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON) }))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async { ApiError::NotFound("route".into()).into_response() })
+        .with_state(state)
+}

@@ -1,0 +1,45 @@
+//! Operator routes for nodes and discovered MACs.
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+
+use super::extract::{Admin, ApiJson};
+use super::state::AppState;
+use crate::error::ApiError;
+use crate::node::{NewNode, Node, NodePatch};
+use crate::store::StoreError;
+use crate::store::discovered::Discovered;
+
+/// `GET /api/v1/nodes`
+pub async fn list(_: Admin, State(st): State<Arc<AppState>>) -> Result<Json<Vec<Node>>, ApiError> {
+    Ok(Json(st.store.nodes()?))
+}
+
+/// `POST /api/v1/nodes`
+pub async fn add(_: Admin, State(st): State<Arc<AppState>>, ApiJson(new): ApiJson<NewNode>) -> Result<(StatusCode, Json<Node>), ApiError> {
+    let node = new.into_node().map_err(ApiError::Invalid)?;
+    st.store.insert_node(&node)?;
+    Ok((StatusCode::CREATED, Json(node)))
+}
+
+/// `GET /api/v1/nodes/{name}`
+pub async fn show(_: Admin, State(st): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Json<Node>, ApiError> {
+    Ok(Json(st.store.node(&name)?))
+}
+
+/// `PATCH /api/v1/nodes/{name}`
+pub async fn set(_: Admin, State(st): State<Arc<AppState>>, Path(name): Path<String>, ApiJson(patch): ApiJson<NodePatch>) -> Result<Json<Node>, ApiError> {
+    Ok(Json(st.store.update_node(&name, |n| n.patched(patch).map_err(StoreError::Invalid))?))
+}
+
+/// `POST /api/v1/nodes/{name}/reimage`: the next boot re-images the node.
+pub async fn reimage(_: Admin, State(st): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Json<Node>, ApiError> {
+    Ok(Json(st.store.set_reimage(&name)?))
+}
+
+/// `GET /api/v1/discovered`
+pub async fn discovered(_: Admin, State(st): State<Arc<AppState>>) -> Result<Json<Vec<Discovered>>, ApiError> {
+    Ok(Json(st.store.discovered()?))
+}

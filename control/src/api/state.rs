@@ -1,0 +1,87 @@
+//! What every request handler shares.
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::image::IMAGES_DIR;
+use crate::node::ImageRef;
+use crate::selection::ServerPool;
+use crate::store::Store;
+use crate::transfer::gather::{Gatherer, Launch};
+use crate::transfer::launcher::{EventSink, LaunchPlan, TransferLauncher};
+
+/// Shared server state.
+pub struct AppState {
+    /// The store.
+    pub store: Store,
+    /// Token material.
+    pub auth: Auth,
+    /// Stateless servers with their loads.
+    pub pool: Mutex<ServerPool>,
+    /// Re-imaging nodes being gathered into sessions.
+    pub gatherer: Arc<Mutex<Gatherer>>,
+    /// Wakes the window timer when a deadline may have moved.
+    pub window_changed: Notify,
+    /// Starts senders.
+    pub launcher: Arc<dyn TransferLauncher>,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The URL nodes reach this server at, for boot scripts.
+    pub public_url: String,
+}
+
+/// Locks a mutex, going on after a panic elsewhere: the guarded values are updated in single steps
+/// that leave them consistent.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl AppState {
+    /// Refuses `token` unless it is the current token of `node`; unknown nodes get the same answer as
+    /// wrong tokens, so a token holder cannot probe for node names.
+    pub fn check_node_token(&self, node: &str, token: &str) -> Result<(), ApiError> {
+        let generation = self.store.token_generation(node).map_err(|_| ApiError::Forbidden)?;
+        if self.auth.is_node(node, generation, token) { Ok(()) } else { Err(ApiError::Forbidden) }
+    }
+
+    /// Reloads the server pool from the store after a server changed.
+    pub fn reload_pool(&self) -> Result<(), ApiError> {
+        let servers = self.store.servers()?;
+        lock(&self.pool).set_servers(servers);
+        Ok(())
+    }
+
+    /// Starts a sender for every session whose window has closed.
+    pub fn start_launches(&self) {
+        loop {
+            let Some(launch) = lock(&self.gatherer).poll_launch() else { break };
+            let sink = EventSink::new(self.gatherer.clone(), launch.id);
+            if let Err(reason) = self.start(launch, sink.clone()) {
+                tracing::warn!(session = sink.session(), %reason, "transfer session failed to start");
+                sink.finished(Err(reason));
+            }
+        }
+    }
+
+    fn start(&self, launch: Launch, sink: EventSink) -> Result<(), String> {
+        let version = self
+            .store
+            .resolve(&ImageRef { name: launch.key.image.clone(), version: Some(launch.key.version) })
+            .map_err(|e| e.to_string())?;
+        self.store.record_launch(&launch).map_err(|e| e.to_string())?;
+        let images = self.data_dir.join(IMAGES_DIR);
+        let plan = LaunchPlan {
+            id: launch.id,
+            image: launch.key.image,
+            version: launch.key.version,
+            artifact: images.join(&version.artifact),
+            manifest: images.join(&version.manifest),
+            receivers: launch.receivers,
+        };
+        tracing::info!(session = plan.id, image = %plan.image, version = plan.version, receivers = plan.receivers.len(), "starting transfer session");
+        self.launcher.launch(plan, sink).map_err(|e| e.to_string())
+    }
+}

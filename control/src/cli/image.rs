@@ -1,0 +1,91 @@
+//! `fountain image add|list|versions|rollback`.
+use std::process::ExitCode;
+
+use super::ClientArgs;
+use super::table::{Table, or_dash};
+use crate::api::images::ImageDetail;
+use crate::client::ClientError;
+use crate::image::{Image, ImageVersion, NewImage, NewVersion, Rollback, RollbackDone};
+
+/// Image subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum ImageCommand {
+    /// Publish a new version of an image (creating the image on first use). The files must already be
+    /// in the server's data directory under images/.
+    Add {
+        /// Image name.
+        name: String,
+        /// Artifact path relative to <data>/images.
+        #[arg(long)]
+        artifact: String,
+        /// Manifest path relative to <data>/images.
+        #[arg(long)]
+        manifest: String,
+        /// Publish without making it the default version.
+        #[arg(long)]
+        no_default: bool,
+    },
+    /// List images.
+    List,
+    /// List the versions of an image.
+    Versions {
+        /// Image name.
+        name: String,
+    },
+    /// Point the image's default (or one node) at an earlier version.
+    Rollback {
+        /// Image name.
+        name: String,
+        /// Version to go back to (default: the one before the current).
+        #[arg(long)]
+        to: Option<u32>,
+        /// Pin only this node.
+        #[arg(long)]
+        node: Option<String>,
+    },
+}
+
+/// Runs an image subcommand.
+pub fn run(args: &ClientArgs, command: ImageCommand) -> anyhow::Result<ExitCode> {
+    let client = args.client()?;
+    match command {
+        ImageCommand::Add { name, artifact, manifest, no_default } => {
+            match client.send::<_, Image>("POST", "/api/v1/images", &NewImage { name: name.clone() }) {
+                Ok(_) | Err(ClientError::Api { status: 409, .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let body = NewVersion { artifact, manifest, make_default: !no_default };
+            let v: ImageVersion = client.send("POST", &format!("/api/v1/images/{name}/versions"), &body)?;
+            args.print(&v, |v| versions_table(std::slice::from_ref(v)))?;
+        }
+        ImageCommand::List => {
+            let images: Vec<Image> = client.get("/api/v1/images")?;
+            args.print(&images, |images| {
+                let mut t = Table::new(&["NAME", "DEFAULT", "LATEST"]);
+                for i in images {
+                    t.row(vec![i.name.clone(), or_dash(i.default_version), or_dash(i.latest_version)]);
+                }
+                t
+            })?;
+        }
+        ImageCommand::Versions { name } => {
+            let detail: ImageDetail = client.get(&format!("/api/v1/images/{name}"))?;
+            args.print(&detail, |d| versions_table(&d.versions))?;
+        }
+        ImageCommand::Rollback { name, to, node } => {
+            let done: RollbackDone = client.send("POST", &format!("/api/v1/images/{name}/rollback"), &Rollback { to, node })?;
+            args.print(&done, |d| {
+                Table::fields(vec![("image", d.image.clone()), ("node", or_dash(d.node.as_ref())), ("from", or_dash(d.from)), ("to", d.to.to_string())])
+            })?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn versions_table(versions: &[ImageVersion]) -> Table {
+    let mut t = Table::new(&["IMAGE", "VERSION", "ARTIFACT", "BYTES", "MANIFEST BLAKE3"]);
+    for v in versions {
+        t.row(vec![v.image.clone(), v.version.to_string(), v.artifact.clone(), v.artifact_bytes.to_string(), v.manifest_blake3[..16].to_string()]);
+    }
+    t
+}

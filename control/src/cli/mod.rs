@@ -1,0 +1,113 @@
+//! Control-plane subcommands of the `fountain` binary: `serve`, and `node`, `image`, `layout`,
+//! `server`, which talk to a running server through its API. Tables for people by default, `--json`
+//! for scripts.
+mod image;
+mod layout;
+mod node;
+mod serve;
+mod server;
+mod table;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::auth::{ADMIN_TOKEN_FILE, Secret};
+use crate::client::Client;
+
+/// Default data directory.
+pub const DEFAULT_DATA_DIR: &str = "fountain-data";
+/// Default listen address, and the address the CLI talks to.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Control-plane subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Run the control plane (HTTP API, boot scripts, transfer sessions).
+    Serve(serve::ServeArgs),
+    /// Manage nodes: add, set, list, show, reimage.
+    Node {
+        /// How to reach the server.
+        #[command(flatten)]
+        client: ClientArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: node::NodeCommand,
+    },
+    /// Manage images: add versions, list, roll back.
+    Image {
+        /// How to reach the server.
+        #[command(flatten)]
+        client: ClientArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: image::ImageCommand,
+    },
+    /// Manage disk layouts: add, show, validate.
+    Layout {
+        /// How to reach the server.
+        #[command(flatten)]
+        client: ClientArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: layout::LayoutCommand,
+    },
+    /// Manage stateless servers: add, list, set.
+    Server {
+        /// How to reach the server.
+        #[command(flatten)]
+        client: ClientArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: server::ServerCommand,
+    },
+}
+
+/// How to reach the control plane.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClientArgs {
+    /// Control-plane URL.
+    #[arg(long, global = true, env = "FOUNTAIN_SERVER", default_value_t = format!("http://{DEFAULT_LISTEN}"))]
+    server: String,
+    /// File holding the admin token (FOUNTAIN_TOKEN, when set, wins).
+    #[arg(long, global = true, env = "FOUNTAIN_TOKEN_FILE", default_value_os_t = PathBuf::from(DEFAULT_DATA_DIR).join(ADMIN_TOKEN_FILE))]
+    token_file: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+impl ClientArgs {
+    fn client(&self) -> anyhow::Result<Client> {
+        let token = match std::env::var("FOUNTAIN_TOKEN") {
+            Ok(t) if !t.is_empty() => t,
+            _ => std::fs::read_to_string(&self.token_file)
+                .with_context(|| format!("reading the admin token from {} (set --token-file or FOUNTAIN_TOKEN)", self.token_file.display()))?
+                .trim()
+                .to_string(),
+        };
+        Ok(Client::new(&self.server, Secret::new(token)))
+    }
+
+    /// Prints `value` as JSON, or as the table `table` makes of it.
+    fn print<T: serde::Serialize>(&self, value: &T, table: impl FnOnce(&T) -> table::Table) -> anyhow::Result<()> {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(value)?);
+        } else {
+            print!("{}", table(value));
+        }
+        Ok(())
+    }
+}
+
+/// Runs one control-plane subcommand.
+pub fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(args) => serve::run(args),
+        Command::Node { client, command } => node::run(&client, command),
+        Command::Image { client, command } => image::run(&client, command),
+        Command::Layout { client, command } => layout::run(&client, command),
+        Command::Server { client, command } => server::run(&client, command),
+    }
+}

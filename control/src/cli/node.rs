@@ -1,0 +1,181 @@
+//! `fountain node add|set|list|show|reimage|discovered`.
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use super::ClientArgs;
+use super::table::{Table, or_dash};
+use crate::mac::Mac;
+use crate::node::{BootMode, ImageRef, NewNode, NextBoot, Node, NodeConfig, NodePatch};
+use crate::store::discovered::Discovered;
+
+/// Node subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum NodeCommand {
+    /// Add a node.
+    Add {
+        /// Node name.
+        name: String,
+        #[command(flatten)]
+        fields: NodeFields,
+    },
+    /// Change a node; only the options given change.
+    Set {
+        /// Node name.
+        name: String,
+        #[command(flatten)]
+        fields: NodeFields,
+    },
+    /// List nodes.
+    List {
+        /// Only nodes in this group.
+        #[arg(long)]
+        group: Option<String>,
+    },
+    /// Show one node.
+    Show {
+        /// Node name.
+        name: String,
+    },
+    /// Re-image the node at its next boot.
+    Reimage {
+        /// Node name.
+        name: String,
+    },
+    /// List unknown MACs that booted.
+    Discovered,
+}
+
+/// Node settings shared by `add` and `set`.
+#[derive(Debug, clap::Args)]
+pub struct NodeFields {
+    /// MAC address (repeat for several; replaces the list on `set`).
+    #[arg(long = "mac")]
+    macs: Vec<Mac>,
+    /// Group (repeat for several; replaces the list on `set`).
+    #[arg(long = "group")]
+    groups: Vec<String>,
+    /// Image as NAME or NAME@VERSION (without a version the node follows the image's default).
+    #[arg(long)]
+    image: Option<ImageRef>,
+    /// Disk layout name.
+    #[arg(long)]
+    layout: Option<String>,
+    /// Boot mode.
+    #[arg(long, value_enum)]
+    mode: Option<BootMode>,
+    /// Next boot action.
+    #[arg(long, value_enum)]
+    next_boot: Option<NextBoot>,
+    /// Node configuration file (JSON or YAML: hostname, interfaces, nfs_mounts, kernel_args).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+impl NodeFields {
+    fn node_config(&self) -> anyhow::Result<Option<NodeConfig>> {
+        let Some(path) = &self.config else { return Ok(None) };
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let config = serde_norway::from_str(&text).with_context(|| format!("parsing node config {}", path.display()))?;
+        Ok(Some(config))
+    }
+
+    fn into_patch(self) -> anyhow::Result<NodePatch> {
+        Ok(NodePatch {
+            config: self.node_config()?,
+            macs: (!self.macs.is_empty()).then_some(self.macs),
+            groups: (!self.groups.is_empty()).then_some(self.groups),
+            image: self.image,
+            layout: self.layout,
+            boot_mode: self.mode,
+            next_boot: self.next_boot,
+        })
+    }
+}
+
+/// Runs a node subcommand.
+pub fn run(args: &ClientArgs, command: NodeCommand) -> anyhow::Result<ExitCode> {
+    let client = args.client()?;
+    match command {
+        NodeCommand::Add { name, fields } => {
+            let new = NewNode {
+                config: fields.node_config()?.unwrap_or_default(),
+                name,
+                macs: fields.macs,
+                groups: fields.groups,
+                image: fields.image,
+                layout: fields.layout,
+                boot_mode: fields.mode.unwrap_or_default(),
+                next_boot: fields.next_boot,
+            };
+            let node: Node = client.send("POST", "/api/v1/nodes", &new)?;
+            args.print(&node, node_detail)?;
+        }
+        NodeCommand::Set { name, fields } => {
+            let node: Node = client.send("PATCH", &format!("/api/v1/nodes/{name}"), &fields.into_patch()?)?;
+            args.print(&node, node_detail)?;
+        }
+        NodeCommand::List { group } => {
+            let mut nodes: Vec<Node> = client.get("/api/v1/nodes")?;
+            if let Some(g) = group {
+                nodes.retain(|n| n.groups.contains(&g));
+            }
+            args.print(&nodes, |nodes| {
+                let mut t = Table::new(&["NAME", "MACS", "MODE", "NEXT BOOT", "IMAGE", "LAYOUT", "INSTALLED"]);
+                for n in nodes {
+                    t.row(vec![
+                        n.name.clone(),
+                        join(&n.macs),
+                        n.boot_mode.to_string(),
+                        n.next_boot.to_string(),
+                        or_dash(n.image.as_ref()),
+                        or_dash(n.layout.as_ref()),
+                        or_dash(n.installed.as_ref().map(|i| format!("{}@{}", i.image, i.version))),
+                    ]);
+                }
+                t
+            })?;
+        }
+        NodeCommand::Show { name } => {
+            let node: Node = client.get(&format!("/api/v1/nodes/{name}"))?;
+            args.print(&node, node_detail)?;
+        }
+        NodeCommand::Reimage { name } => {
+            let node: Node = client.send("POST", &format!("/api/v1/nodes/{name}/reimage"), &())?;
+            args.print(&node, node_detail)?;
+        }
+        NodeCommand::Discovered => {
+            let found: Vec<Discovered> = client.get("/api/v1/discovered")?;
+            args.print(&found, |found| {
+                let mut t = Table::new(&["MAC", "BOOTS", "LAST SEEN (UNIX S)"]);
+                for d in found {
+                    t.row(vec![d.mac.to_string(), d.boots.to_string(), d.last_seen_unix_s.to_string()]);
+                }
+                t
+            })?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn node_detail(n: &Node) -> Table {
+    Table::fields(vec![
+        ("name", n.name.clone()),
+        ("macs", join(&n.macs)),
+        ("groups", join(&n.groups)),
+        ("boot mode", n.boot_mode.to_string()),
+        ("next boot", n.next_boot.to_string()),
+        ("image", or_dash(n.image.as_ref())),
+        ("layout", or_dash(n.layout.as_ref())),
+        ("hostname", or_dash(n.config.hostname.as_ref())),
+        ("interfaces", n.config.interfaces.iter().map(|i| format!("{}={}", i.name, i.addresses.join("+"))).collect::<Vec<_>>().join(", ")),
+        ("nfs mounts", n.config.nfs_mounts.iter().map(|m| format!("{}:{}->{}", m.server, m.export, m.mount_point)).collect::<Vec<_>>().join(", ")),
+        ("kernel args", n.config.kernel_args.join(" ")),
+        ("installed", or_dash(n.installed.as_ref().map(|i| format!("{}@{}", i.image, i.version)))),
+    ])
+}
+
+fn join<T: ToString>(items: &[T]) -> String {
+    items.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+}

@@ -1,0 +1,61 @@
+//! `fountain serve`.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::selection::Policy;
+use crate::serve::{ServeConfig, Server};
+use crate::transfer::launcher::NoEngine;
+
+/// Arguments of `fountain serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Data directory: store, tokens, images/, boot/.
+    #[arg(long, default_value = super::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = super::DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// URL nodes reach this server at (required when listening on 0.0.0.0).
+    #[arg(long)]
+    public_url: Option<String>,
+    /// How stateless servers are chosen.
+    #[arg(long, value_enum, default_value_t = Policy::TwoChoices)]
+    selection: Policy,
+    /// Seed for server selection (reproducible experiments).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Gathering window after the first re-imaging node registers, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    window_ms: u64,
+    /// Registered nodes that start a session at once.
+    #[arg(long, default_value_t = 256)]
+    max_receivers: usize,
+}
+
+/// Runs the server until Ctrl-C.
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = ServeConfig {
+        data_dir: args.data_dir,
+        listen: args.listen,
+        public_url: args.public_url,
+        policy: args.selection,
+        seed: args.seed,
+        window: Duration::from_millis(args.window_ms),
+        max_receivers: args.max_receivers,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let server = Server::start(config.clone(), Arc::new(NoEngine)).await?;
+        eprintln!(
+            "fountain control plane on http://{} (data in {}, admin token in {})",
+            server.addr(),
+            config.data_dir.display(),
+            config.data_dir.join(crate::auth::ADMIN_TOKEN_FILE).display()
+        );
+        server.run_until_ctrl_c().await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}

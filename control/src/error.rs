@@ -1,0 +1,88 @@
+//! API errors: every refusal has a status that says whose fault it is and a message that says what to
+//! fix, as `{"error": "...", "details": [...]}`.
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::layout::LayoutError;
+use crate::store::StoreError;
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// The request could not be read: malformed JSON, bad query, missing parameter.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request was read but its content is not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+    /// A layout broke one or more rules; each is listed in `details`.
+    #[error("invalid layout: {} problem(s)", .0.len())]
+    Layout(Vec<LayoutError>),
+    /// The named thing does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The change conflicts with the stored state.
+    #[error("{0}")]
+    Conflict(String),
+    /// No usable token was presented.
+    #[error("missing or wrong token: send 'Authorization: Bearer <token>'")]
+    Unauthorized,
+    /// The token is valid but not for this resource (a node asking for another node).
+    #[error("this token may not access this resource")]
+    Forbidden,
+    /// Nothing can serve the request right now (no healthy stateless server).
+    #[error("{0}")]
+    Unavailable(String),
+    /// A failure of ours; the details go to the log, not to the client.
+    #[error("internal error")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct Body {
+    error: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    details: Vec<String>,
+}
+
+impl ApiError {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Invalid(_) | ApiError::Layout(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ApiError::NotFound(what),
+            StoreError::Conflict(m) => ApiError::Conflict(m),
+            StoreError::Invalid(m) => ApiError::Invalid(m),
+            e @ (StoreError::Corrupt(_) | StoreError::Sqlite(_) | StoreError::Io(_)) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(%detail, "request failed");
+        }
+        let details = match &self {
+            ApiError::Layout(errors) => errors.iter().map(ToString::to_string).collect(),
+            _ => Vec::new(),
+        };
+        (self.status(), axum::Json(Body { error: self.to_string(), details })).into_response()
+    }
+}

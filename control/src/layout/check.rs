@@ -1,0 +1,239 @@
+//! The rules a layout must follow beyond its schema; each broken rule adds one [`LayoutError`].
+use std::collections::BTreeMap;
+
+use super::size::{Human, Size, parse_bound, parse_size};
+use super::{Bootloader, FsType, Layout, LayoutError, PartitionFlag};
+use crate::names::{check_abs_path, check_name};
+
+/// Space GPT keeps at the start of a disk before the first partition (the usual 1 MiB alignment).
+const GPT_START_BYTES: u64 = 1 << 20;
+
+/// Fewest members each supported RAID level needs.
+fn raid_min_members(level: u8) -> Option<usize> {
+    match level {
+        0 | 1 => Some(2),
+        5 => Some(3),
+        6 | 10 => Some(4),
+        _ => None,
+    }
+}
+
+/// What kind of device an id names, which decides what may use it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Disk { partitioned: bool },
+    Partition,
+    Raid,
+    Vg,
+}
+
+/// Checks every rule and returns all problems found.
+pub(super) fn check(layout: &Layout) -> Vec<LayoutError> {
+    let mut c = Checker::default();
+    if layout.disks.is_empty() {
+        c.errors.push(LayoutError::NoDisks);
+    }
+    c.collect_ids(layout);
+    for disk in &layout.disks {
+        c.check_disk(disk);
+    }
+    c.check_raid_and_lvm(layout);
+    c.check_filesystems(layout);
+    c.errors
+}
+
+#[derive(Default)]
+struct Checker {
+    errors: Vec<LayoutError>,
+    kinds: BTreeMap<String, Kind>,
+    /// Device id -> who consumes it (a RAID array or a VG), for "used twice" and "filesystem on a member".
+    consumers: BTreeMap<String, String>,
+}
+
+impl Checker {
+    fn add_id(&mut self, id: &str, kind: Kind) {
+        if let Err(e) = check_name("device id", id) {
+            self.errors.push(LayoutError::BadName(e));
+        }
+        if self.kinds.insert(id.to_string(), kind).is_some() {
+            self.errors.push(LayoutError::DuplicateId(id.to_string()));
+        }
+    }
+
+    fn collect_ids(&mut self, layout: &Layout) {
+        for disk in &layout.disks {
+            self.add_id(&disk.id, Kind::Disk { partitioned: !disk.partitions.is_empty() });
+            for p in &disk.partitions {
+                self.add_id(&p.id, Kind::Partition);
+            }
+        }
+        for r in &layout.raid {
+            self.add_id(&r.id, Kind::Raid);
+        }
+        for vg in &layout.lvm {
+            self.add_id(&vg.vg, Kind::Vg);
+            let mut lvs = BTreeMap::new();
+            for lv in &vg.lvs {
+                if let Err(e) = check_name("logical volume", &lv.name) {
+                    self.errors.push(LayoutError::BadName(e));
+                }
+                if lvs.insert(&lv.name, ()).is_some() {
+                    self.errors.push(LayoutError::DuplicateId(format!("{}/{}", vg.vg, lv.name)));
+                }
+            }
+        }
+    }
+
+    /// Parses sizes, lays partitions out in order and checks overlaps and the fit on the smallest
+    /// disk the match rules allow.
+    fn check_disk(&mut self, disk: &super::Disk) {
+        let m = &disk.matcher;
+        if m.path.is_none() && m.model.is_none() && m.size.is_none() {
+            self.errors.push(LayoutError::EmptyMatch(disk.id.clone()));
+        }
+        let min_disk = m.size.as_ref().and_then(|s| match parse_bound(s) {
+            Ok(b) => b.min_bytes(),
+            Err(reason) => {
+                self.errors.push(LayoutError::BadSize { place: format!("disk {:?} match", disk.id), value: s.clone(), reason });
+                None
+            }
+        });
+        let mut cursor = GPT_START_BYTES;
+        let mut previous: Option<&str> = None;
+        let last = disk.partitions.len().saturating_sub(1);
+        for (i, p) in disk.partitions.iter().enumerate() {
+            let place = format!("disk {:?} partition {:?}", disk.id, p.id);
+            let start = match p.start.as_deref().map(super::size::parse_bytes) {
+                None => cursor,
+                Some(Ok(start)) => start,
+                Some(Err(reason)) => {
+                    self.errors.push(LayoutError::BadSize { place: place.clone(), value: p.start.clone().unwrap_or_default(), reason });
+                    cursor
+                }
+            };
+            if start < cursor {
+                if let Some(first) = previous {
+                    self.errors.push(LayoutError::Overlap {
+                        disk: disk.id.clone(),
+                        first: first.to_string(),
+                        second: p.id.clone(),
+                        start: Human(start),
+                        end: Human(cursor),
+                    });
+                }
+            }
+            match parse_size(&p.size) {
+                Ok(Size::Bytes(n)) => cursor = start.saturating_add(n),
+                Ok(Size::Rest) if i != last => self.errors.push(LayoutError::RestNotLast(place)),
+                Ok(Size::Rest) => cursor = start.max(cursor),
+                Err(reason) => self.errors.push(LayoutError::BadSize { place, value: p.size.clone(), reason }),
+            }
+            previous = Some(&p.id);
+        }
+        if let Some(have) = min_disk {
+            if cursor > have {
+                self.errors.push(LayoutError::TooBig { disk: disk.id.clone(), need: Human(cursor), have: Human(have) });
+            }
+        }
+    }
+
+    /// Records `user` as the one consumer of `id`, checking that `id` exists and may be consumed.
+    fn consume(&mut self, user: &str, id: &str, may_use: impl Fn(Kind) -> bool) {
+        match self.kinds.get(id).copied() {
+            None => self.errors.push(LayoutError::UnknownRef { user: user.to_string(), id: id.to_string() }),
+            Some(Kind::Disk { partitioned: true }) => self.errors.push(LayoutError::PartitionedDiskUsedWhole(id.to_string())),
+            Some(kind) if !may_use(kind) => self.errors.push(LayoutError::UnknownRef { user: user.to_string(), id: id.to_string() }),
+            Some(_) => {
+                if let Some(first) = self.consumers.insert(id.to_string(), user.to_string()) {
+                    self.errors.push(LayoutError::UsedTwice { id: id.to_string(), first, second: user.to_string() });
+                }
+            }
+        }
+    }
+
+    fn check_raid_and_lvm(&mut self, layout: &Layout) {
+        for r in &layout.raid {
+            let user = format!("raid {:?}", r.id);
+            match raid_min_members(r.level) {
+                None => self.errors.push(LayoutError::RaidLevel { id: r.id.clone(), level: r.level }),
+                Some(need) if r.members.len() < need => {
+                    self.errors.push(LayoutError::RaidMembers { id: r.id.clone(), level: r.level, have: r.members.len(), need })
+                }
+                Some(_) => {}
+            }
+            for m in r.members.iter().chain(&r.spares) {
+                self.consume(&user, m, |k| matches!(k, Kind::Disk { .. } | Kind::Partition));
+            }
+        }
+        for vg in &layout.lvm {
+            let user = format!("vg {:?}", vg.vg);
+            if vg.pvs.is_empty() {
+                self.errors.push(LayoutError::EmptyVg(vg.vg.clone()));
+            }
+            for pv in &vg.pvs {
+                self.consume(&user, pv, |k| k != Kind::Vg);
+            }
+            let last = vg.lvs.len().saturating_sub(1);
+            for (i, lv) in vg.lvs.iter().enumerate() {
+                let place = format!("lv {}/{}", vg.vg, lv.name);
+                match parse_size(&lv.size) {
+                    Ok(Size::Rest) if i != last => self.errors.push(LayoutError::RestNotLast(place)),
+                    Ok(_) => {}
+                    Err(reason) => self.errors.push(LayoutError::BadSize { place, value: lv.size.clone(), reason }),
+                }
+            }
+        }
+    }
+
+    /// Filesystems: only on unconsumed devices, mount points absolute and unique, exactly one root,
+    /// and the boot partition the bootloader needs.
+    fn check_filesystems(&mut self, layout: &Layout) {
+        let mut targets: Vec<(String, Option<&str>, Option<FsType>, Option<&str>)> = Vec::new();
+        for d in &layout.disks {
+            for p in &d.partitions {
+                targets.push((format!("partition {:?}", p.id), Some(p.id.as_str()), p.fs, p.mount.as_deref()));
+            }
+        }
+        for r in &layout.raid {
+            targets.push((format!("raid {:?}", r.id), Some(r.id.as_str()), r.fs, r.mount.as_deref()));
+        }
+        for vg in &layout.lvm {
+            for lv in &vg.lvs {
+                targets.push((format!("lv {}/{}", vg.vg, lv.name), None, lv.fs, lv.mount.as_deref()));
+            }
+        }
+        let mut mounts: BTreeMap<&str, String> = BTreeMap::new();
+        for (place, id, fs, mount) in &targets {
+            if let Some(user) = id.and_then(|id| self.consumers.get(id)) {
+                if fs.is_some() || mount.is_some() {
+                    self.errors.push(LayoutError::FsOnConsumed { device: place.clone(), user: user.clone() });
+                }
+                continue;
+            }
+            let Some(mount) = mount else { continue };
+            match fs {
+                None => self.errors.push(LayoutError::MountWithoutFs(place.clone())),
+                Some(FsType::Swap) => self.errors.push(LayoutError::SwapMounted(place.clone())),
+                Some(_) => {}
+            }
+            if check_abs_path("mount point", mount).is_err() {
+                self.errors.push(LayoutError::BadMount { place: place.clone(), mount: mount.to_string() });
+            } else if let Some(first) = mounts.insert(mount, place.clone()) {
+                self.errors.push(LayoutError::DuplicateMount { mount: mount.to_string(), first, second: place.clone() });
+            }
+        }
+        if !layout.disks.is_empty() && !mounts.contains_key("/") {
+            self.errors.push(LayoutError::NoRoot);
+        }
+        let partitions = || layout.disks.iter().flat_map(|d| &d.partitions);
+        match layout.bootloader {
+            Bootloader::Uefi if !partitions().any(|p| p.flags.contains(&PartitionFlag::Esp) && p.fs == Some(FsType::Vfat)) => {
+                self.errors.push(LayoutError::MissingEsp)
+            }
+            Bootloader::Bios if !partitions().any(|p| p.flags.contains(&PartitionFlag::BiosGrub)) => {
+                self.errors.push(LayoutError::MissingBiosGrub)
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! `fountain serve`: opens the data directory, binds, and runs the API and the window timer until
+//! told to stop.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::api::{self, AppState};
+use crate::auth::Auth;
+use crate::selection::{Policy, ServerPool};
+use crate::stateless::check_url;
+use crate::store::{Store, StoreError};
+use crate::transfer::gather::{GatherConfig, Gatherer};
+use crate::transfer::launcher::TransferLauncher;
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Data directory (store, tokens, images, boot files).
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// URL nodes reach the server at; `http://<listen>` when absent.
+    pub public_url: Option<String>,
+    /// Stateless server selection.
+    pub policy: Policy,
+    /// Seed for server selection, for reproducible runs.
+    pub seed: Option<u64>,
+    /// Gathering window after the first registration.
+    pub window: Duration,
+    /// Registrations that close a window at once.
+    pub max_receivers: usize,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The store failed to open.
+    #[error("opening the store: {0}")]
+    Store(#[from] StoreError),
+    /// Token files could not be read or created.
+    #[error("reading or creating token files: {0}")]
+    Tokens(std::io::Error),
+    /// Binding the listen address failed.
+    #[error("binding {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    /// Settings that cannot work.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    stop: watch::Sender<bool>,
+    http: JoinHandle<std::io::Result<()>>,
+    timer: JoinHandle<()>,
+}
+
+impl Server {
+    /// Opens the store and starts serving; call inside a tokio runtime.
+    pub async fn start(config: ServeConfig, launcher: Arc<dyn TransferLauncher>) -> Result<Server, ServeError> {
+        if config.max_receivers == 0 {
+            return Err(ServeError::Config("max receivers must be at least 1".into()));
+        }
+        let store = Store::open(&config.data_dir)?;
+        let auth = Auth::load_or_create(&config.data_dir).map_err(ServeError::Tokens)?;
+        let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| ServeError::Bind(config.listen, e))?;
+        let addr = listener.local_addr().map_err(|e| ServeError::Bind(config.listen, e))?;
+        let public_url = match config.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None if addr.ip().is_unspecified() => {
+                return Err(ServeError::Config(format!("listening on {addr}: give --public-url, the address nodes reach this server at")));
+            }
+            None => format!("http://{addr}"),
+        };
+        check_url(&public_url).map_err(ServeError::Config)?;
+        let mut pool = ServerPool::new(config.policy, config.seed);
+        pool.set_servers(store.servers()?);
+        let gatherer = Gatherer::new(GatherConfig { window: config.window, max_receivers: config.max_receivers }, store.first_free_session_id()?);
+        let state = Arc::new(AppState {
+            store,
+            auth,
+            pool: Mutex::new(pool),
+            gatherer: Arc::new(Mutex::new(gatherer)),
+            window_changed: Notify::new(),
+            launcher,
+            data_dir: config.data_dir,
+            public_url,
+        });
+        let (stop, stopped) = watch::channel(false);
+        let mut http_stopped = stopped.clone();
+        let app = api::router(state.clone());
+        let http = tokio::spawn(async move {
+            axum::serve(listener, app).with_graceful_shutdown(async move { while !*http_stopped.borrow_and_update() && http_stopped.changed().await.is_ok() {} }).await
+        });
+        let timer = tokio::spawn(run_window_timer(state.clone(), stopped));
+        tracing::info!(%addr, "control plane listening");
+        Ok(Server { addr, state, stop, http, timer })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state (tests inspect the store through it).
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Stops accepting, finishes open requests and returns when both tasks have ended.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        let _ = self.stop.send(true);
+        let _ = self.timer.await;
+        self.http.await.map_err(std::io::Error::other)?
+    }
+
+    /// Serves until the HTTP task ends (the CLI runs this until Ctrl-C).
+    pub async fn run_until_ctrl_c(self) -> std::io::Result<()> {
+        tokio::signal::ctrl_c().await?;
+        tracing::info!("shutting down");
+        self.shutdown().await
+    }
+}
+
+/// Closes gathering windows when their deadlines pass and starts their senders.
+async fn run_window_timer(state: Arc<AppState>, mut stopped: watch::Receiver<bool>) {
+    loop {
+        let deadline = api::state::lock(&state.gatherer).poll_timeout();
+        let wait = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = wait => {}
+            _ = state.window_changed.notified() => {}
+            _ = stopped.changed() => return,
+        }
+        api::state::lock(&state.gatherer).handle_timeout(Instant::now());
+        state.start_launches();
+    }
+}

@@ -1,0 +1,104 @@
+//! The SQLite store: one file in the data directory, WAL mode, every change in one transaction.
+//!
+//! Access goes through one connection behind a mutex: every statement is a point lookup or a small
+//! write that takes microseconds, far below the cost of the HTTP request around it, and one writer is
+//! what SQLite allows anyway.
+pub mod discovered;
+pub mod images;
+mod layouts;
+mod nodes;
+pub mod schema;
+mod servers;
+mod sessions;
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+pub use nodes::NodeBoot;
+
+/// The database file in the data directory.
+pub const DB_FILE: &str = "fountain.db";
+/// How long a statement waits for a lock held by another process (a CLI inspecting the file).
+const BUSY_TIMEOUT_MS: u64 = 5_000;
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A named thing does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The change conflicts with what is stored (duplicate name, MAC of another node).
+    #[error("{0}")]
+    Conflict(String),
+    /// The change is well-formed but not allowed (unknown image referenced, no older version).
+    #[error("{0}")]
+    Invalid(String),
+    /// A stored value did not read back.
+    #[error("store is corrupt: {0}")]
+    Corrupt(String),
+    /// SQLite failed.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// Opening the data directory failed.
+    #[error("data directory: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The store.
+#[derive(Debug)]
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `data_dir` and migrates it.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(data_dir)?;
+        let mut conn = Connection::open(data_dir.join(DB_FILE))?;
+        conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        schema::migrate(&mut conn)?;
+        Ok(Store { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` in one immediate transaction, committed only if `f` succeeds.
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs read-only `f` on the connection.
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        f(&self.conn())
+    }
+
+    /// The schema version of the open store.
+    pub fn schema_version(&self) -> Result<usize, StoreError> {
+        self.read(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
+    }
+}
+
+/// Seconds since the Unix epoch.
+fn now_unix_s() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Maps "no row" to [`StoreError::NotFound`] naming `what`.
+fn found<T>(r: rusqlite::Result<T>, what: impl FnOnce() -> String) -> Result<T, StoreError> {
+    match r {
+        Err(rusqlite::Error::QueryReturnedNoRows) => Err(StoreError::NotFound(what())),
+        other => Ok(other?),
+    }
+}

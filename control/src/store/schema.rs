@@ -1,0 +1,88 @@
+//! Versioned migrations: migration `i` (1-based) takes the schema from `user_version` i-1 to i, each in
+//! its own transaction, so a store opened by a newer binary moves forward one step at a time and an
+//! interrupted upgrade leaves the last complete version.
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// The migrations in order; append, never edit a published one.
+const MIGRATIONS: &[&str] = &[
+    // 1: the initial model.
+    r#"
+    CREATE TABLE stateless_servers (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        url TEXT NOT NULL UNIQUE,
+        weight INTEGER NOT NULL,
+        healthy INTEGER NOT NULL
+    );
+    CREATE TABLE nodes (
+        name TEXT PRIMARY KEY,
+        doc TEXT NOT NULL,
+        token_generation INTEGER NOT NULL DEFAULT 0,
+        stateless_server INTEGER REFERENCES stateless_servers(id) ON DELETE SET NULL,
+        updated_unix_s INTEGER NOT NULL
+    );
+    CREATE TABLE node_macs (
+        mac TEXT PRIMARY KEY,
+        node TEXT NOT NULL REFERENCES nodes(name) ON DELETE CASCADE
+    );
+    CREATE INDEX node_macs_by_node ON node_macs(node);
+    CREATE TABLE images (
+        name TEXT PRIMARY KEY,
+        default_version INTEGER,
+        created_unix_s INTEGER NOT NULL
+    );
+    CREATE TABLE image_versions (
+        image TEXT NOT NULL REFERENCES images(name),
+        version INTEGER NOT NULL,
+        artifact TEXT NOT NULL,
+        manifest TEXT NOT NULL,
+        artifact_bytes INTEGER NOT NULL,
+        manifest_blake3 TEXT NOT NULL,
+        created_unix_s INTEGER NOT NULL,
+        PRIMARY KEY (image, version)
+    );
+    CREATE TRIGGER image_versions_no_update BEFORE UPDATE ON image_versions
+        BEGIN SELECT RAISE(ABORT, 'image versions are immutable'); END;
+    CREATE TRIGGER image_versions_no_delete BEFORE DELETE ON image_versions
+        BEGIN SELECT RAISE(ABORT, 'image versions are immutable'); END;
+    CREATE TABLE layouts (
+        name TEXT PRIMARY KEY,
+        yaml TEXT NOT NULL,
+        updated_unix_s INTEGER NOT NULL
+    );
+    CREATE TABLE discovered_macs (
+        mac TEXT PRIMARY KEY,
+        first_seen_unix_s INTEGER NOT NULL,
+        last_seen_unix_s INTEGER NOT NULL,
+        boots INTEGER NOT NULL
+    );
+    CREATE TABLE transfer_sessions (
+        id INTEGER PRIMARY KEY,
+        image TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        receivers TEXT NOT NULL,
+        started_unix_s INTEGER NOT NULL
+    );
+    "#,
+];
+
+/// Brings the schema up to date.
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > MIGRATIONS.len() {
+        return Err(StoreError::Corrupt(format!("store schema version {current} is newer than this binary ({})", MIGRATIONS.len())));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The schema version this binary writes.
+pub fn latest_version() -> usize {
+    MIGRATIONS.len()
+}

@@ -1,0 +1,324 @@
+//! Gathering re-imaging nodes into sessions: one open window per image version, closed when
+//! `max_receivers` agents have registered or `window` after the first registration, whichever comes
+//! first. The window starts at the first registration, not at the first boot script, because an agent
+//! takes tens of seconds to boot and a window started earlier would close on nobody.
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use super::{ReceiverState, SessionId, SessionKey, SessionState, SessionStatus};
+
+/// Closed sessions kept for the status API before the oldest are forgotten.
+pub const SESSION_HISTORY_MAX: usize = 256;
+
+/// Window settings.
+#[derive(Debug, Clone, Copy)]
+pub struct GatherConfig {
+    /// How long a window stays open after its first registration.
+    pub window: Duration,
+    /// Registrations that close a window at once.
+    pub max_receivers: usize,
+}
+
+/// A session whose window closed: start a sender for these receivers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    /// Session id.
+    pub id: SessionId,
+    /// Image version to send.
+    pub key: SessionKey,
+    /// Registered nodes.
+    pub receivers: Vec<String>,
+}
+
+/// Why a registration or report was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GatherError {
+    /// The node has not been given a session by a boot script.
+    #[error("node {0} has no transfer session: boot it to re-image first")]
+    NotAssigned(String),
+    /// No such session.
+    #[error("transfer session {0} not found")]
+    UnknownSession(SessionId),
+    /// The node is not a receiver of that session.
+    #[error("node {node} is not a receiver of session {session}")]
+    NotReceiver {
+        /// Node.
+        node: String,
+        /// Session.
+        session: SessionId,
+    },
+}
+
+#[derive(Debug)]
+struct Session {
+    key: SessionKey,
+    state: SessionState,
+    deadline: Option<Instant>,
+    receivers: BTreeMap<String, ReceiverState>,
+}
+
+/// The sans-IO gathering state machine.
+#[derive(Debug)]
+pub struct Gatherer {
+    config: GatherConfig,
+    next_id: SessionId,
+    open: HashMap<SessionKey, SessionId>,
+    sessions: BTreeMap<SessionId, Session>,
+    node_session: HashMap<String, SessionId>,
+    launches: VecDeque<Launch>,
+}
+
+impl Gatherer {
+    /// A gatherer whose first session gets id `first_id`.
+    pub fn new(config: GatherConfig, first_id: SessionId) -> Self {
+        Gatherer {
+            config,
+            next_id: first_id,
+            open: HashMap::new(),
+            sessions: BTreeMap::new(),
+            node_session: HashMap::new(),
+            launches: VecDeque::new(),
+        }
+    }
+
+    /// Puts `node` in the open window for `key` (opening one if needed) and returns its id; called when
+    /// the node is handed a re-image boot script. A node already waiting in a window moves.
+    pub fn assign(&mut self, node: &str, key: SessionKey) -> SessionId {
+        if let Some(&id) = self.node_session.get(node) {
+            match self.sessions.get(&id) {
+                Some(s) if s.key == key && s.state == SessionState::Gathering => return id,
+                _ => self.leave_gathering(node, id),
+            }
+        }
+        let id = self.open_window(key);
+        self.join(node, id, ReceiverState::Assigned);
+        id
+    }
+
+    /// Records that `node`'s agent is up and waiting; returns the session it is in, which is a new
+    /// window when its first one closed before it registered.
+    pub fn register(&mut self, now: Instant, node: &str) -> Result<SessionId, GatherError> {
+        let id = *self.node_session.get(node).ok_or_else(|| GatherError::NotAssigned(node.to_string()))?;
+        let session = self.sessions.get(&id).ok_or(GatherError::UnknownSession(id))?;
+        let id = if session.state == SessionState::Gathering {
+            id
+        } else {
+            // Registering again after its session started: the agent rebooted, so it needs a new one.
+            let key = session.key.clone();
+            let fresh = self.open_window(key);
+            self.join(node, fresh, ReceiverState::Assigned);
+            fresh
+        };
+        let session = self.sessions.get_mut(&id).ok_or(GatherError::UnknownSession(id))?;
+        session.receivers.insert(node.to_string(), ReceiverState::Registered);
+        session.deadline.get_or_insert(now + self.config.window);
+        let registered = session.receivers.values().filter(|r| **r == ReceiverState::Registered).count();
+        if registered >= self.config.max_receivers {
+            self.close(id);
+        }
+        Ok(id)
+    }
+
+    /// When [`Gatherer::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.open.values().filter_map(|id| self.sessions.get(id)?.deadline).min()
+    }
+
+    /// Closes every window whose deadline has passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<SessionId> = self.open.values().copied().filter(|id| self.sessions[id].deadline.is_some_and(|d| d <= now)).collect();
+        for id in due {
+            self.close(id);
+        }
+    }
+
+    /// The next session to start a sender for.
+    pub fn poll_launch(&mut self) -> Option<Launch> {
+        self.launches.pop_front()
+    }
+
+    /// Updates one receiver of a running session (from the sender's events or the agent's reports).
+    pub fn update_receiver(&mut self, id: SessionId, node: &str, state: ReceiverState) -> Result<(), GatherError> {
+        let session = self.sessions.get_mut(&id).ok_or(GatherError::UnknownSession(id))?;
+        let r = session.receivers.get_mut(node).ok_or_else(|| GatherError::NotReceiver { node: node.to_string(), session: id })?;
+        *r = state;
+        Ok(())
+    }
+
+    /// Records the end of a session.
+    pub fn finish(&mut self, id: SessionId, outcome: Result<(), String>) {
+        if let Some(s) = self.sessions.get_mut(&id) {
+            s.state = match outcome {
+                Ok(()) => SessionState::Finished,
+                Err(reason) => SessionState::Failed { reason },
+            };
+        }
+        self.forget_old();
+    }
+
+    /// The session `node` was last put in.
+    pub fn session_of(&self, node: &str) -> Option<SessionId> {
+        self.node_session.get(node).copied()
+    }
+
+    /// Every known session, oldest first.
+    pub fn status(&self) -> Vec<SessionStatus> {
+        self.sessions
+            .iter()
+            .map(|(&id, s)| SessionStatus { id, image: s.key.image.clone(), version: s.key.version, state: s.state.clone(), receivers: s.receivers.clone() })
+            .collect()
+    }
+
+    fn open_window(&mut self, key: SessionKey) -> SessionId {
+        if let Some(&id) = self.open.get(&key) {
+            return id;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.sessions.insert(id, Session { key: key.clone(), state: SessionState::Gathering, deadline: None, receivers: BTreeMap::new() });
+        self.open.insert(key, id);
+        id
+    }
+
+    fn join(&mut self, node: &str, id: SessionId, state: ReceiverState) {
+        if let Some(s) = self.sessions.get_mut(&id) {
+            s.receivers.insert(node.to_string(), state);
+        }
+        self.node_session.insert(node.to_string(), id);
+    }
+
+    fn leave_gathering(&mut self, node: &str, id: SessionId) {
+        let Some(s) = self.sessions.get_mut(&id) else { return };
+        if s.state != SessionState::Gathering {
+            return;
+        }
+        s.receivers.remove(node);
+        if s.receivers.is_empty() {
+            self.open.remove(&s.key);
+            self.sessions.remove(&id);
+        }
+    }
+
+    /// Ends a window: its registered nodes become a launch, and nodes that were given the session but
+    /// have not registered yet move to a fresh window for the same image.
+    fn close(&mut self, id: SessionId) {
+        let Some(s) = self.sessions.get_mut(&id) else { return };
+        self.open.remove(&s.key);
+        let key = s.key.clone();
+        let waiting: Vec<String> = s.receivers.iter().filter(|(_, r)| **r != ReceiverState::Registered).map(|(n, _)| n.clone()).collect();
+        s.receivers.retain(|_, r| *r == ReceiverState::Registered);
+        if s.receivers.is_empty() {
+            self.sessions.remove(&id);
+        } else {
+            s.state = SessionState::Running;
+            self.launches.push_back(Launch { id, key: key.clone(), receivers: s.receivers.keys().cloned().collect() });
+        }
+        if !waiting.is_empty() {
+            let fresh = self.open_window(key);
+            for node in waiting {
+                self.join(&node, fresh, ReceiverState::Assigned);
+            }
+        }
+    }
+
+    fn forget_old(&mut self) {
+        let closed = |s: &Session| matches!(s.state, SessionState::Finished | SessionState::Failed { .. });
+        while self.sessions.values().filter(|s| closed(s)).count() > SESSION_HISTORY_MAX {
+            let Some(oldest) = self.sessions.iter().find(|(_, s)| closed(s)).map(|(&id, _)| id) else { break };
+            if let Some(s) = self.sessions.remove(&oldest) {
+                for node in s.receivers.keys() {
+                    if self.node_session.get(node) == Some(&oldest) {
+                        self.node_session.remove(node);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(image: &str) -> SessionKey {
+        SessionKey { image: image.into(), version: 1 }
+    }
+
+    fn gatherer(max_receivers: usize) -> Gatherer {
+        Gatherer::new(GatherConfig { window: Duration::from_secs(10), max_receivers }, 1)
+    }
+
+    #[test]
+    fn window_closes_after_delay_from_first_registration() {
+        let mut g = gatherer(100);
+        let t0 = Instant::now();
+        let a = g.assign("a", key("rocky"));
+        assert_eq!(g.assign("b", key("rocky")), a, "same image, same window");
+        assert_eq!(g.poll_timeout(), None, "no deadline before anyone registers");
+        g.register(t0, "a").unwrap();
+        g.register(t0 + Duration::from_secs(3), "b").unwrap();
+        assert_eq!(g.poll_timeout(), Some(t0 + Duration::from_secs(10)));
+        g.handle_timeout(t0 + Duration::from_secs(9));
+        assert_eq!(g.poll_launch(), None);
+        g.handle_timeout(t0 + Duration::from_secs(10));
+        assert_eq!(g.poll_launch(), Some(Launch { id: a, key: key("rocky"), receivers: vec!["a".into(), "b".into()] }));
+        assert_eq!(g.status()[0].state, SessionState::Running);
+    }
+
+    #[test]
+    fn max_receivers_closes_at_once_and_images_get_separate_sessions() {
+        let mut g = gatherer(2);
+        let now = Instant::now();
+        let r = g.assign("a", key("rocky"));
+        let u = g.assign("u", key("ubuntu"));
+        assert_ne!(r, u);
+        g.assign("b", key("rocky"));
+        g.register(now, "a").unwrap();
+        g.register(now, "u").unwrap();
+        assert_eq!(g.poll_launch(), None);
+        g.register(now, "b").unwrap();
+        let launch = g.poll_launch().unwrap();
+        assert_eq!((launch.id, launch.receivers.len()), (r, 2));
+        assert_eq!(g.poll_launch(), None, "ubuntu still gathering");
+    }
+
+    #[test]
+    fn nodes_not_registered_in_time_move_to_a_fresh_window() {
+        let mut g = gatherer(100);
+        let t0 = Instant::now();
+        let first = g.assign("a", key("rocky"));
+        g.assign("late", key("rocky"));
+        g.register(t0, "a").unwrap();
+        g.handle_timeout(t0 + Duration::from_secs(10));
+        let launch = g.poll_launch().unwrap();
+        assert_eq!(launch.receivers, vec!["a".to_string()], "late never registered in time");
+        let second = g.session_of("late").unwrap();
+        assert_ne!(second, first, "moved to a fresh window");
+        assert_eq!(g.register(t0 + Duration::from_secs(11), "late").unwrap(), second);
+        assert_eq!(g.register(t0 + Duration::from_secs(11), "a").unwrap(), second, "re-registering after start joins the open window");
+    }
+
+    #[test]
+    fn empty_windows_vanish_and_unknown_nodes_are_refused() {
+        let mut g = gatherer(100);
+        assert_eq!(g.register(Instant::now(), "x"), Err(GatherError::NotAssigned("x".into())));
+        g.assign("a", key("rocky"));
+        g.assign("a", key("ubuntu"));
+        let status = g.status();
+        assert_eq!(status.len(), 1, "the emptied window is gone");
+        assert_eq!(status[0].image, "ubuntu");
+    }
+
+    #[test]
+    fn progress_and_finish_show_in_status() {
+        let mut g = gatherer(1);
+        let id = g.assign("a", key("rocky"));
+        g.register(Instant::now(), "a").unwrap();
+        g.poll_launch().unwrap();
+        g.update_receiver(id, "a", ReceiverState::Receiving { blocks_done: 3, blocks_total: 10 }).unwrap();
+        assert_eq!(g.status()[0].receivers["a"], ReceiverState::Receiving { blocks_done: 3, blocks_total: 10 });
+        assert!(g.update_receiver(id, "zz", ReceiverState::Done).is_err());
+        g.finish(id, Ok(()));
+        assert_eq!(g.status()[0].state, SessionState::Finished);
+    }
+}

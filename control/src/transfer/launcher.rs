@@ -1,0 +1,83 @@
+//! The seam between the control plane and the multicast engine.
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use super::gather::Gatherer;
+use super::{ReceiverState, SessionId};
+
+/// Everything a sender needs to run one session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchPlan {
+    /// Session id (goes into every data packet's header).
+    pub id: SessionId,
+    /// Image name.
+    pub image: String,
+    /// Image version.
+    pub version: u32,
+    /// The artifact to send.
+    pub artifact: PathBuf,
+    /// Its manifest.
+    pub manifest: PathBuf,
+    /// Nodes expected to receive.
+    pub receivers: Vec<String>,
+}
+
+/// Why a sender could not be started.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LaunchError {
+    /// No engine is linked in.
+    #[error("no multicast sender is available: {0}")]
+    Unavailable(String),
+    /// The engine refused the plan.
+    #[error("sender failed to start: {0}")]
+    Failed(String),
+}
+
+/// Starts sender sessions. `launch` must return quickly (run the sender on its own thread or task) and
+/// report what happens through `events`.
+pub trait TransferLauncher: Send + Sync + 'static {
+    /// Starts a sender for `plan`.
+    fn launch(&self, plan: LaunchPlan, events: EventSink) -> Result<(), LaunchError>;
+}
+
+/// Where a running sender reports its receivers' progress and its end; what it reports shows in the
+/// transfer status API.
+#[derive(Debug, Clone)]
+pub struct EventSink {
+    gatherer: Arc<Mutex<Gatherer>>,
+    session: SessionId,
+}
+
+impl EventSink {
+    /// A sink for `session`.
+    pub fn new(gatherer: Arc<Mutex<Gatherer>>, session: SessionId) -> Self {
+        EventSink { gatherer, session }
+    }
+
+    /// The session this sink reports on.
+    pub fn session(&self) -> SessionId {
+        self.session
+    }
+
+    /// A receiver's new state; unknown nodes are ignored (a sender may hear from strays).
+    pub fn receiver(&self, node: &str, state: ReceiverState) {
+        let mut g = self.gatherer.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = g.update_receiver(self.session, node, state);
+    }
+
+    /// The session ended.
+    pub fn finished(&self, outcome: Result<(), String>) {
+        self.gatherer.lock().unwrap_or_else(|e| e.into_inner()).finish(self.session, outcome);
+    }
+}
+
+/// The launcher used until the engine's sender is wired in: every session fails with a clear reason,
+/// so operators see why nothing is sent instead of a session that waits forever.
+#[derive(Debug, Default)]
+pub struct NoEngine;
+
+impl TransferLauncher for NoEngine {
+    fn launch(&self, _plan: LaunchPlan, _events: EventSink) -> Result<(), LaunchError> {
+        Err(LaunchError::Unavailable("this build has no multicast engine wired into the control plane".into()))
+    }
+}
