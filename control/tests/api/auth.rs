@@ -1,0 +1,57 @@
+//! Tokens: no token, a wrong token and another node's token are all refused.
+use serde_json::json;
+
+use crate::util::{Body, TestServer, kernel_arg, mac};
+
+/// Two stateless nodes and their tokens.
+fn two_nodes(ts: &TestServer) -> (String, String) {
+    ts.publish("rocky");
+    ts.send("POST", "/api/v1/servers", json!({ "url": "http://127.0.0.1:9001" })).expect(201);
+    for (i, name) in ["a", "b"].iter().enumerate() {
+        ts.add_node(json!({ "name": name, "macs": [mac(i)], "image": { "name": "rocky" }, "boot_mode": "stateless" }));
+    }
+    (kernel_arg(&ts.boot(&mac(0)), "fountain.token").unwrap(), kernel_arg(&ts.boot(&mac(1)), "fountain.token").unwrap())
+}
+
+#[test]
+fn operator_routes_need_the_admin_token() {
+    let ts = TestServer::start();
+    let (node_token, _) = two_nodes(&ts);
+    for token in [None, Some("wrong"), Some(node_token.as_str()), Some("")] {
+        let r = ts.request("GET", "/api/v1/nodes", token, Body::None).expect(401);
+        assert_eq!(r.error(), "missing or wrong token: send 'Authorization: Bearer <token>'");
+        ts.request("POST", "/api/v1/nodes", token, Body::Json(json!({ "name": "x", "macs": [mac(9)] }))).expect(401);
+    }
+    let r = ts.request("GET", "/api/v1/nodes", None, Body::None);
+    assert!(!r.body.contains(&ts.admin));
+    let near_miss = format!("{}0", &ts.admin[..ts.admin.len() - 1]);
+    ts.request("GET", "/api/v1/nodes", Some(&near_miss), Body::None).expect(401);
+    assert_eq!(ts.get("/api/v1/nodes").expect(200).json().as_array().unwrap().len(), 2, "nothing was added");
+}
+
+#[test]
+fn a_node_reads_only_its_own_config() {
+    let ts = TestServer::start();
+    let (a, b) = two_nodes(&ts);
+    assert_eq!(ts.request("GET", "/api/v1/agent/nodes/a/config", Some(&a), Body::None).expect(200).json()["node"]["name"], "a");
+    ts.request("GET", "/api/v1/agent/nodes/a/config", None, Body::None).expect(401);
+    ts.request("GET", "/api/v1/agent/nodes/a/config", Some("0123"), Body::None).expect(403);
+    let r = ts.request("GET", "/api/v1/agent/nodes/a/config", Some(&b), Body::None).expect(403);
+    assert_eq!(r.error(), "this token may not access this resource");
+    ts.request("GET", "/api/v1/agent/nodes/nobody/config", Some(&a), Body::None).expect(403);
+    ts.request("GET", "/api/v1/agent/nodes/a/config", Some(&ts.admin), Body::None).expect(403);
+    ts.request("POST", "/api/v1/agent/nodes/a/report", Some(&b), Body::Json(json!({ "outcome": "success", "image": "rocky", "version": 1 }))).expect(403);
+}
+
+#[test]
+fn reimage_revokes_the_previous_token() {
+    let ts = TestServer::start();
+    let (a, _) = two_nodes(&ts);
+    ts.put_layout("l", "good/bios-single.yaml").expect(201);
+    ts.send("PATCH", "/api/v1/nodes/a", json!({ "boot_mode": "stateful", "layout": "l" })).expect(200);
+    ts.send("POST", "/api/v1/nodes/a/reimage", json!({})).expect(200);
+    ts.request("GET", "/api/v1/agent/nodes/a/config", Some(&a), Body::None).expect(403);
+    let fresh = kernel_arg(&ts.boot(&mac(0)), "fountain.token").unwrap();
+    assert_ne!(fresh, a);
+    ts.request("GET", "/api/v1/agent/nodes/a/config", Some(&fresh), Body::None).expect(200);
+}

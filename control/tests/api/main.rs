@@ -1,0 +1,12 @@
+//! Tests against the real HTTP server and a real SQLite file (one binary, to link once).
+mod util;
+
+mod auth;
+mod bad_input;
+mod boot;
+mod images;
+mod layouts;
+mod lifecycle;
+mod openapi;
+mod restart;
+mod selection;

@@ -1,0 +1,187 @@
+//! Test helpers: a real server on 127.0.0.1:0 over a real SQLite file in a temp dir, a tiny blocking
+//! HTTP client, fixtures, and a recording stand-in for the multicast engine.
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use control::selection::Policy;
+use control::serve::{ServeConfig, Server};
+use control::transfer::launcher::{EventSink, LaunchError, LaunchPlan, TransferLauncher};
+use serde_json::{Value, json};
+
+/// The engine's stand-in: records each plan and keeps its event sink so a test can play the sender.
+#[derive(Default)]
+pub struct RecordingLauncher {
+    pub launched: Mutex<Vec<(LaunchPlan, EventSink)>>,
+}
+
+impl TransferLauncher for RecordingLauncher {
+    fn launch(&self, plan: LaunchPlan, events: EventSink) -> Result<(), LaunchError> {
+        self.launched.lock().unwrap().push((plan, events));
+        Ok(())
+    }
+}
+
+/// A response: status and body.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// The `error` message of a refusal.
+    pub fn error(&self) -> String {
+        self.json()["error"].as_str().unwrap_or_default().to_string()
+    }
+
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(self.status, status, "body: {}", self.body);
+        self
+    }
+}
+
+/// A body to send.
+pub enum Body<'a> {
+    None,
+    Json(Value),
+    Raw(&'a str, &'a str),
+}
+
+/// A running control plane and its data directory.
+pub struct TestServer {
+    rt: tokio::runtime::Runtime,
+    server: Option<Server>,
+    config: ServeConfig,
+    pub launcher: Arc<RecordingLauncher>,
+    pub dir: tempfile::TempDir,
+    pub admin: String,
+    agent: ureq::Agent,
+}
+
+impl TestServer {
+    /// A server choosing by two-choices with a fixed seed, a window that only `max_receivers` closes.
+    pub fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    pub fn start_with(adjust: impl FnOnce(&mut ServeConfig)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ServeConfig {
+            data_dir: dir.path().to_path_buf(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            public_url: None,
+            policy: Policy::TwoChoices,
+            seed: Some(1),
+            window: Duration::from_secs(3600),
+            max_receivers: 1,
+        };
+        adjust(&mut config);
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let launcher = Arc::new(RecordingLauncher::default());
+        let server = rt.block_on(Server::start(config.clone(), launcher.clone())).unwrap();
+        let admin = std::fs::read_to_string(dir.path().join("admin.token")).unwrap().trim().to_string();
+        TestServer { rt, server: Some(server), config, launcher, dir, admin, agent: ureq::AgentBuilder::new().build() }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.server.as_ref().unwrap().addr()
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr())
+    }
+
+    /// Stops the server and starts a new process-equivalent on the same data directory.
+    pub fn restart(&mut self) {
+        let server = self.server.take().unwrap();
+        self.rt.block_on(server.shutdown()).unwrap();
+        self.agent = ureq::AgentBuilder::new().build();
+        let server = self.rt.block_on(Server::start(self.config.clone(), self.launcher.clone())).unwrap();
+        self.server = Some(server);
+    }
+
+    pub fn request(&self, method: &str, path: &str, token: Option<&str>, body: Body<'_>) -> Resp {
+        let mut req = self.agent.request(method, &format!("{}{path}", self.url()));
+        if let Some(t) = token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        let result = match body {
+            Body::None => req.call(),
+            Body::Json(v) => req.send_json(v),
+            Body::Raw(content_type, text) => req.set("Content-Type", content_type).send_string(text),
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        Resp { status: resp.status(), body: resp.into_string().unwrap() }
+    }
+
+    /// Admin GET.
+    pub fn get(&self, path: &str) -> Resp {
+        self.request("GET", path, Some(&self.admin.clone()), Body::None)
+    }
+
+    /// Admin request with a JSON body.
+    pub fn send(&self, method: &str, path: &str, body: Value) -> Resp {
+        self.request(method, path, Some(&self.admin.clone()), Body::Json(body))
+    }
+
+    /// The boot script for `mac`.
+    pub fn boot(&self, mac: &str) -> String {
+        self.request("GET", &format!("/boot/ipxe?mac={mac}"), None, Body::None).expect(200).body
+    }
+
+    /// Publishes the next version of `image` from freshly written files; returns the version number.
+    pub fn publish(&self, image: &str) -> u64 {
+        if self.get(&format!("/api/v1/images/{image}")).status == 404 {
+            self.send("POST", "/api/v1/images", json!({ "name": image })).expect(201);
+        }
+        let n = self.get(&format!("/api/v1/images/{image}")).json()["versions"].as_array().unwrap().len() + 1;
+        let rel = format!("{image}/{n}");
+        let dir = self.dir.path().join("images").join(&rel);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("root.img"), vec![n as u8; 4096]).unwrap();
+        std::fs::write(dir.join("manifest.json"), format!("{{\"version\":{n}}}")).unwrap();
+        let v = self.send("POST", &format!("/api/v1/images/{image}/versions"), json!({ "artifact": format!("{rel}/root.img"), "manifest": format!("{rel}/manifest.json") }));
+        v.expect(201).json()["version"].as_u64().unwrap()
+    }
+
+    /// Stores a layout file from tests/layouts.
+    pub fn put_layout(&self, name: &str, file: &str) -> Resp {
+        self.request("PUT", &format!("/api/v1/layouts/{name}"), Some(&self.admin.clone()), Body::Raw("application/yaml", &layout_file(file)))
+    }
+
+    /// Adds a node from a JSON body.
+    pub fn add_node(&self, body: Value) -> Value {
+        self.send("POST", "/api/v1/nodes", body).expect(201).json()
+    }
+
+    /// The launches the engine stand-in has seen.
+    pub fn launches(&self) -> Vec<(LaunchPlan, EventSink)> {
+        self.launcher.launched.lock().unwrap().clone()
+    }
+}
+
+/// A layout example file.
+pub fn layout_file(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/tests/layouts/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// The value of `key=` on the kernel line of an iPXE script.
+pub fn kernel_arg(script: &str, key: &str) -> Option<String> {
+    let kernel = script.lines().find(|l| l.starts_with("kernel "))?;
+    kernel.split(' ').find_map(|w| w.strip_prefix(&format!("{key}=")).map(str::to_string))
+}
+
+/// A MAC for test node `i`.
+pub fn mac(i: usize) -> String {
+    format!("52:54:00:{:02x}:{:02x}:{:02x}", (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff)
+}
