@@ -1,21 +1,20 @@
-//! The `fountain` binary.
+//! The `fountain` binary: a thin shell over the library crates.
+
+mod cli;
+
 use clap::Parser;
 use std::process::ExitCode;
 
-#[derive(Parser)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(clap::Subcommand)]
-enum Command {
-    #[command(flatten)]
-    Control(control::cli::Command),
-}
-
-fn main() -> anyhow::Result<ExitCode> {
-    match Cli::parse().command {
-        Command::Control(cmd) => control::cli::run(cmd),
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FOUNTAIN_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match cli::run(cli::Cli::parse()) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
     }
 }

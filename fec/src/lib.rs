@@ -8,8 +8,10 @@
 pub mod codec;
 pub mod layout;
 pub mod manifest;
+pub mod ticket;
 pub mod wire;
 
 pub use codec::{BlockDecoder, BlockEncoder, DecodeError};
 pub use layout::{BlockId, LayoutError, ObjectLayout};
 pub use manifest::{Manifest, ManifestError};
+pub use ticket::SessionTicket;

@@ -1,0 +1,10 @@
+//! UDP sockets for fountain's drivers: multicast setup, buffer sizing, readiness.
+//!
+//! This is the one crate where unsafe code may live (the `poll` wrapper), because the standard
+//! library has no way to wait on two sockets at once.
+
+mod poll;
+mod socket;
+
+pub use poll::wait_readable;
+pub use socket::{MulticastOptions, bind_feedback, bind_group, bind_sender};

@@ -1,0 +1,65 @@
+//! Socket construction with the options fountain needs.
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+
+/// Socket buffer size asked for: enough for tens of milliseconds at 10 Gbit/s. The kernel
+/// clamps it to `net.core.{r,w}mem_max`.
+const SOCKET_BUFFER_BYTES: usize = 32 << 20;
+
+/// Where multicast goes out and how far.
+#[derive(Debug, Clone, Copy)]
+pub struct MulticastOptions {
+    /// Local address of the interface multicast leaves and is joined on. The default,
+    /// 127.0.0.1, keeps all traffic on `lo`.
+    pub interface: Ipv4Addr,
+    /// Multicast TTL: 1 keeps it on the local segment.
+    pub ttl: u32,
+}
+
+impl Default for MulticastOptions {
+    fn default() -> Self {
+        Self { interface: Ipv4Addr::LOCALHOST, ttl: 1 }
+    }
+}
+
+fn udp_socket() -> io::Result<Socket> {
+    let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: a smaller buffer still works, only with more loss at high rates.
+    let _ = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES);
+    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
+    Ok(socket)
+}
+
+/// The sender's socket: bound to the interface on an ephemeral port (feedback comes back to
+/// it), multicast out of that interface with the given TTL.
+pub fn bind_sender(options: MulticastOptions) -> io::Result<UdpSocket> {
+    let socket = udp_socket()?;
+    socket.bind(&SockAddr::from(SocketAddrV4::new(options.interface, 0)))?;
+    socket.set_multicast_if_v4(&options.interface)?;
+    socket.set_multicast_ttl_v4(options.ttl)?;
+    socket.set_multicast_loop_v4(true)?;
+    Ok(socket.into())
+}
+
+/// A receiver's data socket: bound to the group's address and port (so it sees only that group)
+/// with address reuse, so several receivers on one host all get every datagram.
+pub fn bind_group(group: SocketAddrV4, options: MulticastOptions) -> io::Result<UdpSocket> {
+    let socket = udp_socket()?;
+    socket.set_reuse_address(true)?;
+    let bind_ip = if group.ip().is_multicast() { *group.ip() } else { Ipv4Addr::UNSPECIFIED };
+    socket.bind(&SockAddr::from(SocketAddrV4::new(bind_ip, group.port())))?;
+    if group.ip().is_multicast() {
+        socket.join_multicast_v4(group.ip(), &options.interface)?;
+    }
+    Ok(socket.into())
+}
+
+/// A receiver's feedback socket: unicast to the sender from an ephemeral port of its own, so
+/// acknowledgements reach this receiver and no other on the same host.
+pub fn bind_feedback(options: MulticastOptions) -> io::Result<UdpSocket> {
+    let socket = udp_socket()?;
+    socket.bind(&SockAddr::from(SocketAddr::from((options.interface, 0))))?;
+    Ok(socket.into())
+}

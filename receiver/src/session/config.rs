@@ -1,0 +1,47 @@
+//! Receiver configuration.
+
+use fec::wire::SessionKey;
+use std::time::Duration;
+
+/// How a [`super::ReceiverSession`] behaves.
+#[derive(Debug, Clone)]
+pub struct ReceiverConfig {
+    /// The session to join; packets of other sessions are ignored.
+    pub session_id: u64,
+    /// When set, only packets tagged with this key are accepted.
+    pub key: Option<SessionKey>,
+    /// This receiver's id in the session (random unless the caller fixes it).
+    pub receiver_id: u64,
+    /// Seed for the feedback timers' jitter.
+    pub seed: u64,
+    /// Mean time between status reports while something is needed; each is jittered by ±50%
+    /// so hundreds of receivers do not report in lockstep.
+    pub status_interval: Duration,
+    /// Time between status reports when nothing is needed, so the sender knows we are alive.
+    pub keepalive_interval: Duration,
+    /// Time between join (and done) attempts until the sender acknowledges.
+    pub retry_interval: Duration,
+    /// Extra symbols beyond K to collect before a non-systematic decode: RaptorQ fails with
+    /// probability ~1/256^(h+1) with K+h symbols.
+    pub decode_overhead_symbols: u32,
+    /// Without a packet from the sender for this long, the receiver gives up (its journal keeps
+    /// what it has).
+    pub sender_timeout: Duration,
+}
+
+impl ReceiverConfig {
+    /// Defaults for joining `session_id` as `receiver_id`.
+    pub fn new(session_id: u64, receiver_id: u64) -> Self {
+        Self {
+            session_id,
+            key: None,
+            receiver_id,
+            seed: receiver_id,
+            status_interval: Duration::from_millis(20),
+            keepalive_interval: Duration::from_millis(500),
+            retry_interval: Duration::from_millis(100),
+            decode_overhead_symbols: 1,
+            sender_timeout: Duration::from_secs(30),
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! The sans-IO receiver session.
+
+mod config;
+mod decode;
+
+pub use config::ReceiverConfig;
+pub use decode::{DecodeFailure, DecodeJob};
+
+use fec::wire::{MAX_NEEDS_PER_STATUS, Need, Packet};
+use fec::{BlockDecoder, BlockId, DecodeError, Manifest};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// A datagram for the sender.
+#[must_use]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// The sender's feedback address.
+    pub destination: SocketAddr,
+    /// The encoded packet.
+    pub packet: Vec<u8>,
+}
+
+/// What the driver must do or know.
+pub enum Event {
+    /// A block has enough symbols: decode and verify it, then report back with
+    /// [`ReceiverSession::block_stored`] (after writing it) or [`ReceiverSession::decode_failed`].
+    Decode(DecodeJob),
+    /// Every block is stored and verified; flush the target. The session still tells the sender.
+    Complete,
+    /// The sender acknowledged our completion, or ended the session after it: we are done.
+    Finished,
+    /// The sender ended the session before we had everything.
+    SenderEnded,
+    /// Nothing heard from the sender for the configured timeout.
+    SenderLost,
+}
+
+/// Counters for the final summary and for tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReceiverStats {
+    /// Symbols that were new and kept.
+    pub symbols: u64,
+    /// Of those, repair symbols (ESI >= K).
+    pub repair_symbols: u64,
+    /// Symbols already held, or for blocks already stored.
+    pub duplicate_symbols: u64,
+    /// Datagrams rejected: malformed, forged, out of range, or of another session.
+    pub rejected_packets: u64,
+    /// Blocks whose decoded bytes did not match the manifest (and were fetched again).
+    pub corrupt_blocks: u64,
+    /// Decodes that needed one more symbol.
+    pub singular_decodes: u64,
+    /// Status reports sent.
+    pub status_packets: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Receiving,
+    Complete,
+    Finished,
+    Failed,
+}
+
+/// Symbols collected for one block not yet stored.
+struct Assembly {
+    /// `None` while a [`DecodeJob`] for the block is out.
+    decoder: Option<BlockDecoder>,
+    /// One past the highest ESI received.
+    seen: u32,
+    /// Distinct symbols to hold before decoding when some source symbol is missing.
+    target: u32,
+}
+
+/// The receiver side of one transfer.
+pub struct ReceiverSession {
+    config: ReceiverConfig,
+    manifest: Manifest,
+    rng: ChaCha8Rng,
+    phase: Phase,
+    sender: Option<SocketAddr>,
+    joined: bool,
+    /// Blocks the sender has finished its first pass over.
+    closed: BlockId,
+    stored: Vec<bool>,
+    stored_count: u32,
+    /// Every block below this is stored.
+    low_water: BlockId,
+    assemblies: HashMap<BlockId, Assembly>,
+    events: VecDeque<Event>,
+    next_report: Option<Instant>,
+    last_from_sender: Option<Instant>,
+    stats: ReceiverStats,
+}
+
+impl ReceiverSession {
+    /// A session receiving the object `manifest` describes; blocks in `stored` are already on
+    /// the target, verified (from a journal).
+    pub fn new(config: ReceiverConfig, manifest: Manifest, stored: impl IntoIterator<Item = BlockId>) -> Self {
+        let block_count = manifest.layout().block_count();
+        let mut session = Self {
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            config,
+            manifest,
+            phase: Phase::Receiving,
+            sender: None,
+            joined: false,
+            closed: 0,
+            stored: vec![false; block_count as usize],
+            stored_count: 0,
+            low_water: 0,
+            assemblies: HashMap::new(),
+            events: VecDeque::new(),
+            next_report: None,
+            last_from_sender: None,
+            stats: ReceiverStats::default(),
+        };
+        for block in stored {
+            session.mark_stored(block);
+        }
+        session
+    }
+
+    /// The object being received.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &ReceiverStats {
+        &self.stats
+    }
+
+    /// Blocks stored so far.
+    pub fn stored_blocks(&self) -> u32 {
+        self.stored_count
+    }
+
+    /// Whether `block` is stored.
+    pub fn is_stored(&self, block: BlockId) -> bool {
+        self.stored.get(block as usize).copied().unwrap_or(false)
+    }
+
+    /// Whether every block is stored and verified.
+    pub fn is_complete(&self) -> bool {
+        matches!(self.phase, Phase::Complete | Phase::Finished)
+    }
+
+    /// Whether the session is over, one way or the other.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.phase, Phase::Finished | Phase::Failed)
+    }
+
+    fn mark_stored(&mut self, block: BlockId) {
+        let Some(slot) = self.stored.get_mut(block as usize) else { return };
+        if *slot {
+            return;
+        }
+        *slot = true;
+        self.stored_count += 1;
+        self.assemblies.remove(&block);
+        while self.stored.get(self.low_water as usize) == Some(&true) {
+            self.low_water += 1;
+        }
+        if self.stored_count == self.manifest.layout().block_count() && self.phase == Phase::Receiving {
+            self.phase = Phase::Complete;
+            self.next_report = None;
+            self.events.push_back(Event::Complete);
+        }
+    }
+
+    /// Handles one datagram from `from`.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        let packet = match Packet::decode(datagram, self.config.key.as_ref()) {
+            Ok((session, packet)) if session == self.config.session_id => packet,
+            _ => {
+                self.stats.rejected_packets += 1;
+                return;
+            }
+        };
+        match packet {
+            Packet::Data { block, esi, payload } => {
+                if self.on_symbol(block, esi, payload) {
+                    self.last_from_sender = Some(now);
+                }
+            }
+            Packet::Progress { closed } => {
+                if closed > self.manifest.layout().block_count() {
+                    self.stats.rejected_packets += 1;
+                    return;
+                }
+                self.last_from_sender = Some(now);
+                self.sender = Some(from);
+                self.closed = self.closed.max(closed);
+            }
+            Packet::Ack { receiver, done } if receiver == self.config.receiver_id => {
+                self.last_from_sender = Some(now);
+                if !done {
+                    self.joined = true;
+                } else if self.phase == Phase::Complete {
+                    self.finish(Phase::Finished, Event::Finished);
+                }
+            }
+            Packet::End => match self.phase {
+                Phase::Complete => self.finish(Phase::Finished, Event::Finished),
+                Phase::Receiving => self.finish(Phase::Failed, Event::SenderEnded),
+                Phase::Finished | Phase::Failed => {}
+            },
+            Packet::Ack { .. } | Packet::Join { .. } | Packet::Status { .. } | Packet::Done { .. } => {}
+        }
+    }
+
+    fn finish(&mut self, phase: Phase, event: Event) {
+        self.phase = phase;
+        self.events.push_back(event);
+    }
+
+    /// Takes in one symbol; returns whether it was valid for this object.
+    fn on_symbol(&mut self, block: BlockId, esi: u32, payload: &[u8]) -> bool {
+        let layout = *self.manifest.layout();
+        if !layout.contains(block) {
+            self.stats.rejected_packets += 1;
+            return false;
+        }
+        if self.stored[block as usize] {
+            self.stats.duplicate_symbols += 1;
+            return true;
+        }
+        let overhead = self.config.decode_overhead_symbols;
+        let assembly = self.assemblies.entry(block).or_insert_with(|| Assembly {
+            decoder: Some(BlockDecoder::new(&layout, block)),
+            seen: 0,
+            target: layout.source_symbols(block) + overhead,
+        });
+        let Some(decoder) = assembly.decoder.as_mut() else {
+            self.stats.duplicate_symbols += 1;
+            return true;
+        };
+        match decoder.add(esi, payload) {
+            Err(_) => {
+                self.stats.rejected_packets += 1;
+                return false;
+            }
+            Ok(false) => self.stats.duplicate_symbols += 1,
+            Ok(true) => {
+                self.stats.symbols += 1;
+                if esi >= decoder.source_symbols() {
+                    self.stats.repair_symbols += 1;
+                }
+                assembly.seen = assembly.seen.max(esi + 1);
+                if decoder.is_systematic() || decoder.distinct() >= assembly.target {
+                    let decoder = assembly.decoder.take().expect("checked above");
+                    let expected = *self.manifest.block_hash(block).expect("block in range");
+                    self.events.push_back(Event::Decode(DecodeJob { decoder, expected }));
+                }
+            }
+        }
+        true
+    }
+
+    /// The driver wrote `block` (verified by its [`DecodeJob`]) to the target.
+    pub fn block_stored(&mut self, block: BlockId) {
+        self.mark_stored(block);
+    }
+
+    /// A [`DecodeJob`] failed: take its symbols back and ask for more.
+    pub fn decode_failed(&mut self, failure: DecodeFailure) {
+        let block = failure.decoder.block();
+        let Some(assembly) = self.assemblies.get_mut(&block) else { return };
+        let k = failure.decoder.source_symbols();
+        assembly.target = match failure.error {
+            DecodeError::HashMismatch { .. } => {
+                self.stats.corrupt_blocks += 1;
+                k + self.config.decode_overhead_symbols
+            }
+            DecodeError::Singular { .. } => {
+                self.stats.singular_decodes += 1;
+                failure.decoder.distinct() + 1
+            }
+            DecodeError::NotEnoughSymbols { .. } => k + self.config.decode_overhead_symbols,
+        };
+        assembly.decoder = Some(failure.decoder);
+    }
+
+    /// The next datagram for the sender, if one is due.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        let destination = self.sender?;
+        if self.next_report.is_some_and(|at| now < at) || self.is_finished() {
+            return None;
+        }
+        let id = self.config.receiver_id;
+        let (packet, wait) = if self.phase == Phase::Complete {
+            let root = *self.manifest.root().as_bytes();
+            (Packet::Done { receiver: id, root }, self.config.retry_interval)
+        } else if !self.joined {
+            (Packet::Join { receiver: id }, self.config.retry_interval)
+        } else {
+            let needs = self.needs();
+            self.stats.status_packets += 1;
+            let wait = if needs.is_empty() { self.config.keepalive_interval } else { self.jittered(self.config.status_interval) };
+            (Packet::Status { receiver: id, done_blocks: self.stored_count, needs }, wait)
+        };
+        self.next_report = Some(now + wait);
+        let mut bytes = Vec::new();
+        packet.encode(self.config.session_id, self.config.key.as_ref(), &mut bytes);
+        Some(Transmit { destination, packet: bytes })
+    }
+
+    /// Needs of the lowest unfinished blocks the sender's first pass has closed.
+    fn needs(&self) -> Vec<Need> {
+        let layout = self.manifest.layout();
+        let overhead = self.config.decode_overhead_symbols;
+        (self.low_water..self.closed)
+            .filter(|&block| !self.stored[block as usize])
+            .filter_map(|block| match self.assemblies.get(&block) {
+                None => Some(Need { block, need: layout.source_symbols(block) + overhead, seen: 0 }),
+                Some(Assembly { decoder: None, .. }) => None,
+                Some(Assembly { decoder: Some(decoder), seen, target }) => {
+                    Some(Need { block, need: target.saturating_sub(decoder.distinct()).max(1), seen: *seen })
+                }
+            })
+            .take(MAX_NEEDS_PER_STATUS)
+            .collect()
+    }
+
+    fn jittered(&mut self, mean: Duration) -> Duration {
+        mean.mul_f64(self.rng.gen_range(0.5..1.5))
+    }
+
+    /// When [`Self::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.is_finished() {
+            return None;
+        }
+        let lost = self.last_from_sender.map(|at| at + self.config.sender_timeout);
+        let report = self.sender.and(self.next_report);
+        [lost, report].into_iter().flatten().min()
+    }
+
+    /// Advances timers to `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.is_finished() {
+            return;
+        }
+        if self.last_from_sender.is_some_and(|at| now >= at + self.config.sender_timeout) {
+            self.finish(Phase::Failed, Event::SenderLost);
+        }
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+}

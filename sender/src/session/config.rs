@@ -1,0 +1,59 @@
+//! Sender configuration: every number that matters, with its unit in its name.
+
+use fec::wire::SessionKey;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How a [`super::SenderSession`] behaves.
+#[derive(Debug, Clone)]
+pub struct SenderConfig {
+    /// Identifies the session on the wire; packets of other sessions are ignored.
+    pub session_id: u64,
+    /// When set, every packet is tagged and only tagged feedback is accepted.
+    pub key: Option<SessionKey>,
+    /// The multicast group (or, without multicast, the one receiver) data goes to.
+    pub group: SocketAddr,
+    /// Pacing rate in bits per second on the wire (IP + UDP headers counted); 0 = unlimited.
+    pub rate_bps: u64,
+    /// Bytes the pacer may send back to back.
+    pub pacing_burst_bytes: u64,
+    /// Repair symbols sent with the first pass, in percent of each block's source symbols, to
+    /// save a feedback round trip for light loss.
+    pub repair_overhead_pct: f64,
+    /// Blocks whose symbols the first pass interleaves, so a burst loss spreads thin across them.
+    pub interleave_blocks: u32,
+    /// Receivers to wait for before sending.
+    pub min_receivers: usize,
+    /// After the first receiver joined, start after this long even if fewer than `min_receivers`.
+    pub join_window: Option<Duration>,
+    /// How often the sender announces itself and its progress to the group.
+    pub progress_interval: Duration,
+    /// After a repair burst for a block, a report that has not seen the burst's last symbol is
+    /// trusted only after this long (the burst may still be in flight).
+    pub repair_holdoff: Duration,
+    /// A receiver not heard from for this long is dropped from the session.
+    pub receiver_timeout: Duration,
+    /// Times the final `End` is multicast (it is not acknowledged).
+    pub end_repeats: u32,
+}
+
+impl SenderConfig {
+    /// Defaults for a session `session_id` to `group`.
+    pub fn new(session_id: u64, group: SocketAddr) -> Self {
+        Self {
+            session_id,
+            key: None,
+            group,
+            rate_bps: 1_000_000_000,
+            pacing_burst_bytes: 16 * 1500,
+            repair_overhead_pct: 1.0,
+            interleave_blocks: 8,
+            min_receivers: 1,
+            join_window: None,
+            progress_interval: Duration::from_millis(10),
+            repair_holdoff: Duration::from_millis(30),
+            receiver_timeout: Duration::from_secs(10),
+            end_repeats: 3,
+        }
+    }
+}

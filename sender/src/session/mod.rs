@@ -1,0 +1,336 @@
+//! The sans-IO sender session.
+
+mod config;
+mod receivers;
+mod schedule;
+
+pub use config::SenderConfig;
+pub use receivers::ReceiverInfo;
+
+use crate::pacing::Pacer;
+use fec::wire::{HEADER_LEN, Packet, TAG_LEN};
+use fec::{BlockId, Manifest};
+use receivers::Receivers;
+use schedule::Schedule;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// IPv4 + UDP header bytes, counted by the pacer because they occupy the link too.
+const IP_UDP_OVERHEAD: usize = 28;
+
+/// Something to put on the network.
+#[must_use]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transmit {
+    /// Symbol `esi` of `block`, to the group. The driver builds the payload with its encoder
+    /// (or, in a simulation, need not build it at all).
+    Symbol {
+        /// The block.
+        block: BlockId,
+        /// The encoding symbol id.
+        esi: u32,
+    },
+    /// A complete control datagram.
+    Control {
+        /// Where it goes.
+        destination: SocketAddr,
+        /// The encoded packet.
+        packet: Vec<u8>,
+    },
+}
+
+/// What happened, for the driver and the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A receiver registered.
+    ReceiverJoined(u64),
+    /// Enough receivers joined; data starts flowing.
+    Started,
+    /// A receiver holds the whole object, verified.
+    ReceiverDone(u64),
+    /// A receiver fell silent and was dropped.
+    ReceiverLost(u64),
+    /// A receiver claimed completion with a different root hash: it holds another object.
+    ReceiverWrongRoot(u64),
+    /// Every registered receiver is done; the session is over.
+    Finished,
+}
+
+/// Counters for the final summary and for tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SenderStats {
+    /// Source symbols sent in the first pass.
+    pub source_symbols: u64,
+    /// Repair symbols sent proactively in the first pass.
+    pub proactive_repair_symbols: u64,
+    /// Repair symbols sent in answer to feedback.
+    pub requested_repair_symbols: u64,
+    /// Feedback packets received (join, status, done).
+    pub feedback_packets: u64,
+    /// Datagrams rejected: malformed, forged, or of another session.
+    pub rejected_packets: u64,
+    /// Bytes put on the wire (IP + UDP included).
+    pub wire_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    WaitingForReceivers { since_first_join: Option<Instant> },
+    Sending,
+    Ending { repeats_left: u32 },
+    Finished,
+}
+
+/// The sender side of one transfer: decides what to send and when, from feedback and time.
+pub struct SenderSession {
+    config: SenderConfig,
+    manifest: Manifest,
+    schedule: Schedule,
+    pacer: Pacer,
+    receivers: Receivers,
+    phase: Phase,
+    control: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    next_progress: Option<Instant>,
+    data_wire_bytes: usize,
+    stats: SenderStats,
+}
+
+impl SenderSession {
+    /// A session sending the object `manifest` describes.
+    pub fn new(config: SenderConfig, manifest: Manifest) -> Self {
+        let layout = *manifest.layout();
+        let tag = if config.key.is_some() { TAG_LEN } else { 0 };
+        Self {
+            schedule: Schedule::new(layout, config.repair_overhead_pct, config.interleave_blocks),
+            pacer: Pacer::new(config.rate_bps, config.pacing_burst_bytes),
+            data_wire_bytes: IP_UDP_OVERHEAD + HEADER_LEN + 8 + usize::from(layout.symbol_size()) + tag,
+            config,
+            manifest,
+            receivers: Receivers::default(),
+            phase: Phase::WaitingForReceivers { since_first_join: None },
+            control: VecDeque::new(),
+            events: VecDeque::new(),
+            next_progress: None,
+            stats: SenderStats::default(),
+        }
+    }
+
+    /// The session's configuration.
+    pub fn config(&self) -> &SenderConfig {
+        &self.config
+    }
+
+    /// The object being sent.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> &SenderStats {
+        &self.stats
+    }
+
+    /// Repair symbols sent for `block` in answer to feedback.
+    pub fn repaired(&self, block: BlockId) -> u32 {
+        self.schedule.repaired(block)
+    }
+
+    /// The registered receivers.
+    pub fn receivers(&self) -> impl Iterator<Item = (&u64, &ReceiverInfo)> {
+        self.receivers.iter()
+    }
+
+    /// Whether the session is over.
+    pub fn is_finished(&self) -> bool {
+        self.phase == Phase::Finished
+    }
+
+    /// Changes the pacing rate (adaptive rate control, operator action).
+    pub fn set_rate_bps(&mut self, rate_bps: u64) {
+        self.pacer.set_rate_bps(rate_bps);
+    }
+
+    /// Handles one datagram from `from`.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        let packet = match Packet::decode(datagram, self.config.key.as_ref()) {
+            Ok((session, packet)) if session == self.config.session_id => packet,
+            _ => {
+                self.stats.rejected_packets += 1;
+                return;
+            }
+        };
+        match packet {
+            Packet::Join { receiver } => {
+                self.stats.feedback_packets += 1;
+                if self.phase == Phase::Finished || matches!(self.phase, Phase::Ending { .. }) {
+                    self.queue_control(from, &Packet::End);
+                    return;
+                }
+                if self.receivers.join(now, receiver, from) {
+                    self.events.push_back(Event::ReceiverJoined(receiver));
+                    if let Phase::WaitingForReceivers { since_first_join: since @ None } = &mut self.phase {
+                        *since = Some(now);
+                    }
+                }
+                self.queue_control(from, &Packet::Ack { receiver, done: false });
+                self.maybe_start(now);
+            }
+            Packet::Status { receiver, done_blocks, needs } => {
+                self.stats.feedback_packets += 1;
+                let Some(info) = self.receivers.heard(now, receiver) else {
+                    // Not registered (we restarted, or it never joined): it must join first.
+                    return;
+                };
+                info.done_blocks = done_blocks;
+                for need in needs {
+                    self.schedule.on_need(now, need.block, need.need, need.seen, self.config.repair_holdoff);
+                }
+            }
+            Packet::Done { receiver, root } => {
+                self.stats.feedback_packets += 1;
+                if root != *self.manifest.root().as_bytes() {
+                    self.events.push_back(Event::ReceiverWrongRoot(receiver));
+                    return;
+                }
+                self.receivers.join(now, receiver, from);
+                let block_count = self.manifest.layout().block_count();
+                let info = self.receivers.heard(now, receiver).expect("joined above");
+                info.done_blocks = block_count;
+                if !info.done {
+                    info.done = true;
+                    self.events.push_back(Event::ReceiverDone(receiver));
+                }
+                self.queue_control(from, &Packet::Ack { receiver, done: true });
+                self.check_finished();
+            }
+            Packet::Data { .. } | Packet::Progress { .. } | Packet::Ack { .. } | Packet::End => {
+                // Our own multicast looped back, or another sender: not for us.
+            }
+        }
+    }
+
+    fn queue_control(&mut self, destination: SocketAddr, packet: &Packet<'_>) {
+        let mut bytes = Vec::new();
+        packet.encode(self.config.session_id, self.config.key.as_ref(), &mut bytes);
+        self.control.push_back(Transmit::Control { destination, packet: bytes });
+    }
+
+    fn check_finished(&mut self) {
+        let enough = self.receivers.len() >= self.config.min_receivers.max(1);
+        if self.phase == Phase::Sending && enough && self.receivers.all_done() {
+            self.phase = Phase::Ending { repeats_left: self.config.end_repeats };
+        }
+    }
+
+    /// The next datagram to send, if one is due at `now`.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        if let Some(transmit) = self.control.pop_front() {
+            return Some(transmit);
+        }
+        match self.phase {
+            Phase::Finished => None,
+            Phase::Ending { repeats_left } => {
+                if repeats_left == 0 {
+                    self.phase = Phase::Finished;
+                    self.events.push_back(Event::Finished);
+                    return None;
+                }
+                self.phase = Phase::Ending { repeats_left: repeats_left - 1 };
+                Some(self.group_packet(&Packet::End))
+            }
+            Phase::WaitingForReceivers { .. } => self.poll_progress(now),
+            Phase::Sending => {
+                if let Some(progress) = self.poll_progress(now) {
+                    return Some(progress);
+                }
+                if self.pacer.delay(now, self.data_wire_bytes).is_some() {
+                    return None;
+                }
+                let (block, esi, requested) = self.schedule.next(now)?;
+                self.pacer.consume(self.data_wire_bytes);
+                self.stats.wire_bytes += self.data_wire_bytes as u64;
+                if requested {
+                    self.stats.requested_repair_symbols += 1;
+                } else if esi < self.manifest.layout().source_symbols(block) {
+                    self.stats.source_symbols += 1;
+                } else {
+                    self.stats.proactive_repair_symbols += 1;
+                }
+                Some(Transmit::Symbol { block, esi })
+            }
+        }
+    }
+
+    /// The periodic announcement of the session and its progress, if due.
+    fn poll_progress(&mut self, now: Instant) -> Option<Transmit> {
+        if self.next_progress.is_some_and(|at| now < at) {
+            return None;
+        }
+        self.next_progress = Some(now + self.config.progress_interval);
+        Some(self.group_packet(&Packet::Progress { closed: self.schedule.closed() }))
+    }
+
+    fn group_packet(&mut self, packet: &Packet<'_>) -> Transmit {
+        let mut bytes = Vec::new();
+        packet.encode(self.config.session_id, self.config.key.as_ref(), &mut bytes);
+        self.stats.wire_bytes += (bytes.len() + IP_UDP_OVERHEAD) as u64;
+        Transmit::Control { destination: self.config.group, packet: bytes }
+    }
+
+    /// When [`Self::handle_timeout`] must next be called (and `poll_transmit` retried).
+    pub fn poll_timeout(&mut self, now: Instant) -> Option<Instant> {
+        let progress = self.next_progress;
+        let timers = [
+            progress,
+            self.join_deadline(),
+            self.receivers.oldest_unfinished().map(|at| at + self.config.receiver_timeout),
+        ];
+        let mut next = timers.into_iter().flatten().min();
+        if self.phase == Phase::Sending && !self.schedule.is_idle() {
+            let pace = self.pacer.delay(now, self.data_wire_bytes).unwrap_or(now);
+            next = Some(next.map_or(pace, |n| n.min(pace)));
+        }
+        if matches!(self.phase, Phase::Ending { .. }) || !self.control.is_empty() {
+            next = Some(now);
+        }
+        if self.phase == Phase::Finished { None } else { next }
+    }
+
+    fn join_deadline(&self) -> Option<Instant> {
+        match (self.phase, self.config.join_window) {
+            (Phase::WaitingForReceivers { since_first_join: Some(at) }, Some(window)) => Some(at + window),
+            _ => None,
+        }
+    }
+
+    /// Starts sending once enough receivers joined, or the join window is over.
+    fn maybe_start(&mut self, now: Instant) {
+        if let Phase::WaitingForReceivers { since_first_join: Some(first) } = self.phase {
+            let window_over = self.config.join_window.is_some_and(|w| now >= first + w);
+            if self.receivers.len() >= self.config.min_receivers || window_over {
+                self.phase = Phase::Sending;
+                self.events.push_back(Event::Started);
+            }
+        }
+    }
+
+    /// Advances timers to `now`: starts the session, drops silent receivers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.maybe_start(now);
+        if let Some(deadline) = now.checked_sub(self.config.receiver_timeout) {
+            for id in self.receivers.expire(deadline) {
+                self.events.push_back(Event::ReceiverLost(id));
+            }
+        }
+        if self.phase == Phase::Sending && !self.receivers.is_empty() {
+            self.check_finished();
+        }
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+}

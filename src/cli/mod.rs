@@ -1,0 +1,39 @@
+//! Command-line parsing and dispatch.
+
+mod demo;
+mod progress;
+mod recv;
+mod send;
+mod units;
+
+use std::process::ExitCode;
+
+/// fountain: RaptorQ-coded multicast distribution of OS images, and the control plane around it.
+#[derive(Debug, clap::Parser)]
+#[command(version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Send a file to every receiver of a multicast group.
+    Send(send::SendArgs),
+    /// Receive a file (or block device image) from a sender.
+    Recv(recv::RecvArgs),
+    /// Run one sender and N receivers on loopback with injected loss, and verify the copies.
+    Demo(demo::DemoArgs),
+    #[command(flatten)]
+    Control(control::cli::Command),
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Send(args) => send::run(args),
+        Command::Recv(args) => recv::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Control(command) => control::cli::run(command),
+    }
+}

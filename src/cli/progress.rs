@@ -1,0 +1,49 @@
+//! Progress bars on a terminal, and the final transfer summary.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use std::time::Duration;
+
+/// A byte progress bar; hidden when stderr is not a terminal.
+pub fn bar(total_bytes: u64, label: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total_bytes);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>10} [{bar:40}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(label.to_owned());
+    bar
+}
+
+/// What one transfer moved, for humans and scripts.
+#[derive(Debug)]
+pub struct Summary {
+    /// Who is reporting (sender, receiver N).
+    pub role: String,
+    /// Object bytes.
+    pub bytes: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// Repair symbols (sent by the sender, or received beyond K by a receiver).
+    pub repair_symbols: u64,
+}
+
+impl Summary {
+    /// Object bytes per second, in MB/s (10^6).
+    pub fn goodput_mbps(&self) -> f64 {
+        self.bytes as f64 / self.elapsed.as_secs_f64().max(1e-9) / 1e6
+    }
+
+    /// Prints one line for humans.
+    pub fn print(&self) {
+        println!(
+            "{}: {} bytes in {:.2} s, goodput {:.1} MB/s ({:.2} Gbit/s), {} repair symbols",
+            self.role,
+            self.bytes,
+            self.elapsed.as_secs_f64(),
+            self.goodput_mbps(),
+            self.goodput_mbps() * 8.0 / 1000.0,
+            self.repair_symbols
+        );
+    }
+}

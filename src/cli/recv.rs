@@ -1,0 +1,100 @@
+//! `fountain recv`: join a session from its ticket and write the verified object.
+
+use super::progress::{Summary, bar};
+use anyhow::Context;
+use fec::SessionTicket;
+use netio::MulticastOptions;
+use receiver::udp::{LossInjector, ReceiverIo};
+use receiver::{Journal, ReceiverConfig, ReceiverSession, Target};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// `fountain recv` arguments.
+#[derive(Debug, clap::Args)]
+pub struct RecvArgs {
+    /// The session ticket `fountain send` wrote.
+    #[arg(long)]
+    pub manifest: PathBuf,
+    /// Output file or block device.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Journal of stored blocks for resuming (default: OUT.fountain-journal next to a file).
+    #[arg(long)]
+    pub journal: Option<PathBuf>,
+    /// Local address of the interface to join the group on.
+    #[arg(long, default_value_t = Ipv4Addr::LOCALHOST)]
+    pub iface: Ipv4Addr,
+    /// Drop this fraction of incoming datagrams (testing and demos).
+    #[arg(long, default_value_t = 0.0)]
+    pub loss: f64,
+    /// Seed for injected loss.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// Reads and validates a ticket file.
+pub fn read_ticket(path: &Path) -> anyhow::Result<SessionTicket> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    SessionTicket::decode(&bytes).with_context(|| format!("{} is not a valid session ticket", path.display()))
+}
+
+/// The default journal path for an output.
+pub fn journal_path(out: &Path) -> PathBuf {
+    let mut name = out.as_os_str().to_owned();
+    name.push(".fountain-journal");
+    PathBuf::from(name)
+}
+
+/// Receives the object of `ticket` into `out`, resuming from `journal`.
+pub fn receive(
+    ticket: &SessionTicket,
+    out: &Path,
+    journal: &Path,
+    iface: Ipv4Addr,
+    loss: Option<LossInjector>,
+    label: &str,
+    show_progress: bool,
+) -> anyhow::Result<Summary> {
+    let manifest = ticket.manifest.clone();
+    let layout = *manifest.layout();
+    let target = Target::open(out, layout).with_context(|| format!("opening {}", out.display()))?;
+    let (mut journal, stored) = Journal::open(journal, &manifest, &target)?;
+    let options = MulticastOptions { interface: iface, ttl: 1 };
+    let data = netio::bind_group(ticket.group, options).context("joining the multicast group")?;
+    let feedback = netio::bind_feedback(options).context("binding the feedback socket")?;
+    let mut config = ReceiverConfig::new(ticket.session_id, rand::random());
+    config.key = ticket.key.clone();
+    let resumed = stored.len();
+    let mut session = ReceiverSession::new(config, manifest, stored);
+    let progress = bar(layout.object_size(), label);
+    if !show_progress {
+        progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    if resumed > 0 {
+        progress.println(format!("{label}: resuming with {resumed} verified block(s) from the journal"));
+    }
+    let full = layout.full_block_bytes();
+    let started = Instant::now();
+    let io = ReceiverIo { data: &data, feedback: &feedback, target: &target, journal: Some(&mut journal), loss };
+    receiver::udp::run(&mut session, io, |s| progress.set_position((u64::from(s.stored_blocks()) * full).min(layout.object_size())))?;
+    progress.finish_and_clear();
+    journal.remove()?;
+    Ok(Summary {
+        role: label.to_owned(),
+        bytes: layout.object_size(),
+        elapsed: started.elapsed(),
+        repair_symbols: session.stats().repair_symbols,
+    })
+}
+
+/// Runs `fountain recv`.
+pub fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
+    let ticket = read_ticket(&args.manifest)?;
+    let journal = args.journal.clone().unwrap_or_else(|| journal_path(&args.out));
+    let loss = (args.loss > 0.0).then(|| LossInjector::new(args.loss, args.seed));
+    let summary = receive(&ticket, &args.out, &journal, args.iface, loss, "received", std::io::IsTerminal::is_terminal(&std::io::stderr()))?;
+    summary.print();
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,169 @@
+//! `fountain send`: hash a file, write its session ticket, and send it to the group.
+
+use super::progress::{Summary, bar};
+use super::units::parse_rate;
+use anyhow::Context;
+use fec::wire::SessionKey;
+use fec::{Manifest, ObjectLayout, SessionTicket};
+use netio::MulticastOptions;
+use sender::{BlockSource, Event, SenderConfig, SenderSession};
+use std::fs::File;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Encoders the sender keeps in memory, beyond the blocks it interleaves.
+const EXTRA_CACHED_ENCODERS: usize = 32;
+
+/// How to send.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SendOptions {
+    /// Multicast group and port.
+    #[arg(long, default_value = "239.255.70.1:47000")]
+    pub group: SocketAddrV4,
+    /// Pacing rate on the wire, bits/s (k/M/G suffixes; 0 or "unlimited").
+    #[arg(long, default_value = "1G", value_parser = parse_rate)]
+    pub rate: u64,
+    /// Start this many seconds after the first receiver joined, even if fewer than --receivers.
+    #[arg(long)]
+    pub join_window: Option<f64>,
+    /// Local address of the interface multicast leaves by (default: loopback only).
+    #[arg(long, default_value_t = Ipv4Addr::LOCALHOST)]
+    pub iface: Ipv4Addr,
+    /// Multicast TTL.
+    #[arg(long, default_value_t = 1)]
+    pub ttl: u32,
+    /// Symbol size T in bytes (1408 fits MTU 1500; up to 8960 for jumbo frames).
+    #[arg(long, default_value_t = fec::layout::DEFAULT_SYMBOL_SIZE)]
+    pub symbol_size: u16,
+    /// Source symbols per block K.
+    #[arg(long, default_value_t = fec::layout::DEFAULT_BLOCK_SYMBOLS)]
+    pub block_symbols: u32,
+    /// Proactive repair in the first pass, percent of each block.
+    #[arg(long, default_value_t = 1.0)]
+    pub overhead: f64,
+    /// Authenticate every packet with a random per-session key (carried in the ticket).
+    #[arg(long)]
+    pub authenticate: bool,
+    /// Give up after this many seconds.
+    #[arg(long)]
+    pub timeout: Option<f64>,
+}
+
+/// `fountain send` arguments.
+#[derive(Debug, clap::Args)]
+pub struct SendArgs {
+    /// The file (or block device) to send.
+    pub file: PathBuf,
+    /// Where to write the session ticket (manifest + group + key) receivers need.
+    #[arg(long)]
+    pub manifest: PathBuf,
+    /// Receivers to wait for before sending; the session ends when all registered are done.
+    #[arg(long, default_value_t = 1)]
+    pub receivers: usize,
+    #[command(flatten)]
+    pub options: SendOptions,
+}
+
+/// A sender ready to run: its session, block source, socket and the ticket for receivers.
+pub struct PreparedSend {
+    /// The ticket receivers join with.
+    pub ticket: SessionTicket,
+    session: SenderSession,
+    source: BlockSource,
+    socket: std::net::UdpSocket,
+    timeout: Option<Duration>,
+}
+
+/// Hashes `file` and binds the sender's socket.
+pub fn prepare(file: &Path, options: &SendOptions, receivers: usize) -> anyhow::Result<PreparedSend> {
+    let object = File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let size = object.metadata()?.len();
+    let layout = ObjectLayout::new(size, options.symbol_size, options.block_symbols)?;
+    let manifest = Manifest::hash_object(layout, std::io::BufReader::with_capacity(1 << 20, &object))
+        .with_context(|| format!("hashing {}", file.display()))?;
+    let key = options.authenticate.then(|| SessionKey::new(rand::random()));
+    let ticket = SessionTicket { session_id: rand::random(), group: options.group, key: key.clone(), manifest: manifest.clone() };
+    let mut config = SenderConfig::new(ticket.session_id, options.group.into());
+    config.key = key;
+    config.rate_bps = options.rate;
+    config.min_receivers = receivers;
+    config.join_window = options.join_window.map(Duration::from_secs_f64);
+    config.repair_overhead_pct = options.overhead;
+    let cache = config.interleave_blocks as usize + EXTRA_CACHED_ENCODERS;
+    let socket = netio::bind_sender(MulticastOptions { interface: options.iface, ttl: options.ttl }).context("binding the sender socket")?;
+    Ok(PreparedSend {
+        ticket,
+        session: SenderSession::new(config, manifest.clone()),
+        source: BlockSource::new(object, manifest, cache),
+        socket,
+        timeout: options.timeout.map(Duration::from_secs_f64),
+    })
+}
+
+impl PreparedSend {
+    /// Sends until every receiver is done; returns the summary.
+    pub fn run(mut self, show_progress: bool) -> anyhow::Result<Summary> {
+        let layout = *self.ticket.manifest.layout();
+        let progress = bar(layout.object_size(), "sent");
+        if !show_progress {
+            progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        let mut started = Instant::now();
+        let deadline = self.timeout.map(|t| Instant::now() + t);
+        sender::udp::run(&mut self.session, &self.socket, &mut self.source, deadline, |session, event| {
+            match event {
+                Event::Started => {
+                    started = Instant::now();
+                    progress.println(format!("sending to {} receiver(s)", session.receivers().count()));
+                }
+                Event::ReceiverDone(_) => {
+                    let done = session.receivers().filter(|(_, r)| r.done).count();
+                    progress.set_position(layout.object_size() * done as u64 / session.receivers().count().max(1) as u64);
+                }
+                Event::ReceiverLost(id) => progress.println(format!("receiver {id:016x} fell silent and was dropped")),
+                Event::ReceiverWrongRoot(id) => progress.println(format!("receiver {id:016x} reported another object's root hash")),
+                Event::ReceiverJoined(_) | Event::Finished => {}
+            }
+        })?;
+        progress.finish_and_clear();
+        let stats = self.session.stats();
+        Ok(Summary {
+            role: "sender".into(),
+            bytes: layout.object_size(),
+            elapsed: started.elapsed(),
+            repair_symbols: stats.proactive_repair_symbols + stats.requested_repair_symbols,
+        })
+    }
+}
+
+/// Runs `fountain send`.
+pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
+    let prepared = prepare(&args.file, &args.options, args.receivers)?;
+    write_ticket(&args.manifest, &prepared.ticket)?;
+    eprintln!(
+        "ticket written to {}; waiting for {} receiver(s) on {}",
+        args.manifest.display(),
+        args.receivers,
+        args.options.group
+    );
+    let summary = prepared.run(std::io::IsTerminal::is_terminal(&std::io::stderr()))?;
+    summary.print();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the ticket readable by its owner only: it may hold the session key.
+fn write_ticket(path: &Path, ticket: &SessionTicket) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(&ticket.encode())?;
+    Ok(())
+}
