@@ -124,6 +124,9 @@ impl Packet<'_> {
     }
 
     /// Appends the encoded packet for `session` to `buf`, tagged when `key` is given.
+    ///
+    /// A status with more than [`MAX_NEEDS_PER_STATUS`] needs is a caller bug (no receiver would
+    /// accept it); debug builds panic on it.
     pub fn encode(&self, session: u64, key: Option<&SessionKey>, buf: &mut Vec<u8>) {
         let start = buf.len();
         let flags = if key.is_some() { FLAG_TAGGED } else { 0 };
@@ -140,6 +143,7 @@ impl Packet<'_> {
                 w.u64(*receiver);
             }
             Self::Status { receiver, done_blocks, needs } => {
+                debug_assert!(needs.len() <= MAX_NEEDS_PER_STATUS, "{} needs in one status packet", needs.len());
                 w.u64(*receiver).u32(*done_blocks).u16(needs.len() as u16);
                 for n in needs {
                     w.u32(n.block).u32(n.need).u32(n.seen);
