@@ -1,1 +1,182 @@
-fn main() {}
+//! Boot-script throughput: 10,000 nodes fetch their iPXE scripts from a real server over loopback.
+//!
+//! `cargo bench -p control --bench boot_storm [-- --nodes N --connections C --rounds R]`
+//!
+//! Each round every node asks for its script once, in random order, over `C` keep-alive HTTP/1.1
+//! connections (a minimal client, so the figure is the server's and not a client library's). Two node
+//! mixes: all booting from local disk (a read), and a third each local / re-image (joins a gathering
+//! window, mints a token) / stateless (picks a server by two-choices and records the assignment).
+//! Client and server share the machine's cores, so the figures are a floor. Prints a table and one JSON
+//! line per mix.
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use control::layout::LAYOUT_MAX_BYTES;
+use control::node::{BootMode, ImageRef, NewNode, NextBoot, NodeConfig};
+use control::selection::Policy;
+use control::serve::{ServeConfig, Server};
+use control::stateless::NewServer;
+use control::store::images::VersionFiles;
+use control::transfer::launcher::NoEngine;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+const LAYOUT: &str = "bootloader: bios\ndisks:\n  - id: sda\n    match: { path: /dev/sda }\n    partitions:\n      - { id: grub, size: 1M, flags: [bios_grub] }\n      - { id: root, size: rest, fs: ext4, mount: / }\n";
+
+struct Args {
+    nodes: usize,
+    connections: usize,
+    rounds: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args { nodes: 10_000, connections: 32, rounds: 5 };
+    let argv: Vec<String> = std::env::args().collect();
+    for pair in argv.windows(2) {
+        let v = || pair[1].parse().expect("a number");
+        match pair[0].as_str() {
+            "--nodes" => a.nodes = v(),
+            "--connections" => a.connections = v(),
+            "--rounds" => a.rounds = v(),
+            _ => {}
+        }
+    }
+    a
+}
+
+fn mac(i: usize) -> String {
+    format!("52:54:00:{:02x}:{:02x}:{:02x}", (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff)
+}
+
+/// Fills the store: one image, one layout, four stateless servers, `n` nodes of the given mix.
+fn populate(server: &Server, n: usize, mixed: bool) {
+    let store = &server.state().store;
+    store.create_image("rocky").unwrap();
+    let files = VersionFiles { artifact: "rocky/1/root.img".into(), manifest: "rocky/1/manifest".into(), artifact_bytes: 0, manifest_blake3: "0".repeat(64) };
+    store.add_version("rocky", &files, true).unwrap();
+    assert!(LAYOUT.len() < LAYOUT_MAX_BYTES);
+    control::layout::parse(LAYOUT).unwrap();
+    store.put_layout("simple", LAYOUT, false).unwrap();
+    for i in 0..4 {
+        store.add_server(&NewServer { url: format!("http://127.0.0.1:{}", 9100 + i), weight: 1, healthy: true }).unwrap();
+    }
+    server.state().reload_pool().unwrap();
+    for i in 0..n {
+        let (boot_mode, next_boot) = match (mixed, i % 3) {
+            (true, 1) => (BootMode::Stateful, NextBoot::Reimage),
+            (true, 2) => (BootMode::Stateless, NextBoot::Stateless),
+            _ => (BootMode::Stateful, NextBoot::Local),
+        };
+        let node = NewNode {
+            name: format!("node{i:05}"),
+            macs: vec![mac(i).parse().unwrap()],
+            groups: vec![],
+            image: Some(ImageRef { name: "rocky".into(), version: None }),
+            layout: Some("simple".into()),
+            boot_mode,
+            next_boot: Some(next_boot),
+            config: NodeConfig::default(),
+        };
+        store.insert_node(&node.into_node().unwrap()).unwrap();
+    }
+}
+
+/// One keep-alive connection asking for each MAC in `macs` in turn; returns per-request latencies.
+async fn client(addr: std::net::SocketAddr, macs: Vec<String>) -> Vec<Duration> {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let mut stream = BufReader::new(stream);
+    let mut latencies = Vec::with_capacity(macs.len());
+    let mut line = String::new();
+    let mut body = Vec::new();
+    for mac in macs {
+        let start = Instant::now();
+        let req = format!("GET /boot/ipxe?mac={mac} HTTP/1.1\r\nHost: bench\r\n\r\n");
+        stream.get_mut().write_all(req.as_bytes()).await.unwrap();
+        let mut length = 0;
+        line.clear();
+        stream.read_line(&mut line).await.unwrap();
+        assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+        loop {
+            line.clear();
+            stream.read_line(&mut line).await.unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+        }
+        body.resize(length, 0);
+        stream.read_exact(&mut body).await.unwrap();
+        assert!(body.starts_with(b"#!ipxe"));
+        latencies.push(start.elapsed());
+    }
+    latencies
+}
+
+fn run_mix(args: &Args, mixed: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let config = ServeConfig {
+        data_dir: dir.path().to_path_buf(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        public_url: None,
+        policy: Policy::TwoChoices,
+        seed: Some(1),
+        window: Duration::from_secs(3600),
+        max_receivers: usize::MAX,
+    };
+    let server = rt.block_on(Server::start(config, Arc::new(NoEngine))).unwrap();
+    populate(&server, args.nodes, mixed);
+    let addr = server.addr();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut order: Vec<String> = Vec::with_capacity(args.nodes * args.rounds);
+    for _ in 0..args.rounds {
+        let mut round: Vec<String> = (0..args.nodes).map(mac).collect();
+        round.shuffle(&mut rng);
+        order.extend(round);
+    }
+    let per_conn: Vec<Vec<String>> = (0..args.connections).map(|c| order.iter().skip(c).step_by(args.connections).cloned().collect()).collect();
+    let start = Instant::now();
+    let mut latencies: Vec<Duration> = rt.block_on(async {
+        let tasks: Vec<_> = per_conn.into_iter().map(|macs| tokio::spawn(client(addr, macs))).collect();
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        all
+    });
+    let elapsed = start.elapsed();
+    latencies.sort_unstable();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64() * 1e6;
+    let requests = latencies.len();
+    let rps = requests as f64 / elapsed.as_secs_f64();
+    let mix = if mixed { "mixed" } else { "local" };
+    println!(
+        "boot scripts, {mix:>5} mix: {requests} requests for {} nodes over {} connections in {:.2} s = {rps:.0} req/s; latency p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
+        args.nodes,
+        args.connections,
+        elapsed.as_secs_f64(),
+        pct(0.50),
+        pct(0.99),
+        latencies.last().unwrap().as_secs_f64() * 1e6
+    );
+    println!(
+        "{}",
+        serde_json::json!({
+            "bench": "boot_script", "mix": mix, "nodes": args.nodes, "connections": args.connections, "requests": requests,
+            "seconds": elapsed.as_secs_f64(), "requests_per_s": rps.round(), "p50_us": pct(0.50).round(), "p99_us": pct(0.99).round(),
+            "max_us": (latencies.last().unwrap().as_secs_f64() * 1e6).round(), "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        })
+    );
+    rt.block_on(server.shutdown()).unwrap();
+}
+
+fn main() {
+    let args = args();
+    run_mix(&args, false);
+    run_mix(&args, true);
+}
