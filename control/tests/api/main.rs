@@ -3,6 +3,7 @@ mod util;
 
 mod auth;
 mod bad_input;
+mod cli;
 mod boot;
 mod images;
 mod layouts;
