@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use control::layout::LAYOUT_MAX_BYTES;
 use control::node::{BootMode, ImageRef, NewNode, NextBoot, NodeConfig};
-use control::selection::Policy;
 use control::serve::{ServeConfig, Server};
 use control::stateless::NewServer;
 use control::store::images::VersionFiles;
@@ -120,15 +119,7 @@ async fn client(addr: std::net::SocketAddr, macs: Vec<String>) -> Vec<Duration> 
 fn run_mix(args: &Args, mixed: bool) {
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let config = ServeConfig {
-        data_dir: dir.path().to_path_buf(),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        public_url: None,
-        policy: Policy::TwoChoices,
-        seed: Some(1),
-        window: Duration::from_secs(3600),
-        max_receivers: usize::MAX,
-    };
+    let config = ServeConfig::loopback(dir.path().to_path_buf(), usize::MAX);
     let server = rt.block_on(Server::start(config, Arc::new(NoEngine))).unwrap();
     populate(&server, args.nodes, mixed);
     let addr = server.addr();

@@ -35,6 +35,22 @@ pub struct ServeConfig {
     pub max_receivers: usize,
 }
 
+impl ServeConfig {
+    /// A server on an ephemeral loopback port with a seeded selection and a window that only
+    /// `max_receivers` registrations close: what tests, benchmarks and embedders start from.
+    pub fn loopback(data_dir: PathBuf, max_receivers: usize) -> Self {
+        ServeConfig {
+            data_dir,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_url: None,
+            policy: Policy::TwoChoices,
+            seed: Some(1),
+            window: Duration::from_secs(3600),
+            max_receivers,
+        }
+    }
+}
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {

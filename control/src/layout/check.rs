@@ -42,6 +42,16 @@ pub(super) fn check(layout: &Layout) -> Vec<LayoutError> {
     c.errors
 }
 
+/// Something that can carry a filesystem: a partition, an array or a logical volume.
+struct FsTarget<'a> {
+    /// How messages name it.
+    place: String,
+    /// Its device id, when RAID or LVM could consume it.
+    id: Option<&'a str>,
+    fs: Option<FsType>,
+    mount: Option<&'a str>,
+}
+
 #[derive(Default)]
 struct Checker {
     errors: Vec<LayoutError>,
@@ -111,16 +121,16 @@ impl Checker {
                     cursor
                 }
             };
-            if start < cursor {
-                if let Some(first) = previous {
-                    self.errors.push(LayoutError::Overlap {
-                        disk: disk.id.clone(),
-                        first: first.to_string(),
-                        second: p.id.clone(),
-                        start: Human(start),
-                        end: Human(cursor),
-                    });
-                }
+            if start < cursor
+                && let Some(first) = previous
+            {
+                self.errors.push(LayoutError::Overlap {
+                    disk: disk.id.clone(),
+                    first: first.to_string(),
+                    second: p.id.clone(),
+                    start: Human(start),
+                    end: Human(cursor),
+                });
             }
             match parse_size(&p.size) {
                 Ok(Size::Bytes(n)) => cursor = start.saturating_add(n),
@@ -130,10 +140,10 @@ impl Checker {
             }
             previous = Some(&p.id);
         }
-        if let Some(have) = min_disk {
-            if cursor > have {
-                self.errors.push(LayoutError::TooBig { disk: disk.id.clone(), need: Human(cursor), have: Human(have) });
-            }
+        if let Some(have) = min_disk
+            && cursor > have
+        {
+            self.errors.push(LayoutError::TooBig { disk: disk.id.clone(), need: Human(cursor), have: Human(have) });
         }
     }
 
@@ -188,22 +198,22 @@ impl Checker {
     /// Filesystems: only on unconsumed devices, mount points absolute and unique, exactly one root,
     /// and the boot partition the bootloader needs.
     fn check_filesystems(&mut self, layout: &Layout) {
-        let mut targets: Vec<(String, Option<&str>, Option<FsType>, Option<&str>)> = Vec::new();
+        let mut targets: Vec<FsTarget<'_>> = Vec::new();
         for d in &layout.disks {
             for p in &d.partitions {
-                targets.push((format!("partition {:?}", p.id), Some(p.id.as_str()), p.fs, p.mount.as_deref()));
+                targets.push(FsTarget { place: format!("partition {:?}", p.id), id: Some(&p.id), fs: p.fs, mount: p.mount.as_deref() });
             }
         }
         for r in &layout.raid {
-            targets.push((format!("raid {:?}", r.id), Some(r.id.as_str()), r.fs, r.mount.as_deref()));
+            targets.push(FsTarget { place: format!("raid {:?}", r.id), id: Some(&r.id), fs: r.fs, mount: r.mount.as_deref() });
         }
         for vg in &layout.lvm {
             for lv in &vg.lvs {
-                targets.push((format!("lv {}/{}", vg.vg, lv.name), None, lv.fs, lv.mount.as_deref()));
+                targets.push(FsTarget { place: format!("lv {}/{}", vg.vg, lv.name), id: None, fs: lv.fs, mount: lv.mount.as_deref() });
             }
         }
         let mut mounts: BTreeMap<&str, String> = BTreeMap::new();
-        for (place, id, fs, mount) in &targets {
+        for FsTarget { place, id, fs, mount } in &targets {
             if let Some(user) = id.and_then(|id| self.consumers.get(id)) {
                 if fs.is_some() || mount.is_some() {
                     self.errors.push(LayoutError::FsOnConsumed { device: place.clone(), user: user.clone() });

@@ -2,9 +2,7 @@
 //! HTTP client, fixtures, and a recording stand-in for the multicast engine.
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use control::selection::Policy;
 use control::serve::{ServeConfig, Server};
 use control::transfer::launcher::{EventSink, LaunchError, LaunchPlan, TransferLauncher};
 use serde_json::{Value, json};
@@ -72,15 +70,7 @@ impl TestServer {
 
     pub fn start_with(adjust: impl FnOnce(&mut ServeConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = ServeConfig {
-            data_dir: dir.path().to_path_buf(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            public_url: None,
-            policy: Policy::TwoChoices,
-            seed: Some(1),
-            window: Duration::from_secs(3600),
-            max_receivers: 1,
-        };
+        let mut config = ServeConfig::loopback(dir.path().to_path_buf(), 1);
         adjust(&mut config);
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let launcher = Arc::new(RecordingLauncher::default());
