@@ -6,6 +6,7 @@ use super::table::{Table, or_dash};
 use crate::api::images::ImageDetail;
 use crate::client::ClientError;
 use crate::image::{Image, ImageVersion, NewImage, NewVersion, Rollback, RollbackDone};
+use crate::transfer::{ReceiverState, SessionState, SessionStatus};
 
 /// Image subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -32,6 +33,8 @@ pub enum ImageCommand {
         /// Image name.
         name: String,
     },
+    /// Show transfer sessions: gathering, running and finished, with each node's state.
+    Transfers,
     /// Point the image's default (or one node) at an earlier version.
     Rollback {
         /// Image name.
@@ -72,6 +75,18 @@ pub fn run(args: &ClientArgs, command: ImageCommand) -> anyhow::Result<ExitCode>
             let detail: ImageDetail = client.get(&format!("/api/v1/images/{name}"))?;
             args.print(&detail, |d| versions_table(&d.versions))?;
         }
+        ImageCommand::Transfers => {
+            let sessions: Vec<SessionStatus> = client.get("/api/v1/transfers")?;
+            args.print(&sessions, |sessions| {
+                let mut t = Table::new(&["SESSION", "IMAGE", "STATE", "NODE", "NODE STATE"]);
+                for s in sessions {
+                    for (node, r) in &s.receivers {
+                        t.row(vec![s.id.to_string(), format!("{}@{}", s.image, s.version), session_state(&s.state), node.clone(), receiver_state(r)]);
+                    }
+                }
+                t
+            })?;
+        }
         ImageCommand::Rollback { name, to, node } => {
             let done: RollbackDone = client.send("POST", &format!("/api/v1/images/{name}/rollback"), &Rollback { to, node })?;
             args.print(&done, |d| {
@@ -88,4 +103,23 @@ fn versions_table(versions: &[ImageVersion]) -> Table {
         t.row(vec![v.image.clone(), v.version.to_string(), v.artifact.clone(), v.artifact_bytes.to_string(), v.manifest_blake3[..16].to_string()]);
     }
     t
+}
+
+fn session_state(s: &SessionState) -> String {
+    match s {
+        SessionState::Gathering => "gathering".into(),
+        SessionState::Running => "running".into(),
+        SessionState::Finished => "finished".into(),
+        SessionState::Failed { reason } => format!("failed: {reason}"),
+    }
+}
+
+fn receiver_state(r: &ReceiverState) -> String {
+    match r {
+        ReceiverState::Assigned => "assigned".into(),
+        ReceiverState::Registered => "registered".into(),
+        ReceiverState::Receiving { blocks_done, blocks_total } => format!("receiving {blocks_done}/{blocks_total}"),
+        ReceiverState::Done => "done".into(),
+        ReceiverState::Failed { reason } => format!("failed: {reason}"),
+    }
 }

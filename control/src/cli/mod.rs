@@ -35,7 +35,7 @@ pub enum Command {
         #[command(subcommand)]
         command: node::NodeCommand,
     },
-    /// Manage images: add versions, list, roll back.
+    /// Manage images: add versions, list, roll back, watch transfers.
     Image {
         /// How to reach the server.
         #[command(flatten)]

@@ -86,3 +86,34 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 pub fn latest_version() -> usize {
     MIGRATIONS.len()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{DB_FILE, Store, images::VersionFiles};
+
+    #[test]
+    fn reopening_keeps_the_version_and_a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Store::open(dir.path()).unwrap().schema_version().unwrap(), latest_version());
+        assert_eq!(Store::open(dir.path()).unwrap().schema_version().unwrap(), latest_version());
+        Connection::open(dir.path().join(DB_FILE)).unwrap().pragma_update(None, "user_version", latest_version() + 1).unwrap();
+        let err = Store::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("is newer than this binary"), "{err}");
+    }
+
+    #[test]
+    fn published_versions_cannot_be_changed_even_by_hand() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.create_image("rocky").unwrap();
+        let files = VersionFiles { artifact: "a".into(), manifest: "m".into(), artifact_bytes: 1, manifest_blake3: "00".into() };
+        store.add_version("rocky", &files, true).unwrap();
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        for sql in ["UPDATE image_versions SET artifact = 'evil'", "DELETE FROM image_versions"] {
+            let err = conn.execute(sql, []).unwrap_err().to_string();
+            assert!(err.contains("image versions are immutable"), "{sql}: {err}");
+        }
+        assert_eq!(store.versions("rocky").unwrap()[0].artifact, "a");
+    }
+}

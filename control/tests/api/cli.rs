@@ -50,7 +50,7 @@ fn operator_workflow_through_the_cli() {
     assert_eq!(fountain(&ts, &add), ExitCode::SUCCESS);
     assert_eq!(fountain(&ts, &["node", "reimage", "n1"]), ExitCode::SUCCESS);
     assert_eq!(fountain(&ts, &["image", "rollback", "rocky"]), ExitCode::SUCCESS);
-    for listing in [&["node", "list", "--json"][..], &["node", "list", "--group", "rack1"], &["node", "show", "n1"], &["image", "list"], &["image", "versions", "rocky"], &["server", "list"], &["layout", "list"], &["node", "discovered"]] {
+    for listing in [&["node", "list", "--json"][..], &["node", "list", "--group", "rack1"], &["node", "show", "n1"], &["image", "list"], &["image", "versions", "rocky"], &["server", "list"], &["layout", "list"], &["node", "discovered"], &["image", "transfers"]] {
         assert_eq!(fountain(&ts, listing), ExitCode::SUCCESS, "{listing:?}");
     }
 
