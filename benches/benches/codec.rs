@@ -27,8 +27,11 @@ const DECODE_OVERHEAD_SYMBOLS: u32 = 2;
 /// Symbol alignment fountain hands raptorq (`fec::layout::SYMBOL_ALIGNMENT`).
 const ALIGNMENT: u8 = fec::layout::SYMBOL_ALIGNMENT as u8;
 const SEED: u64 = 0x000f_0c0d;
-/// Timed runs per case and side in `--summary` mode; the best one counts.
-const SUMMARY_RUNS: usize = 5;
+/// In `--summary` mode each case runs both sides, interleaved, at least this many times and for
+/// at least `SUMMARY_SECS_PER_CASE`; the best run of each side counts, which on a shared machine
+/// is the one least disturbed by other processes.
+const SUMMARY_MIN_RUNS: usize = 10;
+const SUMMARY_SECS_PER_CASE: f64 = 3.0;
 
 /// One block and everything both sides need to code it.
 struct Block {
@@ -80,16 +83,19 @@ impl Block {
             .collect()
     }
 
+    #[inline(never)]
     fn encode_fountain(&self) -> Vec<Bytes> {
         let encoder = BlockEncoder::new(&self.layout, 0, self.data.clone());
         encoder.symbols(0, self.symbols + self.repair_symbols())
     }
 
+    #[inline(never)]
     fn encode_raptorq(&self) -> (Vec<EncodingPacket>, Vec<EncodingPacket>) {
         let encoder = SourceBlockEncoder::new(0, &self.oti, &self.data);
         (encoder.source_packets(), encoder.repair_packets(0, self.repair_symbols()))
     }
 
+    #[inline(never)]
     fn decode_fountain(&self, received: &[(u32, Vec<u8>)]) -> Bytes {
         let mut decoder = BlockDecoder::new(&self.layout, 0);
         for (esi, payload) in received {
@@ -98,6 +104,7 @@ impl Block {
         decoder.decode_verified(&self.hash).unwrap()
     }
 
+    #[inline(never)]
     fn decode_raptorq(&self, received: &[(u32, Vec<u8>)]) -> Vec<u8> {
         let mut decoder = SourceBlockDecoder::new(0, &self.oti, self.data.len() as u64);
         let packets = received.iter().map(|(esi, payload)| EncodingPacket::new(PayloadId::new(0, *esi), payload.clone()));
@@ -157,9 +164,9 @@ fn criterion_benches(c: &mut Criterion) {
     }
 }
 
-/// Best time of `SUMMARY_RUNS` runs of each side, the two sides interleaved so that load from
-/// other processes hits both alike.
-fn best_times(block: &Block, case: Case) -> (Duration, Duration) {
+/// Best times of each side, the two sides interleaved so that load from other processes hits
+/// both alike; also returns the number of runs of each.
+fn best_times(block: &Block, case: Case) -> (Duration, Duration, usize) {
     let received = block.received(case.loss_pct());
     let time = |f: &dyn Fn()| {
         let start = Instant::now();
@@ -167,7 +174,10 @@ fn best_times(block: &Block, case: Case) -> (Duration, Duration) {
         start.elapsed()
     };
     let (mut ours, mut theirs) = (Duration::MAX, Duration::MAX);
-    for _ in 0..SUMMARY_RUNS {
+    let start = Instant::now();
+    let mut runs = 0;
+    while runs < SUMMARY_MIN_RUNS || start.elapsed().as_secs_f64() < SUMMARY_SECS_PER_CASE {
+        runs += 1;
         match case {
             Case::Encode => {
                 ours = ours.min(time(&|| drop(black_box(block.encode_fountain()))));
@@ -179,7 +189,7 @@ fn best_times(block: &Block, case: Case) -> (Duration, Duration) {
             }
         }
     }
-    (ours, theirs)
+    (ours, theirs, runs)
 }
 
 fn mb_per_s(bytes: usize, time: Duration) -> f64 {
@@ -187,8 +197,8 @@ fn mb_per_s(bytes: usize, time: Duration) -> f64 {
 }
 
 fn summary() {
-    println!("block codec, T = {SYMBOL_SIZE}, one core, best of {SUMMARY_RUNS} runs (MB = 10^6 bytes)");
-    println!("{:<22} {:>6} {:>14} {:>13} {:>7}", "case", "K", "fountain MB/s", "raptorq MB/s", "ratio");
+    println!("block codec, T = {SYMBOL_SIZE}, one core, best run of each side (MB = 10^6 bytes)");
+    println!("{:<22} {:>6} {:>14} {:>13} {:>7} {:>6}", "case", "K", "fountain MB/s", "raptorq MB/s", "ratio", "runs");
     let mut json = Vec::new();
     for symbols in BLOCK_SYMBOLS {
         let block = Block::new(symbols);
@@ -196,28 +206,54 @@ fn summary() {
         block.encode_fountain();
         block.encode_raptorq();
         for case in Case::ALL {
-            let (ours, theirs) = best_times(&block, case);
+            let (ours, theirs, runs) = best_times(&block, case);
             let (ours, theirs) = (mb_per_s(block.data.len(), ours), mb_per_s(block.data.len(), theirs));
             let ratio = ours / theirs;
-            println!("{:<22} {symbols:>6} {ours:>14.1} {theirs:>13.1} {ratio:>7.3}", case.name());
+            println!("{:<22} {symbols:>6} {ours:>14.1} {theirs:>13.1} {ratio:>7.3} {runs:>6}", case.name());
             json.push(format!(
                 r#"{{"case":"{}","k":{symbols},"fountain_mb_s":{ours:.1},"raptorq_mb_s":{theirs:.1},"ratio":{ratio:.3}}}"#,
                 case.name()
             ));
         }
-        let start = Instant::now();
-        for _ in 0..SUMMARY_RUNS {
-            black_box(blake3::hash(black_box(&block.data)));
-        }
-        let hash = mb_per_s(block.data.len() * SUMMARY_RUNS, start.elapsed());
+        let hash = (0..SUMMARY_MIN_RUNS)
+            .map(|_| {
+                let start = Instant::now();
+                black_box(blake3::hash(black_box(&block.data)));
+                start.elapsed()
+            })
+            .min()
+            .map_or(0.0, |best| mb_per_s(block.data.len(), best));
         println!("{:<22} {symbols:>6} {hash:>14.1} {:>13} {:>7}", "(blake3 verify alone)", "", "");
     }
     println!(r#"{{"bench":"fec_block_codec","symbol_size":{SYMBOL_SIZE},"results":[{}]}}"#, json.join(","));
 }
 
+/// Runs one case once on each side, for an instruction count that no other process can disturb:
+/// `valgrind --tool=callgrind BENCH --once K CASE`, then the inclusive cost of
+/// `Block::{encode,decode}_{fountain,raptorq}` from `callgrind_annotate --inclusive=yes`.
+fn once(symbols: u32, case_name: &str) {
+    let case = Case::ALL.into_iter().find(|case| case.name() == case_name).expect("unknown case");
+    let block = Block::new(symbols);
+    // Building the received symbols also fills raptorq's encoding-plan cache for K.
+    let received = block.received(case.loss_pct());
+    match case {
+        Case::Encode => {
+            black_box(block.encode_fountain());
+            black_box(block.encode_raptorq());
+        }
+        Case::Decode { .. } => {
+            black_box(block.decode_fountain(&received));
+            black_box(block.decode_raptorq(&received));
+        }
+    }
+}
+
 fn main() {
-    if std::env::args().any(|arg| arg == "--summary") {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|arg| arg == "--summary") {
         summary();
+    } else if let Some(at) = args.iter().position(|arg| arg == "--once") {
+        once(args[at + 1].parse().expect("K"), &args[at + 2]);
     } else {
         let mut c = Criterion::default().configure_from_args();
         criterion_benches(&mut c);
