@@ -6,8 +6,8 @@
 //! connections (a minimal client, so the figure is the server's and not a client library's). Two node
 //! mixes: all booting from local disk (a read), and a third each local / re-image (joins a gathering
 //! window, mints a token) / stateless (picks a server by two-choices and records the assignment).
-//! Client and server share the machine's cores, so the figures are a floor. Prints a table and one JSON
-//! line per mix.
+//! A third run asks for `/healthz` instead, the cost of HTTP alone on this machine. Client and server
+//! share the machine's cores, so the figures are a floor. Prints one line and one JSON line per mix.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -50,6 +50,27 @@ fn mac(i: usize) -> String {
 }
 
 /// Fills the store: one image, one layout, four stateless servers, `n` nodes of the given mix.
+/// Which requests a run makes.
+#[derive(Clone, Copy, PartialEq)]
+enum Mix {
+    /// `/healthz` on the same connections: the HTTP floor the boot figures compare to.
+    Floor,
+    /// Every node boots from local disk.
+    Local,
+    /// A third each local, re-image and stateless.
+    Mixed,
+}
+
+impl Mix {
+    fn name(self) -> &'static str {
+        match self {
+            Mix::Floor => "floor",
+            Mix::Local => "local",
+            Mix::Mixed => "mixed",
+        }
+    }
+}
+
 fn populate(server: &Server, n: usize, mixed: bool) {
     let store = &server.state().store;
     store.create_image("rocky").unwrap();
@@ -83,7 +104,7 @@ fn populate(server: &Server, n: usize, mixed: bool) {
 }
 
 /// One keep-alive connection asking for each MAC in `macs` in turn; returns per-request latencies.
-async fn client(addr: std::net::SocketAddr, macs: Vec<String>) -> Vec<Duration> {
+async fn client(addr: std::net::SocketAddr, macs: Vec<String>, mix: Mix) -> Vec<Duration> {
     let stream = TcpStream::connect(addr).await.unwrap();
     stream.set_nodelay(true).unwrap();
     let mut stream = BufReader::new(stream);
@@ -92,7 +113,10 @@ async fn client(addr: std::net::SocketAddr, macs: Vec<String>) -> Vec<Duration> 
     let mut body = Vec::new();
     for mac in macs {
         let start = Instant::now();
-        let req = format!("GET /boot/ipxe?mac={mac} HTTP/1.1\r\nHost: bench\r\n\r\n");
+        let req = match mix {
+            Mix::Floor => "GET /healthz HTTP/1.1\r\nHost: bench\r\n\r\n".to_string(),
+            Mix::Local | Mix::Mixed => format!("GET /boot/ipxe?mac={mac} HTTP/1.1\r\nHost: bench\r\n\r\n"),
+        };
         stream.get_mut().write_all(req.as_bytes()).await.unwrap();
         let mut length = 0;
         line.clear();
@@ -110,18 +134,18 @@ async fn client(addr: std::net::SocketAddr, macs: Vec<String>) -> Vec<Duration> 
         }
         body.resize(length, 0);
         stream.read_exact(&mut body).await.unwrap();
-        assert!(body.starts_with(b"#!ipxe"));
+        assert!(mix == Mix::Floor || body.starts_with(b"#!ipxe"));
         latencies.push(start.elapsed());
     }
     latencies
 }
 
-fn run_mix(args: &Args, mixed: bool) {
+fn run_mix(args: &Args, mix: Mix) {
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let config = ServeConfig::loopback(dir.path().to_path_buf(), usize::MAX);
     let server = rt.block_on(Server::start(config, Arc::new(NoEngine))).unwrap();
-    populate(&server, args.nodes, mixed);
+    populate(&server, args.nodes, mix == Mix::Mixed);
     let addr = server.addr();
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut order: Vec<String> = Vec::with_capacity(args.nodes * args.rounds);
@@ -133,7 +157,7 @@ fn run_mix(args: &Args, mixed: bool) {
     let per_conn: Vec<Vec<String>> = (0..args.connections).map(|c| order.iter().skip(c).step_by(args.connections).cloned().collect()).collect();
     let start = Instant::now();
     let mut latencies: Vec<Duration> = rt.block_on(async {
-        let tasks: Vec<_> = per_conn.into_iter().map(|macs| tokio::spawn(client(addr, macs))).collect();
+        let tasks: Vec<_> = per_conn.into_iter().map(|macs| tokio::spawn(client(addr, macs, mix))).collect();
         let mut all = Vec::new();
         for t in tasks {
             all.extend(t.await.unwrap());
@@ -145,9 +169,9 @@ fn run_mix(args: &Args, mixed: bool) {
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64() * 1e6;
     let requests = latencies.len();
     let rps = requests as f64 / elapsed.as_secs_f64();
-    let mix = if mixed { "mixed" } else { "local" };
+    let mix = mix.name();
     println!(
-        "boot scripts, {mix:>5} mix: {requests} requests for {} nodes over {} connections in {:.2} s = {rps:.0} req/s; latency p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
+        "{mix:>5}: {requests} requests for {} nodes over {} connections in {:.2} s = {rps:.0} req/s; latency p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
         args.nodes,
         args.connections,
         elapsed.as_secs_f64(),
@@ -168,6 +192,7 @@ fn run_mix(args: &Args, mixed: bool) {
 
 fn main() {
     let args = args();
-    run_mix(&args, false);
-    run_mix(&args, true);
+    for mix in [Mix::Floor, Mix::Local, Mix::Mixed] {
+        run_mix(&args, mix);
+    }
 }

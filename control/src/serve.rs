@@ -75,7 +75,11 @@ pub struct Server {
     stop: watch::Sender<bool>,
     http: JoinHandle<std::io::Result<()>>,
     timer: JoinHandle<()>,
+    checkpointer: JoinHandle<()>,
 }
+
+/// How often the write-ahead log is copied back into the database.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Server {
     /// Opens the store and starts serving; call inside a tokio runtime.
@@ -114,9 +118,10 @@ impl Server {
         let http = tokio::spawn(async move {
             axum::serve(listener, app).with_graceful_shutdown(async move { while !*http_stopped.borrow_and_update() && http_stopped.changed().await.is_ok() {} }).await
         });
-        let timer = tokio::spawn(run_window_timer(state.clone(), stopped));
+        let timer = tokio::spawn(run_window_timer(state.clone(), stopped.clone()));
+        let checkpointer = tokio::spawn(run_checkpointer(state.clone(), stopped));
         tracing::info!(%addr, "control plane listening");
-        Ok(Server { addr, state, stop, http, timer })
+        Ok(Server { addr, state, stop, http, timer, checkpointer })
     }
 
     /// The bound address.
@@ -133,6 +138,8 @@ impl Server {
     pub async fn shutdown(self) -> std::io::Result<()> {
         let _ = self.stop.send(true);
         let _ = self.timer.await;
+        let _ = self.checkpointer.await;
+        let _ = self.state.store.checkpoint();
         self.http.await.map_err(std::io::Error::other)?
     }
 
@@ -161,5 +168,23 @@ async fn run_window_timer(state: Arc<AppState>, mut stopped: watch::Receiver<boo
         }
         api::state::lock(&state.gatherer).handle_timeout(Instant::now());
         state.start_launches();
+    }
+}
+
+/// Checkpoints the store's write-ahead log off the request path.
+async fn run_checkpointer(state: Arc<AppState>, mut stopped: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(CHECKPOINT_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        let st = state.clone();
+        match tokio::task::spawn_blocking(move || st.store.checkpoint()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint task failed"),
+        }
     }
 }

@@ -23,6 +23,8 @@ pub use nodes::NodeBoot;
 pub const DB_FILE: &str = "fountain.db";
 /// How long a statement waits for a lock held by another process (a CLI inspecting the file).
 const BUSY_TIMEOUT_MS: u64 = 5_000;
+/// Prepared statements kept per connection: more than the store has, so none is ever re-prepared.
+const STATEMENT_CACHE_CAPACITY: usize = 64;
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +53,7 @@ pub enum StoreError {
 #[derive(Debug)]
 pub struct Store {
     conn: Mutex<Connection>,
+    checkpointer: Mutex<Connection>,
 }
 
 impl Store {
@@ -62,8 +65,20 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         schema::migrate(&mut conn)?;
-        Ok(Store { conn: Mutex::new(conn) })
+        let checkpointer = Connection::open(data_dir.join(DB_FILE))?;
+        checkpointer.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
+        Ok(Store { conn: Mutex::new(conn), checkpointer: Mutex::new(checkpointer) })
+    }
+
+    /// Copies what it can of the write-ahead log back into the database without blocking readers or
+    /// the writer; returns the WAL frames still not copied (0 when the log is fully applied).
+    pub fn checkpoint(&self) -> Result<u64, StoreError> {
+        let c = self.checkpointer.lock().unwrap_or_else(|e| e.into_inner());
+        let (log, copied): (i64, i64) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get(1)?, r.get(2)?)))?;
+        Ok((log - copied).max(0) as u64)
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -100,5 +115,23 @@ fn found<T>(r: rusqlite::Result<T>, what: impl FnOnce() -> String) -> Result<T, 
     match r {
         Err(rusqlite::Error::QueryReturnedNoRows) => Err(StoreError::NotFound(what())),
         other => Ok(other?),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_applies_the_whole_log_while_the_store_is_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for i in 0..50 {
+            store.create_image(&format!("img{i}")).unwrap();
+        }
+        let wal = dir.path().join(format!("{DB_FILE}-wal"));
+        assert!(std::fs::metadata(&wal).unwrap().len() > 0, "writes went to the log, not the file");
+        assert_eq!(store.checkpoint().unwrap(), 0);
+        assert_eq!(store.images().unwrap().len(), 50);
     }
 }
