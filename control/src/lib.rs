@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod error;
+pub mod health;
 pub mod image;
 pub mod ipxe;
 pub mod layout;

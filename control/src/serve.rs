@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::api::{self, AppState};
 use crate::auth::Auth;
+use crate::health::HealthTracker;
 use crate::selection::{Policy, ServerPool};
 use crate::stateless::check_url;
 use crate::store::{Store, StoreError};
@@ -33,6 +34,8 @@ pub struct ServeConfig {
     pub window: Duration,
     /// Registrations that close a window at once.
     pub max_receivers: usize,
+    /// How often stateless servers are probed; `None` leaves health to the API.
+    pub health_interval: Option<Duration>,
 }
 
 impl ServeConfig {
@@ -47,6 +50,7 @@ impl ServeConfig {
             seed: Some(1),
             window: Duration::from_secs(3600),
             max_receivers,
+            health_interval: None,
         }
     }
 }
@@ -76,6 +80,7 @@ pub struct Server {
     http: JoinHandle<std::io::Result<()>>,
     timer: JoinHandle<()>,
     checkpointer: JoinHandle<()>,
+    health: Option<JoinHandle<()>>,
 }
 
 /// How often the write-ahead log is copied back into the database.
@@ -119,9 +124,10 @@ impl Server {
             axum::serve(listener, app).with_graceful_shutdown(async move { while !*http_stopped.borrow_and_update() && http_stopped.changed().await.is_ok() {} }).await
         });
         let timer = tokio::spawn(run_window_timer(state.clone(), stopped.clone()));
-        let checkpointer = tokio::spawn(run_checkpointer(state.clone(), stopped));
+        let checkpointer = tokio::spawn(run_checkpointer(state.clone(), stopped.clone()));
+        let health = config.health_interval.map(|every| tokio::spawn(run_health_checks(state.clone(), every, stopped)));
         tracing::info!(%addr, "control plane listening");
-        Ok(Server { addr, state, stop, http, timer, checkpointer })
+        Ok(Server { addr, state, stop, http, timer, checkpointer, health })
     }
 
     /// The bound address.
@@ -139,6 +145,9 @@ impl Server {
         let _ = self.stop.send(true);
         let _ = self.timer.await;
         let _ = self.checkpointer.await;
+        if let Some(health) = self.health {
+            let _ = health.await;
+        }
         let _ = self.state.store.checkpoint();
         self.http.await.map_err(std::io::Error::other)?
     }
@@ -185,6 +194,25 @@ async fn run_checkpointer(state: Arc<AppState>, mut stopped: watch::Receiver<boo
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "WAL checkpoint failed"),
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint task failed"),
+        }
+    }
+}
+
+/// Probes the stateless servers every `every`.
+async fn run_health_checks(state: Arc<AppState>, every: Duration, mut stopped: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let tracker = Arc::new(Mutex::new(HealthTracker::default()));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        let (st, tracker) = (state.clone(), tracker.clone());
+        match tokio::task::spawn_blocking(move || st.check_health(&mut api::state::lock(&tracker))).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "health check failed"),
+            Err(e) => tracing::warn!(error = %e, "health check task failed"),
         }
     }
 }

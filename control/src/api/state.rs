@@ -6,9 +6,11 @@ use tokio::sync::Notify;
 
 use crate::auth::Auth;
 use crate::error::ApiError;
+use crate::health::{self, HealthTracker};
 use crate::image::IMAGES_DIR;
 use crate::node::ImageRef;
 use crate::selection::ServerPool;
+use crate::stateless::ServerPatch;
 use crate::store::Store;
 use crate::transfer::gather::{Gatherer, Launch};
 use crate::transfer::launcher::{EventSink, LaunchPlan, TransferLauncher};
@@ -51,6 +53,23 @@ impl AppState {
     pub fn reload_pool(&self) -> Result<(), ApiError> {
         let servers = self.store.servers()?;
         lock(&self.pool).set_servers(servers);
+        Ok(())
+    }
+
+    /// Probes every stateless server once and stores the health changes `tracker` decides; blocking
+    /// (runs on a blocking thread in the server).
+    pub fn check_health(&self, tracker: &mut HealthTracker) -> Result<(), ApiError> {
+        let mut changed = false;
+        for server in self.store.servers()? {
+            if let Some(healthy) = tracker.observe(&server, health::probe(&server.url)) {
+                tracing::info!(url = %server.url, healthy, "stateless server health changed");
+                self.store.patch_server(server.id, &ServerPatch { weight: None, healthy: Some(healthy) })?;
+                changed = true;
+            }
+        }
+        if changed {
+            self.reload_pool()?;
+        }
         Ok(())
     }
 

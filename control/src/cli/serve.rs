@@ -33,6 +33,9 @@ pub struct ServeArgs {
     /// Registered nodes that start a session at once.
     #[arg(long, default_value_t = 256)]
     max_receivers: usize,
+    /// Probe stateless servers this often, in milliseconds (0: health only through the API).
+    #[arg(long, default_value_t = 5_000)]
+    health_interval_ms: u64,
 }
 
 /// Runs the server until Ctrl-C.
@@ -45,6 +48,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         window: Duration::from_millis(args.window_ms),
         max_receivers: args.max_receivers,
+        health_interval: (args.health_interval_ms > 0).then(|| Duration::from_millis(args.health_interval_ms)),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {

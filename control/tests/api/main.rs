@@ -4,6 +4,7 @@ mod util;
 mod auth;
 mod bad_input;
 mod cli;
+mod health;
 mod boot;
 mod images;
 mod layouts;

@@ -83,6 +83,11 @@ impl TestServer {
         self.server.as_ref().unwrap().addr()
     }
 
+    /// The server's shared state.
+    pub fn state(&self) -> std::sync::Arc<control::api::AppState> {
+        self.server.as_ref().unwrap().state().clone()
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.addr())
     }
