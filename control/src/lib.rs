@@ -21,4 +21,5 @@ pub mod selection;
 pub mod stateless;
 pub mod serve;
 pub mod store;
+pub mod sync;
 pub mod transfer;

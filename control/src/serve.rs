@@ -13,6 +13,7 @@ use crate::auth::Auth;
 use crate::health::HealthTracker;
 use crate::selection::{Policy, ServerPool};
 use crate::stateless::check_url;
+use crate::sync::lock;
 use crate::store::{Store, StoreError};
 use crate::transfer::gather::{GatherConfig, Gatherer};
 use crate::transfer::launcher::TransferLauncher;
@@ -163,7 +164,7 @@ impl Server {
 /// Closes gathering windows when their deadlines pass and starts their senders.
 async fn run_window_timer(state: Arc<AppState>, mut stopped: watch::Receiver<bool>) {
     loop {
-        let deadline = api::state::lock(&state.gatherer).poll_timeout();
+        let deadline = lock(&state.gatherer).poll_timeout();
         let wait = async {
             match deadline {
                 Some(d) => tokio::time::sleep_until(d.into()).await,
@@ -175,7 +176,7 @@ async fn run_window_timer(state: Arc<AppState>, mut stopped: watch::Receiver<boo
             _ = state.window_changed.notified() => {}
             _ = stopped.changed() => return,
         }
-        api::state::lock(&state.gatherer).handle_timeout(Instant::now());
+        lock(&state.gatherer).handle_timeout(Instant::now());
         state.start_launches();
     }
 }
@@ -209,7 +210,7 @@ async fn run_health_checks(state: Arc<AppState>, every: Duration, mut stopped: w
             _ = stopped.changed() => return,
         }
         let (st, tracker) = (state.clone(), tracker.clone());
-        match tokio::task::spawn_blocking(move || st.check_health(&mut api::state::lock(&tracker))).await {
+        match tokio::task::spawn_blocking(move || st.check_health(&mut lock(&tracker))).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "health check failed"),
             Err(e) => tracing::warn!(error = %e, "health check task failed"),

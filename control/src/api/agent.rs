@@ -8,7 +8,8 @@ use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 
 use super::extract::{ApiJson, NodeToken};
-use super::state::{AppState, lock};
+use super::state::AppState;
+use crate::sync::lock;
 use crate::error::ApiError;
 use crate::image::ImageVersion;
 use crate::node::{ImageRef, NextBoot, Node};

@@ -2,12 +2,14 @@
 //! and initramfs.
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 
-use super::state::{AppState, lock};
+use super::extract::ApiQuery;
+use super::state::AppState;
+use crate::sync::lock;
 use crate::error::ApiError;
 use crate::ipxe::{self, AgentBoot, INITRD_FILE, KERNEL_FILE, Script};
 use crate::mac::Mac;
@@ -24,7 +26,7 @@ pub struct BootQuery {
 }
 
 /// `GET /boot/ipxe?mac=...`: the script for the machine with this MAC (iPXE sends `${net0/mac}`).
-pub async fn ipxe_script(State(st): State<Arc<AppState>>, Query(q): Query<BootQuery>) -> Result<impl IntoResponse, ApiError> {
+pub async fn ipxe_script(State(st): State<Arc<AppState>>, ApiQuery(q): ApiQuery<BootQuery>) -> Result<impl IntoResponse, ApiError> {
     let mac: Mac = q.mac.ok_or_else(|| ApiError::BadRequest("missing query parameter 'mac'".into()))?.parse().map_err(|e: crate::mac::MacError| ApiError::BadRequest(e.to_string()))?;
     let script = script_for(&st, mac)?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], script))

@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 
-use super::extract::Admin;
+use super::extract::{Admin, ApiQuery};
 use super::state::AppState;
 use crate::error::ApiError;
 use crate::layout;
@@ -35,7 +35,7 @@ pub async fn list(_: Admin, State(st): State<Arc<AppState>>) -> Result<Json<Vec<
 }
 
 /// `PUT /api/v1/layouts/{name}`
-pub async fn put(_: Admin, State(st): State<Arc<AppState>>, Path(name): Path<String>, Query(q): Query<PutQuery>, body: String) -> Result<StatusCode, ApiError> {
+pub async fn put(_: Admin, State(st): State<Arc<AppState>>, Path(name): Path<String>, ApiQuery(q): ApiQuery<PutQuery>, body: String) -> Result<StatusCode, ApiError> {
     check_name("layout", &name).map_err(ApiError::Invalid)?;
     layout::parse(&body).map_err(ApiError::Layout)?;
     st.store.put_layout(&name, &body, q.replace)?;

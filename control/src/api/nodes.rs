@@ -8,7 +8,8 @@ use axum::http::StatusCode;
 use super::extract::{Admin, ApiJson};
 use super::state::AppState;
 use crate::error::ApiError;
-use crate::node::{NewNode, Node, NodePatch};
+use crate::node::{NewNode, NextBoot, Node, NodePatch};
+use crate::sync::lock;
 use crate::store::StoreError;
 use crate::store::discovered::Discovered;
 
@@ -31,7 +32,11 @@ pub async fn show(_: Admin, State(st): State<Arc<AppState>>, Path(name): Path<St
 
 /// `PATCH /api/v1/nodes/{name}`
 pub async fn set(_: Admin, State(st): State<Arc<AppState>>, Path(name): Path<String>, ApiJson(patch): ApiJson<NodePatch>) -> Result<Json<Node>, ApiError> {
-    Ok(Json(st.store.update_node(&name, |n| n.patched(patch).map_err(StoreError::Invalid))?))
+    let node = st.store.update_node(&name, |n| n.patched(patch).map_err(StoreError::Invalid))?;
+    if node.next_boot != NextBoot::Reimage {
+        lock(&st.gatherer).withdraw(&name);
+    }
+    Ok(Json(node))
 }
 
 /// `POST /api/v1/nodes/{name}/reimage`: the next boot re-images the node.

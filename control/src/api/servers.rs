@@ -25,7 +25,8 @@ pub async fn add(_: Admin, State(st): State<Arc<AppState>>, ApiJson(new): ApiJso
 }
 
 /// `PATCH /api/v1/servers/{id}`: change weight or health (a health checker's report lands here).
-pub async fn set(_: Admin, State(st): State<Arc<AppState>>, Path(id): Path<i64>, ApiJson(patch): ApiJson<ServerPatch>) -> Result<Json<StatelessServer>, ApiError> {
+pub async fn set(_: Admin, State(st): State<Arc<AppState>>, Path(id): Path<String>, ApiJson(patch): ApiJson<ServerPatch>) -> Result<Json<StatelessServer>, ApiError> {
+    let id: i64 = id.parse().map_err(|_| ApiError::BadRequest(format!("invalid server id {id:?}: expected a number from `server list`")))?;
     if let Some(w) = patch.weight {
         check_weight(w).map_err(ApiError::Invalid)?;
     }

@@ -1,6 +1,6 @@
 //! What every request handler shares.
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
@@ -12,6 +12,7 @@ use crate::node::ImageRef;
 use crate::selection::ServerPool;
 use crate::stateless::ServerPatch;
 use crate::store::Store;
+use crate::sync::lock;
 use crate::transfer::gather::{Gatherer, Launch};
 use crate::transfer::launcher::{EventSink, LaunchPlan, TransferLauncher};
 
@@ -33,12 +34,6 @@ pub struct AppState {
     pub data_dir: PathBuf,
     /// The URL nodes reach this server at, for boot scripts.
     pub public_url: String,
-}
-
-/// Locks a mutex, going on after a panic elsewhere: the guarded values are updated in single steps
-/// that leave them consistent.
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl AppState {

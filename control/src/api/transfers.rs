@@ -5,7 +5,8 @@ use axum::Json;
 use axum::extract::State;
 
 use super::extract::Admin;
-use super::state::{AppState, lock};
+use super::state::AppState;
+use crate::sync::lock;
 use crate::transfer::SessionStatus;
 
 /// `GET /api/v1/transfers`: every session with each receiver's state.

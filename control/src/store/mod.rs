@@ -76,13 +76,13 @@ impl Store {
     /// Copies what it can of the write-ahead log back into the database without blocking readers or
     /// the writer; returns the WAL frames still not copied (0 when the log is fully applied).
     pub fn checkpoint(&self) -> Result<u64, StoreError> {
-        let c = self.checkpointer.lock().unwrap_or_else(|e| e.into_inner());
+        let c = crate::sync::lock(&self.checkpointer);
         let (log, copied): (i64, i64) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| Ok((r.get(1)?, r.get(2)?)))?;
         Ok((log - copied).max(0) as u64)
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+        crate::sync::lock(&self.conn)
     }
 
     /// Runs `f` in one immediate transaction, committed only if `f` succeeds.

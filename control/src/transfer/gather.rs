@@ -119,6 +119,16 @@ impl Gatherer {
         Ok(id)
     }
 
+    /// Takes `node` out of the window it waits in, if any (it is no longer set to re-image).
+    pub fn withdraw(&mut self, node: &str) {
+        if let Some(&id) = self.node_session.get(node)
+            && self.sessions.get(&id).is_some_and(|s| s.state == SessionState::Gathering)
+        {
+            self.leave_gathering(node, id);
+            self.node_session.remove(node);
+        }
+    }
+
     /// When [`Gatherer::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.open.values().filter_map(|id| self.sessions.get(id)?.deadline).min()
@@ -307,6 +317,9 @@ mod tests {
         let status = g.status();
         assert_eq!(status.len(), 1, "the emptied window is gone");
         assert_eq!(status[0].image, "ubuntu");
+        g.withdraw("a");
+        assert!(g.status().is_empty());
+        assert_eq!(g.session_of("a"), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use super::gather::Gatherer;
 use super::{ReceiverState, SessionId};
+use crate::sync::lock;
 
 /// Everything a sender needs to run one session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,13 +62,13 @@ impl EventSink {
 
     /// A receiver's new state; unknown nodes are ignored (a sender may hear from strays).
     pub fn receiver(&self, node: &str, state: ReceiverState) {
-        let mut g = self.gatherer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut g = lock(&self.gatherer);
         let _ = g.update_receiver(self.session, node, state);
     }
 
     /// The session ended.
     pub fn finished(&self, outcome: Result<(), String>) {
-        self.gatherer.lock().unwrap_or_else(|e| e.into_inner()).finish(self.session, outcome);
+        lock(&self.gatherer).finish(self.session, outcome);
     }
 }
 

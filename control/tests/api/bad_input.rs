@@ -50,6 +50,10 @@ fn bad_bodies_are_refused_and_change_nothing() {
         assert_eq!(r.status, status, "{method} {path} {body}: {}", r.body);
         assert!(r.error().contains(message), "{method} {path} {body}: expected {message:?} in {:?}", r.error());
     }
+    let r = ts.send("PATCH", "/api/v1/servers/abc", json!({ "healthy": false })).expect(400);
+    assert_eq!(r.error(), "invalid server id \"abc\": expected a number from `server list`");
+    let r = raw("PUT", "/api/v1/layouts/x?replace=maybe", "application/yaml", "bootloader: bios");
+    assert!(r.expect(400).error().contains("replace"), "names the bad parameter");
     assert_eq!(snapshot(), before, "no bad request changed the store");
     assert_eq!(ts.get("/api/v1/nonsense").expect(404).error(), "route not found");
 }

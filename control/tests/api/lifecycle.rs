@@ -102,3 +102,17 @@ fn nodes_of_one_image_are_gathered_into_one_session() {
     assert_eq!(alma["state"]["state"], "gathering");
     assert_eq!(alma["receivers"]["n3"]["state"], "registered");
 }
+
+#[test]
+fn cancelling_a_reimage_takes_the_node_out_of_its_window() {
+    let ts = TestServer::start_with(|c| c.max_receivers = 10);
+    ts.put_layout("l", "good/bios-single.yaml").expect(201);
+    ts.publish("rocky");
+    ts.add_node(json!({ "name": "n1", "macs": [mac(1)], "image": { "name": "rocky" }, "layout": "l", "next_boot": "reimage" }));
+    ts.boot(&mac(1));
+    assert_eq!(ts.get("/api/v1/transfers").json()[0]["receivers"]["n1"]["state"], "assigned");
+    ts.send("PATCH", "/api/v1/nodes/n1", json!({ "next_boot": "local" })).expect(200);
+    assert_eq!(ts.get("/api/v1/transfers").json(), json!([]));
+    let token = kernel_arg(&ts.boot(&mac(1)), "fountain.token");
+    assert_eq!(token, None, "a local boot hands out no token");
+}
