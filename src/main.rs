@@ -1,6 +1,6 @@
 //! The `fountain` binary: a thin shell over the library crates.
 
-mod cli;
+use fountain::cli;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -12,5 +12,5 @@ pub mod target;
 pub mod udp;
 
 pub use journal::{Journal, JournalError};
-pub use session::{DecodeJob, Event, ReceiverConfig, ReceiverSession, ReceiverStats, Transmit};
+pub use session::{DecodeFailure, DecodeJob, Event, ReceiverConfig, ReceiverSession, ReceiverStats, Transmit};
 pub use target::Target;

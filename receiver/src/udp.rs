@@ -1,7 +1,7 @@
 //! Runs a [`ReceiverSession`] over real UDP sockets, writing verified blocks to a [`Target`].
 
 use crate::journal::Journal;
-use crate::session::{Event, ReceiverSession};
+use crate::session::{DecodeFailure, DecodeJob, Event, ReceiverSession};
 use crate::target::Target;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -12,6 +12,11 @@ use thiserror::Error;
 
 /// Largest datagram we accept.
 const MAX_DATAGRAM: usize = 65_536;
+/// When a wake-up found fewer datagrams than this, let more accumulate before the next one.
+const BATCH_DATAGRAMS: usize = 64;
+/// How long to let datagrams accumulate: waking per datagram costs more than handling one
+/// (a context switch, an IPI on a VM), while the socket buffer holds tens of milliseconds.
+const COALESCE: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// Why receiving stopped without the object.
 #[derive(Debug, Error)]
@@ -69,16 +74,67 @@ pub struct ReceiverIo<'a> {
     pub loss: Option<LossInjector>,
 }
 
+/// A decode job's outcome, back from a worker: the block is verified and on the target, or
+/// the decoder returns with why it failed.
+enum Decoded {
+    Stored(fec::BlockId),
+    Failed(DecodeFailure),
+    WriteFailed(io::Error),
+}
+
 /// Drives `session` until it finishes. Calls `on_block` after each block is stored.
-pub fn run(session: &mut ReceiverSession, mut io: ReceiverIo<'_>, mut on_block: impl FnMut(&ReceiverSession)) -> Result<(), ReceiveError> {
+///
+/// Decoding, verification and the write run on worker threads (one per core), so the receive
+/// loop keeps draining the socket while a block decodes; otherwise a multi-millisecond decode
+/// overflows the socket buffer at line rate.
+pub fn run(session: &mut ReceiverSession, io: ReceiverIo<'_>, on_block: impl FnMut(&ReceiverSession)) -> Result<(), ReceiveError> {
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    let (job_tx, job_rx) = crossbeam_channel::unbounded::<DecodeJob>();
+    let (done_tx, done_rx) = crossbeam_channel::unbounded::<Decoded>();
+    let target = io.target;
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let (job_rx, done_tx) = (job_rx.clone(), done_tx.clone());
+            scope.spawn(move || {
+                for job in job_rx {
+                    let outcome = match job.run() {
+                        Ok((block, data)) => match target.write_block(block, &data) {
+                            Ok(()) => Decoded::Stored(block),
+                            Err(e) => Decoded::WriteFailed(e),
+                        },
+                        Err(failure) => Decoded::Failed(failure),
+                    };
+                    if done_tx.send(outcome).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(done_tx);
+        let result = receive_loop(session, io, on_block, &job_tx, &done_rx);
+        drop(job_tx);
+        result
+    })
+}
+
+fn receive_loop(
+    session: &mut ReceiverSession,
+    mut io: ReceiverIo<'_>,
+    mut on_block: impl FnMut(&ReceiverSession),
+    jobs: &crossbeam_channel::Sender<DecodeJob>,
+    done: &crossbeam_channel::Receiver<Decoded>,
+) -> Result<(), ReceiveError> {
     let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut in_flight = 0usize;
     io.data.set_nonblocking(true)?;
     io.feedback.set_nonblocking(true)?;
     loop {
+        let mut drained = 0;
         for (socket, lossy) in [(io.data, true), (io.feedback, false)] {
             loop {
                 match socket.recv_from(&mut buf) {
                     Ok((len, from)) => {
+                        drained += 1;
                         if lossy && io.loss.as_mut().is_some_and(LossInjector::drops) {
                             continue;
                         }
@@ -90,19 +146,26 @@ pub fn run(session: &mut ReceiverSession, mut io: ReceiverIo<'_>, mut on_block: 
                 }
             }
         }
+        for outcome in done.try_iter() {
+            in_flight -= 1;
+            match outcome {
+                Decoded::Stored(block) => {
+                    if let Some(journal) = io.journal.as_deref_mut() {
+                        journal.record(block, session.manifest().block_hash(block).expect("verified block"))?;
+                    }
+                    session.block_stored(block);
+                    on_block(session);
+                }
+                Decoded::Failed(failure) => session.decode_failed(failure),
+                Decoded::WriteFailed(e) => return Err(e.into()),
+            }
+        }
         while let Some(event) = session.poll_event() {
             match event {
-                Event::Decode(job) => match job.run() {
-                    Ok((block, data)) => {
-                        io.target.write_block(block, &data)?;
-                        if let Some(journal) = io.journal.as_deref_mut() {
-                            journal.record(block, session.manifest().block_hash(block).expect("verified block"))?;
-                        }
-                        session.block_stored(block);
-                        on_block(session);
-                    }
-                    Err(failure) => session.decode_failed(failure),
-                },
+                Event::Decode(job) => {
+                    in_flight += 1;
+                    jobs.send(job).expect("workers outlive the loop");
+                }
                 Event::Complete => io.target.sync()?,
                 Event::Finished => return Ok(()),
                 Event::SenderEnded => return Err(ended(session, true)),
@@ -117,8 +180,16 @@ pub fn run(session: &mut ReceiverSession, mut io: ReceiverIo<'_>, mut on_block: 
                 Err(e) => return Err(e.into()),
             }
         }
-        let wait = session.poll_timeout().map(|at| at.saturating_duration_since(Instant::now()));
-        netio::wait_readable([io.data, io.feedback], wait)?;
+        let mut wait = session.poll_timeout().map(|at| at.saturating_duration_since(Instant::now()));
+        if in_flight > 0 {
+            // Results come back on a channel the socket poll cannot see: look again soon.
+            wait = Some(wait.map_or(COALESCE, |w| w.min(COALESCE)));
+        }
+        if drained < BATCH_DATAGRAMS && drained > 0 && wait.is_none_or(|w| w >= COALESCE) {
+            std::thread::sleep(COALESCE);
+        } else {
+            netio::wait_readable([io.data, io.feedback], wait)?;
+        }
         session.handle_timeout(Instant::now());
     }
 }

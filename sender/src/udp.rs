@@ -8,9 +8,9 @@ use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 use thiserror::Error;
 
-/// Waits shorter than this are spun (yielding) rather than slept: OS timers overshoot by tens
-/// of microseconds, which at line rate is several packets.
-const SPIN_BELOW: Duration = Duration::from_micros(200);
+/// Waits shorter than this sleep with nanosecond resolution instead of polling the socket, whose
+/// timeout has millisecond resolution. The pacer's bucket absorbs the sleep's overshoot.
+const SLEEP_BELOW: Duration = Duration::from_millis(2);
 /// Largest datagram we accept.
 const MAX_DATAGRAM: usize = 65_536;
 
@@ -83,7 +83,7 @@ pub fn run(
         let wake = session.poll_timeout(now).into_iter().chain(deadline).min();
         let wait = wake.map(|w| w.saturating_duration_since(now));
         match wait {
-            Some(w) if w < SPIN_BELOW => std::thread::yield_now(),
+            Some(w) if w < SLEEP_BELOW => std::thread::sleep(w),
             _ => {
                 netio::wait_readable([socket], wait)?;
             }

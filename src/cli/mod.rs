@@ -1,10 +1,10 @@
 //! Command-line parsing and dispatch.
 
-mod demo;
-mod progress;
-mod recv;
-mod send;
-mod units;
+pub mod demo;
+pub mod progress;
+pub mod recv;
+pub mod send;
+pub mod units;
 
 use std::process::ExitCode;
 

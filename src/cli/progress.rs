@@ -24,8 +24,12 @@ pub struct Summary {
     pub bytes: u64,
     /// Wall time.
     pub elapsed: Duration,
-    /// Repair symbols (sent by the sender, or received beyond K by a receiver).
+    /// Repair symbols (sent by the sender, or kept by a receiver).
     pub repair_symbols: u64,
+    /// Of the sender's repair symbols, those sent in answer to feedback.
+    pub requested_repair_symbols: u64,
+    /// Blocks a receiver found corrupt after decoding and fetched again.
+    pub corrupt_blocks: u64,
 }
 
 impl Summary {

@@ -86,6 +86,8 @@ pub fn receive(
         bytes: layout.object_size(),
         elapsed: started.elapsed(),
         repair_symbols: session.stats().repair_symbols,
+        requested_repair_symbols: 0,
+        corrupt_blocks: session.stats().corrupt_blocks,
     })
 }
 

@@ -62,6 +62,7 @@ pub struct SendArgs {
     /// Receivers to wait for before sending; the session ends when all registered are done.
     #[arg(long, default_value_t = 1)]
     pub receivers: usize,
+    /// How to send.
     #[command(flatten)]
     pub options: SendOptions,
 }
@@ -134,6 +135,8 @@ impl PreparedSend {
             bytes: layout.object_size(),
             elapsed: started.elapsed(),
             repair_symbols: stats.proactive_repair_symbols + stats.requested_repair_symbols,
+            requested_repair_symbols: stats.requested_repair_symbols,
+            corrupt_blocks: 0,
         })
     }
 }

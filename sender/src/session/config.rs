@@ -45,7 +45,7 @@ impl SenderConfig {
             key: None,
             group,
             rate_bps: 1_000_000_000,
-            pacing_burst_bytes: 16 * 1500,
+            pacing_burst_bytes: 64 * 1500,
             repair_overhead_pct: 1.0,
             interleave_blocks: 8,
             min_receivers: 1,
