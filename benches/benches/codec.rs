@@ -30,7 +30,7 @@ const SEED: u64 = 0x000f_0c0d;
 /// In `--summary` mode each case runs both sides, interleaved, at least this many times and for
 /// at least `SUMMARY_SECS_PER_CASE`; the best run of each side counts, which on a shared machine
 /// is the one least disturbed by other processes.
-const SUMMARY_MIN_RUNS: usize = 10;
+const SUMMARY_MIN_RUNS: usize = 20;
 const SUMMARY_SECS_PER_CASE: f64 = 3.0;
 
 /// One block and everything both sides need to code it.

@@ -53,18 +53,26 @@ pub enum DecodeError {
 
 /// Collects the symbols of one block and decodes it.
 ///
-/// Source symbols are copied straight into the block buffer at their place, so when every source
-/// symbol arrives (the common case) decoding is free: raptorq only runs to fill holes.
+/// Symbols are kept one buffer each, as raptorq takes them. When every source symbol is here (the
+/// common case) decoding is one concatenation and raptorq never runs; when some are missing,
+/// every held symbol moves into raptorq without another copy. A raptorq decoder that fails keeps
+/// what it was given, so a retry hands it only the symbols that arrived since.
 pub struct BlockDecoder {
     block: BlockId,
     symbol_size: usize,
     source_symbols: u32,
     block_len: usize,
-    buf: Vec<u8>,
+    /// Source symbols not yet handed to raptorq, by ESI.
+    sources: Vec<Option<Vec<u8>>>,
+    /// Which source symbols were ever received, handed over or not.
     have_source: Vec<bool>,
     source_count: u32,
-    repair: Vec<(u32, Vec<u8>)>,
+    /// Repair symbols not yet handed to raptorq.
+    repair: Vec<EncodingPacket>,
+    /// Every repair ESI received, handed over or not.
     repair_esis: HashSet<u32>,
+    /// The decoder of a failed attempt, holding the symbols handed to it.
+    raptorq: Option<SourceBlockDecoder>,
 }
 
 impl BlockDecoder {
@@ -76,11 +84,12 @@ impl BlockDecoder {
             symbol_size: usize::from(layout.symbol_size()),
             source_symbols,
             block_len: layout.block_len(block),
-            buf: Vec::new(),
+            sources: vec![None; source_symbols as usize],
             have_source: vec![false; source_symbols as usize],
             source_count: 0,
             repair: Vec::new(),
             repair_esis: HashSet::new(),
+            raptorq: None,
         }
     }
 
@@ -96,7 +105,7 @@ impl BlockDecoder {
 
     /// Distinct symbols held.
     pub fn distinct(&self) -> u32 {
-        self.source_count + self.repair.len() as u32
+        self.source_count + self.repair_esis.len() as u32
     }
 
     /// Whether every source symbol is here, so decoding is a no-op.
@@ -113,22 +122,18 @@ impl BlockDecoder {
             return Err(SymbolError::Esi(esi));
         }
         if esi < self.source_symbols {
-            let slot = &mut self.have_source[esi as usize];
-            if *slot {
+            let have = &mut self.have_source[esi as usize];
+            if *have {
                 return Ok(false);
             }
-            *slot = true;
-            if self.buf.is_empty() {
-                self.buf = vec![0; self.source_symbols as usize * self.symbol_size];
-            }
-            let start = esi as usize * self.symbol_size;
-            self.buf[start..start + self.symbol_size].copy_from_slice(payload);
+            *have = true;
+            self.sources[esi as usize] = Some(payload.to_vec());
             self.source_count += 1;
         } else {
             if !self.repair_esis.insert(esi) {
                 return Ok(false);
             }
-            self.repair.push((esi, payload.to_vec()));
+            self.repair.push(EncodingPacket::new(PayloadId::new(0, esi), payload.to_vec()));
         }
         Ok(true)
     }
@@ -150,15 +155,16 @@ impl BlockDecoder {
 
     /// Drops every held symbol.
     fn clear(&mut self) {
-        self.buf = Vec::new();
+        self.sources.fill(None);
         self.have_source.fill(false);
         self.source_count = 0;
         self.repair.clear();
         self.repair_esis.clear();
+        self.raptorq = None;
     }
 
-    /// Decodes without verification (padded to whole symbols). Leaves the symbols in place so a
-    /// failed attempt can be retried with more.
+    /// Decodes without verification (padded to whole symbols). Leaves the symbols in place (here
+    /// or in the failed raptorq decoder) so a failed attempt can be retried with more.
     fn decode(&mut self) -> Result<Vec<u8>, DecodeError> {
         if self.distinct() < self.source_symbols {
             return Err(DecodeError::NotEnoughSymbols {
@@ -167,18 +173,22 @@ impl BlockDecoder {
                 need: self.source_symbols,
             });
         }
-        if self.is_systematic() {
-            return Ok(std::mem::take(&mut self.buf));
+        if self.is_systematic() && self.raptorq.is_none() {
+            let mut data = Vec::with_capacity(self.sources.len() * self.symbol_size);
+            for symbol in self.sources.iter().flatten() {
+                data.extend_from_slice(symbol);
+            }
+            return Ok(data);
         }
-        let oti = block_oti(self.source_symbols, self.symbol_size as u16);
-        let mut decoder = SourceBlockDecoder::new(0, &oti, oti.transfer_length());
-        let sources = self.have_source.iter().enumerate().filter(|(_, have)| **have).map(|(esi, _)| {
-            let start = esi * self.symbol_size;
-            EncodingPacket::new(PayloadId::new(0, esi as u32), self.buf[start..start + self.symbol_size].to_vec())
+        let decoder = self.raptorq.get_or_insert_with(|| {
+            let oti = block_oti(self.source_symbols, self.symbol_size as u16);
+            SourceBlockDecoder::new(0, &oti, oti.transfer_length())
         });
-        let repairs = self.repair.iter().map(|(esi, data)| EncodingPacket::new(PayloadId::new(0, *esi), data.clone()));
+        let sources = self.sources.iter_mut().enumerate().filter_map(|(esi, symbol)| {
+            symbol.take().map(|data| EncodingPacket::new(PayloadId::new(0, esi as u32), data))
+        });
         decoder
-            .decode(sources.chain(repairs))
+            .decode(sources.chain(self.repair.drain(..)))
             .ok_or(DecodeError::Singular { block: self.block })
     }
 }
