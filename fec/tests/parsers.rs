@@ -6,7 +6,8 @@
 use fec::layout::{MAX_BLOCK_SYMBOLS, MAX_SYMBOL_SIZE, MIN_SYMBOL_SIZE, SYMBOL_ALIGNMENT};
 use fec::manifest::ManifestError;
 use fec::wire::{HEADER_LEN, MAX_NEEDS_PER_STATUS, Need, PROTOCOL_VERSION, Packet, SessionKey, TAG_LEN, WireError};
-use fec::{Manifest, ObjectLayout};
+use fec::{Manifest, ObjectLayout, SessionTicket};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -238,6 +239,32 @@ proptest! {
             prop_assert!(Manifest::decode(&bytes).is_err(), "a damaged manifest passed its checksum");
         }
         manifest_decode_is_canonical(&bytes)?;
+    }
+}
+
+proptest! {
+    #[test]
+    fn tickets_round_trip(
+        manifest in manifest(),
+        session_id in any::<u64>(),
+        ip in any::<[u8; 4]>(),
+        port in any::<u16>(),
+        key in key(),
+    ) {
+        let ticket = SessionTicket { session_id, group: SocketAddrV4::new(Ipv4Addr::from(ip), port), key, manifest };
+        prop_assert_eq!(SessionTicket::decode(&ticket.encode()).unwrap(), ticket);
+    }
+
+    #[test]
+    fn ticket_decode_survives_arbitrary_bytes(header in vec(any::<u8>(), 0..64), manifest in manifest(), damage in mutations()) {
+        // A plausible ticket header in front of a real manifest, then damaged anywhere.
+        let mut bytes = b"FTNT\0\x01".to_vec();
+        bytes.extend_from_slice(&header);
+        bytes.extend_from_slice(&manifest.encode());
+        mutate(&mut bytes, &damage);
+        if let Ok(ticket) = SessionTicket::decode(&bytes) {
+            prop_assert_eq!(ticket.encode(), bytes);
+        }
     }
 }
 
