@@ -73,7 +73,7 @@ pub fn receive(
         progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     if resumed > 0 {
-        progress.println(format!("{label}: resuming with {resumed} verified block(s) from the journal"));
+        eprintln!("{label}: resuming with {resumed} verified block(s) from the journal");
     }
     let full = layout.full_block_bytes();
     let started = Instant::now();

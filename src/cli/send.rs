@@ -49,6 +49,9 @@ pub struct SendOptions {
     /// Give up after this many seconds.
     #[arg(long)]
     pub timeout: Option<f64>,
+    /// Drop a receiver not heard from for this many seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub receiver_timeout: f64,
 }
 
 /// `fountain send` arguments.
@@ -92,6 +95,7 @@ pub fn prepare(file: &Path, options: &SendOptions, receivers: usize) -> anyhow::
     config.min_receivers = receivers;
     config.join_window = options.join_window.map(Duration::from_secs_f64);
     config.repair_overhead_pct = options.overhead;
+    config.receiver_timeout = Duration::from_secs_f64(options.receiver_timeout);
     let cache = config.interleave_blocks as usize + EXTRA_CACHED_ENCODERS;
     let socket = netio::bind_sender(MulticastOptions { interface: options.iface, ttl: options.ttl }).context("binding the sender socket")?;
     Ok(PreparedSend {

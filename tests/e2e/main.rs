@@ -1,0 +1,20 @@
+//! End-to-end tests: real loopback multicast, real files, real `fountain` processes.
+
+mod loopback;
+mod resume;
+
+use rand::{RngCore, SeedableRng};
+use std::path::Path;
+
+/// Writes `len` seeded random bytes to `path`.
+pub fn random_file(path: &Path, len: usize, seed: u64) -> Vec<u8> {
+    let mut data = vec![0; len];
+    rand_chacha::ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut data);
+    std::fs::write(path, &data).unwrap();
+    data
+}
+
+/// A multicast group on a port no other test uses.
+pub fn group(port: u16) -> std::net::SocketAddrV4 {
+    std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(239, 255, 71, 1), port)
+}
