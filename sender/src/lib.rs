@@ -7,10 +7,12 @@
 
 pub mod pacing;
 pub mod session;
+pub mod setup;
 pub mod source;
 pub mod udp;
 
 pub use pacing::Pacer;
 pub use session::{Event, SenderConfig, SenderSession, SenderStats, Transmit};
+pub use setup::{PreparedSender, setup, ticket_config};
 pub use source::{BlockSource, SourceError};
 pub use udp::SendError;

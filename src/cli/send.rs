@@ -6,15 +6,12 @@ use anyhow::Context;
 use fec::wire::SessionKey;
 use fec::{Manifest, ObjectLayout, SessionTicket};
 use netio::MulticastOptions;
-use sender::{BlockSource, Event, SenderConfig, SenderSession};
+use sender::{Event, PreparedSender};
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-
-/// Encoders the sender keeps in memory, beyond the blocks it interleaves.
-const EXTRA_CACHED_ENCODERS: usize = 32;
 
 /// How to send.
 #[derive(Debug, Clone, clap::Args)]
@@ -74,9 +71,7 @@ pub struct SendArgs {
 pub struct PreparedSend {
     /// The ticket receivers join with.
     pub ticket: SessionTicket,
-    session: SenderSession,
-    source: BlockSource,
-    socket: std::net::UdpSocket,
+    sender: PreparedSender,
     timeout: Option<Duration>,
 }
 
@@ -88,23 +83,16 @@ pub fn prepare(file: &Path, options: &SendOptions, receivers: usize) -> anyhow::
     let manifest = Manifest::hash_object(layout, std::io::BufReader::with_capacity(1 << 20, &object))
         .with_context(|| format!("hashing {}", file.display()))?;
     let key = options.authenticate.then(|| SessionKey::new(rand::random()));
-    let ticket = SessionTicket { session_id: rand::random(), group: options.group, key: key.clone(), manifest: manifest.clone() };
-    let mut config = SenderConfig::new(ticket.session_id, options.group.into());
-    config.key = key;
+    let ticket = SessionTicket { session_id: rand::random(), group: options.group, key, manifest };
+    let mut config = sender::ticket_config(&ticket);
     config.rate_bps = options.rate;
     config.min_receivers = receivers;
     config.join_window = options.join_window.map(Duration::from_secs_f64);
     config.repair_overhead_pct = options.overhead;
     config.receiver_timeout = Duration::from_secs_f64(options.receiver_timeout);
-    let cache = config.interleave_blocks as usize + EXTRA_CACHED_ENCODERS;
-    let socket = netio::bind_sender(MulticastOptions { interface: options.iface, ttl: options.ttl }).context("binding the sender socket")?;
-    Ok(PreparedSend {
-        ticket,
-        session: SenderSession::new(config, manifest.clone()),
-        source: BlockSource::new(object, manifest, cache),
-        socket,
-        timeout: options.timeout.map(Duration::from_secs_f64),
-    })
+    let multicast = MulticastOptions { interface: options.iface, ttl: options.ttl };
+    let sender = sender::setup(&ticket, config, object, multicast).context("binding the sender socket")?;
+    Ok(PreparedSend { ticket, sender, timeout: options.timeout.map(Duration::from_secs_f64) })
 }
 
 impl PreparedSend {
@@ -117,7 +105,7 @@ impl PreparedSend {
         }
         let mut started = Instant::now();
         let deadline = self.timeout.map(|t| Instant::now() + t);
-        sender::udp::run(&mut self.session, &self.socket, &mut self.source, deadline, |session, event| {
+        self.sender.run(deadline, |session, event| {
             match event {
                 Event::Started => {
                     started = Instant::now();
@@ -133,7 +121,7 @@ impl PreparedSend {
             }
         })?;
         progress.finish_and_clear();
-        let stats = self.session.stats();
+        let stats = self.sender.session().stats();
         Ok(Summary {
             role: "sender".into(),
             bytes: layout.object_size(),

@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::image::ImageVersion;
 use crate::node::{ImageRef, NextBoot, Node};
 use crate::transfer::gather::GatherError;
-use crate::transfer::{ReceiverState, SessionId, SessionKey};
+use crate::transfer::{ReceiverState, SessionId, SessionKey, TransferGrant};
 
 /// What the agent needs to do its job.
 #[derive(Debug, Serialize, Deserialize)]
@@ -25,6 +25,8 @@ pub struct AgentConfig {
     pub image: Option<ImageVersion>,
     /// Its disk layout as YAML.
     pub layout: Option<String>,
+    /// Once its session's sender runs: the ticket and receiver id to join it with.
+    pub transfer: Option<TransferGrant>,
 }
 
 /// Reply to a registration.
@@ -32,6 +34,9 @@ pub struct AgentConfig {
 pub struct Registered {
     /// The session to join (may differ from the boot script's if that window closed meanwhile).
     pub session: SessionId,
+    /// Present when this registration started the sender; otherwise poll the config until it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<TransferGrant>,
 }
 
 /// Body of a progress report.
@@ -75,7 +80,8 @@ pub async fn config(State(st): State<Arc<AppState>>, Path(name): Path<String>, N
     let node = st.store.node(&name)?;
     let image = node.image.as_ref().map(|r| st.store.resolve(r)).transpose()?;
     let layout = node.layout.as_ref().map(|l| st.store.layout(l)).transpose()?;
-    Ok(Json(AgentConfig { node, image, layout }))
+    let transfer = if node.next_boot == NextBoot::Reimage { lock(&st.gatherer).grant(&name) } else { None };
+    Ok(Json(AgentConfig { node, image, layout, transfer }))
 }
 
 /// `POST /api/v1/agent/nodes/{name}/register`: the agent is up and waits for its transfer.
@@ -100,7 +106,8 @@ pub async fn register(State(st): State<Arc<AppState>>, Path(name): Path<String>,
     };
     st.window_changed.notify_one();
     st.start_launches();
-    Ok(Json(Registered { session }))
+    let transfer = lock(&st.gatherer).grant(&name).filter(|g| g.session == session);
+    Ok(Json(Registered { session, transfer }))
 }
 
 /// `POST /api/v1/agent/nodes/{name}/progress`
@@ -113,7 +120,7 @@ pub async fn progress(State(st): State<Arc<AppState>>, Path(name): Path<String>,
     let session = g.session_of(&name).ok_or_else(|| ApiError::Conflict(format!("node {name} is in no transfer session")))?;
     g.update_receiver(session, &name, ReceiverState::Receiving { blocks_done: p.blocks_done, blocks_total: p.blocks_total })
         .map_err(|e| ApiError::Conflict(e.to_string()))?;
-    Ok(Json(Registered { session }))
+    Ok(Json(Registered { session, transfer: None }))
 }
 
 /// `POST /api/v1/agent/nodes/{name}/report`: the end of a re-image. Success flips the next boot to

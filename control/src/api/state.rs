@@ -14,7 +14,7 @@ use crate::stateless::ServerPatch;
 use crate::store::Store;
 use crate::sync::lock;
 use crate::transfer::gather::{Gatherer, Launch};
-use crate::transfer::launcher::{EventSink, LaunchPlan, TransferLauncher};
+use crate::transfer::launcher::{EventSink, LaunchPlan, PlannedReceiver, TransferLauncher};
 
 /// Shared server state.
 pub struct AppState {
@@ -93,9 +93,31 @@ impl AppState {
             version: launch.key.version,
             artifact: images.join(&version.artifact),
             manifest: images.join(&version.manifest),
-            receivers: launch.receivers,
+            manifest_blake3: version.manifest_blake3,
+            receivers: receiver_ids(launch.receivers),
         };
         tracing::info!(session = plan.id, image = %plan.image, version = plan.version, receivers = plan.receivers.len(), "starting transfer session");
-        self.launcher.launch(plan, sink).map_err(|e| e.to_string())
+        let ids = plan.receivers.iter().map(|r| (r.node.clone(), r.id)).collect();
+        let ticket = self.launcher.launch(plan, sink).map_err(|e| e.to_string())?;
+        lock(&self.gatherer).set_ticket(launch.id, ticket, ids);
+        Ok(())
     }
+}
+
+/// Receiver ids are below 2^53 so that JSON readers that parse numbers as doubles keep them exact.
+const RECEIVER_ID_LIMIT: u64 = 1 << 53;
+
+/// Gives each node a distinct random receiver id: random, so a node cannot guess another session's
+/// ids from its own.
+fn receiver_ids(nodes: Vec<String>) -> Vec<PlannedReceiver> {
+    let mut taken = std::collections::HashSet::new();
+    nodes
+        .into_iter()
+        .map(|node| loop {
+            let id = rand::Rng::gen_range(&mut rand::thread_rng(), 1..RECEIVER_ID_LIMIT);
+            if taken.insert(id) {
+                break PlannedReceiver { node, id };
+            }
+        })
+        .collect()
 }

@@ -1,5 +1,5 @@
 //! `fountain serve`.
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::selection::Policy;
 use crate::serve::{ServeConfig, Server};
-use crate::transfer::launcher::NoEngine;
+use crate::transfer::engine::{EngineConfig, MulticastLauncher};
 
 /// Arguments of `fountain serve`.
 #[derive(Debug, clap::Args)]
@@ -36,6 +36,19 @@ pub struct ServeArgs {
     /// Probe stateless servers this often, in milliseconds (0: health only through the API).
     #[arg(long, default_value_t = 5_000)]
     health_interval_ms: u64,
+    /// Multicast group and port of the first transfer session; concurrent sessions take the next
+    /// group addresses.
+    #[arg(long, default_value = "239.255.70.1:47000")]
+    group: SocketAddrV4,
+    /// Local address of the interface multicast leaves by (default: loopback only).
+    #[arg(long, default_value_t = Ipv4Addr::LOCALHOST)]
+    iface: Ipv4Addr,
+    /// Multicast TTL.
+    #[arg(long, default_value_t = 1)]
+    ttl: u32,
+    /// Pacing rate of each session on the wire, bits per second (0: unlimited).
+    #[arg(long, default_value_t = 1_000_000_000)]
+    rate_bps: u64,
 }
 
 /// Runs the server until Ctrl-C.
@@ -50,9 +63,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_receivers: args.max_receivers,
         health_interval: (args.health_interval_ms > 0).then(|| Duration::from_millis(args.health_interval_ms)),
     };
+    let engine = EngineConfig { interface: args.iface, ttl: args.ttl, rate_bps: args.rate_bps, ..EngineConfig::loopback(args.group) };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let server = Server::start(config.clone(), Arc::new(NoEngine)).await?;
+        let server = Server::start(config.clone(), Arc::new(MulticastLauncher::new(engine))).await?;
         eprintln!(
             "fountain control plane on http://{} (data in {}, admin token in {})",
             server.addr(),

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::{ReceiverState, SessionId, SessionKey, SessionState, SessionStatus};
+use super::{EncodedTicket, ReceiverState, SessionId, SessionKey, SessionState, SessionStatus, TransferGrant};
 
 /// Closed sessions kept for the status API before the oldest are forgotten.
 pub const SESSION_HISTORY_MAX: usize = 256;
@@ -55,6 +55,8 @@ struct Session {
     state: SessionState,
     deadline: Option<Instant>,
     receivers: BTreeMap<String, ReceiverState>,
+    /// Once the sender runs: its ticket and each receiver's id in it.
+    grant: Option<(EncodedTicket, BTreeMap<String, u64>)>,
 }
 
 /// The sans-IO gathering state machine.
@@ -155,6 +157,34 @@ impl Gatherer {
         Ok(())
     }
 
+    /// Records a running session's ticket and the receiver id each node joins with, so its nodes can
+    /// be given them; ignored once the session has ended.
+    pub fn set_ticket(&mut self, id: SessionId, ticket: EncodedTicket, receiver_ids: BTreeMap<String, u64>) {
+        if let Some(s) = self.sessions.get_mut(&id)
+            && s.state == SessionState::Running
+        {
+            s.grant = Some((ticket, receiver_ids));
+        }
+    }
+
+    /// What `node` needs to join its running session, if it is a receiver of one that has a ticket.
+    pub fn grant(&self, node: &str) -> Option<TransferGrant> {
+        let id = *self.node_session.get(node)?;
+        let s = self.sessions.get(&id).filter(|s| s.state == SessionState::Running)?;
+        let (ticket, ids) = s.grant.as_ref()?;
+        Some(TransferGrant { session: id, receiver_id: *ids.get(node)?, ticket: ticket.to_hex() })
+    }
+
+    /// Marks `node` failed for `reason` if it never got further than registering (the sender ended
+    /// without hearing from it); later states, such as an agent's report, are kept.
+    pub fn fail_waiting(&mut self, id: SessionId, node: &str, reason: &str) {
+        if let Some(r) = self.sessions.get_mut(&id).and_then(|s| s.receivers.get_mut(node))
+            && matches!(r, ReceiverState::Assigned | ReceiverState::Registered)
+        {
+            *r = ReceiverState::Failed { reason: reason.to_string() };
+        }
+    }
+
     /// Records the end of a session.
     pub fn finish(&mut self, id: SessionId, outcome: Result<(), String>) {
         if let Some(s) = self.sessions.get_mut(&id) {
@@ -162,6 +192,7 @@ impl Gatherer {
                 Ok(()) => SessionState::Finished,
                 Err(reason) => SessionState::Failed { reason },
             };
+            s.grant = None;
         }
         self.forget_old();
     }
@@ -185,7 +216,7 @@ impl Gatherer {
         }
         let id = self.next_id;
         self.next_id += 1;
-        self.sessions.insert(id, Session { key: key.clone(), state: SessionState::Gathering, deadline: None, receivers: BTreeMap::new() });
+        self.sessions.insert(id, Session { key: key.clone(), state: SessionState::Gathering, deadline: None, receivers: BTreeMap::new(), grant: None });
         self.open.insert(key, id);
         id
     }
@@ -333,5 +364,27 @@ mod tests {
         assert!(g.update_receiver(id, "zz", ReceiverState::Done).is_err());
         g.finish(id, Ok(()));
         assert_eq!(g.status()[0].state, SessionState::Finished);
+    }
+
+    #[test]
+    fn tickets_go_to_receivers_of_running_sessions_only() {
+        let mut g = gatherer(2);
+        let id = g.assign("a", key("rocky"));
+        g.assign("b", key("rocky"));
+        g.register(Instant::now(), "a").unwrap();
+        g.set_ticket(id, EncodedTicket::new(vec![0xab, 1]), BTreeMap::from([("a".to_string(), 7)]));
+        assert_eq!(g.grant("a"), None, "still gathering: no ticket yet");
+        g.register(Instant::now(), "b").unwrap();
+        g.poll_launch().unwrap();
+        g.set_ticket(id, EncodedTicket::new(vec![0xab, 1]), BTreeMap::from([("a".to_string(), 7), ("b".to_string(), 9)]));
+        assert_eq!(g.grant("b"), Some(TransferGrant { session: id, receiver_id: 9, ticket: "ab01".into() }));
+        assert_eq!(g.grant("zz"), None);
+        g.update_receiver(id, "a", ReceiverState::Done).unwrap();
+        g.fail_waiting(id, "a", "never joined");
+        g.fail_waiting(id, "b", "never joined");
+        assert_eq!(g.status()[0].receivers["a"], ReceiverState::Done, "a later state is kept");
+        assert_eq!(g.status()[0].receivers["b"], ReceiverState::Failed { reason: "never joined".into() });
+        g.finish(id, Ok(()));
+        assert_eq!(g.grant("a"), None, "the ticket is withdrawn when the session ends");
     }
 }

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use super::gather::Gatherer;
-use super::{ReceiverState, SessionId};
+use super::{EncodedTicket, ReceiverState, SessionId};
 use crate::sync::lock;
 
 /// Everything a sender needs to run one session.
@@ -19,8 +19,19 @@ pub struct LaunchPlan {
     pub artifact: PathBuf,
     /// Its manifest.
     pub manifest: PathBuf,
-    /// Nodes expected to receive.
-    pub receivers: Vec<String>,
+    /// blake3 of the manifest when the version was published (hex), so a swapped file is refused.
+    pub manifest_blake3: String,
+    /// Nodes expected to receive, each with the receiver id it will join with.
+    pub receivers: Vec<PlannedReceiver>,
+}
+
+/// A node of a launch and the id it joins the sender with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedReceiver {
+    /// Node name.
+    pub node: String,
+    /// Its receiver id in the session (the control plane picks it, so the sender's events name nodes).
+    pub id: u64,
 }
 
 /// Why a sender could not be started.
@@ -37,8 +48,8 @@ pub enum LaunchError {
 /// Starts sender sessions. `launch` must return quickly (run the sender on its own thread or task) and
 /// report what happens through `events`.
 pub trait TransferLauncher: Send + Sync + 'static {
-    /// Starts a sender for `plan`.
-    fn launch(&self, plan: LaunchPlan, events: EventSink) -> Result<(), LaunchError>;
+    /// Starts a sender for `plan`; returns the ticket the plan's receivers join with.
+    fn launch(&self, plan: LaunchPlan, events: EventSink) -> Result<EncodedTicket, LaunchError>;
 }
 
 /// Where a running sender reports its receivers' progress and its end; what it reports shows in the
@@ -66,19 +77,24 @@ impl EventSink {
         let _ = g.update_receiver(self.session, node, state);
     }
 
+    /// A receiver the sender never heard from, unless something (its agent's report) said more since.
+    pub fn never_joined(&self, node: &str) {
+        lock(&self.gatherer).fail_waiting(self.session, node, "never joined the multicast session");
+    }
+
     /// The session ended.
     pub fn finished(&self, outcome: Result<(), String>) {
         lock(&self.gatherer).finish(self.session, outcome);
     }
 }
 
-/// The launcher used until the engine's sender is wired in: every session fails with a clear reason,
+/// A launcher for builds and embedders without the engine: every session fails with a clear reason,
 /// so operators see why nothing is sent instead of a session that waits forever.
 #[derive(Debug, Default)]
 pub struct NoEngine;
 
 impl TransferLauncher for NoEngine {
-    fn launch(&self, _plan: LaunchPlan, _events: EventSink) -> Result<(), LaunchError> {
+    fn launch(&self, _plan: LaunchPlan, _events: EventSink) -> Result<EncodedTicket, LaunchError> {
         Err(LaunchError::Unavailable("this build has no multicast engine wired into the control plane".into()))
     }
 }

@@ -4,10 +4,58 @@
 //! [`gather::Gatherer`] is the sans-IO state machine (time passed in, no threads); the engine that
 //! actually sends is behind [`launcher::TransferLauncher`], so the control plane can be built, run and
 //! tested before and apart from the sender.
+pub mod engine;
 pub mod gather;
 pub mod launcher;
 
 use serde::{Deserialize, Serialize};
+
+/// A sender's session ticket as the engine encodes it (manifest, session id, group, packet key). It
+/// holds the key that authenticates the session's packets, so it is shown only to the session's
+/// receivers over their authenticated agent API and never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EncodedTicket(Vec<u8>);
+
+impl EncodedTicket {
+    /// Wraps encoded ticket bytes.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        EncodedTicket(bytes)
+    }
+
+    /// The bytes, as `fountain recv --manifest` reads them from a file.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Lower-case hex, for JSON.
+    pub fn to_hex(&self) -> String {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = String::with_capacity(2 * self.0.len());
+        for b in &self.0 {
+            hex.push(char::from(DIGITS[usize::from(b >> 4)]));
+            hex.push(char::from(DIGITS[usize::from(b & 0xf)]));
+        }
+        hex
+    }
+}
+
+impl std::fmt::Debug for EncodedTicket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EncodedTicket({} bytes)", self.0.len())
+    }
+}
+
+/// What a node's agent needs to join its running session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferGrant {
+    /// The session.
+    pub session: SessionId,
+    /// The id this node joins the sender with, so the sender's events map to it (below 2^53, so
+    /// JSON tools that read numbers as doubles keep it exact).
+    pub receiver_id: u64,
+    /// The encoded session ticket, hex; decoded, it is the file `fountain recv --manifest` takes.
+    pub ticket: String,
+}
 
 /// A transfer session's id, unique across restarts (the store hands out the first one).
 pub type SessionId = u64;

@@ -40,7 +40,9 @@ fn add_reimage_boot_report_then_boot_local() {
     let launches = ts.launches();
     assert_eq!(launches.len(), 1);
     let (plan, sink) = &launches[0];
-    assert_eq!((plan.id, plan.image.as_str(), plan.version, plan.receivers.clone()), (session, "rocky", 1, vec!["n1".to_string()]));
+    assert_eq!((plan.id, plan.image.as_str(), plan.version, plan.receivers[0].node.as_str(), plan.receivers.len()), (session, "rocky", 1, "n1", 1));
+    let config = ts.request("GET", "/api/v1/agent/nodes/n1/config", Some(&token), Body::None).expect(200).json();
+    assert_eq!(config["transfer"], json!({ "session": session, "receiver_id": plan.receivers[0].id, "ticket": "7265636f72646564" }), "the ticket the launcher returned");
     assert!(plan.artifact.ends_with("images/rocky/1/root.img"));
 
     // Status is visible while it runs, from the sender and from the agent.
@@ -96,7 +98,7 @@ fn nodes_of_one_image_are_gathered_into_one_session() {
     }
     let launches = ts.launches();
     assert_eq!(launches.len(), 1, "rocky reached 3 receivers, alma is still gathering");
-    assert_eq!(launches[0].0.receivers, vec!["n0", "n1", "n2"]);
+    assert_eq!(launches[0].0.receivers.iter().map(|r| r.node.as_str()).collect::<Vec<_>>(), ["n0", "n1", "n2"]);
     let status = ts.get("/api/v1/transfers").json();
     let alma = status.as_array().unwrap().iter().find(|s| s["image"] == "alma").unwrap();
     assert_eq!(alma["state"]["state"], "gathering");

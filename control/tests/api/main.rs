@@ -12,3 +12,4 @@ mod lifecycle;
 mod openapi;
 mod restart;
 mod selection;
+mod transfer;

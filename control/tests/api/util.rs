@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use control::serve::{ServeConfig, Server};
+use control::transfer::EncodedTicket;
 use control::transfer::launcher::{EventSink, LaunchError, LaunchPlan, TransferLauncher};
 use serde_json::{Value, json};
 
@@ -14,9 +15,9 @@ pub struct RecordingLauncher {
 }
 
 impl TransferLauncher for RecordingLauncher {
-    fn launch(&self, plan: LaunchPlan, events: EventSink) -> Result<(), LaunchError> {
+    fn launch(&self, plan: LaunchPlan, events: EventSink) -> Result<EncodedTicket, LaunchError> {
         self.launched.lock().unwrap().push((plan, events));
-        Ok(())
+        Ok(EncodedTicket::new(b"recorded".to_vec()))
     }
 }
 
@@ -56,7 +57,9 @@ pub struct TestServer {
     rt: tokio::runtime::Runtime,
     server: Option<Server>,
     config: ServeConfig,
-    pub launcher: Arc<RecordingLauncher>,
+    /// What the server launches with: `recorder`, unless the test gave another launcher.
+    launcher: Arc<dyn TransferLauncher>,
+    pub recorder: Arc<RecordingLauncher>,
     pub dir: tempfile::TempDir,
     pub admin: String,
     agent: ureq::Agent,
@@ -69,14 +72,20 @@ impl TestServer {
     }
 
     pub fn start_with(adjust: impl FnOnce(&mut ServeConfig)) -> Self {
+        Self::start_launching(adjust, None)
+    }
+
+    /// A server whose sessions `launcher` starts (the recording stand-in when `None`).
+    pub fn start_launching(adjust: impl FnOnce(&mut ServeConfig), launcher: Option<Arc<dyn TransferLauncher>>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = ServeConfig::loopback(dir.path().to_path_buf(), 1);
         adjust(&mut config);
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let launcher = Arc::new(RecordingLauncher::default());
+        let recorder = Arc::new(RecordingLauncher::default());
+        let launcher = launcher.unwrap_or_else(|| recorder.clone());
         let server = rt.block_on(Server::start(config.clone(), launcher.clone())).unwrap();
         let admin = std::fs::read_to_string(dir.path().join("admin.token")).unwrap().trim().to_string();
-        TestServer { rt, server: Some(server), config, launcher, dir, admin, agent: ureq::AgentBuilder::new().build() }
+        TestServer { rt, server: Some(server), config, launcher, recorder, dir, admin, agent: ureq::AgentBuilder::new().build() }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -161,7 +170,7 @@ impl TestServer {
 
     /// The launches the engine stand-in has seen.
     pub fn launches(&self) -> Vec<(LaunchPlan, EventSink)> {
-        self.launcher.launched.lock().unwrap().clone()
+        self.recorder.launched.lock().unwrap().clone()
     }
 }
 

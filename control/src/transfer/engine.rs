@@ -1,0 +1,179 @@
+//! The real launcher: one in-process multicast sender per session, on its own thread, with a fresh
+//! packet key per session and the control plane's receiver ids, so the sender's events name nodes.
+use std::collections::{BTreeSet, HashMap};
+use std::fs::File;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fec::wire::SessionKey;
+use fec::{Manifest, SessionTicket};
+use netio::MulticastOptions;
+use sender::Event;
+
+use super::launcher::{EventSink, LaunchError, LaunchPlan, TransferLauncher};
+use super::{EncodedTicket, ReceiverState};
+use crate::sync::lock;
+
+/// Largest manifest read, bytes (one hash per block: a few MiB for the largest images).
+const MANIFEST_MAX_BYTES: u64 = 64 << 20;
+
+/// How sessions are sent.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The first session's multicast group; concurrent sessions take the next addresses up
+    /// (same port), so switches with IGMP snooping keep one image's traffic off another's nodes.
+    pub group: SocketAddrV4,
+    /// Sessions that may run at once, each on its own group address.
+    pub max_sessions: u32,
+    /// Local address of the interface multicast leaves by.
+    pub interface: Ipv4Addr,
+    /// Multicast TTL.
+    pub ttl: u32,
+    /// Pacing rate on the wire, bits per second (0: unlimited).
+    pub rate_bps: u64,
+    /// After the first receiver joins, start sending after this long even if not all have.
+    pub join_window: Duration,
+    /// Drop a receiver not heard from for this long.
+    pub receiver_timeout: Duration,
+    /// Give a session up after this long, whether or not anyone joined.
+    pub session_timeout: Duration,
+}
+
+impl EngineConfig {
+    /// Loopback multicast (127.0.0.1, TTL 1) to `group`, unpaced beyond 1 Gbit/s, as tests and demos
+    /// use it.
+    pub fn loopback(group: SocketAddrV4) -> Self {
+        EngineConfig {
+            group,
+            max_sessions: 64,
+            interface: Ipv4Addr::LOCALHOST,
+            ttl: 1,
+            rate_bps: 1_000_000_000,
+            join_window: Duration::from_secs(30),
+            receiver_timeout: Duration::from_secs(10),
+            session_timeout: Duration::from_secs(4 * 3600),
+        }
+    }
+}
+
+/// Starts each session's sender on a thread of its own.
+#[derive(Debug)]
+pub struct MulticastLauncher {
+    config: EngineConfig,
+    groups: Arc<Mutex<BTreeSet<u32>>>,
+}
+
+impl MulticastLauncher {
+    /// A launcher sending as `config` says.
+    pub fn new(config: EngineConfig) -> Self {
+        MulticastLauncher { config, groups: Arc::default() }
+    }
+
+    /// The lowest free group address, held until the lease is dropped.
+    fn lease_group(&self) -> Result<GroupLease, LaunchError> {
+        let mut used = lock(&self.groups);
+        let offset = (0..self.config.max_sessions)
+            .find(|o| !used.contains(o))
+            .ok_or_else(|| LaunchError::Failed(format!("all {} multicast groups are in use by running sessions", self.config.max_sessions)))?;
+        let ip = u32::from(*self.config.group.ip())
+            .checked_add(offset)
+            .map(Ipv4Addr::from)
+            .filter(Ipv4Addr::is_multicast)
+            .ok_or_else(|| LaunchError::Failed(format!("group {} + {offset} is past the multicast range", self.config.group)))?;
+        used.insert(offset);
+        Ok(GroupLease { group: SocketAddrV4::new(ip, self.config.group.port()), offset, groups: self.groups.clone() })
+    }
+}
+
+/// A group address one session holds.
+struct GroupLease {
+    group: SocketAddrV4,
+    offset: u32,
+    groups: Arc<Mutex<BTreeSet<u32>>>,
+}
+
+impl Drop for GroupLease {
+    fn drop(&mut self) {
+        lock(&self.groups).remove(&self.offset);
+    }
+}
+
+impl TransferLauncher for MulticastLauncher {
+    fn launch(&self, plan: LaunchPlan, events: EventSink) -> Result<EncodedTicket, LaunchError> {
+        let manifest = read_manifest(&plan)?;
+        let object = File::open(&plan.artifact).map_err(|e| LaunchError::Failed(format!("opening {}: {e}", plan.artifact.display())))?;
+        let size = object.metadata().map_err(|e| LaunchError::Failed(format!("reading {}: {e}", plan.artifact.display())))?.len();
+        if size != manifest.layout().object_size() {
+            return Err(LaunchError::Failed(format!(
+                "{} holds {size} bytes but its manifest describes {}",
+                plan.artifact.display(),
+                manifest.layout().object_size()
+            )));
+        }
+        let lease = self.lease_group()?;
+        let ticket = SessionTicket { session_id: plan.id, group: lease.group, key: Some(SessionKey::new(rand::random())), manifest };
+        let mut config = sender::ticket_config(&ticket);
+        config.rate_bps = self.config.rate_bps;
+        config.min_receivers = plan.receivers.len();
+        config.join_window = Some(self.config.join_window);
+        config.receiver_timeout = self.config.receiver_timeout;
+        let multicast = MulticastOptions { interface: self.config.interface, ttl: self.config.ttl };
+        let mut sender = sender::setup(&ticket, config, object, multicast).map_err(|e| LaunchError::Failed(format!("binding the sender socket: {e}")))?;
+        let nodes: HashMap<u64, String> = plan.receivers.iter().map(|r| (r.id, r.node.clone())).collect();
+        let blocks_total = u64::from(ticket.manifest.layout().block_count());
+        let deadline = Instant::now() + self.config.session_timeout;
+        tracing::info!(session = plan.id, group = %lease.group, receivers = nodes.len(), "multicast sender starting");
+        std::thread::Builder::new()
+            .name(format!("fountain-session-{}", plan.id))
+            .spawn(move || {
+                let _lease = lease;
+                let mut joined = BTreeSet::new();
+                let outcome = sender.run(Some(deadline), |_, event| {
+                    let (id, state) = match *event {
+                        Event::ReceiverJoined(id) => {
+                            joined.insert(id);
+                            (id, ReceiverState::Receiving { blocks_done: 0, blocks_total })
+                        }
+                        Event::ReceiverDone(id) => (id, ReceiverState::Done),
+                        Event::ReceiverLost(id) => (id, ReceiverState::Failed { reason: "fell silent and was dropped by the sender".into() }),
+                        Event::ReceiverWrongRoot(id) => (id, ReceiverState::Failed { reason: "reported another image's root hash".into() }),
+                        Event::Started | Event::Finished => return,
+                    };
+                    match nodes.get(&id) {
+                        Some(node) => events.receiver(node, state),
+                        None => tracing::debug!(session = events.session(), receiver = id, "event for a receiver id no node was given"),
+                    }
+                });
+                for (id, node) in &nodes {
+                    if !joined.contains(id) {
+                        events.never_joined(node);
+                    }
+                }
+                match &outcome {
+                    Ok(()) => tracing::info!(session = events.session(), "multicast sender finished"),
+                    Err(e) => tracing::warn!(session = events.session(), error = %e, "multicast sender failed"),
+                }
+                events.finished(outcome.map_err(|e| e.to_string()));
+            })
+            .map_err(|e| LaunchError::Failed(format!("starting the sender thread: {e}")))?;
+        Ok(EncodedTicket::new(ticket.encode()))
+    }
+}
+
+/// The image's manifest: a bare manifest, or a session ticket as `fountain send` writes (its manifest
+/// is taken, the rest ignored).
+fn read_manifest(plan: &LaunchPlan) -> Result<Manifest, LaunchError> {
+    use std::io::Read;
+    let path = &plan.manifest;
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|f| f.take(MANIFEST_MAX_BYTES).read_to_end(&mut bytes))
+        .map_err(|e| LaunchError::Failed(format!("reading {}: {e}", path.display())))?;
+    if blake3::hash(&bytes).to_hex().as_str() != plan.manifest_blake3 {
+        return Err(LaunchError::Failed(format!("{} changed since the image version was published", path.display())));
+    }
+    Manifest::decode(&bytes)
+        .or_else(|e| SessionTicket::decode(&bytes).map(|t| t.manifest).map_err(|_| e))
+        .map_err(|e| LaunchError::Failed(format!("{} is not a fountain manifest: {e}", path.display())))
+}

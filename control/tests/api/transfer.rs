@@ -1,0 +1,131 @@
+//! The whole re-image over the real engine: the control plane gathers two nodes, starts an in-process
+//! multicast sender, and each node's agent fetches its ticket over the authenticated agent API,
+//! receives over loopback multicast, verifies and reports; the nodes then boot locally.
+use std::net::SocketAddrV4;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fec::{Manifest, ObjectLayout, SessionTicket};
+use netio::MulticastOptions;
+use rand::{Rng, SeedableRng};
+use receiver::udp::{LossInjector, ReceiverIo};
+use receiver::{Journal, ReceiverConfig, ReceiverSession, Target};
+use serde_json::{Value, json};
+
+use crate::util::{Body, TestServer, kernel_arg, mac};
+use control::transfer::engine::{EngineConfig, MulticastLauncher};
+
+/// This test's own group and port, so it cannot hear another test's sender.
+const GROUP: &str = "239.255.93.1:47931";
+const IMAGE_BYTES: usize = 3 << 20;
+/// Symbol size and block symbols small enough that a few MiB make many blocks.
+const SYMBOL_BYTES: u16 = 1024;
+const BLOCK_SYMBOLS: u32 = 256;
+/// Loss injected at each receiver, so repair runs too.
+const LOSS: f64 = 0.02;
+const PATIENCE: Duration = Duration::from_secs(20);
+
+#[test]
+fn two_nodes_reimage_over_loopback_multicast() {
+    let mut engine = EngineConfig::loopback(GROUP.parse::<SocketAddrV4>().unwrap());
+    engine.rate_bps = 2_000_000_000;
+    let ts = TestServer::start_launching(|c| c.max_receivers = 2, Some(Arc::new(MulticastLauncher::new(engine))));
+    let image = publish_real_image(&ts);
+    ts.put_layout("l", "good/bios-single.yaml").expect(201);
+    let mut tokens = Vec::new();
+    for i in 0..2 {
+        ts.add_node(json!({ "name": format!("n{i}"), "macs": [mac(i)], "image": { "name": "rocky" }, "layout": "l", "next_boot": "reimage" }));
+        tokens.push(kernel_arg(&ts.boot(&mac(i)), "fountain.token").unwrap());
+    }
+
+    let out = tempfile::tempdir().unwrap();
+    std::thread::scope(|s| {
+        for (i, token) in tokens.iter().enumerate() {
+            let (ts, out, image) = (&ts, out.path(), &image);
+            s.spawn(move || agent(ts, &format!("n{i}"), token, out, image, i as u64));
+        }
+    });
+
+    let session = wait_for(&ts, |s| s["state"]["state"] != "running");
+    assert_eq!(session["state"]["state"], "finished", "{session}");
+    assert_eq!(session["receivers"], json!({ "n0": { "state": "done" }, "n1": { "state": "done" } }));
+    for i in 0..2 {
+        let node = ts.get(&format!("/api/v1/nodes/n{i}")).expect(200).json();
+        assert_eq!(node["next_boot"], "local");
+        assert_eq!(node["installed"]["version"], 1);
+        assert!(ts.boot(&mac(i)).contains("\nexit\n"), "next boot is local");
+    }
+}
+
+/// One node's agent: register, wait for the ticket, receive, verify, report.
+fn agent(ts: &TestServer, name: &str, token: &str, out: &Path, image: &[u8], seed: u64) {
+    let base = format!("/api/v1/agent/nodes/{name}");
+    let registered = ts.request("POST", &format!("{base}/register"), Some(token), Body::None).expect(200).json();
+    let grant = if registered["transfer"].is_object() {
+        registered["transfer"].clone()
+    } else {
+        poll(|| Some(ts.request("GET", &format!("{base}/config"), Some(token), Body::None).expect(200).json()["transfer"].clone()).filter(Value::is_object))
+    };
+    assert_eq!(grant["session"], registered["session"]);
+    let ticket = SessionTicket::decode(&unhex(grant["ticket"].as_str().unwrap())).unwrap();
+    assert!(ticket.key.is_some(), "sessions tag their packets");
+    let receiver_id = grant["receiver_id"].as_u64().unwrap();
+
+    let path = out.join(format!("{name}.img"));
+    let layout = *ticket.manifest.layout();
+    let target = Target::open(&path, layout).unwrap();
+    let (mut journal, stored) = Journal::open(&out.join(format!("{name}.journal")), &ticket.manifest, &target).unwrap();
+    let multicast = MulticastOptions::default();
+    let data = netio::bind_group(ticket.group, multicast).unwrap();
+    let feedback = netio::bind_feedback(multicast).unwrap();
+    let mut config = ReceiverConfig::new(ticket.session_id, receiver_id);
+    config.key = ticket.key.clone();
+    let mut session = ReceiverSession::new(config, ticket.manifest.clone(), stored);
+    let io = ReceiverIo { data: &data, feedback: &feedback, target: &target, journal: Some(&mut journal), loss: Some(LossInjector::new(LOSS, seed)) };
+    receiver::udp::run(&mut session, io, |_| {}).unwrap();
+    drop(target);
+    assert!(std::fs::read(&path).unwrap() == image, "{name} holds the image byte for byte");
+
+    let report = json!({ "outcome": "success", "image": "rocky", "version": 1 });
+    ts.request("POST", &format!("{base}/report"), Some(token), Body::Json(report)).expect(200);
+}
+
+/// Writes a random image and its manifest under the data directory and publishes them as rocky v1.
+fn publish_real_image(ts: &TestServer) -> Vec<u8> {
+    let mut image = vec![0u8; IMAGE_BYTES];
+    rand::rngs::StdRng::seed_from_u64(7).fill(&mut image[..]);
+    let layout = ObjectLayout::new(IMAGE_BYTES as u64, SYMBOL_BYTES, BLOCK_SYMBOLS).unwrap();
+    let manifest = Manifest::hash_object(layout, &image[..]).unwrap();
+    let dir = ts.dir.path().join("images/rocky/1");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("root.img"), &image).unwrap();
+    std::fs::write(dir.join("root.manifest"), manifest.encode()).unwrap();
+    ts.send("POST", "/api/v1/images", json!({ "name": "rocky" })).expect(201);
+    ts.send("POST", "/api/v1/images/rocky/versions", json!({ "artifact": "rocky/1/root.img", "manifest": "rocky/1/root.manifest" })).expect(201);
+    image
+}
+
+/// The only transfer session, once `done` says it has got where the test waits for.
+fn wait_for(ts: &TestServer, done: impl Fn(&Value) -> bool) -> Value {
+    poll(|| {
+        let sessions = ts.get("/api/v1/transfers").expect(200).json();
+        assert_eq!(sessions.as_array().unwrap().len(), 1, "{sessions}");
+        Some(sessions[0].clone()).filter(|s| done(s))
+    })
+}
+
+fn poll<T>(mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < PATIENCE, "gave up waiting");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn unhex(hex: &str) -> Vec<u8> {
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+}
