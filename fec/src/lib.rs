@@ -11,7 +11,7 @@ pub mod manifest;
 pub mod ticket;
 pub mod wire;
 
-pub use codec::{BlockDecoder, BlockEncoder, DecodeError};
+pub use codec::{BlockDecoder, BlockEncoder, DecodeError, MAX_ESI};
 pub use layout::{BlockId, LayoutError, ObjectLayout};
 pub use manifest::{Manifest, ManifestError};
 pub use ticket::SessionTicket;

@@ -3,8 +3,10 @@
 //! This is the one crate where unsafe code may live (the `poll` wrapper), because the standard
 //! library has no way to wait on two sockets at once.
 
+mod batch;
 mod poll;
 mod socket;
 
+pub use batch::{BatchReceiver, BatchSender, MAX_SEND_BATCH};
 pub use poll::wait_readable;
 pub use socket::{MulticastOptions, bind_feedback, bind_group, bind_sender};

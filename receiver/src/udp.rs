@@ -3,6 +3,7 @@
 use crate::journal::Journal;
 use crate::session::{DecodeFailure, DecodeJob, Event, ReceiverSession};
 use crate::target::Target;
+use netio::BatchReceiver;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::io;
@@ -124,26 +125,33 @@ fn receive_loop(
     jobs: &crossbeam_channel::Sender<DecodeJob>,
     done: &crossbeam_channel::Receiver<Decoded>,
 ) -> Result<(), ReceiveError> {
-    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut data_rx = BatchReceiver::new(io.data)?;
+    let mut feedback_buf = vec![0u8; MAX_DATAGRAM];
     let mut in_flight = 0usize;
     io.data.set_nonblocking(true)?;
     io.feedback.set_nonblocking(true)?;
     loop {
         let mut drained = 0;
-        for (socket, lossy) in [(io.data, true), (io.feedback, false)] {
-            loop {
-                match socket.recv_from(&mut buf) {
-                    Ok((len, from)) => {
-                        drained += 1;
-                        if lossy && io.loss.as_mut().is_some_and(LossInjector::drops) {
-                            continue;
-                        }
-                        session.handle_datagram(Instant::now(), from, &buf[..len]);
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
-                    Err(e) => return Err(e.into()),
+        loop {
+            let loss = &mut io.loss;
+            let received = data_rx.recv(io.data, |from, datagram| {
+                if !loss.as_mut().is_some_and(LossInjector::drops) {
+                    session.handle_datagram(Instant::now(), from, datagram);
                 }
+            });
+            match received {
+                Ok(n) => drained += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        loop {
+            match io.feedback.recv_from(&mut feedback_buf) {
+                Ok((len, from)) => session.handle_datagram(Instant::now(), from, &feedback_buf[..len]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+                Err(e) => return Err(e.into()),
             }
         }
         for outcome in done.try_iter() {

@@ -1,11 +1,17 @@
 //! Where the sender's symbols come from: blocks read from the object, checked against the
-//! manifest, with their encoders kept for repair.
+//! manifest, encoded ahead of the packet loop on worker threads.
+//!
+//! Building a block's RaptorQ encoder takes milliseconds; done inline it stalls the paced packet
+//! loop, and a pacer rightly never makes up a stall. So the driver tells the source which blocks
+//! come next ([`BlockSource::prefetch`]) and workers read, verify and encode them meanwhile.
 
 use bytes::{Bytes, BytesMut};
+use crossbeam_channel::{Receiver, Sender};
 use fec::{BlockEncoder, BlockId, Manifest};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 use thiserror::Error;
 
 /// Why a symbol could not be produced.
@@ -24,45 +30,123 @@ pub enum SourceError {
     Changed(BlockId),
 }
 
-/// Reads blocks of one object and keeps the encoders of the most recent ones.
+/// Reads, verifies and encodes one block.
+fn load(file: &File, manifest: &Manifest, block: BlockId) -> Result<BlockEncoder, SourceError> {
+    let layout = manifest.layout();
+    let mut buf = BytesMut::zeroed(layout.block_len(block));
+    file.read_exact_at(&mut buf, layout.block_offset(block)).map_err(|source| SourceError::Read { block, source })?;
+    if Some(&blake3::hash(&buf)) != manifest.block_hash(block) {
+        return Err(SourceError::Changed(block));
+    }
+    Ok(BlockEncoder::new(layout, block, buf.freeze()))
+}
+
+type Loaded = (BlockId, Result<Arc<BlockEncoder>, SourceError>);
+
+/// Blocks of one object with their encoders, the most recent ones cached.
 pub struct BlockSource {
-    file: File,
-    manifest: Manifest,
+    file: Arc<File>,
+    manifest: Arc<Manifest>,
     capacity: usize,
-    encoders: HashMap<BlockId, BlockEncoder>,
+    encoders: HashMap<BlockId, Arc<BlockEncoder>>,
     order: VecDeque<BlockId>,
+    requested: HashSet<BlockId>,
+    jobs: Option<Sender<BlockId>>,
+    loaded: Receiver<Loaded>,
+    workers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl BlockSource {
-    /// A source over `file`, described by `manifest`, caching up to `capacity` encoders.
-    pub fn new(file: File, manifest: Manifest, capacity: usize) -> Self {
-        Self { file, manifest, capacity: capacity.max(1), encoders: HashMap::new(), order: VecDeque::new() }
+    /// A source over `file`, described by `manifest`, caching up to `capacity` encoders and
+    /// encoding ahead on `workers` threads (0: everything inline).
+    pub fn new(file: File, manifest: Manifest, capacity: usize, workers: usize) -> Self {
+        let (file, manifest) = (Arc::new(file), Arc::new(manifest));
+        let (job_tx, job_rx) = crossbeam_channel::unbounded::<BlockId>();
+        let (loaded_tx, loaded) = crossbeam_channel::unbounded::<Loaded>();
+        let workers = (0..workers)
+            .map(|_| {
+                let (file, manifest, job_rx, loaded_tx) = (file.clone(), manifest.clone(), job_rx.clone(), loaded_tx.clone());
+                std::thread::spawn(move || {
+                    for block in job_rx {
+                        let encoder = load(&file, &manifest, block).map(|encoder| {
+                            encoder.prepare_repair();
+                            Arc::new(encoder)
+                        });
+                        if loaded_tx.send((block, encoder)).is_err() {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect::<Vec<_>>();
+        let jobs = (!workers.is_empty()).then_some(job_tx);
+        Self {
+            file,
+            manifest,
+            capacity: capacity.max(1),
+            encoders: HashMap::new(),
+            order: VecDeque::new(),
+            requested: HashSet::new(),
+            jobs,
+            loaded,
+            workers,
+        }
+    }
+
+    /// Asks the workers to have `block` ready soon (ignored when cached or already asked).
+    pub fn prefetch(&mut self, block: BlockId) {
+        if !self.manifest.layout().contains(block) || self.encoders.contains_key(&block) {
+            return;
+        }
+        if let Some(jobs) = &self.jobs
+            && self.requested.insert(block)
+        {
+            jobs.send(block).expect("workers run while the source lives");
+        }
     }
 
     /// Symbol `esi` of `block`.
     pub fn symbol(&mut self, block: BlockId, esi: u32) -> Result<Bytes, SourceError> {
-        let encoder = self.encoder(block)?;
+        self.collect()?;
+        let encoder = match self.encoders.get(&block) {
+            Some(encoder) => encoder.clone(),
+            None => {
+                let encoder = Arc::new(load(&self.file, &self.manifest, block)?);
+                self.insert(block, encoder.clone());
+                encoder
+            }
+        };
         Ok(encoder.symbols(esi, 1).pop().expect("one symbol below the ESI limit"))
     }
 
-    fn encoder(&mut self, block: BlockId) -> Result<&BlockEncoder, SourceError> {
-        if !self.encoders.contains_key(&block) {
-            let layout = self.manifest.layout();
-            let mut buf = BytesMut::zeroed(layout.block_len(block));
-            self.file
-                .read_exact_at(&mut buf, layout.block_offset(block))
-                .map_err(|source| SourceError::Read { block, source })?;
-            if Some(&blake3::hash(&buf)) != self.manifest.block_hash(block) {
-                return Err(SourceError::Changed(block));
+    /// Takes in what the workers finished.
+    fn collect(&mut self) -> Result<(), SourceError> {
+        while let Ok((block, encoder)) = self.loaded.try_recv() {
+            self.requested.remove(&block);
+            let encoder = encoder?;
+            if !self.encoders.contains_key(&block) {
+                self.insert(block, encoder);
             }
-            if self.order.len() == self.capacity
-                && let Some(old) = self.order.pop_front()
-            {
-                self.encoders.remove(&old);
-            }
-            self.encoders.insert(block, BlockEncoder::new(layout, block, buf.freeze()));
-            self.order.push_back(block);
         }
-        Ok(&self.encoders[&block])
+        Ok(())
+    }
+
+    fn insert(&mut self, block: BlockId, encoder: Arc<BlockEncoder>) {
+        if self.order.len() >= self.capacity
+            && let Some(old) = self.order.pop_front()
+        {
+            self.encoders.remove(&old);
+        }
+        self.encoders.insert(block, encoder);
+        self.order.push_back(block);
+    }
+}
+
+impl Drop for BlockSource {
+    fn drop(&mut self) {
+        self.jobs = None;
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
     }
 }

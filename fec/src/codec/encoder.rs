@@ -54,6 +54,19 @@ impl BlockEncoder {
         self.data.slice(start..start + self.symbol_size)
     }
 
+    /// Computes the RaptorQ intermediate symbols now (the expensive part of encoding, milliseconds
+    /// per block), so a sender can do it on a worker thread ahead of its packet loop.
+    pub fn prepare_repair(&self) {
+        self.repair_encoder();
+    }
+
+    fn repair_encoder(&self) -> &SourceBlockEncoder {
+        self.repair.get_or_init(|| {
+            let oti = block_oti(self.source_symbols, self.symbol_size as u16);
+            SourceBlockEncoder::new(0, &oti, &self.data)
+        })
+    }
+
     /// `count` symbols starting at ESI `first`: source symbols where `first < K`, fresh repair
     /// symbols beyond. ESIs past RaptorQ's 24-bit limit are not produced.
     pub fn symbols(&self, first: u32, count: u32) -> Vec<Bytes> {
@@ -62,10 +75,7 @@ impl BlockEncoder {
         let mut out: Vec<Bytes> = (first..source_end).map(|esi| self.source_symbol(esi)).collect();
         let repair_start = first.max(self.source_symbols);
         if repair_start < end {
-            let encoder = self.repair.get_or_init(|| {
-                let oti = block_oti(self.source_symbols, self.symbol_size as u16);
-                SourceBlockEncoder::new(0, &oti, &self.data)
-            });
+            let encoder = self.repair_encoder();
             let packets = encoder.repair_packets(repair_start - self.source_symbols, end - repair_start);
             out.extend(packets.into_iter().map(|p| Bytes::from(p.split().1)));
         }
