@@ -6,6 +6,7 @@
 //! runs the very same type over a simulated network.
 
 pub mod pacing;
+pub mod rate;
 pub mod session;
 pub mod setup;
 pub mod source;
