@@ -4,6 +4,7 @@ pub mod demo;
 pub mod progress;
 pub mod recv;
 pub mod send;
+pub mod sim;
 pub mod units;
 
 use std::process::ExitCode;
@@ -24,6 +25,8 @@ enum Command {
     Recv(recv::RecvArgs),
     /// Run one sender and N receivers on loopback with injected loss, and verify the copies.
     Demo(demo::DemoArgs),
+    /// Run a netsim plan: fountain and baselines on a simulated network of many nodes.
+    Sim(sim::SimArgs),
     #[command(flatten)]
     Control(control::cli::Command),
 }
@@ -34,6 +37,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Send(args) => send::run(args),
         Command::Recv(args) => recv::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Sim(args) => sim::run(args),
         Command::Control(command) => control::cli::run(command),
     }
 }

@@ -27,6 +27,15 @@ pub struct ReceiverConfig {
     /// Without a packet from the sender for this long, the receiver gives up (its journal keeps
     /// what it has).
     pub sender_timeout: Duration,
+    /// Receivers expected in the session (1 if unknown). While the first pass runs, a receiver
+    /// sends a status report only after `group_size × data_packets_per_report` data packets, so
+    /// the group's feedback stays about `1 / data_packets_per_report` of the data at any size.
+    pub group_size: usize,
+    /// Data packets per status report of the whole group (100: feedback ≤ ~1% of the data).
+    pub data_packets_per_report: u32,
+    /// Symbol accounting (simulation only): assemblies count distinct ESIs instead of holding
+    /// payloads; see [`super::ReceiverSession::handle_symbol_accounted`].
+    pub symbol_accounting: bool,
 }
 
 impl ReceiverConfig {
@@ -42,6 +51,9 @@ impl ReceiverConfig {
             retry_interval: Duration::from_millis(100),
             decode_overhead_symbols: 1,
             sender_timeout: Duration::from_secs(30),
+            group_size: 1,
+            data_packets_per_report: 100,
+            symbol_accounting: false,
         }
     }
 }

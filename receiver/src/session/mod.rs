@@ -1,7 +1,10 @@
 //! The sans-IO receiver session.
 
+mod accounting;
 mod config;
 mod decode;
+
+pub use accounting::{EsiCount, raptorq_failure_probability};
 
 pub use config::ReceiverConfig;
 pub use decode::{DecodeFailure, DecodeJob};
@@ -66,10 +69,26 @@ enum Phase {
     Failed,
 }
 
+/// What an assembly holds: real symbols, or (symbol accounting) which ESIs arrived.
+enum Symbols {
+    /// `None` while a [`DecodeJob`] for the block is out.
+    Decoder(Option<BlockDecoder>),
+    Counted(EsiCount),
+}
+
+impl Symbols {
+    /// Distinct symbols held; `None` while a decode job is out.
+    fn distinct(&self) -> Option<u32> {
+        match self {
+            Symbols::Decoder(decoder) => decoder.as_ref().map(BlockDecoder::distinct),
+            Symbols::Counted(count) => Some(count.distinct()),
+        }
+    }
+}
+
 /// Symbols collected for one block not yet stored.
 struct Assembly {
-    /// `None` while a [`DecodeJob`] for the block is out.
-    decoder: Option<BlockDecoder>,
+    symbols: Symbols,
     /// One past the highest ESI received.
     seen: u32,
     /// Distinct symbols to hold before decoding when some source symbol is missing.
@@ -93,6 +112,11 @@ pub struct ReceiverSession {
     assemblies: HashMap<BlockId, Assembly>,
     events: VecDeque<Event>,
     next_report: Option<Instant>,
+    /// Data packets taken in since the last status report (the report budget, see
+    /// [`ReceiverConfig::group_size`]).
+    packets_since_report: u64,
+    /// Data packets to take in before the next status report while the first pass runs.
+    report_after_packets: u64,
     last_from_sender: Option<Instant>,
     stats: ReceiverStats,
 }
@@ -116,9 +140,12 @@ impl ReceiverSession {
             assemblies: HashMap::new(),
             events: VecDeque::new(),
             next_report: None,
+            packets_since_report: 0,
+            report_after_packets: 0,
             last_from_sender: None,
             stats: ReceiverStats::default(),
         };
+        session.report_after_packets = session.report_budget_packets();
         for block in stored {
             session.mark_stored(block);
         }
@@ -184,7 +211,7 @@ impl ReceiverSession {
         };
         match packet {
             Packet::Data { block, esi, payload } => {
-                if self.on_symbol(block, esi, payload) {
+                if self.on_symbol(block, esi, Some(payload)) {
                     self.last_from_sender = Some(now);
                 }
             }
@@ -219,43 +246,96 @@ impl ReceiverSession {
         self.events.push_back(event);
     }
 
-    /// Takes in one symbol; returns whether it was valid for this object.
-    fn on_symbol(&mut self, block: BlockId, esi: u32, payload: &[u8]) -> bool {
+    /// Symbol accounting: takes in symbol `esi` of `block` from the sender at `from` without its
+    /// payload, for simulations (netsim) of objects and groups too large to carry bytes. Only for
+    /// a session configured with [`ReceiverConfig::symbol_accounting`]; every decision but the
+    /// decode itself is the one [`Self::handle_datagram`] makes. A block becomes decodable at
+    /// its target of K+h distinct symbols (or all K source symbols) and then fails with RaptorQ's
+    /// probability ~1/256^(h+1), drawn from the session's seeded RNG; a block that decodes is
+    /// stored at once (no [`Event::Decode`]).
+    pub fn handle_symbol_accounted(&mut self, now: Instant, from: SocketAddr, block: BlockId, esi: u32) {
+        debug_assert!(self.config.symbol_accounting, "handle_symbol_accounted needs symbol_accounting");
+        let _ = from;
+        if esi > fec::codec::MAX_ESI {
+            self.stats.rejected_packets += 1;
+            return;
+        }
+        if self.on_symbol(block, esi, None) {
+            self.last_from_sender = Some(now);
+        }
+    }
+
+    /// Takes in one symbol (its payload, or `None` under symbol accounting); returns whether it
+    /// was valid for this object.
+    fn on_symbol(&mut self, block: BlockId, esi: u32, payload: Option<&[u8]>) -> bool {
         let layout = *self.manifest.layout();
         if !layout.contains(block) {
             self.stats.rejected_packets += 1;
             return false;
         }
+        self.packets_since_report += 1;
         if self.stored[block as usize] {
             self.stats.duplicate_symbols += 1;
             return true;
         }
         let overhead = self.config.decode_overhead_symbols;
+        let accounting = self.config.symbol_accounting;
         let assembly = self.assemblies.entry(block).or_insert_with(|| Assembly {
-            decoder: Some(BlockDecoder::new(&layout, block)),
+            symbols: if accounting {
+                Symbols::Counted(EsiCount::new(layout.source_symbols(block)))
+            } else {
+                Symbols::Decoder(Some(BlockDecoder::new(&layout, block)))
+            },
             seen: 0,
             target: layout.source_symbols(block) + overhead,
         });
-        let Some(decoder) = assembly.decoder.as_mut() else {
-            self.stats.duplicate_symbols += 1;
-            return true;
-        };
-        match decoder.add(esi, payload) {
-            Err(_) => {
+        let (decodable, distinct) = match (&mut assembly.symbols, payload) {
+            (Symbols::Decoder(None), _) => {
+                self.stats.duplicate_symbols += 1;
+                return true;
+            }
+            (Symbols::Decoder(Some(decoder)), Some(payload)) => match decoder.add(esi, payload) {
+                Err(_) => {
+                    self.stats.rejected_packets += 1;
+                    return false;
+                }
+                Ok(false) => (None, 0),
+                Ok(true) => (Some(decoder.is_systematic()), decoder.distinct()),
+            },
+            (Symbols::Counted(count), None) => match count.add(esi) {
+                false => (None, 0),
+                true => (Some(count.is_systematic()), count.distinct()),
+            },
+            // A payload for a counting session or none for a real one: not this session's mode.
+            _ => {
                 self.stats.rejected_packets += 1;
                 return false;
             }
-            Ok(false) => self.stats.duplicate_symbols += 1,
-            Ok(true) => {
-                self.stats.symbols += 1;
-                if esi >= decoder.source_symbols() {
-                    self.stats.repair_symbols += 1;
-                }
-                assembly.seen = assembly.seen.max(esi + 1);
-                if decoder.is_systematic() || decoder.distinct() >= assembly.target {
-                    let decoder = assembly.decoder.take().expect("checked above");
+        };
+        let Some(systematic) = decodable else {
+            self.stats.duplicate_symbols += 1;
+            return true;
+        };
+        self.stats.symbols += 1;
+        if esi >= layout.source_symbols(block) {
+            self.stats.repair_symbols += 1;
+        }
+        assembly.seen = assembly.seen.max(esi + 1);
+        if systematic || distinct >= assembly.target {
+            match &mut assembly.symbols {
+                Symbols::Decoder(decoder) => {
+                    let decoder = decoder.take().expect("checked above");
                     let expected = *self.manifest.block_hash(block).expect("block in range");
                     self.events.push_back(Event::Decode(DecodeJob { decoder, expected }));
+                }
+                Symbols::Counted(_) => {
+                    let extra = distinct.saturating_sub(layout.source_symbols(block));
+                    if !systematic && self.rng.gen_bool(raptorq_failure_probability(extra)) {
+                        self.stats.singular_decodes += 1;
+                        assembly.target = distinct + 1;
+                    } else {
+                        self.mark_stored(block);
+                    }
                 }
             }
         }
@@ -271,6 +351,9 @@ impl ReceiverSession {
     pub fn decode_failed(&mut self, failure: DecodeFailure) {
         let block = failure.decoder.block();
         let Some(assembly) = self.assemblies.get_mut(&block) else { return };
+        if !matches!(assembly.symbols, Symbols::Decoder(None)) {
+            return;
+        }
         let k = failure.decoder.source_symbols();
         assembly.target = match failure.error {
             DecodeError::HashMismatch { .. } => {
@@ -283,7 +366,7 @@ impl ReceiverSession {
             }
             DecodeError::NotEnoughSymbols { .. } => k + self.config.decode_overhead_symbols,
         };
-        assembly.decoder = Some(failure.decoder);
+        assembly.symbols = Symbols::Decoder(Some(failure.decoder));
     }
 
     /// The next datagram for the sender, if one is due.
@@ -300,7 +383,13 @@ impl ReceiverSession {
             (Packet::Join { receiver: id }, self.config.retry_interval)
         } else {
             let needs = self.needs();
+            if !needs.is_empty() && self.report_withheld() {
+                self.next_report = Some(now + self.config.status_interval);
+                return None;
+            }
             self.stats.status_packets += 1;
+            self.packets_since_report = 0;
+            self.report_after_packets = self.report_budget_packets();
             let wait = if needs.is_empty() { self.config.keepalive_interval } else { self.jittered(self.config.status_interval) };
             (Packet::Status { receiver: id, done_blocks: self.stored_count, needs }, wait)
         };
@@ -318,13 +407,27 @@ impl ReceiverSession {
             .filter(|&block| !self.stored[block as usize])
             .filter_map(|block| match self.assemblies.get(&block) {
                 None => Some(Need { block, need: layout.source_symbols(block) + overhead, seen: 0 }),
-                Some(Assembly { decoder: None, .. }) => None,
-                Some(Assembly { decoder: Some(decoder), seen, target }) => {
-                    Some(Need { block, need: target.saturating_sub(decoder.distinct()).max(1), seen: *seen })
-                }
+                Some(Assembly { symbols, seen, target }) => symbols
+                    .distinct()
+                    .map(|distinct| Need { block, need: target.saturating_sub(distinct).max(1), seen: *seen }),
             })
             .take(MAX_NEEDS_PER_STATUS)
             .collect()
+    }
+
+    /// While the sender's first pass runs, a receiver reports its needs only after taking in
+    /// its share of the data (see [`ReceiverConfig::group_size`]), so the whole group's feedback
+    /// stays a fixed fraction of the data however many receivers there are. Once the first pass
+    /// is over little data flows and few needs remain, so only the timer paces reports.
+    fn report_withheld(&self) -> bool {
+        let first_pass_running = self.closed < self.manifest.layout().block_count();
+        first_pass_running && self.packets_since_report < self.report_after_packets
+    }
+
+    /// Data packets between two status reports: the group's share, jittered by ±50%.
+    fn report_budget_packets(&mut self) -> u64 {
+        let mean = self.config.group_size as f64 * self.config.data_packets_per_report as f64;
+        (mean * self.rng.gen_range(0.5..1.5)) as u64
     }
 
     fn jittered(&mut self, mean: Duration) -> Duration {

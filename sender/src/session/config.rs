@@ -35,6 +35,9 @@ pub struct SenderConfig {
     pub receiver_timeout: Duration,
     /// Times the final `End` is multicast (it is not acknowledged).
     pub end_repeats: u32,
+    /// While the first pass runs, needs above this percentage of a block's K are held back
+    /// until it is over: they come from a receiver far behind the group.
+    pub straggler_need_pct: f64,
 }
 
 impl SenderConfig {
@@ -54,6 +57,7 @@ impl SenderConfig {
             repair_holdoff: Duration::from_millis(30),
             receiver_timeout: Duration::from_secs(10),
             end_repeats: 3,
+            straggler_need_pct: 25.0,
         }
     }
 }

@@ -185,7 +185,8 @@ impl SenderSession {
                 };
                 info.done_blocks = done_blocks;
                 for need in needs {
-                    self.schedule.on_need(now, need.block, need.need, need.seen, self.config.repair_holdoff);
+                    let holdoff = self.config.repair_holdoff;
+                    self.schedule.on_need(now, need.block, need.need, need.seen, holdoff, self.config.straggler_need_pct);
                 }
             }
             Packet::Done { receiver, root } => {

@@ -67,9 +67,25 @@ impl Schedule {
 
     /// Records a receiver's need for `block`. The need counts only if the report was written
     /// after the block's last symbol could have arrived: it saw every ESI sent so far, or the
-    /// holdoff since the last one has passed (that symbol was lost).
-    pub fn on_need(&mut self, now: Instant, block: BlockId, need: u32, seen: u32, holdoff: std::time::Duration) {
+    /// holdoff since the last one has passed (that symbol was lost). While the first pass runs,
+    /// a need above `straggler_need_pct` of K comes from a receiver that is far behind (slow,
+    /// late or restarted): it waits until the pass is over, so one straggler does not set the
+    /// pace of the whole group (netsim: 2% of nodes at 1/10 speed).
+    pub fn on_need(
+        &mut self,
+        now: Instant,
+        block: BlockId,
+        need: u32,
+        seen: u32,
+        holdoff: std::time::Duration,
+        straggler_need_pct: f64,
+    ) {
         if block >= self.closed || need == 0 {
+            return;
+        }
+        let first_pass_running = self.closed < self.layout.block_count();
+        let straggler = f64::from(need) > f64::from(self.layout.source_symbols(block)) * straggler_need_pct / 100.0;
+        if first_pass_running && straggler {
             return;
         }
         let state = &mut self.blocks[block as usize];
@@ -163,16 +179,33 @@ mod tests {
         let now = Instant::now();
         while schedule.next(now).is_some() {}
         let holdoff = Duration::from_millis(10);
-        schedule.on_need(now, 0, 3, 8, holdoff);
-        schedule.on_need(now, 0, 5, 8, holdoff);
-        schedule.on_need(now, 0, 2, 8, holdoff);
+        schedule.on_need(now, 0, 3, 8, holdoff, 100.0);
+        schedule.on_need(now, 0, 5, 8, holdoff, 100.0);
+        schedule.on_need(now, 0, 2, 8, holdoff, 100.0);
         let sent: Vec<_> = std::iter::from_fn(|| schedule.next(now)).collect();
         assert_eq!(sent, vec![(0, 8, true), (0, 9, true), (0, 10, true), (0, 11, true), (0, 12, true)]);
         // A report written before that burst arrived is ignored until the holdoff passes.
-        schedule.on_need(now, 0, 5, 8, holdoff);
+        schedule.on_need(now, 0, 5, 8, holdoff, 100.0);
         assert_eq!(schedule.next(now), None);
-        schedule.on_need(now + holdoff, 0, 1, 8, holdoff);
+        schedule.on_need(now + holdoff, 0, 1, 8, holdoff, 100.0);
         assert_eq!(schedule.next(now), Some((0, 13, true)));
         assert_eq!(schedule.repaired(0), 6);
+    }
+
+    #[test]
+    fn stragglers_wait_for_the_end_of_the_first_pass() {
+        let layout = ObjectLayout::new(64 * 8 * 3, 64, 8).unwrap();
+        let mut schedule = Schedule::new(layout, 0.0, 1);
+        let now = Instant::now();
+        for _ in 0..9 {
+            schedule.next(now);
+        }
+        assert_eq!(schedule.closed(), 1);
+        let holdoff = Duration::from_millis(10);
+        schedule.on_need(now, 0, 6, 8, holdoff, 25.0);
+        assert_eq!(schedule.next(now), Some((1, 1, false)), "a straggler's need is held back");
+        while schedule.next(now).is_some() {}
+        schedule.on_need(now, 0, 6, 8, holdoff, 25.0);
+        assert_eq!(schedule.next(now), Some((0, 8, true)), "and served once the pass is over");
     }
 }

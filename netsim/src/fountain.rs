@@ -1,0 +1,448 @@
+//! fountain itself in the simulator: the real `SenderSession` and `ReceiverSession`s over the
+//! modelled network.
+//!
+//! Every multicast datagram the sender emits is appended once to a shared log; each node walks
+//! the log with its own cursor, computing the packet's path through its rack uplink and its own
+//! link (queues, failures, crash state, loss from its own RNG stream). A node therefore costs no
+//! heap operation per packet, and nodes never influence each other except through the sender,
+//! which is what makes thousands of nodes affordable. Receivers react to data at tick boundaries
+//! (`tick_us`); their timers and the sender's run at exact times.
+
+use crate::net::{Faults, IP_UDP_OVERHEAD, LinkQueue, LossState, Nanos};
+use crate::plan::{Fidelity, Plan};
+use crate::report::{Outcome, Trace};
+use bytes::Bytes;
+use fec::wire::Packet;
+use fec::{BlockEncoder, BlockId, Manifest, ObjectLayout};
+use rand::{Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use receiver::{Event as RxEvent, ReceiverConfig, ReceiverSession};
+use sender::{Event as TxEvent, SenderConfig, SenderSession, Transmit};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+const SESSION: u64 = 0xf0f0;
+/// Data packet header bytes on top of the symbol (fec wire header + block + esi).
+const DATA_HEADER: u64 = fec::wire::HEADER_LEN as u64 + 8;
+/// A silent receiver is dropped after this long (shorter than the real default so crash plans
+/// finish in reasonable virtual time).
+const RECEIVER_TIMEOUT: Duration = Duration::from_secs(3);
+/// The sender starts once every on-time node joined, or this long after the first did.
+const JOIN_WINDOW: Duration = Duration::from_millis(100);
+
+/// One multicast datagram in the log.
+struct Sent {
+    at: Nanos,
+    ip_bytes: u64,
+    what: Multicast,
+}
+
+enum Multicast {
+    /// A symbol; with full bytes, its encoded Data packet.
+    Symbol { block: BlockId, esi: u32, packet: Option<Vec<u8>> },
+    /// A control packet to the group (Progress, End).
+    Control(Vec<u8>),
+}
+
+/// The object and its encoders (full-bytes fidelity only).
+struct Object {
+    data: Vec<u8>,
+    encoders: Vec<BlockEncoder>,
+}
+
+struct Node {
+    index: usize,
+    rack: usize,
+    addr: SocketAddr,
+    rng: ChaCha8Rng,
+    session: Option<ReceiverSession>,
+    /// Blocks stored before a crash (the journal), and restarts so far.
+    journal: Vec<BlockId>,
+    incarnation: u64,
+    cursor: usize,
+    /// The log entry at `cursor`, already routed: its arrival time (or dropped).
+    routed: Option<Option<Nanos>>,
+    last_arrival: Nanos,
+    uplink: LinkQueue,
+    link: LinkQueue,
+    loss: LossState,
+    inbox: VecDeque<(Nanos, Vec<u8>)>,
+    now: Nanos,
+    done_at: Option<Nanos>,
+    output: Option<Vec<u8>>,
+    faults: crate::net::NodeFaults,
+}
+
+impl Node {
+    fn is_up(&self, at: Nanos) -> bool {
+        at >= self.faults.join_at && !self.faults.crashes.iter().any(|&(from, until)| at >= from && until.is_none_or(|u| at < u))
+    }
+}
+
+/// Everything shared while nodes advance.
+struct World<'a> {
+    plan: &'a Plan,
+    faults: &'a Faults,
+    base: Instant,
+    hop_ns: Nanos,
+    jitter_ns: Nanos,
+    sender_addr: SocketAddr,
+    layout: ObjectLayout,
+    manifest: &'a Manifest,
+    object: Option<&'a Object>,
+    receiver_seed: u64,
+}
+
+impl World<'_> {
+    fn instant(&self, at: Nanos) -> Instant {
+        self.base + Duration::from_nanos(at)
+    }
+
+    fn receiver_config(&self, node: &Node) -> ReceiverConfig {
+        let id = (node.incarnation << 32) | (node.index as u64 + 1);
+        let mut config = ReceiverConfig::new(SESSION, id);
+        config.seed = self.receiver_seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        config.group_size = self.plan.nodes;
+        config.data_packets_per_report = self.plan.sender.data_packets_per_report;
+        config.symbol_accounting = self.plan.fidelity == Fidelity::Accounting;
+        config
+    }
+
+    /// Routes log entry `sent` to `node`: its arrival time, or `None` if it is lost.
+    fn route(&self, node: &mut Node, sent: &Sent) -> Option<Nanos> {
+        let at_core = sent.at + self.hop_ns;
+        if self.faults.uplink_is_down(node.rack, at_core) {
+            return None;
+        }
+        let at_tor = node.uplink.admit(at_core, sent.ip_bytes)? + self.hop_ns;
+        let mut at = node.link.admit(at_tor, sent.ip_bytes)? + self.hop_ns;
+        if !node.is_up(at) || node.loss.lose(&mut node.rng) {
+            return None;
+        }
+        if self.jitter_ns > 0 {
+            at += node.rng.gen_range(0..self.jitter_ns);
+        }
+        at = at.max(node.last_arrival);
+        node.last_arrival = at;
+        Some(at)
+    }
+
+    /// Runs `node` up to `until`: takes in what arrived, fires its timers, sends its feedback.
+    fn advance(&self, node: &mut Node, log: &[Sent], until: Nanos, feedback: &mut Vec<(Nanos, usize, Vec<u8>)>) {
+        loop {
+            self.apply_crashes(node, node.now);
+            let timer = node.session.as_ref().and_then(|s| s.poll_timeout()).map(|t| (t - self.base).as_nanos() as Nanos);
+            let stop = timer.map_or(until, |t| t.clamp(node.now, until));
+            self.take_in(node, log, stop);
+            node.now = stop;
+            self.apply_crashes(node, stop);
+            let now = self.instant(stop);
+            if let Some(session) = node.session.as_mut() {
+                session.handle_timeout(now);
+                self.drain_events(node);
+                if let Some(session) = node.session.as_mut() {
+                    while let Some(transmit) = session.poll_transmit(now) {
+                        feedback.push((stop, node.index, transmit.packet));
+                    }
+                }
+            }
+            if stop >= until {
+                return;
+            }
+        }
+    }
+
+    /// Creates the session when the node comes up and drops it when it crashes.
+    fn apply_crashes(&self, node: &mut Node, at: Nanos) {
+        let up = node.is_up(at);
+        match (&node.session, up) {
+            (None, true) if node.done_at.is_none() => {
+                let config = self.receiver_config(node);
+                node.session = Some(ReceiverSession::new(config, self.manifest.clone(), node.journal.iter().copied()));
+            }
+            (Some(session), false) => {
+                node.journal = self.layout.blocks().filter(|&b| session.is_stored(b)).collect();
+                node.session = None;
+                node.incarnation += 1;
+            }
+            _ => {}
+        }
+    }
+
+    /// Feeds every datagram that reaches `node` by `stop`, in arrival order.
+    fn take_in(&self, node: &mut Node, log: &[Sent], stop: Nanos) {
+        loop {
+            if node.routed.is_none() && node.cursor < log.len() {
+                let routed = self.route(node, &log[node.cursor]);
+                node.routed = Some(routed);
+            }
+            let data_at = match node.routed {
+                Some(Some(at)) => Some(at),
+                Some(None) => {
+                    node.cursor += 1;
+                    node.routed = None;
+                    continue;
+                }
+                None => None,
+            };
+            let unicast_at = node.inbox.front().map(|(at, _)| *at);
+            let (at, from_log) = match (data_at, unicast_at) {
+                (Some(d), Some(u)) if u < d => (u, false),
+                (Some(d), _) => (d, true),
+                (None, Some(u)) => (u, false),
+                (None, None) => return,
+            };
+            if at > stop {
+                return;
+            }
+            self.apply_crashes(node, at);
+            let now = self.instant(at);
+            if from_log {
+                let sent = &log[node.cursor];
+                node.cursor += 1;
+                node.routed = None;
+                if let Some(session) = node.session.as_mut() {
+                    match &sent.what {
+                        Multicast::Symbol { block, esi, packet: None } => {
+                            session.handle_symbol_accounted(now, self.sender_addr, *block, *esi)
+                        }
+                        Multicast::Symbol { packet: Some(bytes), .. } | Multicast::Control(bytes) => {
+                            session.handle_datagram(now, self.sender_addr, bytes)
+                        }
+                    }
+                }
+            } else {
+                let (_, bytes) = node.inbox.pop_front().expect("peeked");
+                if let Some(session) = node.session.as_mut() {
+                    session.handle_datagram(now, self.sender_addr, &bytes);
+                }
+            }
+            self.drain_events(node);
+            if node.done_at.is_none() && node.session.as_ref().is_some_and(ReceiverSession::is_complete) {
+                node.done_at = Some(at);
+            }
+        }
+    }
+
+    /// Runs decode jobs inline (full bytes) and writes verified blocks to the node's output.
+    fn drain_events(&self, node: &mut Node) {
+        let Some(session) = node.session.as_mut() else { return };
+        while let Some(event) = session.poll_event() {
+            if let RxEvent::Decode(job) = event {
+                match job.run() {
+                    Ok((block, data)) => {
+                        if let Some(output) = node.output.as_mut() {
+                            let offset = self.layout.block_offset(block) as usize;
+                            output[offset..offset + data.len()].copy_from_slice(&data);
+                        }
+                        session.block_stored(block);
+                    }
+                    Err(failure) => session.decode_failed(failure),
+                }
+            }
+        }
+    }
+}
+
+/// Runs fountain on `plan`; `trace` records the event trace.
+pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace) -> Outcome {
+    let layout = ObjectLayout::new(plan.object_bytes(), plan.symbol_size, plan.block_symbols).expect("validated");
+    let object = (plan.fidelity == Fidelity::Bytes).then(|| {
+        let mut data = vec![0u8; plan.object_bytes() as usize];
+        rng.fill_bytes(&mut data);
+        let encoders = layout
+            .blocks()
+            .map(|b| {
+                let start = layout.block_offset(b) as usize;
+                BlockEncoder::new(&layout, b, Bytes::copy_from_slice(&data[start..start + layout.block_len(b)]))
+            })
+            .collect();
+        Object { data, encoders }
+    });
+    let manifest = match &object {
+        Some(object) => Manifest::hash_object(layout, object.data.as_slice()).expect("in-memory object"),
+        // Symbol accounting never hashes a block: any hashes do.
+        None => Manifest::from_block_hashes(layout, layout.blocks().map(|b| blake3::hash(&b.to_le_bytes())).collect())
+            .expect("one hash per block"),
+    };
+    let links = &plan.links;
+    let path_bps = links.sender_bps.min(links.uplink_bps).min(links.node_bps);
+    let data_ip_bytes = IP_UDP_OVERHEAD + DATA_HEADER + u64::from(plan.symbol_size);
+    // The pacer counts IP bytes; Ethernet framing rides on top of them on the wire.
+    let rate_bps = (path_bps as f64 * plan.sender.rate_fraction * data_ip_bytes as f64
+        / (data_ip_bytes + crate::net::ETHERNET_OVERHEAD) as f64) as u64;
+    let sender_addr: SocketAddr = "10.255.0.1:5000".parse().expect("literal");
+    let mut config = SenderConfig::new(SESSION, "239.1.1.1:5000".parse().expect("literal"));
+    config.rate_bps = rate_bps;
+    config.repair_overhead_pct = plan.sender.repair_overhead_pct;
+    config.interleave_blocks = plan.sender.interleave_blocks;
+    config.min_receivers = faults.nodes.iter().filter(|f| f.join_at == 0).count().max(1);
+    config.join_window = Some(JOIN_WINDOW);
+    config.receiver_timeout = RECEIVER_TIMEOUT;
+    let mut sender = SenderSession::new(config, manifest.clone());
+
+    let world = World {
+        plan,
+        faults,
+        base: Instant::now(),
+        hop_ns: links.hop_latency_us * 1000,
+        jitter_ns: links.jitter_us * 1000,
+        sender_addr,
+        layout,
+        manifest: &manifest,
+        object: object.as_ref(),
+        receiver_seed: rng.next_u64(),
+    };
+    let mut nodes: Vec<Node> = (0..plan.nodes)
+        .map(|index| {
+            let rack = index % plan.racks;
+            let node_faults = faults.nodes[index].clone();
+            let node_bps = (links.node_bps as f64 * node_faults.speed) as u64;
+            Node {
+                index,
+                rack,
+                addr: SocketAddr::from(([10, rack as u8, (index >> 8) as u8, index as u8], 6000 + (index >> 16) as u16)),
+                rng: ChaCha8Rng::seed_from_u64(rng.next_u64()),
+                session: None,
+                journal: Vec::new(),
+                incarnation: 0,
+                cursor: 0,
+                routed: None,
+                last_arrival: 0,
+                uplink: LinkQueue::new(links.uplink_bps, links.queue_packets),
+                link: LinkQueue::new(node_bps, links.queue_packets),
+                loss: LossState::new(plan.loss.clone()),
+                inbox: VecDeque::new(),
+                now: 0,
+                done_at: None,
+                output: object.as_ref().map(|o| vec![0; o.data.len()]),
+                faults: node_faults,
+            }
+        })
+        .collect();
+    let by_addr: HashMap<SocketAddr, usize> = nodes.iter().map(|n| (n.addr, n.index)).collect();
+    let mut feedback_rng = ChaCha8Rng::seed_from_u64(rng.next_u64());
+    let mut feedback_loss = LossState::new(plan.loss.clone());
+
+    let mut log: Vec<Sent> = Vec::new();
+    let mut to_sender: BinaryHeap<Reverse<(Nanos, u64, usize, Vec<u8>)>> = BinaryHeap::new();
+    let mut feedback = Vec::new();
+    let mut seq = 0u64;
+    let tick = plan.tick_us * 1000;
+    let deadline = plan.deadline_s * 1_000_000_000;
+    let mut sender_now: Nanos = 0;
+    let mut finished_at = None;
+    let mut events = 0u64;
+    let mut tick_end = 0;
+    while finished_at.is_none() && tick_end < deadline {
+        tick_end += tick;
+        // The sender, up to the end of the tick.
+        let mut stalls = 0;
+        loop {
+            let next_in = to_sender.peek().map(|Reverse((at, ..))| *at);
+            let timeout = sender.poll_timeout(world.instant(sender_now)).map(|t| (t - world.base).as_nanos() as Nanos);
+            let Some(next) = [next_in, timeout].into_iter().flatten().min() else { break };
+            if next > tick_end {
+                break;
+            }
+            if next <= sender_now {
+                stalls += 1;
+                assert!(stalls < 1_000_000, "sender livelock at {sender_now} ns");
+            }
+            sender_now = sender_now.max(next);
+            let now = world.instant(sender_now);
+            while to_sender.peek().is_some_and(|Reverse((at, ..))| *at <= sender_now) {
+                let Reverse((_, _, from, bytes)) = to_sender.pop().expect("peeked");
+                events += 1;
+                trace.record(sender_now, from as u64, 1, bytes.len() as u64);
+                sender.handle_datagram(now, nodes[from].addr, &bytes);
+            }
+            sender.handle_timeout(now);
+            while let Some(transmit) = sender.poll_transmit(now) {
+                events += 1;
+                match transmit {
+                    Transmit::Symbol { block, esi } => {
+                        trace.record(sender_now, u64::from(block), 2, u64::from(esi));
+                        let packet = world.object.map(|o| {
+                            let payload = o.encoders[block as usize].symbols(esi, 1).pop().expect("one symbol");
+                            let mut bytes = Vec::new();
+                            Packet::Data { block, esi, payload: &payload }.encode(SESSION, None, &mut bytes);
+                            bytes
+                        });
+                        log.push(Sent { at: sender_now, ip_bytes: data_ip_bytes, what: Multicast::Symbol { block, esi, packet } });
+                    }
+                    Transmit::Control { destination, packet } => {
+                        trace.record(sender_now, 0, 3, packet.len() as u64);
+                        let ip_bytes = IP_UDP_OVERHEAD + packet.len() as u64;
+                        match by_addr.get(&destination) {
+                            Some(&to) => {
+                                let node = &mut nodes[to];
+                                let at = sender_now + 3 * world.hop_ns;
+                                if !faults.uplink_is_down(node.rack, at) && !node.loss.lose(&mut node.rng) {
+                                    node.inbox.push_back((at, packet));
+                                }
+                            }
+                            None => log.push(Sent { at: sender_now, ip_bytes, what: Multicast::Control(packet) }),
+                        }
+                    }
+                }
+            }
+            while let Some(event) = sender.poll_event() {
+                if event == TxEvent::Finished {
+                    finished_at = Some(sender_now);
+                }
+            }
+            if finished_at.is_some() {
+                break;
+            }
+        }
+        // Every node, up to the end of the tick.
+        for node in nodes.iter_mut() {
+            world.advance(node, &log, tick_end, &mut feedback);
+        }
+        for (at, from, bytes) in feedback.drain(..) {
+            events += 1;
+            let rack = nodes[from].rack;
+            let arrival = at + 3 * world.hop_ns;
+            if faults.uplink_is_down(rack, at) || feedback_loss.lose(&mut feedback_rng) {
+                continue;
+            }
+            seq += 1;
+            to_sender.push(Reverse((arrival.max(sender_now), seq, from, bytes)));
+        }
+    }
+    // Every log entry a node walked past was one packet delivery (or drop) to simulate.
+    events += nodes.iter().map(|n| n.cursor as u64).sum::<u64>();
+    for node in &nodes {
+        if let Some(done) = node.done_at {
+            trace.record(done, node.index as u64, 4, 0);
+        }
+    }
+    let stats = sender.stats();
+    let data_packets = stats.source_symbols + stats.proactive_repair_symbols + stats.requested_repair_symbols;
+    // Conservation: a session can only have stored blocks it holds K distinct symbols of.
+    let conservation_violations = nodes
+        .iter()
+        .filter_map(|n| n.session.as_ref().map(|s| (n, s)))
+        .filter(|(n, s)| {
+            let earned: u64 = layout.blocks().filter(|&b| s.is_stored(b) && !n.journal.contains(&b)).map(|b| u64::from(layout.source_symbols(b))).sum();
+            s.stats().symbols < earned
+        })
+        .count();
+    let verified = object.as_ref().map(|o| nodes.iter().filter(|n| n.output.as_deref() == Some(o.data.as_slice())).count());
+    Outcome {
+        protocol: "fountain".into(),
+        completion_ns: nodes.iter().map(|n| n.done_at).collect(),
+        slow: (0..plan.nodes).map(|i| faults.is_slow(i)).collect(),
+        sender_payload_bytes: data_packets * u64::from(plan.symbol_size),
+        data_packets,
+        feedback_packets: stats.feedback_packets,
+        finished_ns: finished_at,
+        events,
+        verified_nodes: verified,
+        repair_symbols: stats.proactive_repair_symbols + stats.requested_repair_symbols,
+        conservation_violations,
+    }
+}

@@ -1,0 +1,132 @@
+//! netsim's own guarantees, on plans small enough to take seconds.
+
+use netsim::{Plan, run_outcomes};
+
+fn plan(extra: &str) -> Plan {
+    Plan::parse(&format!(
+        r#"
+name = "test"
+seed = 7
+nodes = 12
+racks = 3
+object_mib = 16
+block_symbols = 256
+deadline_s = 60
+{extra}
+"#
+    ))
+    .unwrap()
+}
+
+fn lossy(extra: &str) -> Plan {
+    plan(&format!("{extra}\n[loss]\nmodel = \"bernoulli\"\nrate = 0.03\n"))
+}
+
+#[test]
+fn same_seed_same_trace() {
+    let plan = lossy("");
+    let (a, _) = run_outcomes(&plan);
+    let (b, _) = run_outcomes(&plan);
+    assert_eq!(a.trace_hash, b.trace_hash);
+    let mut other = plan.clone();
+    other.seed = 8;
+    assert_ne!(run_outcomes(&other).0.trace_hash, a.trace_hash, "the seed must matter");
+}
+
+#[test]
+fn every_node_finishes_and_no_block_is_stored_without_k_symbols() {
+    let (report, outcomes) = run_outcomes(&lossy(""));
+    let fountain = &outcomes[0];
+    assert!(fountain.completion_ns.iter().all(Option::is_some), "{}", report.table());
+    assert_eq!(fountain.conservation_violations, 0);
+    assert!(report.rows[0].sender_bytes_ratio > 1.03, "3% loss must cost repair");
+}
+
+#[test]
+fn full_bytes_every_node_hash_matches() {
+    let plan = Plan::parse(
+        r#"
+name = "bytes"
+seed = 3
+nodes = 20
+racks = 4
+object_mib = 64
+fidelity = "bytes"
+deadline_s = 60
+[links]
+node_bps = 1_000_000_000
+sender_bps = 1_000_000_000
+[loss]
+model = "bernoulli"
+rate = 0.03
+"#,
+    )
+    .unwrap();
+    let (report, outcomes) = run_outcomes(&plan);
+    assert_eq!(outcomes[0].verified_nodes, Some(20), "{}", report.table());
+}
+
+#[test]
+fn bursty_loss_is_repaired() {
+    let (report, outcomes) = run_outcomes(&plan(
+        "[loss]\nmodel = \"gilbert_elliott\"\np_good_to_bad = 0.002\np_bad_to_good = 0.1\nloss_good = 0.001\nloss_bad = 0.5\n",
+    ));
+    assert!(outcomes[0].completion_ns.iter().all(Option::is_some), "{}", report.table());
+}
+
+#[test]
+fn crashed_node_resumes_and_finishes() {
+    let (report, outcomes) =
+        run_outcomes(&lossy("[[faults]]\nkind = \"crash\"\nnodes = [2]\nat_ms = 40\nrestart_ms = 120\n"));
+    let done = &outcomes[0].completion_ns;
+    assert!(done.iter().all(Option::is_some), "{}", report.table());
+    assert!(done[2] > done[3], "the crashed node finishes after the others: {}", report.table());
+}
+
+#[test]
+fn node_that_stays_down_fails_and_the_rest_finish() {
+    let (report, outcomes) = run_outcomes(&lossy("[[faults]]\nkind = \"crash\"\nnodes = [1]\nat_ms = 20\n"));
+    let done = &outcomes[0].completion_ns;
+    assert!(done[1].is_none());
+    assert_eq!(done.iter().filter(|d| d.is_some()).count(), 11, "{}", report.table());
+    assert!(outcomes[0].finished_ns.is_some(), "the sender drops the dead node and ends");
+}
+
+#[test]
+fn late_joiner_is_served() {
+    let (report, outcomes) = run_outcomes(&lossy("[[faults]]\nkind = \"late_join\"\nnodes = [4]\nat_ms = 60\n"));
+    let done = &outcomes[0].completion_ns;
+    assert!(done.iter().all(Option::is_some), "{}", report.table());
+}
+
+#[test]
+fn slow_node_does_not_hold_back_the_others() {
+    let fast = run_outcomes(&lossy("")).1.remove(0);
+    let (report, outcomes) = run_outcomes(&lossy("[[faults]]\nkind = \"slow\"\nnodes = [5]\nspeed = 0.1\n"));
+    let max_fast = |o: &netsim::Outcome| {
+        o.completion_ns.iter().enumerate().filter(|(i, _)| *i != 5).filter_map(|(_, d)| *d).max().unwrap()
+    };
+    assert!(
+        (max_fast(&outcomes[0]) as f64) < max_fast(&fast) as f64 * 1.25,
+        "the others finish about as fast with a slow node: {}",
+        report.table()
+    );
+}
+
+#[test]
+fn uplink_failure_delays_only_its_rack() {
+    let (report, outcomes) =
+        run_outcomes(&lossy("[[faults]]\nkind = \"uplink_fail\"\nrack = 1\nat_ms = 20\nuntil_ms = 80\n"));
+    let done = &outcomes[0].completion_ns;
+    assert!(done.iter().all(Option::is_some), "{}", report.table());
+}
+
+#[test]
+fn baselines_run_on_the_same_plan() {
+    let plan = lossy("protocols = [\"fountain\", \"sequential_unicast\", \"parallel_unicast\", \"udpcast\"]");
+    let (report, _) = run_outcomes(&plan);
+    let max = |name: &str| report.rows.iter().find(|r| r.protocol == name).unwrap().max_s;
+    assert!(max("fountain") < max("parallel_unicast"), "{}", report.table());
+    assert!(max("parallel_unicast") <= max("sequential_unicast") * 1.01, "{}", report.table());
+    assert!(max("fountain") < max("udpcast"), "{}", report.table());
+}
