@@ -41,7 +41,7 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
-    /// Loopback multicast (127.0.0.1, TTL 1) to `group`, unpaced beyond 1 Gbit/s, as tests and demos
+    /// Loopback multicast (127.0.0.1, TTL 1) from `group` up, paced at 1 Gbit/s, as tests and demos
     /// use it.
     pub fn loopback(group: SocketAddrV4) -> Self {
         EngineConfig {
@@ -176,4 +176,53 @@ fn read_manifest(plan: &LaunchPlan) -> Result<Manifest, LaunchError> {
     Manifest::decode(&bytes)
         .or_else(|e| SessionTicket::decode(&bytes).map(|t| t.manifest).map_err(|_| e))
         .map_err(|e| LaunchError::Failed(format!("{} is not a fountain manifest: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transfer::gather::{GatherConfig, Gatherer};
+    use crate::transfer::launcher::PlannedReceiver;
+
+    fn plan(dir: &std::path::Path, manifest: &[u8], manifest_blake3: String) -> LaunchPlan {
+        std::fs::write(dir.join("root.img"), [1u8; 100]).unwrap();
+        std::fs::write(dir.join("root.manifest"), manifest).unwrap();
+        LaunchPlan {
+            id: 1,
+            image: "rocky".into(),
+            version: 1,
+            artifact: dir.join("root.img"),
+            manifest: dir.join("root.manifest"),
+            manifest_blake3,
+            receivers: vec![PlannedReceiver { node: "n1".into(), id: 5 }],
+        }
+    }
+
+    fn sink() -> EventSink {
+        EventSink::new(Arc::new(Mutex::new(Gatherer::new(GatherConfig { window: Duration::from_secs(1), max_receivers: 1 }, 1))), 1)
+    }
+
+    #[test]
+    fn refuses_swapped_foreign_and_mismatched_manifests() {
+        let dir = tempfile::tempdir().unwrap();
+        let launcher = MulticastLauncher::new(EngineConfig::loopback("239.255.93.2:47932".parse().unwrap()));
+        let launch = |bytes: &[u8], hash: String| launcher.launch(plan(dir.path(), bytes, hash), sink()).unwrap_err().to_string();
+
+        assert!(launch(b"{}", "00".repeat(32)).contains("changed since the image version was published"));
+        assert!(launch(b"{}", blake3::hash(b"{}").to_hex().to_string()).contains("is not a fountain manifest"));
+        let other = Manifest::hash_object(fec::ObjectLayout::new(50, 64, 4).unwrap(), &[1u8; 50][..]).unwrap().encode();
+        assert!(launch(&other, blake3::hash(&other).to_hex().to_string()).contains("holds 100 bytes but its manifest describes 50"));
+        assert!(lock(&launcher.groups).is_empty(), "no group is held by a session that did not start");
+    }
+
+    #[test]
+    fn concurrent_sessions_get_distinct_groups_and_freed_ones_are_reused() {
+        let launcher = MulticastLauncher::new(EngineConfig { max_sessions: 2, ..EngineConfig::loopback("239.255.93.254:47933".parse().unwrap()) });
+        let a = launcher.lease_group().unwrap();
+        let b = launcher.lease_group().unwrap();
+        assert_eq!((a.group.to_string(), b.group.to_string()), ("239.255.93.254:47933".into(), "239.255.93.255:47933".into()));
+        assert!(launcher.lease_group().is_err(), "only max_sessions at once");
+        drop(a);
+        assert_eq!(launcher.lease_group().unwrap().group, "239.255.93.254:47933".parse().unwrap());
+    }
 }

@@ -2,8 +2,8 @@
 //! then one multicast sender session is started for each group.
 //!
 //! [`gather::Gatherer`] is the sans-IO state machine (time passed in, no threads); the engine that
-//! actually sends is behind [`launcher::TransferLauncher`], so the control plane can be built, run and
-//! tested before and apart from the sender.
+//! actually sends is behind [`launcher::TransferLauncher`], so the control plane can be tested apart
+//! from the sender; [`engine::MulticastLauncher`] is the real one.
 pub mod engine;
 pub mod gather;
 pub mod launcher;
