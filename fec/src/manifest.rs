@@ -124,13 +124,7 @@ impl Manifest {
     /// Decodes and fully validates a manifest: checksum, version, layout, block count, root.
     pub fn decode(bytes: &[u8]) -> Result<Self, ManifestError> {
         let mut r = Reader::new(bytes);
-        if r.take(4)? != MAGIC {
-            return Err(ManifestError::Magic);
-        }
-        let version = r.u16()?;
-        if version != MANIFEST_VERSION {
-            return Err(ManifestError::Version(version));
-        }
+        expect_header(&mut r, MAGIC, MANIFEST_VERSION)?;
         let body_len = bytes.len().checked_sub(HASH_LEN).ok_or(WireError::Truncated)?;
         if blake3::hash(&bytes[..body_len]).as_bytes() != &bytes[body_len..] {
             return Err(ManifestError::Checksum);
@@ -159,6 +153,17 @@ impl Manifest {
             return Err(ManifestError::Root);
         }
         Ok(Self { layout, block_hashes, root })
+    }
+}
+
+/// Checks the magic and version that open every fountain file format.
+pub(crate) fn expect_header(r: &mut Reader<'_>, magic: &[u8; 4], version: u16) -> Result<(), ManifestError> {
+    if r.take(4)? != magic {
+        return Err(ManifestError::Magic);
+    }
+    match r.u16()? {
+        v if v == version => Ok(()),
+        other => Err(ManifestError::Version(other)),
     }
 }
 

@@ -4,7 +4,7 @@
 //! key. `fountain send` writes it; the control plane hands it to node agents over its
 //! authenticated channel. It holds the key, so it is as secret as the session.
 
-use crate::manifest::{Manifest, ManifestError};
+use crate::manifest::{Manifest, ManifestError, expect_header};
 use crate::wire::{Reader, SessionKey, WireError, Writer};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -41,13 +41,7 @@ impl SessionTicket {
     /// Decodes and validates a ticket (the manifest inside is fully checked).
     pub fn decode(bytes: &[u8]) -> Result<Self, ManifestError> {
         let mut r = Reader::new(bytes);
-        if r.take(4)? != MAGIC {
-            return Err(ManifestError::Magic);
-        }
-        let version = r.u16()?;
-        if version != TICKET_VERSION {
-            return Err(ManifestError::Version(version));
-        }
+        expect_header(&mut r, MAGIC, TICKET_VERSION)?;
         let session_id = r.u64()?;
         let ip = Ipv4Addr::from(r.array::<4>()?);
         let group = SocketAddrV4::new(ip, r.u16()?);
