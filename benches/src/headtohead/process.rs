@@ -53,14 +53,12 @@ impl NetnsProcess {
         Ok(self.exit)
     }
 
-    /// Asks the tool to stop (SIGTERM to its process group; `time` ignores nothing and reports anyway),
-    /// then kills it if it has not ended within `grace`.
+    /// Asks the tool to stop with SIGTERM, then kills its process group if it has not ended within
+    /// `grace`. Only the tool (the child of `time`) is signalled, so `time` lives on to write its usage.
     pub fn stop(&mut self, grace: Duration) {
         if self.exit.is_some() {
             return;
         }
-        // The tool under `time` is the child of the `time` process; SIGTERM the group's tool only, so
-        // that `time` lives on to write the usage.
         signal_children(self.child.id(), "-TERM");
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline {

@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 const FOUNTAIN_GROUP: &str = "239.77.0.1:47000";
 /// Multicast group udpcast's data goes to (its rendezvous is the subnet broadcast).
 const UDPCAST_DATA_GROUP: &str = "239.77.0.2";
+/// udp-sender repeats its HELLO this often (ms) while it waits: receivers start first, and one whose
+/// only HELLO is lost to the injected loss would otherwise never connect (udpcast's default is 0, never).
+const UDPCAST_HELLO_INTERVAL_MS: &str = "500";
 /// uftp client ids are 8 hex digits; receiver i is this plus i.
 const UFTP_FIRST_CLIENT_ID: u32 = 0x1000_0001;
 /// How long a tool that was asked to stop may take before it is killed.
@@ -168,6 +171,8 @@ fn udpcast(t: &Transfer<'_>, dirs: &[PathBuf], deadline: Instant) -> anyhow::Res
         &dirs.len().to_string(),
         "--mcast-data-address",
         UDPCAST_DATA_GROUP,
+        "--rexmit-hello-interval",
+        UDPCAST_HELLO_INTERVAL_MS,
         "--ttl",
         "1",
     ]
