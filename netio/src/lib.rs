@@ -6,7 +6,9 @@
 mod batch;
 mod poll;
 mod socket;
+mod stats;
 
 pub use batch::{BatchReceiver, BatchSender, MAX_SEND_BATCH};
 pub use poll::wait_readable;
+pub use stats::udp_rcvbuf_errors;
 pub use socket::{MulticastOptions, bind_feedback, bind_group, bind_sender};

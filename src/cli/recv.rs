@@ -96,7 +96,17 @@ pub fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
     let ticket = read_ticket(&args.manifest)?;
     let journal = args.journal.clone().unwrap_or_else(|| journal_path(&args.out));
     let loss = (args.loss > 0.0).then(|| LossInjector::new(args.loss, args.seed));
+    let kernel_drops_before = netio::udp_rcvbuf_errors();
     let summary = receive(&ticket, &args.out, &journal, args.iface, loss, "received", std::io::IsTerminal::is_terminal(&std::io::stderr()))?;
     summary.print();
+    if let (Some(before), Some(after)) = (kernel_drops_before, netio::udp_rcvbuf_errors())
+        && after > before
+    {
+        eprintln!(
+            "note: the kernel dropped {} datagrams on this host at full socket buffers (UdpRcvbufErrors): \
+             raise net.core.rmem_max or lower the sender's --rate",
+            after - before
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
