@@ -334,16 +334,21 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
     let deadline = plan.deadline_s * 1_000_000_000;
     let mut sender_now: Nanos = 0;
     let mut finished_at = None;
+    // Completion times count from here: registration (joins, their retries) is not transfer.
+    let mut started_at: Nanos = 0;
     let mut events = 0u64;
     let mut tick_end = 0;
     while finished_at.is_none() && tick_end < deadline {
         tick_end += tick;
         // The sender, up to the end of the tick.
         let mut stalls = 0;
+        // The session's timers say nothing until it has been polled once (before the first
+        // Progress), so each tick polls it at least once.
+        let mut poll_now = Some(sender_now);
         loop {
             let next_in = to_sender.peek().map(|Reverse((at, ..))| *at);
             let timeout = sender.poll_timeout(world.instant(sender_now)).map(|t| (t - world.base).as_nanos() as Nanos);
-            let Some(next) = [next_in, timeout].into_iter().flatten().min() else { break };
+            let Some(next) = [next_in, timeout, poll_now.take()].into_iter().flatten().min() else { break };
             if next > tick_end {
                 break;
             }
@@ -357,6 +362,7 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
                 let Reverse((_, _, from, bytes)) = to_sender.pop().expect("peeked");
                 events += 1;
                 trace.record(sender_now, from as u64, 1, bytes.len() as u64);
+
                 sender.handle_datagram(now, nodes[from].addr, &bytes);
             }
             sender.handle_timeout(now);
@@ -390,6 +396,12 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
                 }
             }
             while let Some(event) = sender.poll_event() {
+                if std::env::var_os("NETSIM_DEBUG").is_some() && !matches!(event, TxEvent::ReceiverJoined(_)) {
+                    eprintln!("{:.4} {event:?} {:?} receivers {}", sender_now as f64 / 1e9, sender.stats(), sender.receivers().count());
+                }
+                if event == TxEvent::Started {
+                    started_at = sender_now;
+                }
                 if event == TxEvent::Finished {
                     finished_at = Some(sender_now);
                 }
@@ -434,12 +446,12 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
     let verified = object.as_ref().map(|o| nodes.iter().filter(|n| n.output.as_deref() == Some(o.data.as_slice())).count());
     Outcome {
         protocol: "fountain".into(),
-        completion_ns: nodes.iter().map(|n| n.done_at).collect(),
+        completion_ns: nodes.iter().map(|n| n.done_at.map(|d| d.saturating_sub(started_at))).collect(),
         slow: (0..plan.nodes).map(|i| faults.is_slow(i)).collect(),
         sender_payload_bytes: data_packets * u64::from(plan.symbol_size),
         data_packets,
         feedback_packets: stats.feedback_packets,
-        finished_ns: finished_at,
+        finished_ns: finished_at.map(|f| f - started_at),
         events,
         verified_nodes: verified,
         repair_symbols: stats.proactive_repair_symbols + stats.requested_repair_symbols,

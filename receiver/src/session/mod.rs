@@ -112,6 +112,8 @@ pub struct ReceiverSession {
     assemblies: HashMap<BlockId, Assembly>,
     events: VecDeque<Event>,
     next_report: Option<Instant>,
+    /// When a report with no needs (a keepalive) is next due.
+    next_keepalive: Option<Instant>,
     /// Data packets taken in since the last status report (the report budget, see
     /// [`ReceiverConfig::group_size`]).
     packets_since_report: u64,
@@ -140,6 +142,7 @@ impl ReceiverSession {
             assemblies: HashMap::new(),
             events: VecDeque::new(),
             next_report: None,
+            next_keepalive: None,
             packets_since_report: 0,
             report_after_packets: 0,
             last_from_sender: None,
@@ -383,14 +386,18 @@ impl ReceiverSession {
             (Packet::Join { receiver: id }, self.config.retry_interval)
         } else {
             let needs = self.needs();
-            if !needs.is_empty() && self.report_withheld() {
+            // Nothing needed: only a keepalive, rarely; but look again soon, so a need that
+            // appears when the next blocks close is reported at once, not a keepalive later.
+            let quiet = needs.is_empty() && self.next_keepalive.is_some_and(|at| now < at);
+            if quiet || (!needs.is_empty() && self.report_withheld()) {
                 self.next_report = Some(now + self.config.status_interval);
                 return None;
             }
             self.stats.status_packets += 1;
             self.packets_since_report = 0;
             self.report_after_packets = self.report_budget_packets();
-            let wait = if needs.is_empty() { self.config.keepalive_interval } else { self.jittered(self.config.status_interval) };
+            self.next_keepalive = Some(now + self.config.keepalive_interval);
+            let wait = self.jittered(self.config.status_interval);
             (Packet::Status { receiver: id, done_blocks: self.stored_count, needs }, wait)
         };
         self.next_report = Some(now + wait);
