@@ -218,9 +218,11 @@ impl SenderSession {
         self.control.push_back(Transmit::Control { destination, packet: bytes });
     }
 
+    /// Once sending, the session ends when every registered receiver is done: `min_receivers`
+    /// gates the start only, or one receiver lost for good (netsim: a crash without restart)
+    /// would keep the session open forever.
     fn check_finished(&mut self) {
-        let enough = self.receivers.len() >= self.config.min_receivers.max(1);
-        if self.phase == Phase::Sending && enough && self.receivers.all_done() {
+        if self.phase == Phase::Sending && !self.receivers.is_empty() && self.receivers.all_done() {
             self.phase = Phase::Ending { repeats_left: self.config.end_repeats };
         }
     }

@@ -46,12 +46,13 @@ impl Receivers {
         Some(info)
     }
 
-    /// Removes receivers not heard from since `deadline`, returning their ids.
+    /// Removes receivers not heard from after `deadline`, returning their ids. (Inclusive: the
+    /// session asks to be woken exactly at `last_heard + timeout`, and must act then.)
     pub fn expire(&mut self, deadline: Instant) -> Vec<u64> {
         let lost: Vec<u64> = self
             .by_id
             .iter()
-            .filter(|(_, info)| !info.done && info.last_heard < deadline)
+            .filter(|(_, info)| !info.done && info.last_heard <= deadline)
             .map(|(id, _)| *id)
             .collect();
         for id in &lost {
