@@ -25,12 +25,23 @@ struct Node {
 
 /// Runs one transfer to receivers with the given loss rates; returns the sender and receivers.
 fn transfer(object: &[u8], losses: &[f64], seed: u64) -> (SenderSession, Vec<Node>) {
+    transfer_with(object, losses, seed, None, false)
+}
+
+/// [`transfer`] through a bottleneck of `capacity_bps` (whatever the sender sends above it is
+/// lost at every receiver), with or without adaptive rate control.
+fn transfer_with(object: &[u8], losses: &[f64], seed: u64, capacity_bps: Option<f64>, adaptive: bool) -> (SenderSession, Vec<Node>) {
     let layout = ObjectLayout::new(object.len() as u64, 256, 64).unwrap();
     let manifest = Manifest::hash_object(layout, object).unwrap();
     let sender_addr: SocketAddr = "10.0.0.1:5000".parse().unwrap();
     let mut config = SenderConfig::new(SESSION, "239.1.1.1:5000".parse().unwrap());
     config.min_receivers = losses.len();
     config.rate_bps = 100_000_000;
+    if adaptive {
+        let mut adaptive = sender::rate::RateConfig::new(config.rate_bps);
+        adaptive.window = Duration::from_millis(20);
+        config.adaptive_rate = Some(adaptive);
+    }
     let mut sender = SenderSession::new(config, manifest.clone());
     let encoders: Vec<BlockEncoder> = layout
         .blocks()
@@ -67,8 +78,10 @@ fn transfer(object: &[u8], losses: &[f64], seed: u64) -> (SenderSession, Vec<Nod
                 }
                 Transmit::Control { destination, packet } => (nodes.iter().position(|n| n.addr == destination), packet),
             };
+            let rate = sender.rate_bps() as f64;
+            let overload = capacity_bps.map_or(0.0, |c| ((rate - c) / rate).max(0.0));
             for (i, node) in nodes.iter().enumerate() {
-                if to.is_none_or(|t| t == i) && !rng.gen_bool(node.loss) {
+                if to.is_none_or(|t| t == i) && !rng.gen_bool((node.loss + overload).min(1.0)) {
                     seq += 1;
                     network.push(Reverse((now + LATENCY, seq, i, sender_addr, bytes.clone())));
                 }
@@ -164,4 +177,19 @@ fn same_seed_same_run() {
     let a = transfer(&data, &[0.03, 0.1], 7).0.stats().clone();
     let b = transfer(&data, &[0.03, 0.1], 7).0.stats().clone();
     assert_eq!(a, b);
+}
+
+#[test]
+fn adaptive_rate_backs_off_to_the_bottleneck() {
+    let data = object(256 * 64 * 200, 4);
+    let capacity = Some(40_000_000.0);
+    let (fixed, _) = transfer_with(&data, &[0.01, 0.01], 4, capacity, false);
+    let (adaptive, nodes) = transfer_with(&data, &[0.01, 0.01], 4, capacity, true);
+    for node in &nodes {
+        assert_eq!(node.output, data);
+    }
+    // At a fixed 100 Mbit/s into a 40 Mbit/s bottleneck 60% of every pass is lost and resent;
+    // backing off wastes far less.
+    let (fixed, adaptive) = (fixed.stats().wire_bytes as f64, adaptive.stats().wire_bytes as f64);
+    assert!(adaptive < 0.7 * fixed, "adaptive sent {adaptive} bytes, fixed {fixed}");
 }

@@ -46,6 +46,13 @@ pub struct SendOptions {
     /// Give up after this many seconds.
     #[arg(long)]
     pub timeout: Option<f64>,
+    /// Adapt the rate to receivers' loss: back off above --adaptive-loss, probe back up below
+    /// it, never above --rate. Receivers far behind the rest stop setting the pace.
+    #[arg(long)]
+    pub adaptive: bool,
+    /// Loss fraction above which --adaptive backs off.
+    #[arg(long, default_value_t = 0.10)]
+    pub adaptive_loss: f64,
     /// Drop a receiver not heard from for this many seconds.
     #[arg(long, default_value_t = 10.0)]
     pub receiver_timeout: f64,
@@ -90,6 +97,11 @@ pub fn prepare(file: &Path, options: &SendOptions, receivers: usize) -> anyhow::
     config.join_window = options.join_window.map(Duration::from_secs_f64);
     config.repair_overhead_pct = options.overhead;
     config.receiver_timeout = Duration::from_secs_f64(options.receiver_timeout);
+    if options.adaptive {
+        let mut adaptive = sender::rate::RateConfig::new(options.rate);
+        adaptive.loss_threshold = options.adaptive_loss;
+        config.adaptive_rate = Some(adaptive);
+    }
     let multicast = MulticastOptions { interface: options.iface, ttl: options.ttl };
     let sender = sender::setup(&ticket, config, object, multicast).context("binding the sender socket")?;
     Ok(PreparedSend { ticket, sender, timeout: options.timeout.map(Duration::from_secs_f64) })

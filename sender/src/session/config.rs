@@ -38,6 +38,9 @@ pub struct SenderConfig {
     /// While the first pass runs, needs above this percentage of a block's K are held back
     /// until it is over: they come from a receiver far behind the group.
     pub straggler_need_pct: f64,
+    /// Adaptive rate control: back off when receivers lose more than a threshold, probe back up
+    /// when they don't, `rate_bps` being the ceiling. `None`: hold `rate_bps`.
+    pub adaptive_rate: Option<crate::rate::RateConfig>,
 }
 
 impl SenderConfig {
@@ -58,6 +61,7 @@ impl SenderConfig {
             receiver_timeout: Duration::from_secs(10),
             end_repeats: 3,
             straggler_need_pct: 25.0,
+            adaptive_rate: None,
         }
     }
 }

@@ -8,6 +8,7 @@ pub use config::SenderConfig;
 pub use receivers::ReceiverInfo;
 
 use crate::pacing::Pacer;
+use crate::rate::AdaptiveRate;
 use fec::wire::{HEADER_LEN, Packet, TAG_LEN};
 use fec::{BlockId, Manifest};
 use receivers::Receivers;
@@ -88,6 +89,7 @@ pub struct SenderSession {
     manifest: Manifest,
     schedule: Schedule,
     pacer: Pacer,
+    rate: Option<AdaptiveRate>,
     receivers: Receivers,
     phase: Phase,
     control: VecDeque<Transmit>,
@@ -105,6 +107,7 @@ impl SenderSession {
         Self {
             schedule: Schedule::new(layout, config.repair_overhead_pct, config.interleave_blocks),
             pacer: Pacer::new(config.rate_bps, config.pacing_burst_bytes),
+            rate: config.adaptive_rate.clone().map(AdaptiveRate::new),
             data_wire_bytes: IP_UDP_OVERHEAD + HEADER_LEN + 8 + usize::from(layout.symbol_size()) + tag,
             config,
             manifest,
@@ -147,6 +150,11 @@ impl SenderSession {
         self.phase == Phase::Finished
     }
 
+    /// The pacing rate now, in bits per second (it moves under adaptive rate control).
+    pub fn rate_bps(&self) -> u64 {
+        self.pacer.rate_bps()
+    }
+
     /// Changes the pacing rate (adaptive rate control, operator action).
     pub fn set_rate_bps(&mut self, rate_bps: u64) {
         self.pacer.set_rate_bps(rate_bps);
@@ -185,6 +193,13 @@ impl SenderSession {
                 };
                 info.done_blocks = done_blocks;
                 for need in needs {
+                    // A need reported before any requested repair arrived measures first-pass loss.
+                    if let Some(rate) = &mut self.rate
+                        && need.seen <= self.schedule.pass_symbols(need.block)
+                    {
+                        let k = self.manifest.layout().source_symbols(need.block).max(1);
+                        rate.on_loss(now, receiver, f64::from(need.need) / f64::from(k));
+                    }
                     let holdoff = self.config.repair_holdoff;
                     self.schedule.on_need(now, need.block, need.need, need.seen, holdoff, self.config.straggler_need_pct);
                 }
@@ -322,6 +337,11 @@ impl SenderSession {
     /// Advances timers to `now`: starts the session, drops silent receivers.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.maybe_start(now);
+        if let Some(rate) = &mut self.rate
+            && let Some(rate_bps) = rate.roll(now)
+        {
+            self.pacer.set_rate_bps(rate_bps);
+        }
         if let Some(deadline) = now.checked_sub(self.config.receiver_timeout) {
             for id in self.receivers.expire(deadline) {
                 self.events.push_back(Event::ReceiverLost(id));

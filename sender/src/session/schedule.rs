@@ -50,7 +50,7 @@ impl Schedule {
     }
 
     /// Symbols of `block` in the first pass: its source symbols plus proactive repair.
-    fn pass_symbols(&self, block: BlockId) -> u32 {
+    pub fn pass_symbols(&self, block: BlockId) -> u32 {
         let k = self.layout.source_symbols(block);
         k + (f64::from(k) * self.overhead_pct / 100.0).ceil() as u32
     }
