@@ -1,6 +1,6 @@
 //! `fountain demo`: one sender and N receivers on loopback, with seeded injected loss.
 
-use super::recv::{journal_path, receive};
+use super::recv::{ReceiveOptions, journal_path, receive};
 use super::send::{SendOptions, prepare};
 use super::units::parse_size;
 use anyhow::Context;
@@ -58,7 +58,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 let loss = (args.loss > 0.0).then(|| LossInjector::new(args.loss, args.seed.wrapping_add(i as u64 + 1)));
                 let iface = args.send.iface;
                 scope.spawn(move || {
-                    let summary = receive(ticket, &out, &journal_path(&out), iface, loss, &format!("receiver {i}"), false)?;
+                    let options = ReceiveOptions { iface, loss, receiver_id: None, label: format!("receiver {i}"), show_progress: false };
+                    let summary = receive(ticket, &out, &journal_path(&out), options)?;
                     anyhow::Ok((out, summary))
                 })
             })

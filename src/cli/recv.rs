@@ -32,6 +32,23 @@ pub struct RecvArgs {
     /// Seed for injected loss.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// This node's receiver id in the session, as the control plane assigned it (default: random).
+    #[arg(long)]
+    pub receiver_id: Option<u64>,
+}
+
+/// How one receiver runs.
+pub struct ReceiveOptions {
+    /// Local address of the interface to join the group on.
+    pub iface: Ipv4Addr,
+    /// Injected loss, for tests and demos.
+    pub loss: Option<LossInjector>,
+    /// The id the control plane assigned this node in the session (random if `None`).
+    pub receiver_id: Option<u64>,
+    /// Name in progress lines and the summary.
+    pub label: String,
+    /// Draw a progress bar.
+    pub show_progress: bool,
 }
 
 /// Reads and validates a ticket file.
@@ -48,15 +65,9 @@ pub fn journal_path(out: &Path) -> PathBuf {
 }
 
 /// Receives the object of `ticket` into `out`, resuming from `journal`.
-pub fn receive(
-    ticket: &SessionTicket,
-    out: &Path,
-    journal: &Path,
-    iface: Ipv4Addr,
-    loss: Option<LossInjector>,
-    label: &str,
-    show_progress: bool,
-) -> anyhow::Result<Summary> {
+pub fn receive(ticket: &SessionTicket, out: &Path, journal: &Path, options: ReceiveOptions) -> anyhow::Result<Summary> {
+    let ReceiveOptions { iface, loss, receiver_id, label, show_progress } = options;
+    let label = label.as_str();
     let manifest = ticket.manifest.clone();
     let layout = *manifest.layout();
     let target = Target::open(out, layout).with_context(|| format!("opening {}", out.display()))?;
@@ -64,7 +75,7 @@ pub fn receive(
     let options = MulticastOptions { interface: iface, ttl: 1 };
     let data = netio::bind_group(ticket.group, options).context("joining the multicast group")?;
     let feedback = netio::bind_feedback(options).context("binding the feedback socket")?;
-    let mut config = ReceiverConfig::new(ticket.session_id, rand::random());
+    let mut config = ReceiverConfig::new(ticket.session_id, receiver_id.unwrap_or_else(rand::random));
     config.key = ticket.key.clone();
     let resumed = stored.len();
     let mut session = ReceiverSession::new(config, manifest, stored);
@@ -97,7 +108,14 @@ pub fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
     let journal = args.journal.clone().unwrap_or_else(|| journal_path(&args.out));
     let loss = (args.loss > 0.0).then(|| LossInjector::new(args.loss, args.seed));
     let kernel_drops_before = netio::udp_rcvbuf_errors();
-    let summary = receive(&ticket, &args.out, &journal, args.iface, loss, "received", std::io::IsTerminal::is_terminal(&std::io::stderr()))?;
+    let options = ReceiveOptions {
+        iface: args.iface,
+        loss,
+        receiver_id: args.receiver_id,
+        label: "received".into(),
+        show_progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let summary = receive(&ticket, &args.out, &journal, options)?;
     summary.print();
     if let (Some(before), Some(after)) = (kernel_drops_before, netio::udp_rcvbuf_errors())
         && after > before

@@ -1,6 +1,6 @@
 //! One sender, three receivers, real loopback multicast with 5% seeded loss at each receiver.
 
-use fountain::cli::recv::{journal_path, receive};
+use fountain::cli::recv::{ReceiveOptions, journal_path, receive};
 use fountain::cli::send::{SendOptions, prepare};
 use clap::Parser;
 use receiver::udp::LossInjector;
@@ -27,7 +27,8 @@ fn three_receivers_with_five_percent_loss_get_identical_copies() {
                 let ticket = &ticket;
                 scope.spawn(move || {
                     let loss = Some(LossInjector::new(0.05, 100 + i));
-                    let summary = receive(ticket, &out, &journal_path(&out), options.iface, loss, "rx", false).unwrap();
+                    let options = ReceiveOptions { iface: options.iface, loss, receiver_id: None, label: "rx".into(), show_progress: false };
+                    let summary = receive(ticket, &out, &journal_path(&out), options).unwrap();
                     (out, summary)
                 })
             })
