@@ -36,6 +36,9 @@ pub enum WireError {
     /// A field out of its allowed range.
     #[error("field {0} out of range")]
     Range(&'static str),
+    /// A packet of another session.
+    #[error("packet of another session ({0:#018x})")]
+    Session(u64),
     /// The session requires a tag and the packet has none, or the tag is wrong.
     #[error("authentication tag missing or invalid")]
     Tag,

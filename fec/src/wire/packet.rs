@@ -165,6 +165,15 @@ impl Packet<'_> {
 }
 
 impl<'a> Packet<'a> {
+    /// Parses a datagram of session `session` (see [`Packet::decode`]); another session's
+    /// packet is an error like a malformed one.
+    pub fn decode_for(bytes: &'a [u8], key: Option<&SessionKey>, session: u64) -> Result<Self, WireError> {
+        match Self::decode(bytes, key)? {
+            (id, packet) if id == session => Ok(packet),
+            (id, _) => Err(WireError::Session(id)),
+        }
+    }
+
     /// Parses a datagram into its session id and packet. With a `key`, only correctly tagged
     /// packets pass; without one, a tag is stripped unchecked.
     pub fn decode(bytes: &'a [u8], key: Option<&SessionKey>) -> Result<(u64, Self), WireError> {

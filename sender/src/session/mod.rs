@@ -162,12 +162,9 @@ impl SenderSession {
 
     /// Handles one datagram from `from`.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
-        let packet = match Packet::decode(datagram, self.config.key.as_ref()) {
-            Ok((session, packet)) if session == self.config.session_id => packet,
-            _ => {
-                self.stats.rejected_packets += 1;
-                return;
-            }
+        let Ok(packet) = Packet::decode_for(datagram, self.config.key.as_ref(), self.config.session_id) else {
+            self.stats.rejected_packets += 1;
+            return;
         };
         match packet {
             Packet::Join { receiver } => {
