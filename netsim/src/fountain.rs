@@ -252,13 +252,7 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
     let object = (plan.fidelity == Fidelity::Bytes).then(|| {
         let mut data = vec![0u8; plan.object_bytes() as usize];
         rng.fill_bytes(&mut data);
-        let encoders = layout
-            .blocks()
-            .map(|b| {
-                let start = layout.block_offset(b) as usize;
-                BlockEncoder::new(&layout, b, Bytes::copy_from_slice(&data[start..start + layout.block_len(b)]))
-            })
-            .collect();
+        let encoders = BlockEncoder::for_object(&layout, &Bytes::copy_from_slice(&data[..]));
         Object { data, encoders }
     });
     let manifest = match &object {

@@ -20,13 +20,7 @@ fn setup(data: &[u8]) -> (ObjectLayout, ReceiverSession, Vec<BlockEncoder>) {
     let layout = ObjectLayout::new(data.len() as u64, T, K).unwrap();
     let manifest = Manifest::hash_object(layout, data).unwrap();
     let session = ReceiverSession::new(ReceiverConfig::new(SESSION, 1), manifest, []);
-    let encoders = layout
-        .blocks()
-        .map(|b| {
-            let start = layout.block_offset(b) as usize;
-            BlockEncoder::new(&layout, b, Bytes::copy_from_slice(&data[start..start + layout.block_len(b)]))
-        })
-        .collect();
+    let encoders = BlockEncoder::for_object(&layout, &Bytes::copy_from_slice(&data[..]));
     (layout, session, encoders)
 }
 

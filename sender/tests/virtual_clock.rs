@@ -43,13 +43,7 @@ fn transfer_with(object: &[u8], losses: &[f64], seed: u64, capacity_bps: Option<
         config.adaptive_rate = Some(adaptive);
     }
     let mut sender = SenderSession::new(config, manifest.clone());
-    let encoders: Vec<BlockEncoder> = layout
-        .blocks()
-        .map(|b| {
-            let start = layout.block_offset(b) as usize;
-            BlockEncoder::new(&layout, b, Bytes::copy_from_slice(&object[start..start + layout.block_len(b)]))
-        })
-        .collect();
+    let encoders: Vec<BlockEncoder> = BlockEncoder::for_object(&layout, &Bytes::copy_from_slice(&object[..]));
     let mut nodes: Vec<Node> = losses
         .iter()
         .enumerate()

@@ -38,6 +38,17 @@ impl BlockEncoder {
         Self { block, data, symbol_size, source_symbols, repair: OnceLock::new() }
     }
 
+    /// Encoders for every block of an object held in memory, as views into it (no copies).
+    pub fn for_object(layout: &ObjectLayout, object: &Bytes) -> Vec<Self> {
+        layout
+            .blocks()
+            .map(|block| {
+                let start = layout.block_offset(block) as usize;
+                Self::new(layout, block, object.slice(start..start + layout.block_len(block)))
+            })
+            .collect()
+    }
+
     /// The block this encoder codes.
     pub fn block(&self) -> BlockId {
         self.block
