@@ -18,6 +18,11 @@ const BATCH_DATAGRAMS: usize = 64;
 /// How long to let datagrams accumulate: waking per datagram costs more than handling one
 /// (a context switch, an IPI on a VM), while the socket buffer holds tens of milliseconds.
 const COALESCE: std::time::Duration = std::time::Duration::from_micros(500);
+/// Decode jobs queued or running per worker thread before the loop stops taking in data. Each
+/// holds a block's symbols and then its decoded bytes until they are written (~3 MB at K=1024,
+/// T=1408); an unbounded queue let a receiver short of CPU hold tens of them (8 GiB object:
+/// 113 MB peak RSS against 68 MB for 1 GiB). Two per worker keeps every worker busy.
+const DECODES_PER_WORKER: usize = 2;
 
 /// Why receiving stopped without the object.
 #[derive(Debug, Error)]
@@ -87,7 +92,10 @@ enum Decoded {
 ///
 /// Decoding, verification and the write run on worker threads (one per core), so the receive
 /// loop keeps draining the socket while a block decodes; otherwise a multi-millisecond decode
-/// overflows the socket buffer at line rate.
+/// overflows the socket buffer at line rate. At most [`DECODES_PER_WORKER`] jobs per worker are
+/// out at once: beyond that the loop leaves datagrams in the socket buffer until a job returns,
+/// so memory is a window of blocks whatever the object's size (what the kernel then drops is
+/// asked for again, like any loss).
 pub fn run(session: &mut ReceiverSession, io: ReceiverIo<'_>, on_block: impl FnMut(&ReceiverSession)) -> Result<(), ReceiveError> {
     let workers = std::thread::available_parallelism().map_or(1, usize::from);
     let (job_tx, job_rx) = crossbeam_channel::unbounded::<DecodeJob>();
@@ -112,27 +120,66 @@ pub fn run(session: &mut ReceiverSession, io: ReceiverIo<'_>, on_block: impl FnM
             });
         }
         drop(done_tx);
-        let result = receive_loop(session, io, on_block, &job_tx, &done_rx);
+        let decodes = Decodes { jobs: &job_tx, done: &done_rx, in_flight: 0, max_in_flight: workers * DECODES_PER_WORKER };
+        let result = receive_loop(session, io, on_block, decodes);
         drop(job_tx);
         result
     })
+}
+
+/// The decode jobs handed to workers, and how many are out.
+struct Decodes<'a> {
+    jobs: &'a crossbeam_channel::Sender<DecodeJob>,
+    done: &'a crossbeam_channel::Receiver<Decoded>,
+    in_flight: usize,
+    max_in_flight: usize,
+}
+
+impl Decodes<'_> {
+    fn is_full(&self) -> bool {
+        self.in_flight >= self.max_in_flight
+    }
+}
+
+/// What the session asked for that ends the loop.
+enum Stop {
+    Finished,
+    Ended { by_sender: bool },
+}
+
+/// Hands the session's decode jobs to the workers and acts on its other events.
+fn dispatch_events(session: &mut ReceiverSession, target: &Target, decodes: &mut Decodes<'_>) -> Result<Option<Stop>, ReceiveError> {
+    while let Some(event) = session.poll_event() {
+        match event {
+            Event::Decode(job) => {
+                decodes.in_flight += 1;
+                decodes.jobs.send(job).expect("workers outlive the loop");
+            }
+            Event::Complete => target.sync()?,
+            Event::Finished => return Ok(Some(Stop::Finished)),
+            Event::SenderEnded => return Ok(Some(Stop::Ended { by_sender: true })),
+            Event::SenderLost => return Ok(Some(Stop::Ended { by_sender: false })),
+        }
+    }
+    Ok(None)
 }
 
 fn receive_loop(
     session: &mut ReceiverSession,
     mut io: ReceiverIo<'_>,
     mut on_block: impl FnMut(&ReceiverSession),
-    jobs: &crossbeam_channel::Sender<DecodeJob>,
-    done: &crossbeam_channel::Receiver<Decoded>,
+    mut decodes: Decodes<'_>,
 ) -> Result<(), ReceiveError> {
     let mut data_rx = BatchReceiver::new(io.data)?;
     let mut feedback_buf = vec![0u8; MAX_DATAGRAM];
-    let mut in_flight = 0usize;
+    // An outcome taken while waiting for a worker, handled with the others.
+    let mut returned: Option<Decoded> = None;
     io.data.set_nonblocking(true)?;
     io.feedback.set_nonblocking(true)?;
     loop {
         let mut drained = 0;
-        loop {
+        let mut stop = None;
+        while stop.is_none() && !decodes.is_full() {
             let loss = &mut io.loss;
             let received = data_rx.recv(io.data, |from, datagram| {
                 if !loss.as_mut().is_some_and(LossInjector::drops) {
@@ -145,6 +192,7 @@ fn receive_loop(
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
                 Err(e) => return Err(e.into()),
             }
+            stop = dispatch_events(session, io.target, &mut decodes)?;
         }
         loop {
             match io.feedback.recv_from(&mut feedback_buf) {
@@ -154,8 +202,8 @@ fn receive_loop(
                 Err(e) => return Err(e.into()),
             }
         }
-        for outcome in done.try_iter() {
-            in_flight -= 1;
+        for outcome in returned.take().into_iter().chain(decodes.done.try_iter()) {
+            decodes.in_flight -= 1;
             match outcome {
                 Decoded::Stored(block) => {
                     if let Some(journal) = io.journal.as_deref_mut() {
@@ -168,17 +216,13 @@ fn receive_loop(
                 Decoded::WriteFailed(e) => return Err(e.into()),
             }
         }
-        while let Some(event) = session.poll_event() {
-            match event {
-                Event::Decode(job) => {
-                    in_flight += 1;
-                    jobs.send(job).expect("workers outlive the loop");
-                }
-                Event::Complete => io.target.sync()?,
-                Event::Finished => return Ok(()),
-                Event::SenderEnded => return Err(ended(session, true)),
-                Event::SenderLost => return Err(ended(session, false)),
-            }
+        if stop.is_none() {
+            stop = dispatch_events(session, io.target, &mut decodes)?;
+        }
+        match stop {
+            Some(Stop::Finished) => return Ok(()),
+            Some(Stop::Ended { by_sender }) => return Err(ended(session, by_sender)),
+            None => {}
         }
         let now = Instant::now();
         while let Some(transmit) = session.poll_transmit(now) {
@@ -189,14 +233,22 @@ fn receive_loop(
             }
         }
         let mut wait = session.poll_timeout().map(|at| at.saturating_duration_since(Instant::now()));
-        if in_flight > 0 {
-            // Results come back on a channel the socket poll cannot see: look again soon.
-            wait = Some(wait.map_or(COALESCE, |w| w.min(COALESCE)));
-        }
-        if drained < BATCH_DATAGRAMS && drained > 0 && wait.is_none_or(|w| w >= COALESCE) {
-            std::thread::sleep(COALESCE);
+        if decodes.is_full() {
+            // Data waits in the socket buffer until a worker hands a block back.
+            returned = match wait {
+                Some(wait) => decodes.done.recv_timeout(wait).ok(),
+                None => decodes.done.recv().ok(),
+            };
         } else {
-            netio::wait_readable([io.data, io.feedback], wait)?;
+            if decodes.in_flight > 0 {
+                // Results come back on a channel the socket poll cannot see: look again soon.
+                wait = Some(wait.map_or(COALESCE, |w| w.min(COALESCE)));
+            }
+            if drained < BATCH_DATAGRAMS && drained > 0 && wait.is_none_or(|w| w >= COALESCE) {
+                std::thread::sleep(COALESCE);
+            } else {
+                netio::wait_readable([io.data, io.feedback], wait)?;
+            }
         }
         session.handle_timeout(Instant::now());
     }

@@ -45,8 +45,8 @@ fn pacing_quantum(config: &crate::SenderConfig) -> Duration {
     if config.rate_bps == 0 {
         return Duration::ZERO;
     }
-    let fill = Duration::from_secs_f64(config.pacing_burst_bytes as f64 * 8.0 / config.rate_bps as f64);
-    (fill / 2).clamp(Duration::from_micros(20), Duration::from_millis(1))
+    let floor = Duration::from_secs_f64(config.pacing_min_burst_bytes as f64 * 8.0 / config.rate_bps as f64);
+    (config.pacing_burst.max(floor) / 2).clamp(Duration::from_micros(20), Duration::from_millis(1))
 }
 
 /// Drives `session` until it finishes or `deadline` passes, batching sends with GSO where the

@@ -15,8 +15,12 @@ pub struct SenderConfig {
     pub group: SocketAddr,
     /// Pacing rate in bits per second on the wire (IP + UDP headers counted); 0 = unlimited.
     pub rate_bps: u64,
-    /// Bytes the pacer may send back to back.
-    pub pacing_burst_bytes: u64,
+    /// How much of the rate the pacer may send back to back, so a driver that wakes late (sleep
+    /// overshoot on a loaded machine) catches up instead of losing the time.
+    pub pacing_burst: Duration,
+    /// The pacer's smallest burst, bytes, whatever the rate; also the most it sends at once
+    /// after having had nothing to send.
+    pub pacing_min_burst_bytes: u64,
     /// Repair symbols sent with the first pass, in percent of each block's source symbols, to
     /// save a feedback round trip for light loss.
     pub repair_overhead_pct: f64,
@@ -51,7 +55,8 @@ impl SenderConfig {
             key: None,
             group,
             rate_bps: 1_000_000_000,
-            pacing_burst_bytes: 64 * 1500,
+            pacing_burst: Duration::from_millis(5),
+            pacing_min_burst_bytes: 64 * 1500,
             repair_overhead_pct: 1.0,
             interleave_blocks: 8,
             min_receivers: 1,

@@ -106,7 +106,7 @@ impl SenderSession {
         let tag = if config.key.is_some() { TAG_LEN } else { 0 };
         Self {
             schedule: Schedule::new(layout, config.repair_overhead_pct, config.interleave_blocks),
-            pacer: Pacer::new(config.rate_bps, config.pacing_burst_bytes),
+            pacer: Pacer::new(config.rate_bps, config.pacing_burst, config.pacing_min_burst_bytes),
             rate: config.adaptive_rate.clone().map(AdaptiveRate::new),
             data_wire_bytes: IP_UDP_OVERHEAD + HEADER_LEN + 8 + usize::from(layout.symbol_size()) + tag,
             config,
@@ -259,6 +259,10 @@ impl SenderSession {
             Phase::Sending => {
                 if let Some(progress) = self.poll_progress(now) {
                     return Some(progress);
+                }
+                if self.schedule.is_idle() {
+                    self.pacer.idle(now);
+                    return None;
                 }
                 if self.pacer.delay(now, self.data_wire_bytes).is_some() {
                     return None;
