@@ -8,10 +8,9 @@
 //! is replaced by its mean rate). Crashed nodes are not modelled by the baselines; late joiners
 //! miss a udpcast session entirely.
 
-use crate::net::{ETHERNET_OVERHEAD, Faults, IP_UDP_OVERHEAD, Nanos, serialization_ns};
+use crate::net::{ETHERNET_OVERHEAD, Faults, IP_UDP_OVERHEAD, Nanos, geometric, serialization_ns};
 use crate::plan::Plan;
 use crate::report::Outcome;
-use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 /// TCP payload per full segment (MSS at MTU 1500 with timestamps).
@@ -235,11 +234,9 @@ fn lose_some(candidates: &[u32], loss: f64, rng: &mut ChaCha8Rng) -> Vec<u32> {
     if loss <= 0.0 {
         return lost;
     }
-    let log_keep = (1.0 - loss).ln();
     let mut i = 0usize;
     loop {
-        let u: f64 = rng.gen_range(f64::MIN_POSITIVE..1.0);
-        i += (u.ln() / log_keep) as usize;
+        i = i.saturating_add(usize::try_from(geometric(loss, rng)).unwrap_or(usize::MAX));
         if i >= candidates.len() {
             return lost;
         }

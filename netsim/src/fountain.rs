@@ -11,6 +11,7 @@
 use crate::net::{Faults, IP_UDP_OVERHEAD, LinkQueue, LossState, Nanos};
 use crate::plan::{Fidelity, Plan};
 use crate::report::{Outcome, Trace};
+use crate::rounds::{QuitOnDrop, Rounds};
 use bytes::Bytes;
 use fec::wire::Packet;
 use fec::{BlockEncoder, BlockId, Manifest, ObjectLayout};
@@ -21,6 +22,7 @@ use sender::{Event as TxEvent, SenderConfig, SenderSession, Transmit};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 const SESSION: u64 = 0xf0f0;
@@ -62,8 +64,9 @@ struct Node {
     journal: Vec<BlockId>,
     incarnation: u64,
     cursor: usize,
-    /// The log entry at `cursor`, already routed: its arrival time (or dropped).
-    routed: Option<Option<Nanos>>,
+    /// The log entry at `cursor`, already routed: its arrival time (entries routed to a drop
+    /// are skipped as soon as they are routed).
+    routed: Option<Nanos>,
     last_arrival: Nanos,
     uplink: LinkQueue,
     link: LinkQueue,
@@ -76,9 +79,23 @@ struct Node {
 }
 
 impl Node {
+    #[inline]
     fn is_up(&self, at: Nanos) -> bool {
         at >= self.faults.join_at && !self.faults.crashes.iter().any(|&(from, until)| at >= from && until.is_none_or(|u| at < u))
     }
+}
+
+/// A status report on its way to the sender: when it left, from which node, its bytes.
+type Feedback = (Nanos, usize, Vec<u8>);
+
+/// Chunks of nodes per thread: enough that threads finish a tick together on a busy machine,
+/// few enough that taking one costs nothing next to advancing its nodes.
+const CHUNKS_PER_THREAD: usize = 8;
+
+/// Nodes that advance together, and the feedback they sent this tick (in node order).
+struct Chunk {
+    nodes: Vec<Node>,
+    feedback: Vec<Feedback>,
 }
 
 /// Everything shared while nodes advance.
@@ -111,6 +128,7 @@ impl World<'_> {
     }
 
     /// Routes log entry `sent` to `node`: its arrival time, or `None` if it is lost.
+    #[inline]
     fn route(&self, node: &mut Node, sent: &Sent) -> Option<Nanos> {
         let at_core = sent.at + self.hop_ns;
         if self.faults.uplink_is_down(node.rack, at_core) {
@@ -130,7 +148,7 @@ impl World<'_> {
     }
 
     /// Runs `node` up to `until`: takes in what arrived, fires its timers, sends its feedback.
-    fn advance(&self, node: &mut Node, log: &[Sent], until: Nanos, feedback: &mut Vec<(Nanos, usize, Vec<u8>)>) {
+    fn advance(&self, node: &mut Node, log: &[Sent], until: Nanos, feedback: &mut Vec<Feedback>) {
         loop {
             self.apply_crashes(node, node.now);
             let timer = node.session.as_ref().and_then(|s| s.poll_timeout()).map(|t| (t - self.base).as_nanos() as Nanos);
@@ -154,8 +172,19 @@ impl World<'_> {
         }
     }
 
-    /// Creates the session when the node comes up and drops it when it crashes.
+    /// Creates the session when the node comes up and drops it when it crashes. Runs once per
+    /// packet, so the common case (a node that never crashes is up for good once it has a
+    /// session) stays inline and cheap.
+    #[inline]
     fn apply_crashes(&self, node: &mut Node, at: Nanos) {
+        if node.session.is_none() || !node.faults.crashes.is_empty() {
+            self.apply_crashes_slow(node, at);
+        }
+    }
+
+    /// [`World::apply_crashes`] for nodes that join late or crash.
+    #[inline(never)]
+    fn apply_crashes_slow(&self, node: &mut Node, at: Nanos) {
         let up = node.is_up(at);
         match (&node.session, up) {
             (None, true) if node.done_at.is_none() => {
@@ -174,19 +203,13 @@ impl World<'_> {
     /// Feeds every datagram that reaches `node` by `stop`, in arrival order.
     fn take_in(&self, node: &mut Node, log: &[Sent], stop: Nanos) {
         loop {
-            if node.routed.is_none() && node.cursor < log.len() {
-                let routed = self.route(node, &log[node.cursor]);
-                node.routed = Some(routed);
-            }
-            let data_at = match node.routed {
-                Some(Some(at)) => Some(at),
-                Some(None) => {
+            while node.routed.is_none() && node.cursor < log.len() {
+                node.routed = self.route(node, &log[node.cursor]);
+                if node.routed.is_none() {
                     node.cursor += 1;
-                    node.routed = None;
-                    continue;
                 }
-                None => None,
-            };
+            }
+            let data_at = node.routed;
             let unicast_at = node.inbox.front().map(|(at, _)| *at);
             let (at, from_log) = match (data_at, unicast_at) {
                 (Some(d), Some(u)) if u < d => (u, false),
@@ -247,7 +270,8 @@ impl World<'_> {
 }
 
 /// Runs fountain on `plan`; `trace` records the event trace.
-pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace) -> Outcome {
+/// Nodes advance on `threads` threads.
+pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace, threads: usize) -> Outcome {
     let layout = ObjectLayout::new(plan.object_bytes(), plan.symbol_size, plan.block_symbols).expect("validated");
     let object = (plan.fidelity == Fidelity::Bytes).then(|| {
         let mut data = vec![0u8; plan.object_bytes() as usize];
@@ -289,7 +313,7 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
         object: object.as_ref(),
         receiver_seed: rng.next_u64(),
     };
-    let mut nodes: Vec<Node> = (0..plan.nodes)
+    let nodes: Vec<Node> = (0..plan.nodes)
         .map(|index| {
             let rack = index % plan.racks;
             let node_faults = faults.nodes[index].clone();
@@ -316,13 +340,31 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
             }
         })
         .collect();
+    let addrs: Vec<SocketAddr> = nodes.iter().map(|n| n.addr).collect();
     let by_addr: HashMap<SocketAddr, usize> = nodes.iter().map(|n| (n.addr, n.index)).collect();
     let mut feedback_rng = ChaCha8Rng::seed_from_u64(rng.next_u64());
     let mut feedback_loss = LossState::new(plan.loss.clone());
 
-    let mut log: Vec<Sent> = Vec::new();
+    // Nodes only meet through the sender, so within a tick chunks of them advance on separate
+    // threads; their feedback is merged in chunk order, exactly the order one thread would
+    // produce, so the trace does not depend on the thread count.
+    let threads = threads.max(1);
+    let chunk_size = plan.nodes.div_ceil(if threads == 1 { 1 } else { threads * CHUNKS_PER_THREAD });
+    let mut nodes = nodes.into_iter();
+    let chunks: Vec<Chunk> = std::iter::from_fn(|| {
+        let chunk: Vec<Node> = nodes.by_ref().take(chunk_size).collect();
+        (!chunk.is_empty()).then_some(Chunk { nodes: chunk, feedback: Vec::new() })
+    })
+    .collect();
+    let rounds = Rounds::new(chunks, 0);
+    let log: RwLock<Vec<Sent>> = RwLock::new(Vec::new());
+    let advance = |chunk: &mut Chunk, until: Nanos| {
+        let log = log.read().expect("the sender panicked");
+        for node in &mut chunk.nodes {
+            world.advance(node, &log, until, &mut chunk.feedback);
+        }
+    };
     let mut to_sender: BinaryHeap<Reverse<(Nanos, u64, usize, Vec<u8>)>> = BinaryHeap::new();
-    let mut feedback = Vec::new();
     let mut seq = 0u64;
     let tick = plan.tick_us * 1000;
     let deadline = plan.deadline_s * 1_000_000_000;
@@ -332,93 +374,100 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
     let mut started_at: Nanos = 0;
     let mut events = 0u64;
     let mut tick_end = 0;
-    while finished_at.is_none() && tick_end < deadline {
-        tick_end += tick;
-        // The sender, up to the end of the tick.
-        let mut stalls = 0;
-        // The session's timers say nothing until it has been polled once (before the first
-        // Progress), so each tick polls it at least once.
-        let mut poll_now = Some(sender_now);
-        loop {
-            let next_in = to_sender.peek().map(|Reverse((at, ..))| *at);
-            let timeout = sender.poll_timeout(world.instant(sender_now)).map(|t| (t - world.base).as_nanos() as Nanos);
-            let Some(next) = [next_in, timeout, poll_now.take()].into_iter().flatten().min() else { break };
-            if next > tick_end {
-                break;
-            }
-            if next <= sender_now {
-                stalls += 1;
-                assert!(stalls < 1_000_000, "sender livelock at {sender_now} ns");
-            }
-            sender_now = sender_now.max(next);
-            let now = world.instant(sender_now);
-            while to_sender.peek().is_some_and(|Reverse((at, ..))| *at <= sender_now) {
-                let Reverse((_, _, from, bytes)) = to_sender.pop().expect("peeked");
-                events += 1;
-                trace.record(sender_now, from as u64, 1, bytes.len() as u64);
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(|| rounds.serve(&advance));
+        }
+        let _quit = QuitOnDrop(&rounds);
+        while finished_at.is_none() && tick_end < deadline {
+            tick_end += tick;
+            // The sender, up to the end of the tick.
+            let mut stalls = 0;
+            // The session's timers say nothing until it has been polled once (before the first
+            // Progress), so each tick polls it at least once.
+            let mut poll_now = Some(sender_now);
+            loop {
+                let next_in = to_sender.peek().map(|Reverse((at, ..))| *at);
+                let timeout = sender.poll_timeout(world.instant(sender_now)).map(|t| (t - world.base).as_nanos() as Nanos);
+                let Some(next) = [next_in, timeout, poll_now.take()].into_iter().flatten().min() else { break };
+                if next > tick_end {
+                    break;
+                }
+                if next <= sender_now {
+                    stalls += 1;
+                    assert!(stalls < 1_000_000, "sender livelock at {sender_now} ns");
+                }
+                sender_now = sender_now.max(next);
+                let now = world.instant(sender_now);
+                while to_sender.peek().is_some_and(|Reverse((at, ..))| *at <= sender_now) {
+                    let Reverse((_, _, from, bytes)) = to_sender.pop().expect("peeked");
+                    events += 1;
+                    trace.record(sender_now, from as u64, 1, bytes.len() as u64);
 
-                sender.handle_datagram(now, nodes[from].addr, &bytes);
-            }
-            sender.handle_timeout(now);
-            while let Some(transmit) = sender.poll_transmit(now) {
-                events += 1;
-                match transmit {
-                    Transmit::Symbol { block, esi } => {
-                        trace.record(sender_now, u64::from(block), 2, u64::from(esi));
-                        let packet = world.object.map(|o| {
-                            let payload = o.encoders[block as usize].symbols(esi, 1).pop().expect("one symbol");
-                            let mut bytes = Vec::new();
-                            Packet::Data { block, esi, payload: &payload }.encode(SESSION, None, &mut bytes);
-                            bytes
-                        });
-                        log.push(Sent { at: sender_now, ip_bytes: data_ip_bytes, what: Multicast::Symbol { block, esi, packet } });
-                    }
-                    Transmit::Control { destination, packet } => {
-                        trace.record(sender_now, 0, 3, packet.len() as u64);
-                        let ip_bytes = IP_UDP_OVERHEAD + packet.len() as u64;
-                        match by_addr.get(&destination) {
-                            Some(&to) => {
-                                let node = &mut nodes[to];
-                                let at = sender_now + 3 * world.hop_ns;
-                                if !faults.uplink_is_down(node.rack, at) && !node.loss.lose(&mut node.rng) {
-                                    node.inbox.push_back((at, packet));
+                    sender.handle_datagram(now, addrs[from], &bytes);
+                }
+                sender.handle_timeout(now);
+                while let Some(transmit) = sender.poll_transmit(now) {
+                    events += 1;
+                    match transmit {
+                        Transmit::Symbol { block, esi } => {
+                            trace.record(sender_now, u64::from(block), 2, u64::from(esi));
+                            let packet = world.object.map(|o| {
+                                let payload = o.encoders[block as usize].symbols(esi, 1).pop().expect("one symbol");
+                                let mut bytes = Vec::new();
+                                Packet::Data { block, esi, payload: &payload }.encode(SESSION, None, &mut bytes);
+                                bytes
+                            });
+                            log.write().expect("a node thread panicked").push(Sent { at: sender_now, ip_bytes: data_ip_bytes, what: Multicast::Symbol { block, esi, packet } });
+                        }
+                        Transmit::Control { destination, packet } => {
+                            trace.record(sender_now, 0, 3, packet.len() as u64);
+                            let ip_bytes = IP_UDP_OVERHEAD + packet.len() as u64;
+                            match by_addr.get(&destination) {
+                                Some(&to) => {
+                                    let mut chunk = rounds.chunk(to / chunk_size);
+                                    let node = &mut chunk.nodes[to % chunk_size];
+                                    let at = sender_now + 3 * world.hop_ns;
+                                    if !faults.uplink_is_down(node.rack, at) && !node.loss.lose(&mut node.rng) {
+                                        node.inbox.push_back((at, packet));
+                                    }
                                 }
+                                None => log.write().expect("a node thread panicked").push(Sent { at: sender_now, ip_bytes, what: Multicast::Control(packet) }),
                             }
-                            None => log.push(Sent { at: sender_now, ip_bytes, what: Multicast::Control(packet) }),
                         }
                     }
                 }
+                while let Some(event) = sender.poll_event() {
+                    if std::env::var_os("NETSIM_DEBUG").is_some() && !matches!(event, TxEvent::ReceiverJoined(_)) {
+                        eprintln!("{:.4} {event:?} {:?} receivers {}", sender_now as f64 / 1e9, sender.stats(), sender.receivers().count());
+                    }
+                    if event == TxEvent::Started {
+                        started_at = sender_now;
+                    }
+                    if event == TxEvent::Finished {
+                        finished_at = Some(sender_now);
+                    }
+                }
+                if finished_at.is_some() {
+                    break;
+                }
             }
-            while let Some(event) = sender.poll_event() {
-                if std::env::var_os("NETSIM_DEBUG").is_some() && !matches!(event, TxEvent::ReceiverJoined(_)) {
-                    eprintln!("{:.4} {event:?} {:?} receivers {}", sender_now as f64 / 1e9, sender.stats(), sender.receivers().count());
+            // Every node, up to the end of the tick.
+            rounds.round(tick_end, &advance);
+            let feedback = (0..rounds.len()).flat_map(|i| std::mem::take(&mut rounds.chunk(i).feedback));
+            for (at, from, bytes) in feedback {
+                events += 1;
+                let rack = from % plan.racks;
+                let arrival = at + 3 * world.hop_ns;
+                if faults.uplink_is_down(rack, at) || feedback_loss.lose(&mut feedback_rng) {
+                    continue;
                 }
-                if event == TxEvent::Started {
-                    started_at = sender_now;
-                }
-                if event == TxEvent::Finished {
-                    finished_at = Some(sender_now);
-                }
-            }
-            if finished_at.is_some() {
-                break;
+                seq += 1;
+                to_sender.push(Reverse((arrival.max(sender_now), seq, from, bytes)));
             }
         }
-        // Every node, up to the end of the tick.
-        for node in nodes.iter_mut() {
-            world.advance(node, &log, tick_end, &mut feedback);
-        }
-        for (at, from, bytes) in feedback.drain(..) {
-            events += 1;
-            let rack = nodes[from].rack;
-            let arrival = at + 3 * world.hop_ns;
-            if faults.uplink_is_down(rack, at) || feedback_loss.lose(&mut feedback_rng) {
-                continue;
-            }
-            seq += 1;
-            to_sender.push(Reverse((arrival.max(sender_now), seq, from, bytes)));
-        }
-    }
+    });
+    let nodes: Vec<Node> = rounds.into_chunks().flat_map(|chunk| chunk.nodes).collect();
     // Every log entry a node walked past was one packet delivery (or drop) to simulate.
     events += nodes.iter().map(|n| n.cursor as u64).sum::<u64>();
     for node in &nodes {

@@ -11,6 +11,7 @@ pub mod fountain;
 pub mod net;
 pub mod plan;
 pub mod report;
+mod rounds;
 
 pub use plan::{Plan, PlanError};
 pub use report::{Outcome, Report, Row, Trace};
@@ -27,8 +28,20 @@ pub fn run(plan: &Plan) -> Report {
     run_outcomes(plan).0
 }
 
-/// Runs every protocol of `plan`: the report and each protocol's raw outcome.
+/// Runs every protocol of `plan`: the report and each protocol's raw outcome. fountain's nodes
+/// advance on `NETSIM_THREADS` threads if set (to share a busy machine, or to time one core),
+/// else on every core the machine offers.
 pub fn run_outcomes(plan: &Plan) -> (Report, Vec<Outcome>) {
+    let threads = std::env::var("NETSIM_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    run_outcomes_on(plan, threads)
+}
+
+/// [`run_outcomes`] with fountain's nodes on `threads` threads; the results are the same for
+/// any count.
+pub fn run_outcomes_on(plan: &Plan, threads: usize) -> (Report, Vec<Outcome>) {
     let mut rng = ChaCha8Rng::seed_from_u64(plan.seed);
     let faults = net::Faults::resolve(plan, &mut rng);
     let path_bps = plan.links.sender_bps.min(plan.links.uplink_bps).min(plan.links.node_bps);
@@ -39,7 +52,7 @@ pub fn run_outcomes(plan: &Plan) -> (Report, Vec<Outcome>) {
     for protocol in &plan.protocols {
         let started = Instant::now();
         let outcome = match protocol.as_str() {
-            "fountain" => fountain::run(plan, &mut rng, &faults, &mut trace),
+            "fountain" => fountain::run(plan, &mut rng, &faults, &mut trace, threads),
             "sequential_unicast" => baselines::sequential_unicast(plan, &faults),
             "parallel_unicast" => baselines::parallel_unicast(plan, &faults),
             "udpcast" => baselines::udpcast(plan, &faults, &mut rng),

@@ -33,20 +33,30 @@ pub struct LinkQueue {
     /// When the last admitted packet finishes serialising.
     busy_until: Nanos,
     queue_packets: u64,
+    /// Serialisation time of a full-size packet, which sizes the queue.
+    mtu_ns: Nanos,
+    /// The last packet size seen and its serialisation time: nearly every packet is a data
+    /// packet of one size, and this saves a division per packet per hop.
+    last: (u64, Nanos),
 }
 
 impl LinkQueue {
     /// A link of `bps` whose port buffers `queue_packets` full-size packets.
     pub fn new(bps: u64, queue_packets: u64) -> Self {
-        Self { bps, busy_until: 0, queue_packets }
+        let mtu_ns = serialization_ns(MTU, bps);
+        Self { bps, busy_until: 0, queue_packets, mtu_ns, last: (MTU, mtu_ns) }
     }
 
     /// A packet of `ip_bytes` reaches the port at `at`: when it has left the link, or `None`
     /// if the queue is full (drop-tail).
+    #[inline]
     pub fn admit(&mut self, at: Nanos, ip_bytes: u64) -> Option<Nanos> {
-        let service = serialization_ns(ip_bytes, self.bps);
+        if self.last.0 != ip_bytes {
+            self.last = (ip_bytes, serialization_ns(ip_bytes, self.bps));
+        }
+        let service = self.last.1;
         let backlog = self.busy_until.saturating_sub(at);
-        if backlog > service.max(serialization_ns(MTU, self.bps)) * self.queue_packets {
+        if backlog > service.max(self.mtu_ns) * self.queue_packets {
             return None;
         }
         self.busy_until = self.busy_until.max(at) + service;
@@ -59,18 +69,31 @@ impl LinkQueue {
 pub struct LossState {
     model: Loss,
     bad: bool,
+    /// Bernoulli only: packets that still get through before the next loss, drawn once per
+    /// loss (geometric) rather than one draw per packet; `None` until drawn.
+    gap: Option<u64>,
 }
 
 impl LossState {
     /// Starts in the good state.
     pub fn new(model: Loss) -> Self {
-        Self { model, bad: false }
+        Self { model, bad: false, gap: None }
     }
 
     /// Whether the next packet is lost.
+    #[inline]
     pub fn lose(&mut self, rng: &mut ChaCha8Rng) -> bool {
         match self.model {
-            Loss::Bernoulli { rate } => rate > 0.0 && rng.gen_bool(rate),
+            Loss::Bernoulli { rate } if rate <= 0.0 => false,
+            Loss::Bernoulli { rate } => {
+                let gap = self.gap.get_or_insert_with(|| geometric(rate, rng));
+                if *gap == 0 {
+                    self.gap = None;
+                    return true;
+                }
+                *gap -= 1;
+                false
+            }
             Loss::GilbertElliott { p_good_to_bad, p_bad_to_good, loss_good, loss_bad } => {
                 let flip = if self.bad { p_bad_to_good } else { p_good_to_bad };
                 if rng.gen_bool(flip) {
@@ -81,6 +104,17 @@ impl LossState {
             }
         }
     }
+}
+
+/// Independent trials of success probability `p` that fail before the first success: the
+/// same distribution as counting `gen_bool(p)` draws, from a single draw (inversion).
+pub fn geometric(p: f64, rng: &mut ChaCha8Rng) -> u64 {
+    if p >= 1.0 {
+        return 0;
+    }
+    // The cast saturates when `p` is tiny.
+    let u: f64 = rng.gen_range(f64::MIN_POSITIVE..1.0);
+    (u.ln() / (1.0 - p).ln()) as u64
 }
 
 /// What the faults of a plan mean for one node.

@@ -1,6 +1,6 @@
 //! netsim's own guarantees, on plans small enough to take seconds.
 
-use netsim::{Plan, run_outcomes};
+use netsim::{Plan, run_outcomes, run_outcomes_on};
 
 fn plan(extra: &str) -> Plan {
     Plan::parse(&format!(
@@ -31,6 +31,19 @@ fn same_seed_same_trace() {
     let mut other = plan.clone();
     other.seed = 8;
     assert_ne!(run_outcomes(&other).0.trace_hash, a.trace_hash, "the seed must matter");
+}
+
+#[test]
+fn thread_count_does_not_change_the_trace() {
+    let plan = lossy("[[faults]]\nkind = \"crash\"\nnodes = [2]\nat_ms = 40\nrestart_ms = 120\n");
+    let (one, one_outcomes) = run_outcomes_on(&plan, 1);
+    for threads in [2, 5, 64] {
+        let (many, many_outcomes) = run_outcomes_on(&plan, threads);
+        assert_eq!(one.trace_hash, many.trace_hash, "{threads} threads");
+        let (a, b) = (&one_outcomes[0], &many_outcomes[0]);
+        assert_eq!(a.completion_ns, b.completion_ns, "{threads} threads");
+        assert_eq!((a.data_packets, a.feedback_packets, a.events), (b.data_packets, b.feedback_packets, b.events));
+    }
 }
 
 #[test]
@@ -123,7 +136,10 @@ fn uplink_failure_delays_only_its_rack() {
 
 #[test]
 fn baselines_run_on_the_same_plan() {
-    let plan = lossy("protocols = [\"fountain\", \"sequential_unicast\", \"parallel_unicast\", \"udpcast\"]");
+    let mut plan = lossy("protocols = [\"fountain\", \"sequential_unicast\", \"parallel_unicast\", \"udpcast\"]");
+    // Large enough that unicast's transfer time, not a lost packet's repair round trip (up to
+    // ~0.3 s for fountain's last node), decides who finishes last.
+    plan.object_mib = 64;
     let (report, _) = run_outcomes(&plan);
     let max = |name: &str| report.rows.iter().find(|r| r.protocol == name).unwrap().max_s;
     assert!(max("fountain") < max("parallel_unicast"), "{}", report.table());
