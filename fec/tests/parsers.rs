@@ -5,9 +5,12 @@
 
 use fec::layout::{MAX_BLOCK_SYMBOLS, MAX_SYMBOL_SIZE, MIN_SYMBOL_SIZE, SYMBOL_ALIGNMENT};
 use fec::manifest::ManifestError;
-use fec::wire::{HEADER_LEN, MAX_NEEDS_PER_STATUS, Need, PROTOCOL_VERSION, Packet, SessionKey, TAG_LEN, WireError};
+use fec::wire::{
+    HEADER_LEN, MAX_HAVE_BYTES, MAX_NEEDS_PER_STATUS, MAX_PEERS_PER_PACKET, Need, PROTOCOL_VERSION, Packet, PeerAddr, SessionKey,
+    TAG_LEN, WireError,
+};
 use fec::{Manifest, ObjectLayout, SessionTicket};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -25,8 +28,12 @@ enum Spec {
     Join { receiver: u64 },
     Status { receiver: u64, done_blocks: u32, needs: Vec<Need> },
     Done { receiver: u64, root: [u8; 32] },
-    Ack { receiver: u64, done: bool },
+    Ack { receiver: u64, done: bool, index: u32 },
     End,
+    Handoff { receiver: u64 },
+    Peers { peers: Vec<PeerAddr> },
+    Have { node: u32, first: u32, bits: Vec<u8> },
+    Ask { node: u32, block: u32, need: u32 },
 }
 
 impl Spec {
@@ -39,14 +46,23 @@ impl Spec {
                 Packet::Status { receiver: *receiver, done_blocks: *done_blocks, needs: needs.clone() }
             }
             Self::Done { receiver, root } => Packet::Done { receiver: *receiver, root: *root },
-            Self::Ack { receiver, done } => Packet::Ack { receiver: *receiver, done: *done },
+            Self::Ack { receiver, done, index } => Packet::Ack { receiver: *receiver, done: *done, index: *index },
             Self::End => Packet::End,
+            Self::Handoff { receiver } => Packet::Handoff { receiver: *receiver },
+            Self::Peers { peers } => Packet::Peers { peers: peers.clone() },
+            Self::Have { node, first, bits } => Packet::Have { node: *node, first: *first, bits },
+            Self::Ask { node, block, need } => Packet::Ask { node: *node, block: *block, need: *need },
         }
     }
 }
 
 fn need() -> impl Strategy<Value = Need> {
     (any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(block, need, seen)| Need { block, need, seen })
+}
+
+fn peer() -> impl Strategy<Value = PeerAddr> {
+    let ip = prop_oneof![any::<[u8; 4]>().prop_map(IpAddr::from), any::<[u8; 16]>().prop_map(IpAddr::from)];
+    (any::<u32>(), ip, any::<u16>()).prop_map(|(index, ip, port)| PeerAddr { index, addr: SocketAddr::new(ip, port) })
 }
 
 fn spec() -> impl Strategy<Value = Spec> {
@@ -58,8 +74,13 @@ fn spec() -> impl Strategy<Value = Spec> {
         (any::<u64>(), any::<u32>(), vec(need(), 0..=MAX_NEEDS_PER_STATUS))
             .prop_map(|(receiver, done_blocks, needs)| Spec::Status { receiver, done_blocks, needs }),
         (any::<u64>(), any::<[u8; 32]>()).prop_map(|(receiver, root)| Spec::Done { receiver, root }),
-        (any::<u64>(), any::<bool>()).prop_map(|(receiver, done)| Spec::Ack { receiver, done }),
+        (any::<u64>(), any::<bool>(), any::<u32>()).prop_map(|(receiver, done, index)| Spec::Ack { receiver, done, index }),
         Just(Spec::End),
+        any::<u64>().prop_map(|receiver| Spec::Handoff { receiver }),
+        vec(peer(), 0..=MAX_PEERS_PER_PACKET).prop_map(|peers| Spec::Peers { peers }),
+        (any::<u32>(), any::<u32>(), vec(any::<u8>(), 0..=MAX_HAVE_BYTES))
+            .prop_map(|(node, first, bits)| Spec::Have { node, first, bits }),
+        (any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(node, block, need)| Spec::Ask { node, block, need }),
     ]
 }
 

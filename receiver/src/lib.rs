@@ -7,10 +7,12 @@
 //! device with a [`Journal`] so a restarted receiver resumes.
 
 pub mod journal;
+pub mod peer;
 pub mod session;
 pub mod target;
 pub mod udp;
 
 pub use journal::{Journal, JournalError};
+pub use peer::{PeerConfig, ServeRequest};
 pub use session::{DecodeFailure, DecodeJob, Event, ReceiverConfig, ReceiverSession, ReceiverStats, Transmit};
 pub use target::Target;

@@ -159,6 +159,10 @@ fn dispatch_events(session: &mut ReceiverSession, target: &Target, decodes: &mut
             Event::Finished => return Ok(Some(Stop::Finished)),
             Event::SenderEnded => return Ok(Some(Stop::Ended { by_sender: true })),
             Event::SenderLost => return Ok(Some(Stop::Ended { by_sender: false })),
+            // Peer repair's I/O (minting symbols for a peer, reporting a banned one) is wired by
+            // the peer-repair work; until then this driver neither serves peers nor reports bans,
+            // and the session falls back to the sender's repair.
+            Event::Serve(_) | Event::PeerBanned { .. } => {}
         }
     }
     Ok(None)

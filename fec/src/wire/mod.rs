@@ -8,7 +8,7 @@ mod packet;
 mod reader;
 mod tag;
 
-pub use packet::{Kind, Need, Packet, HEADER_LEN, MAX_NEEDS_PER_STATUS, PROTOCOL_VERSION};
+pub use packet::{HEADER_LEN, Kind, MAX_HAVE_BYTES, MAX_NEEDS_PER_STATUS, MAX_PEERS_PER_PACKET, Need, Packet, PROTOCOL_VERSION, PeerAddr};
 pub use reader::{Reader, Writer};
 pub use tag::{SessionKey, TAG_LEN};
 

@@ -1,6 +1,7 @@
 //! Packet kinds, their encoding and their validating parser.
 
 use super::{Reader, SessionKey, TAG_LEN, WireError, Writer};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// The protocol version this build speaks.
 pub const PROTOCOL_VERSION: u8 = 1;
@@ -8,6 +9,10 @@ pub const PROTOCOL_VERSION: u8 = 1;
 pub const HEADER_LEN: usize = 12;
 /// Most needs one status packet may carry, so it fits a 1500-byte MTU.
 pub const MAX_NEEDS_PER_STATUS: usize = 100;
+/// Most peer addresses one [`Packet::Peers`] may carry (64 IPv6 entries fit a 1500-byte MTU).
+pub const MAX_PEERS_PER_PACKET: usize = 64;
+/// Most bitmap bytes one [`Packet::Have`] may carry: 8,192 blocks, 11.5 GB at K=1024, T=1408.
+pub const MAX_HAVE_BYTES: usize = 1024;
 /// Flag bit: a tag follows the body.
 const FLAG_TAGGED: u8 = 0x01;
 
@@ -29,6 +34,14 @@ pub enum Kind {
     Ack = 6,
     /// Sender → group: the session is over.
     End = 7,
+    /// Sender → receiver: the multicast no longer waits for you; finish from peers.
+    Handoff = 8,
+    /// Sender → receiver: addresses of other members, so peers can find each other.
+    Peers = 9,
+    /// Peer → peer: which blocks the sender holds.
+    Have = 10,
+    /// Peer → peer: a request for fresh symbols of one block.
+    Ask = 11,
 }
 
 impl Kind {
@@ -41,6 +54,10 @@ impl Kind {
             5 => Self::Done,
             6 => Self::Ack,
             7 => Self::End,
+            8 => Self::Handoff,
+            9 => Self::Peers,
+            10 => Self::Have,
+            11 => Self::Ask,
             other => return Err(WireError::Kind(other)),
         })
     }
@@ -59,6 +76,15 @@ pub struct Need {
 }
 
 const NEED_LEN: usize = 12;
+
+/// A session member another receiver may ask for symbols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr {
+    /// The member's index in the session (it picks the member's repair ESI range).
+    pub index: u32,
+    /// Where it takes peer requests. IPv6 flow info and scope are not carried.
+    pub addr: SocketAddr,
+}
 
 /// One parsed packet. Data payloads borrow from the datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,9 +130,42 @@ pub enum Packet<'a> {
         receiver: u64,
         /// Whether this acknowledges completion rather than joining.
         done: bool,
+        /// The receiver's index among the session's members, which gives it its own range of
+        /// repair ESIs to serve peers from.
+        index: u32,
     },
     /// The session is over.
     End,
+    /// The multicast stops waiting for this receiver (it fell too far behind); it completes
+    /// from peers.
+    Handoff {
+        /// The receiver's id.
+        receiver: u64,
+    },
+    /// Some members of the session (at most [`MAX_PEERS_PER_PACKET`]).
+    Peers {
+        /// Their indices and addresses.
+        peers: Vec<PeerAddr>,
+    },
+    /// The blocks a member holds, verified: bit `i` (most significant bit first) of `bits` is
+    /// block `first + i`.
+    Have {
+        /// The sending member's index.
+        node: u32,
+        /// The block of the first bit.
+        first: u32,
+        /// At most [`MAX_HAVE_BYTES`] bytes of bitmap.
+        bits: &'a [u8],
+    },
+    /// A member asks a peer for `need` fresh symbols of `block`.
+    Ask {
+        /// The asking member's index.
+        node: u32,
+        /// The block.
+        block: u32,
+        /// How many symbols.
+        need: u32,
+    },
 }
 
 impl Packet<'_> {
@@ -120,6 +179,10 @@ impl Packet<'_> {
             Self::Done { .. } => Kind::Done,
             Self::Ack { .. } => Kind::Ack,
             Self::End => Kind::End,
+            Self::Handoff { .. } => Kind::Handoff,
+            Self::Peers { .. } => Kind::Peers,
+            Self::Have { .. } => Kind::Have,
+            Self::Ask { .. } => Kind::Ask,
         }
     }
 
@@ -152,10 +215,32 @@ impl Packet<'_> {
             Self::Done { receiver, root } => {
                 w.u64(*receiver).bytes(root);
             }
-            Self::Ack { receiver, done } => {
-                w.u64(*receiver).u8(u8::from(*done));
+            Self::Ack { receiver, done, index } => {
+                w.u64(*receiver).u8(u8::from(*done)).u32(*index);
             }
             Self::End => {}
+            Self::Handoff { receiver } => {
+                w.u64(*receiver);
+            }
+            Self::Peers { peers } => {
+                debug_assert!(peers.len() <= MAX_PEERS_PER_PACKET, "{} peers in one packet", peers.len());
+                w.u16(peers.len() as u16);
+                for peer in peers {
+                    w.u32(peer.index);
+                    match peer.addr.ip() {
+                        IpAddr::V4(ip) => w.u8(4).bytes(&ip.octets()),
+                        IpAddr::V6(ip) => w.u8(6).bytes(&ip.octets()),
+                    };
+                    w.u16(peer.addr.port());
+                }
+            }
+            Self::Have { node, first, bits } => {
+                debug_assert!(bits.len() <= MAX_HAVE_BYTES, "{} bitmap bytes in one packet", bits.len());
+                w.u32(*node).u32(*first).bytes(bits);
+            }
+            Self::Ask { node, block, need } => {
+                w.u32(*node).u32(*block).u32(*need);
+            }
         }
         if let Some(key) = key {
             let tag = key.tag(&buf[start..]);
@@ -228,9 +313,36 @@ impl<'a> Packet<'a> {
                     1 => true,
                     _ => return Err(WireError::Range("ack")),
                 };
-                Self::Ack { receiver, done }
+                Self::Ack { receiver, done, index: r.u32()? }
             }
             Kind::End => Self::End,
+            Kind::Handoff => Self::Handoff { receiver: r.u64()? },
+            Kind::Peers => {
+                let count = usize::from(r.u16()?);
+                if count > MAX_PEERS_PER_PACKET {
+                    return Err(WireError::Range("peers"));
+                }
+                let peers = (0..count)
+                    .map(|_| {
+                        let index = r.u32()?;
+                        let ip = match r.u8()? {
+                            4 => IpAddr::V4(Ipv4Addr::from(r.array::<4>()?)),
+                            6 => IpAddr::V6(Ipv6Addr::from(r.array::<16>()?)),
+                            _ => return Err(WireError::Range("address family")),
+                        };
+                        Ok(PeerAddr { index, addr: SocketAddr::new(ip, r.u16()?) })
+                    })
+                    .collect::<Result<_, WireError>>()?;
+                Self::Peers { peers }
+            }
+            Kind::Have => {
+                let (node, first, bits) = (r.u32()?, r.u32()?, r.take_rest());
+                if bits.len() > MAX_HAVE_BYTES {
+                    return Err(WireError::Range("have bitmap"));
+                }
+                Self::Have { node, first, bits }
+            }
+            Kind::Ask => Self::Ask { node: r.u32()?, block: r.u32()?, need: r.u32()? },
         };
         r.expect_empty()?;
         Ok((session, packet))
@@ -259,8 +371,17 @@ mod tests {
             Packet::Join { receiver: u64::MAX },
             Packet::Status { receiver: 5, done_blocks: 2, needs: vec![Need { block: 1, need: 30, seen: 1100 }] },
             Packet::Done { receiver: 5, root: [3; 32] },
-            Packet::Ack { receiver: 5, done: true },
+            Packet::Ack { receiver: 5, done: true, index: 9 },
             Packet::End,
+            Packet::Handoff { receiver: 5 },
+            Packet::Peers {
+                peers: vec![
+                    PeerAddr { index: 1, addr: "10.0.0.2:6000".parse().unwrap() },
+                    PeerAddr { index: 70_000, addr: "[fd00::7]:6001".parse().unwrap() },
+                ],
+            },
+            Packet::Have { node: 4, first: 8, bits: &[0xf0, 0x01] },
+            Packet::Ask { node: 4, block: 12, need: 40 },
         ];
         for packet in packets {
             round_trip(packet.clone(), None);

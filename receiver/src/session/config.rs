@@ -1,5 +1,6 @@
 //! Receiver configuration.
 
+use crate::peer::PeerConfig;
 use fec::wire::SessionKey;
 use std::time::Duration;
 
@@ -36,6 +37,8 @@ pub struct ReceiverConfig {
     /// Symbol accounting (simulation only): assemblies count distinct ESIs instead of holding
     /// payloads; see [`super::ReceiverSession::handle_symbol_accounted`].
     pub symbol_accounting: bool,
+    /// Peer repair: asking peers for symbols and serving them.
+    pub peer: PeerConfig,
 }
 
 impl ReceiverConfig {
@@ -54,6 +57,7 @@ impl ReceiverConfig {
             group_size: 1,
             data_packets_per_report: 100,
             symbol_accounting: false,
+            peer: PeerConfig::default(),
         }
     }
 }

@@ -3,17 +3,20 @@
 mod accounting;
 mod config;
 mod decode;
+mod peering;
 
 pub use accounting::{EsiCount, raptorq_failure_probability};
 
 pub use config::ReceiverConfig;
 pub use decode::{DecodeFailure, DecodeJob};
 
+use crate::peer::{PeerTable, ServeBudget, ServeRequest, is_peer_esi};
 use fec::wire::{MAX_NEEDS_PER_STATUS, Need, Packet};
+use peering::PeerAsk;
 use fec::{BlockDecoder, BlockId, DecodeError, Manifest};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -38,8 +41,18 @@ pub enum Event {
     Finished,
     /// The sender ended the session before we had everything.
     SenderEnded,
-    /// Nothing heard from the sender for the configured timeout.
+    /// Nothing heard from the sender (or, after a handoff, from peers) for the configured
+    /// timeout.
     SenderLost,
+    /// A peer asked for symbols of a block we hold: mint and send them.
+    Serve(ServeRequest),
+    /// A peer's symbols failed verification: it is dropped and never asked again.
+    PeerBanned {
+        /// Its index in the session.
+        index: u32,
+        /// Its address.
+        addr: SocketAddr,
+    },
 }
 
 /// Counters for the final summary and for tests.
@@ -59,6 +72,14 @@ pub struct ReceiverStats {
     pub singular_decodes: u64,
     /// Status reports sent.
     pub status_packets: u64,
+    /// Of [`Self::symbols`], those that came from peers.
+    pub peer_symbols: u64,
+    /// Requests for symbols sent to peers.
+    pub peer_asks: u64,
+    /// Symbols granted to peers' requests.
+    pub served_symbols: u64,
+    /// Peers dropped for symbols that failed verification.
+    pub banned_peers: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +114,8 @@ struct Assembly {
     seen: u32,
     /// Distinct symbols to hold before decoding when some source symbol is missing.
     target: u32,
+    /// Peers whose symbols are in it: the suspects if it fails verification.
+    peers: Vec<u32>,
 }
 
 /// The receiver side of one transfer.
@@ -119,8 +142,23 @@ pub struct ReceiverSession {
     packets_since_report: u64,
     /// Data packets to take in before the next status report while the first pass runs.
     report_after_packets: u64,
-    last_from_sender: Option<Instant>,
+    /// When data last came in (from the sender or, once handed off, from peers).
+    last_heard: Option<Instant>,
     stats: ReceiverStats,
+    /// Our index among the session's members, from the sender's ack: it picks our ESI range.
+    index: Option<u32>,
+    /// The sender stopped waiting for us (or ended the session): finish from peers.
+    handed_off: bool,
+    peers: PeerTable,
+    /// Outstanding and past requests to peers, by block.
+    asks: BTreeMap<BlockId, PeerAsk>,
+    /// Symbols minted per block for peers so far (where the next run starts in our range).
+    minted: HashMap<BlockId, u32>,
+    budget: ServeBudget,
+    next_have: Option<Instant>,
+    next_ask: Option<Instant>,
+    /// Datagrams for peers, ahead of the sender's.
+    to_peers: VecDeque<Transmit>,
 }
 
 impl ReceiverSession {
@@ -128,6 +166,12 @@ impl ReceiverSession {
     /// the target, verified (from a journal).
     pub fn new(config: ReceiverConfig, manifest: Manifest, stored: impl IntoIterator<Item = BlockId>) -> Self {
         let block_count = manifest.layout().block_count();
+        let symbol_bits = 8.0 * f64::from(manifest.layout().symbol_size());
+        let budget = ServeBudget::new(
+            config.peer.serve_rate_bps as f64 / symbol_bits,
+            2 * manifest.layout().block_symbols(),
+            config.peer.max_requesters,
+        );
         let mut session = Self {
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             config,
@@ -145,8 +189,17 @@ impl ReceiverSession {
             next_keepalive: None,
             packets_since_report: 0,
             report_after_packets: 0,
-            last_from_sender: None,
+            last_heard: None,
             stats: ReceiverStats::default(),
+            index: None,
+            handed_off: false,
+            peers: PeerTable::default(),
+            asks: BTreeMap::new(),
+            minted: HashMap::new(),
+            budget,
+            next_have: None,
+            next_ask: None,
+            to_peers: VecDeque::new(),
         };
         session.report_after_packets = session.report_budget_packets();
         for block in stored {
@@ -193,6 +246,10 @@ impl ReceiverSession {
         *slot = true;
         self.stored_count += 1;
         self.assemblies.remove(&block);
+        if self.asks.remove(&block).is_some() {
+            // A request slot freed: ask for the next block at once.
+            self.next_ask = self.last_heard;
+        }
         while self.stored.get(self.low_water as usize) == Some(&true) {
             self.low_water += 1;
         }
@@ -211,8 +268,12 @@ impl ReceiverSession {
         };
         match packet {
             Packet::Data { block, esi, payload } => {
-                if self.on_symbol(block, esi, Some(payload)) {
-                    self.last_from_sender = Some(now);
+                let Some(source) = self.symbol_source(from) else {
+                    self.stats.rejected_packets += 1;
+                    return;
+                };
+                if self.on_symbol(block, esi, Some(payload), source) {
+                    self.last_heard = Some(now);
                 }
             }
             Packet::Progress { closed } => {
@@ -220,12 +281,14 @@ impl ReceiverSession {
                     self.stats.rejected_packets += 1;
                     return;
                 }
-                self.last_from_sender = Some(now);
+                self.last_heard = Some(now);
                 self.sender = Some(from);
                 self.closed = self.closed.max(closed);
             }
-            Packet::Ack { receiver, done } if receiver == self.config.receiver_id => {
-                self.last_from_sender = Some(now);
+            Packet::Ack { receiver, done, index } if receiver == self.config.receiver_id => {
+                self.last_heard = Some(now);
+                self.sender.get_or_insert(from);
+                self.on_index(now, index);
                 if !done {
                     self.joined = true;
                 } else if self.phase == Phase::Complete {
@@ -234,10 +297,23 @@ impl ReceiverSession {
             }
             Packet::End => match self.phase {
                 Phase::Complete => self.finish(Phase::Finished, Event::Finished),
+                Phase::Receiving if self.can_finish_from_peers() => self.hand_off(now),
                 Phase::Receiving => self.finish(Phase::Failed, Event::SenderEnded),
                 Phase::Finished | Phase::Failed => {}
             },
-            Packet::Ack { .. } | Packet::Join { .. } | Packet::Status { .. } | Packet::Done { .. } => {}
+            Packet::Handoff { receiver } if receiver == self.config.receiver_id => {
+                if self.phase == Phase::Receiving {
+                    self.hand_off(now);
+                }
+            }
+            Packet::Peers { peers } => self.on_peers(&peers),
+            Packet::Have { node, first, bits } => self.on_have(now, from, node, first, bits),
+            Packet::Ask { node, block, need } => self.on_ask(now, from, node, block, need),
+            Packet::Ack { .. }
+            | Packet::Join { .. }
+            | Packet::Status { .. }
+            | Packet::Done { .. }
+            | Packet::Handoff { .. } => {}
         }
     }
 
@@ -255,19 +331,22 @@ impl ReceiverSession {
     /// stored at once (no [`Event::Decode`]).
     pub fn handle_symbol_accounted(&mut self, now: Instant, from: SocketAddr, block: BlockId, esi: u32) {
         debug_assert!(self.config.symbol_accounting, "handle_symbol_accounted needs symbol_accounting");
-        let _ = from;
         if esi > fec::codec::MAX_ESI {
             self.stats.rejected_packets += 1;
             return;
         }
-        if self.on_symbol(block, esi, None) {
-            self.last_from_sender = Some(now);
+        let Some(source) = self.symbol_source(from) else {
+            self.stats.rejected_packets += 1;
+            return;
+        };
+        if self.on_symbol(block, esi, None, source) {
+            self.last_heard = Some(now);
         }
     }
 
-    /// Takes in one symbol (its payload, or `None` under symbol accounting); returns whether it
-    /// was valid for this object.
-    fn on_symbol(&mut self, block: BlockId, esi: u32, payload: Option<&[u8]>) -> bool {
+    /// Takes in one symbol (its payload, or `None` under symbol accounting) from the sender or
+    /// from peer `source`; returns whether it was valid for this object.
+    fn on_symbol(&mut self, block: BlockId, esi: u32, payload: Option<&[u8]>, source: Option<u32>) -> bool {
         let layout = *self.manifest.layout();
         if !layout.contains(block) {
             self.stats.rejected_packets += 1;
@@ -288,6 +367,7 @@ impl ReceiverSession {
             },
             seen: 0,
             target: layout.source_symbols(block) + overhead,
+            peers: Vec::new(),
         });
         let (decodable, distinct) = match (&mut assembly.symbols, payload) {
             (Symbols::Decoder(None), _) => {
@@ -320,7 +400,17 @@ impl ReceiverSession {
         if esi >= layout.source_symbols(block) {
             self.stats.repair_symbols += 1;
         }
-        assembly.seen = assembly.seen.max(esi + 1);
+        match source {
+            Some(peer) => {
+                self.stats.peer_symbols += 1;
+                if !assembly.peers.contains(&peer) {
+                    assembly.peers.push(peer);
+                }
+            }
+            // `seen` tells the sender which of its own repair bursts had arrived.
+            None if !is_peer_esi(esi) => assembly.seen = assembly.seen.max(esi + 1),
+            None => {}
+        }
         if systematic || distinct >= assembly.target {
             match &mut assembly.symbols {
                 Symbols::Decoder(decoder) => {
@@ -355,9 +445,12 @@ impl ReceiverSession {
             return;
         }
         let k = failure.decoder.source_symbols();
-        assembly.target = match failure.error {
+        let target = match failure.error {
             DecodeError::HashMismatch { .. } => {
+                // The decoder dropped every symbol; so do we our list of who sent them.
                 self.stats.corrupt_blocks += 1;
+                let suspects = std::mem::take(&mut assembly.peers);
+                self.blame(block, &suspects);
                 k + self.config.decode_overhead_symbols
             }
             DecodeError::Singular { .. } => {
@@ -366,11 +459,16 @@ impl ReceiverSession {
             }
             DecodeError::NotEnoughSymbols { .. } => k + self.config.decode_overhead_symbols,
         };
+        let assembly = self.assemblies.get_mut(&block).expect("checked above");
+        assembly.target = target;
         assembly.symbols = Symbols::Decoder(Some(failure.decoder));
     }
 
     /// The next datagram for the sender, if one is due.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
+        if let Some(transmit) = self.to_peers.pop_front() {
+            return Some(transmit);
+        }
         let destination = self.sender?;
         if self.next_report.is_some_and(|at| now < at) || self.is_finished() {
             return None;
@@ -381,6 +479,10 @@ impl ReceiverSession {
             (Packet::Done { receiver: id, root }, self.config.retry_interval)
         } else if !self.joined {
             (Packet::Join { receiver: id }, self.config.retry_interval)
+        } else if self.handed_off {
+            // The sender no longer repairs for us; peers do.
+            self.next_report = None;
+            return None;
         } else {
             let needs = self.needs();
             // Nothing needed: only a keepalive, rarely; but look again soon, so a need that
@@ -411,10 +513,11 @@ impl ReceiverSession {
             .filter(|&block| !self.stored[block as usize])
             .filter_map(|block| match self.assemblies.get(&block) {
                 None => Some(Need { block, need: layout.source_symbols(block) + overhead, seen: 0 }),
-                Some(Assembly { symbols, seen, target }) => symbols
+                Some(Assembly { symbols, seen, target, .. }) => symbols
                     .distinct()
                     .map(|distinct| Need { block, need: target.saturating_sub(distinct).max(1), seen: *seen }),
             })
+            .filter(|need| !self.left_to_peers(need.block, need.need))
             .take(MAX_NEEDS_PER_STATUS)
             .collect()
     }
@@ -443,9 +546,9 @@ impl ReceiverSession {
         if self.is_finished() {
             return None;
         }
-        let lost = self.last_from_sender.map(|at| at + self.config.sender_timeout);
+        let lost = self.last_heard.map(|at| at + self.config.sender_timeout);
         let report = self.sender.and(self.next_report);
-        [lost, report].into_iter().flatten().min()
+        [lost, report, self.next_have, self.next_ask].into_iter().flatten().min()
     }
 
     /// Advances timers to `now`.
@@ -453,9 +556,11 @@ impl ReceiverSession {
         if self.is_finished() {
             return;
         }
-        if self.last_from_sender.is_some_and(|at| now >= at + self.config.sender_timeout) {
+        if self.last_heard.is_some_and(|at| now >= at + self.config.sender_timeout) {
             self.finish(Phase::Failed, Event::SenderLost);
+            return;
         }
+        self.peer_timers(now);
     }
 
     /// The next event, if any.

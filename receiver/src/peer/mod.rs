@@ -1,0 +1,79 @@
+//! Peer repair: receivers help each other, so the multicast never waits for the slowest node and
+//! a node that joined late, restarted or lost a burst still finishes fast.
+//!
+//! A member that holds a verified block can mint fresh repair symbols for it from its own ESI
+//! range ([`esi`]), so symbols from different peers never duplicate. Members learn who holds what
+//! from compact have-maps ([`have`]) gossiped between them; the sender only hands out addresses.
+//! Asking and serving are part of the sans-IO [`crate::ReceiverSession`]; what it decides
+//! here (which peer to ask, how much to serve) lives in these modules.
+
+pub mod budget;
+pub mod esi;
+pub mod have;
+pub mod table;
+
+pub use budget::ServeBudget;
+pub use esi::{PEER_ESI_BASE, is_peer_esi, peer_esis};
+pub use have::HaveMap;
+pub use table::{PeerInfo, PeerTable};
+
+use fec::BlockId;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How a receiver takes part in peer repair.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    /// Ask peers and serve them.
+    pub enabled: bool,
+    /// Peers our have-map goes to each interval (and to anyone whose map we receive).
+    pub have_fanout: usize,
+    /// Mean time between have-map rounds, jittered ±50%.
+    pub have_interval: Duration,
+    /// A need above this share of the block (percent of K) goes to peers first: the node
+    /// missed much of the block (it joined late, restarted, its link was down or slow). Smaller
+    /// needs are random loss, which the sender's multicast repair fixes for everyone at once.
+    pub large_need_pct: u32,
+    /// Peer requests outstanding at once. With [`Self::serve_rate_bps`] it sets how fast a
+    /// node can pull from peers: keep their product near the node's link rate.
+    pub asks_in_flight: usize,
+    /// A request not answered by then goes to another peer.
+    pub ask_timeout: Duration,
+    /// Extra symbols asked for beyond the need (percent), so a lost one costs no round trip.
+    pub ask_margin_pct: u32,
+    /// Peer traffic this member sends at most, in bits per second of symbol payload.
+    pub serve_rate_bps: u64,
+    /// Distinct requesters served at once.
+    pub max_requesters: usize,
+}
+
+impl Default for PeerConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            have_fanout: 2,
+            have_interval: Duration::from_millis(200),
+            large_need_pct: 10,
+            asks_in_flight: 4,
+            ask_timeout: Duration::from_millis(200),
+            ask_margin_pct: 2,
+            serve_rate_bps: 1_000_000_000,
+            max_requesters: 32,
+        }
+    }
+}
+
+/// Symbols to mint and send to a peer: the driver encodes `count` symbols of `block` from
+/// `first_esi` on (one contiguous run) from the verified block it stored, and sends each as a
+/// data packet to `to`, paced at the serving rate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeRequest {
+    /// The requesting peer.
+    pub to: SocketAddr,
+    /// The block, stored and verified here.
+    pub block: BlockId,
+    /// The first ESI of the run, from this member's own range.
+    pub first_esi: u32,
+    /// Symbols in the run.
+    pub count: u32,
+}

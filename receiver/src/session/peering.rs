@@ -1,0 +1,243 @@
+//! The receiver session's side of peer repair: learning peers and their have-maps, asking them
+//! for symbols of blocks it missed much of, serving theirs, and dropping peers whose symbols
+//! fail verification. See [`crate::peer`] for the pieces.
+
+use super::{Assembly, Event, Phase, ReceiverSession, Transmit};
+use crate::peer::{HaveMap, ServeRequest, peer_esis};
+use fec::BlockId;
+use fec::wire::{Packet, PeerAddr};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// Strikes (blocks that failed verification with a peer's symbols among others') that drop it.
+/// A block with one peer's symbols in it convicts that peer at once.
+const STRIKES_TO_BAN: u32 = 2;
+
+/// A request for symbols of one block, and the peers asked for it so far.
+#[derive(Debug, Clone)]
+pub(super) struct PeerAsk {
+    /// When the last request went out, and whether it may still be answered.
+    at: Instant,
+    pending: bool,
+    /// Peers asked for this block, most recent last.
+    tried: Vec<u32>,
+}
+
+impl PeerAsk {
+    /// Whether an answer to the last request may still come.
+    pub(super) fn is_pending(&self) -> bool {
+        self.pending
+    }
+}
+
+impl ReceiverSession {
+    /// Who sent a data packet: `Some(None)` for the sender (or an unknown address; the block
+    /// hash guards against those), `Some(Some(index))` for a trusted peer, `None` for a banned
+    /// peer, whose packets are dropped.
+    pub(super) fn symbol_source(&self, from: SocketAddr) -> Option<Option<u32>> {
+        match self.peers.by_addr(from) {
+            Some(peer) if peer.banned => None,
+            Some(peer) => Some(Some(peer.index)),
+            None => Some(None),
+        }
+    }
+
+    /// The sender told us our member index: we can serve and gossip from now on.
+    pub(super) fn on_index(&mut self, now: Instant, index: u32) {
+        if !self.config.peer.enabled || self.index == Some(index) {
+            return;
+        }
+        self.index = Some(index);
+        self.next_have = Some(now);
+        self.next_ask = Some(now);
+    }
+
+    pub(super) fn on_peers(&mut self, peers: &[PeerAddr]) {
+        if !self.config.peer.enabled {
+            return;
+        }
+        for peer in peers.iter().filter(|p| Some(p.index) != self.index) {
+            self.peers.learn(peer.index, peer.addr);
+        }
+    }
+
+    pub(super) fn on_have(&mut self, now: Instant, from: SocketAddr, node: u32, first: BlockId, bits: &[u8]) {
+        if !self.config.peer.enabled || Some(node) == self.index {
+            return;
+        }
+        if first > self.manifest.layout().block_count() {
+            self.stats.rejected_packets += 1;
+            return;
+        }
+        let interval = self.config.peer.have_interval;
+        let Some(peer) = self.peers.learn(node, from) else { return };
+        peer.have.update(HaveMap::from_packet(first, bits));
+        // Answer a map with ours (at most once per interval per peer), so a newcomer learns
+        // who holds what within one round trip.
+        let due = peer.have_sent.is_none_or(|at| now.saturating_duration_since(at) >= interval);
+        if due && self.index.is_some() {
+            peer.have_sent = Some(now);
+            self.queue_have(from);
+        }
+    }
+
+    pub(super) fn on_ask(&mut self, now: Instant, from: SocketAddr, node: u32, block: BlockId, need: u32) {
+        let Some(index) = self.index else { return };
+        if !self.config.peer.enabled || node == index || self.peers.learn(node, from).is_none() {
+            return;
+        }
+        let layout = self.manifest.layout();
+        if !layout.contains(block) || need == 0 {
+            self.stats.rejected_packets += 1;
+            return;
+        }
+        if !self.is_stored(block) {
+            return;
+        }
+        let want = need.min(layout.source_symbols(block) + self.config.decode_overhead_symbols + 64);
+        let count = self.budget.grant(now, from, want);
+        if count == 0 {
+            return;
+        }
+        let minted = self.minted.entry(block).or_insert(0);
+        let first_esi = peer_esis(index, *minted, count);
+        *minted += count;
+        self.stats.served_symbols += u64::from(count);
+        self.events.push_back(Event::Serve(ServeRequest { to: from, block, first_esi, count }));
+    }
+
+    /// The sender stopped waiting for us: stop reporting to it and complete from peers.
+    pub(super) fn hand_off(&mut self, now: Instant) {
+        self.handed_off = true;
+        self.next_report = None;
+        self.last_heard = Some(now);
+        self.next_ask = Some(now);
+    }
+
+    /// Whether a receiver whose sender went away can still finish: peers are on, known, and
+    /// we have an index to be answered by.
+    pub(super) fn can_finish_from_peers(&self) -> bool {
+        self.config.peer.enabled && self.index.is_some() && !self.peers.is_empty()
+    }
+
+    /// A block failed verification with `suspects`' symbols in it. One suspect is convicted at
+    /// once; several each get a strike. The block is then asked of someone else.
+    pub(super) fn blame(&mut self, block: BlockId, suspects: &[u32]) {
+        if let Some(ask) = self.asks.get_mut(&block) {
+            ask.pending = false;
+        }
+        for &index in suspects {
+            let Some(peer) = self.peers.get_mut(index) else { continue };
+            peer.strikes += 1;
+            if !peer.banned && (suspects.len() == 1 || peer.strikes >= STRIKES_TO_BAN) {
+                peer.banned = true;
+                self.stats.banned_peers += 1;
+                self.events.push_back(Event::PeerBanned { index, addr: peer.addr });
+            }
+        }
+    }
+
+    fn queue_have(&mut self, to: SocketAddr) {
+        let Some(node) = self.index else { return };
+        let map = HaveMap::of(&self.stored, self.low_water);
+        let (first, bits) = map.fields();
+        self.queue_peer_packet(to, &Packet::Have { node, first, bits });
+    }
+
+    fn queue_peer_packet(&mut self, to: SocketAddr, packet: &Packet<'_>) {
+        let mut bytes = Vec::new();
+        packet.encode(self.config.session_id, self.config.key.as_ref(), &mut bytes);
+        self.to_peers.push_back(Transmit { destination: to, packet: bytes });
+    }
+
+    /// Runs the have-map and request timers.
+    pub(super) fn peer_timers(&mut self, now: Instant) {
+        if self.next_have.is_some_and(|at| now >= at) {
+            self.next_have = (self.phase == Phase::Receiving).then(|| now + self.jittered(self.config.peer.have_interval));
+            let fanout = self.config.peer.have_fanout;
+            for (index, addr) in self.peers.random_peers(fanout, &mut self.rng) {
+                if let Some(peer) = self.peers.get_mut(index) {
+                    peer.have_sent = Some(now);
+                }
+                self.queue_have(addr);
+            }
+        }
+        if self.next_ask.is_some_and(|at| now >= at) {
+            self.ask_peers(now);
+            self.next_ask = (self.phase == Phase::Receiving).then(|| now + self.config.peer.ask_timeout / 4);
+        }
+    }
+
+    /// Whether `need` symbols is much of `block` (see [`crate::PeerConfig::large_need_pct`]).
+    fn is_large_need(&self, block: BlockId, need: u32) -> bool {
+        let k = self.manifest.layout().source_symbols(block);
+        u64::from(need) * 100 > u64::from(self.config.peer.large_need_pct) * u64::from(k)
+    }
+
+    /// Whether peers, not the sender, will be asked for `block`, which needs `need` symbols:
+    /// the need is large and some trusted peer holds the block. Status reports leave such
+    /// blocks out, so the sender does not multicast to everyone what one node missed.
+    pub(super) fn left_to_peers(&self, block: BlockId, need: u32) -> bool {
+        if self.asks.get(&block).is_some_and(PeerAsk::is_pending) {
+            return true;
+        }
+        self.index.is_some() && self.is_large_need(block, need) && self.peers.any_holder(block)
+    }
+
+    /// Symbols `block` still needs, or `None` while its decode is out.
+    fn block_need(&self, block: BlockId) -> Option<u32> {
+        let layout = self.manifest.layout();
+        match self.assemblies.get(&block) {
+            None => Some(layout.source_symbols(block) + self.config.decode_overhead_symbols),
+            Some(Assembly { symbols, target, .. }) => symbols.distinct().map(|d| target.saturating_sub(d).max(1)),
+        }
+    }
+
+    /// Asks peers for the lowest blocks worth asking for, keeping
+    /// [`crate::PeerConfig::asks_in_flight`] requests outstanding. Before a handoff only blocks
+    /// the sender's first pass has closed and of which we missed much are worth it; after one,
+    /// every block is.
+    fn ask_peers(&mut self, now: Instant) {
+        let Some(index) = self.index else { return };
+        if self.phase != Phase::Receiving || self.peers.is_empty() {
+            return;
+        }
+        let config = self.config.peer.clone();
+        for ask in self.asks.values_mut() {
+            if ask.pending && now.saturating_duration_since(ask.at) >= config.ask_timeout {
+                ask.pending = false;
+            }
+        }
+        let mut in_flight = self.asks.values().filter(|a| a.pending).count();
+        let layout = *self.manifest.layout();
+        let limit = if self.handed_off { layout.block_count() } else { self.closed };
+        let mut block = self.low_water;
+        while in_flight < config.asks_in_flight && block < limit {
+            let candidate = block;
+            block += 1;
+            if self.stored[candidate as usize] || self.asks.get(&candidate).is_some_and(PeerAsk::is_pending) {
+                continue;
+            }
+            let Some(need) = self.block_need(candidate) else { continue };
+            if !self.handed_off && !self.is_large_need(candidate, need) {
+                continue;
+            }
+            let tried = self.asks.get(&candidate).map(|a| a.tried.clone()).unwrap_or_default();
+            let holder = self
+                .peers
+                .random_holder(candidate, &tried, &mut self.rng)
+                .or_else(|| self.peers.random_holder(candidate, &[], &mut self.rng))
+                .map(|p| (p.index, p.addr));
+            let Some((peer, addr)) = holder else { continue };
+            let asked = need + need * config.ask_margin_pct / 100 + 1;
+            self.queue_peer_packet(addr, &Packet::Ask { node: index, block: candidate, need: asked });
+            self.stats.peer_asks += 1;
+            let ask = self.asks.entry(candidate).or_insert(PeerAsk { at: now, pending: true, tried: Vec::new() });
+            ask.at = now;
+            ask.pending = true;
+            ask.tried.retain(|&p| p != peer);
+            ask.tried.push(peer);
+            in_flight += 1;
+        }
+    }
+}

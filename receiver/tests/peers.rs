@@ -1,0 +1,257 @@
+//! Peer repair with the real sans-IO sessions in virtual time: a receiver that joins late or
+//! restarts catches up from peers, peers never send the sender's or each other's symbols twice,
+//! and a peer that serves corrupted symbols is detected, dropped, and does not stop the
+//! transfer from finishing byte-identical.
+
+use bytes::Bytes;
+use fec::wire::Packet;
+use fec::{BlockEncoder, Manifest, ObjectLayout};
+use rand::{Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use receiver::peer::is_peer_esi;
+use receiver::{Event as RxEvent, ReceiverConfig, ReceiverSession};
+use sender::{Event as TxEvent, SenderConfig, SenderSession, Transmit};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+const LATENCY: Duration = Duration::from_micros(200);
+const SESSION: u64 = 11;
+
+/// One receiver in the run.
+struct Node {
+    addr: SocketAddr,
+    /// Created when the node comes up.
+    session: Option<ReceiverSession>,
+    /// When it comes up (relative to the start).
+    join_at: Duration,
+    loss: f64,
+    /// Flips bits in every symbol it serves.
+    malicious: bool,
+    output: Vec<u8>,
+    /// Peer-minted ESIs it received, per block, to check they never repeat.
+    peer_esis: HashSet<(u32, u32)>,
+    duplicate_peer_esis: u64,
+    banned: Vec<u32>,
+    /// When it held the whole object.
+    complete_at: Option<Instant>,
+}
+
+struct Run {
+    sender: SenderSession,
+    nodes: Vec<Node>,
+    /// Sender data symbols when it finished.
+    sender_symbols: u64,
+}
+
+fn data_symbols(sender: &SenderSession) -> u64 {
+    let s = sender.stats();
+    s.source_symbols + s.proactive_repair_symbols + s.requested_repair_symbols
+}
+
+/// Runs one transfer; `nodes` are (join time, loss, malicious). The run goes on after the
+/// sender finishes until every node is complete or `limit` of virtual time has passed.
+fn transfer(object: &[u8], specs: &[(Duration, f64, bool)], seed: u64, limit: Duration) -> Run {
+    let layout = ObjectLayout::new(object.len() as u64, 256, 64).unwrap();
+    let manifest = Manifest::hash_object(layout, object).unwrap();
+    let sender_addr: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+    let mut config = SenderConfig::new(SESSION, "239.1.1.1:5000".parse().unwrap());
+    config.min_receivers = specs.iter().filter(|s| s.0.is_zero()).count();
+    config.rate_bps = 100_000_000;
+    let mut sender = SenderSession::new(config, manifest.clone());
+    let encoders = BlockEncoder::for_object(&layout, &Bytes::copy_from_slice(object));
+    let mut nodes: Vec<Node> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, &(join_at, loss, malicious))| Node {
+            addr: format!("10.0.1.{}:6000", i + 1).parse().unwrap(),
+            session: None,
+            join_at,
+            loss,
+            malicious,
+            output: vec![0; object.len()],
+            peer_esis: HashSet::new(),
+            duplicate_peer_esis: 0,
+            banned: Vec::new(),
+            complete_at: None,
+        })
+        .collect();
+    let addrs: Vec<SocketAddr> = nodes.iter().map(|n| n.addr).collect();
+    let node_at = |addr: SocketAddr| addrs.iter().position(|&a| a == addr);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    // In flight: (arrival, sequence, destination node or None for the sender, source, bytes).
+    let mut network: BinaryHeap<Reverse<(Instant, u64, Option<usize>, SocketAddr, Vec<u8>)>> = BinaryHeap::new();
+    let mut seq = 0u64;
+    let mut send = |network: &mut BinaryHeap<_>, at: Instant, to: Option<usize>, from: SocketAddr, bytes: Vec<u8>| {
+        seq += 1;
+        network.push(Reverse((at + LATENCY, seq, to, from, bytes)));
+    };
+    let start = Instant::now();
+    let mut now = start;
+    let mut sender_symbols = None;
+    for _ in 0..10_000_000u64 {
+        if now >= start + limit || (sender_symbols.is_some() && nodes.iter().all(|n| n.complete_at.is_some())) {
+            break;
+        }
+        for (i, node) in nodes.iter_mut().enumerate() {
+            if node.session.is_none() && now >= start + node.join_at {
+                let mut config = ReceiverConfig::new(SESSION, i as u64 + 1);
+                config.seed = seed ^ (i as u64 + 1);
+                node.session = Some(ReceiverSession::new(config, manifest.clone(), []));
+            }
+        }
+        while let Some(transmit) = sender.poll_transmit(now) {
+            let (to, bytes) = match transmit {
+                Transmit::Symbol { block, esi } => {
+                    let payload = encoders[block as usize].symbols(esi, 1).pop().unwrap();
+                    let mut bytes = Vec::new();
+                    Packet::Data { block, esi, payload: &payload }.encode(SESSION, None, &mut bytes);
+                    (None, bytes)
+                }
+                Transmit::Control { destination, packet } => (node_at(destination), packet),
+            };
+            for (i, node) in nodes.iter().enumerate() {
+                if node.session.is_some() && to.is_none_or(|t| t == i) {
+                    send(&mut network, now, Some(i), sender_addr, bytes.clone());
+                }
+            }
+        }
+        for node in nodes.iter_mut() {
+            let Some(session) = node.session.as_mut() else { continue };
+            while let Some(event) = session.poll_event() {
+                match event {
+                    RxEvent::Decode(job) => match job.run() {
+                        Ok((block, data)) => {
+                            let offset = layout.block_offset(block) as usize;
+                            node.output[offset..offset + data.len()].copy_from_slice(&data);
+                            session.block_stored(block);
+                        }
+                        Err(failure) => session.decode_failed(failure),
+                    },
+                    RxEvent::Serve(request) => {
+                        // Mint from what this node stored and verified, as the real driver does.
+                        let offset = layout.block_offset(request.block) as usize;
+                        let block = Bytes::copy_from_slice(&node.output[offset..offset + layout.block_len(request.block)]);
+                        let encoder = BlockEncoder::new(&layout, request.block, block);
+                        for (n, symbol) in encoder.symbols(request.first_esi, request.count).into_iter().enumerate() {
+                            let mut payload = symbol.to_vec();
+                            if node.malicious {
+                                payload[0] ^= 0x5a;
+                            }
+                            let mut bytes = Vec::new();
+                            let esi = request.first_esi + n as u32;
+                            Packet::Data { block: request.block, esi, payload: &payload }.encode(SESSION, None, &mut bytes);
+                            send(&mut network, now, node_at(request.to), node.addr, bytes);
+                        }
+                    }
+                    RxEvent::PeerBanned { index, .. } => node.banned.push(index),
+                    RxEvent::Complete => node.complete_at = Some(now),
+                    RxEvent::Finished | RxEvent::SenderEnded | RxEvent::SenderLost => {}
+                }
+            }
+            while let Some(t) = session.poll_transmit(now) {
+                let to = if t.destination == sender_addr { None } else { node_at(t.destination) };
+                send(&mut network, now, to, node.addr, t.packet);
+            }
+        }
+        while let Some(event) = sender.poll_event() {
+            if event == TxEvent::Finished {
+                sender_symbols.get_or_insert(data_symbols(&sender));
+            }
+        }
+        let next_packet = network.peek().map(|Reverse((at, ..))| *at);
+        let next_join = nodes.iter().filter(|n| n.session.is_none()).map(|n| start + n.join_at).min();
+        let next_timer = [sender.poll_timeout(now), next_join]
+            .into_iter()
+            .chain(nodes.iter().map(|n| n.session.as_ref().and_then(ReceiverSession::poll_timeout)))
+            .flatten()
+            .min();
+        now = [next_packet, next_timer].into_iter().flatten().min().unwrap_or(start + limit).max(now);
+        while network.peek().is_some_and(|Reverse((at, ..))| *at <= now) {
+            let Reverse((_, _, to, from, bytes)) = network.pop().unwrap();
+            match to {
+                None => sender.handle_datagram(now, from, &bytes),
+                Some(i) => {
+                    let node = &mut nodes[i];
+                    let Some(session) = node.session.as_mut() else { continue };
+                    if rng.gen_bool(node.loss) {
+                        continue;
+                    }
+                    if let Ok(Packet::Data { block, esi, .. }) = Packet::decode_for(&bytes, None, SESSION)
+                        && is_peer_esi(esi)
+                        && !node.peer_esis.insert((block, esi))
+                    {
+                        node.duplicate_peer_esis += 1;
+                    }
+                    session.handle_datagram(now, from, &bytes);
+                }
+            }
+        }
+        sender.handle_timeout(now);
+        for node in &mut nodes {
+            if let Some(session) = node.session.as_mut() {
+                session.handle_timeout(now);
+            }
+        }
+    }
+    Run { sender_symbols: sender_symbols.unwrap_or_else(|| data_symbols(&sender)), sender, nodes }
+}
+
+fn object(len: usize, seed: u64) -> Vec<u8> {
+    let mut data = vec![0; len];
+    ChaCha8Rng::seed_from_u64(seed).fill_bytes(&mut data);
+    data
+}
+
+fn source_symbols(object: &[u8]) -> u64 {
+    object.len().div_ceil(256) as u64
+}
+
+#[test]
+fn a_late_joiner_catches_up_from_peers_while_the_multicast_goes_on() {
+    let object = object(512 * 1024, 1);
+    let ms = Duration::from_millis;
+    let specs = [(ms(0), 0.01, false), (ms(0), 0.01, false), (ms(0), 0.01, false), (ms(20), 0.01, false)];
+    let run = transfer(&object, &specs, 7, Duration::from_secs(20));
+    for (i, node) in run.nodes.iter().enumerate() {
+        assert!(node.complete_at.is_some(), "node {i} incomplete");
+        assert!(node.output == object, "node {i} differs");
+        assert_eq!(node.duplicate_peer_esis, 0, "node {i} got a peer symbol twice");
+    }
+    let late = run.nodes[3].session.as_ref().unwrap().stats();
+    // It came up about halfway through: peers, not the sender, filled in the first half.
+    assert!(late.peer_symbols > source_symbols(&object) / 4, "late joiner took {} symbols from peers", late.peer_symbols);
+    assert!(
+        run.sender_symbols < source_symbols(&object) * 110 / 100,
+        "sender sent {} symbols for {} source symbols: it re-sent what peers had",
+        run.sender_symbols,
+        source_symbols(&object)
+    );
+    let served: u64 = run.nodes.iter().map(|n| n.session.as_ref().unwrap().stats().served_symbols).sum();
+    assert!(served >= late.peer_symbols);
+    assert_eq!(run.sender.stats().rejected_packets, 0);
+}
+
+#[test]
+fn a_peer_serving_corrupt_symbols_is_dropped_and_the_copy_is_still_exact() {
+    let object = object(512 * 1024, 2);
+    let ms = Duration::from_millis;
+    // Two of the four on-time members serve garbage; the late joiner must meet them.
+    let specs = [(ms(0), 0.0, true), (ms(0), 0.0, true), (ms(0), 0.0, false), (ms(0), 0.0, false), (ms(20), 0.0, false)];
+    let run = transfer(&object, &specs, 3, Duration::from_secs(20));
+    let late = &run.nodes[4];
+    assert!(late.complete_at.is_some(), "late joiner incomplete");
+    assert!(late.output == object, "late joiner's copy differs");
+    let stats = late.session.as_ref().unwrap().stats();
+    assert!(stats.corrupt_blocks >= 1, "no corrupt block detected: the malicious peers were never asked");
+    let mut banned = late.banned.clone();
+    banned.sort_unstable();
+    banned.dedup();
+    assert!(!banned.is_empty());
+    for index in &banned {
+        // Members are indexed in join order, which is node order here.
+        assert!(specs[*index as usize].2, "honest peer {index} was banned");
+    }
+    assert_eq!(stats.banned_peers as usize, banned.len());
+}
