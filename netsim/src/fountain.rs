@@ -242,7 +242,11 @@ impl World<'_> {
                     session.handle_datagram(now, self.sender_addr, &bytes);
                 }
             }
-            self.drain_events(node);
+            // Only full bytes has work in events (decode jobs, run right away); with symbol
+            // accounting they wait for the timer step, which saves a call per packet.
+            if self.object.is_some() {
+                self.drain_events(node);
+            }
             if node.done_at.is_none() && node.session.as_ref().is_some_and(ReceiverSession::is_complete) {
                 node.done_at = Some(at);
             }
