@@ -107,13 +107,25 @@ impl<T: Send, A: Copy + Send> Rounds<T, A> {
             }
             match self.next.compare_exchange_weak(next, next + 1, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => {
+                    // Counted even if `work` panics, so the round ends and the caller sees the
+                    // poisoned chunk instead of waiting forever.
+                    let finished = CountOnDrop(&self.finished);
                     work(&mut self.chunks[index].lock().expect("a worker panicked"), arg);
-                    self.finished.fetch_add(1, Ordering::Release);
+                    drop(finished);
                     next = self.next.load(Ordering::Acquire);
                 }
                 Err(now) => next = now,
             }
         }
+    }
+}
+
+/// Counts one finished chunk when dropped.
+struct CountOnDrop<'a>(&'a AtomicUsize);
+
+impl Drop for CountOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -130,6 +142,25 @@ impl<T: Send, A: Copy + Send> Drop for QuitOnDrop<'_, T, A> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_panicking_worker_fails_the_round_instead_of_hanging_it() {
+        let rounds = Rounds::new(vec![0u64; 4], 0u64);
+        let work = |chunk: &mut u64, _: u64| {
+            *chunk += 1;
+            assert!(*chunk < 2, "second round panics");
+        };
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            std::thread::scope(|scope| {
+                scope.spawn(|| rounds.serve(&work));
+                let _quit = QuitOnDrop(&rounds);
+                rounds.round(1, &work);
+                rounds.round(2, &work);
+                rounds.round(3, &work);
+            })
+        }));
+        assert!(outcome.is_err());
+    }
 
     #[test]
     fn every_chunk_runs_once_per_round_whatever_the_workers() {
