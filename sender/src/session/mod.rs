@@ -9,7 +9,7 @@ pub use receivers::ReceiverInfo;
 
 use crate::pacing::Pacer;
 use crate::rate::AdaptiveRate;
-use fec::wire::{HEADER_LEN, Packet, TAG_LEN};
+use fec::wire::{HEADER_LEN, MAX_PEERS_PER_PACKET, Packet, TAG_LEN};
 use fec::{BlockId, Manifest};
 use receivers::Receivers;
 use schedule::Schedule;
@@ -179,7 +179,12 @@ impl SenderSession {
                         *since = Some(now);
                     }
                 }
-                self.queue_control(from, &Packet::Ack { receiver, done: false });
+                let index = self.receivers.heard(now, receiver).expect("joined above").index;
+                self.queue_control(from, &Packet::Ack { receiver, done: false, index });
+                let peers = self.receivers.sample_peers(index, MAX_PEERS_PER_PACKET);
+                if !peers.is_empty() {
+                    self.queue_control(from, &Packet::Peers { peers });
+                }
                 self.maybe_start(now);
             }
             Packet::Status { receiver, done_blocks, needs } => {
@@ -211,14 +216,22 @@ impl SenderSession {
                 let block_count = self.manifest.layout().block_count();
                 let info = self.receivers.heard(now, receiver).expect("joined above");
                 info.done_blocks = block_count;
+                let index = info.index;
                 if !info.done {
                     info.done = true;
                     self.events.push_back(Event::ReceiverDone(receiver));
                 }
-                self.queue_control(from, &Packet::Ack { receiver, done: true });
+                self.queue_control(from, &Packet::Ack { receiver, done: true, index });
                 self.check_finished();
             }
-            Packet::Data { .. } | Packet::Progress { .. } | Packet::Ack { .. } | Packet::End => {
+            Packet::Data { .. }
+            | Packet::Progress { .. }
+            | Packet::Ack { .. }
+            | Packet::End
+            | Packet::Handoff { .. }
+            | Packet::Peers { .. }
+            | Packet::Have { .. }
+            | Packet::Ask { .. } => {
                 // Our own multicast looped back, or another sender: not for us.
             }
         }

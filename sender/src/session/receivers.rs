@@ -1,5 +1,6 @@
 //! The receivers registered with a session.
 
+use fec::wire::PeerAddr;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -15,12 +16,16 @@ pub struct ReceiverInfo {
     pub done: bool,
     /// When it was last heard from.
     pub last_heard: Instant,
+    /// Its index among the members, in join order (it picks the receiver's peer ESI range).
+    pub index: u32,
 }
 
 /// Registered receivers, keyed by the id each picked.
 #[derive(Debug, Default)]
 pub struct Receivers {
     by_id: HashMap<u64, ReceiverInfo>,
+    /// Every member that ever joined, by index: where peers can reach it.
+    members: Vec<SocketAddr>,
 }
 
 impl Receivers {
@@ -33,10 +38,30 @@ impl Receivers {
                 false
             }
             None => {
-                self.by_id.insert(id, ReceiverInfo { addr, done_blocks: 0, done: false, last_heard: now });
+                let index = self.members.len() as u32;
+                self.members.push(addr);
+                self.by_id.insert(id, ReceiverInfo { addr, done_blocks: 0, done: false, last_heard: now, index });
                 true
             }
         }
+    }
+
+    /// Up to `max` members other than `index`, spread evenly over the whole membership from a
+    /// start that depends on `index`, so each receiver learns a different slice and have-maps
+    /// gossip the rest. Never the same member twice.
+    pub fn sample_peers(&self, index: u32, max: usize) -> Vec<PeerAddr> {
+        let others = self.members.len().saturating_sub(1);
+        let count = max.min(others);
+        if count == 0 {
+            return Vec::new();
+        }
+        let start = (index as usize).wrapping_mul(7919) % others;
+        (0..count)
+            .map(|j| (start + j * others / count) % others)
+            // Positions among the others, mapped past `index` itself.
+            .map(|p| if p < index as usize { p } else { p + 1 })
+            .map(|i| PeerAddr { index: i as u32, addr: self.members[i] })
+            .collect()
     }
 
     /// The receiver `id`, refreshed as heard from now.
@@ -84,5 +109,32 @@ impl Receivers {
     /// When the least recently heard, unfinished receiver was last heard from.
     pub fn oldest_unfinished(&self) -> Option<Instant> {
         self.by_id.values().filter(|info| !info.done).map(|info| info.last_heard).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sampled_peers_are_distinct_and_never_the_asker() {
+        let now = Instant::now();
+        let mut receivers = Receivers::default();
+        for id in 0..200u64 {
+            receivers.join(now, id, SocketAddr::from(([10, 0, (id >> 8) as u8, id as u8], 6000)));
+        }
+        for (members, max) in [(2, 64), (4, 64), (5, 3), (200, 64)] {
+            let sample = Receivers { by_id: HashMap::new(), members: receivers.members[..members].to_vec() };
+            for index in 0..members as u32 {
+                let peers = sample.sample_peers(index, max);
+                assert!(peers.iter().all(|p| p.addr == sample.members[p.index as usize]));
+                let mut indices: Vec<u32> = peers.iter().map(|p| p.index).collect();
+                assert_eq!(indices.len(), max.min(members - 1));
+                assert!(!indices.contains(&index));
+                indices.sort_unstable();
+                indices.dedup();
+                assert_eq!(indices.len(), max.min(members - 1), "{members} members, index {index}: duplicates");
+            }
+        }
     }
 }
