@@ -56,6 +56,10 @@ pub struct SendOptions {
     /// Drop a receiver not heard from for this many seconds.
     #[arg(long, default_value_t = 10.0)]
     pub receiver_timeout: f64,
+    /// Once a receiver is done, hand the unfinished ones off to their peers (and end) after this
+    /// many seconds without another finishing.
+    #[arg(long, default_value_t = 10.0)]
+    pub straggler_deadline: f64,
 }
 
 /// `fountain send` arguments.
@@ -97,6 +101,7 @@ pub fn prepare(file: &Path, options: &SendOptions, receivers: usize) -> anyhow::
     config.join_window = options.join_window.map(Duration::from_secs_f64);
     config.repair_overhead_pct = options.overhead;
     config.receiver_timeout = Duration::from_secs_f64(options.receiver_timeout);
+    config.straggler_deadline = Duration::from_secs_f64(options.straggler_deadline);
     if options.adaptive {
         let mut adaptive = sender::rate::RateConfig::new(options.rate);
         adaptive.loss_threshold = options.adaptive_loss;
@@ -117,6 +122,7 @@ impl PreparedSend {
         }
         let mut started = Instant::now();
         let deadline = self.timeout.map(|t| Instant::now() + t);
+        let mut handed_off = Vec::new();
         self.sender.run(deadline, |session, event| {
             match event {
                 Event::Started => {
@@ -129,10 +135,17 @@ impl PreparedSend {
                 }
                 Event::ReceiverLost(id) => progress.println(format!("receiver {id:016x} fell silent and was dropped")),
                 Event::ReceiverWrongRoot(id) => progress.println(format!("receiver {id:016x} reported another object's root hash")),
+                Event::ReceiverHandedOff(id) => {
+                    let blocks = session.receivers().find(|(r, _)| *r == id).map_or(0, |(_, info)| info.done_blocks);
+                    handed_off.push((*id, blocks));
+                }
                 Event::ReceiverJoined(_) | Event::Finished => {}
             }
         })?;
         progress.finish_and_clear();
+        for (id, blocks) in &handed_off {
+            println!("sender: receiver {id:016x} handed off to its peers with {blocks} of {} blocks stored", layout.block_count());
+        }
         let stats = self.sender.session().stats();
         Ok(Summary {
             role: "sender".into(),

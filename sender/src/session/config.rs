@@ -42,6 +42,10 @@ pub struct SenderConfig {
     /// While the first pass runs, needs above this percentage of a block's K are held back
     /// until it is over: they come from a receiver far behind the group.
     pub straggler_need_pct: f64,
+    /// Once a receiver is done, how long the session waits for the others without another
+    /// finishing; then it hands each unfinished one off to its peers and ends, so one receiver
+    /// that keeps falling behind cannot hold the multicast forever.
+    pub straggler_deadline: Duration,
     /// Adaptive rate control: back off when receivers lose more than a threshold, probe back up
     /// when they don't, `rate_bps` being the ceiling. `None`: hold `rate_bps`.
     pub adaptive_rate: Option<crate::rate::RateConfig>,
@@ -66,6 +70,7 @@ impl SenderConfig {
             receiver_timeout: Duration::from_secs(10),
             end_repeats: 3,
             straggler_need_pct: 25.0,
+            straggler_deadline: Duration::from_secs(10),
             adaptive_rate: None,
         }
     }

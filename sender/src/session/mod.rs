@@ -54,6 +54,11 @@ pub enum Event {
     ReceiverLost(u64),
     /// A receiver claimed completion with a different root hash: it holds another object.
     ReceiverWrongRoot(u64),
+    /// The session stopped waiting for a receiver and told it to complete from its peers: it was
+    /// still unfinished [`SenderConfig::straggler_deadline`] after the last other receiver
+    /// finished, or it joined after the session ended. Its blocks stored so far are in
+    /// [`SenderSession::receivers`].
+    ReceiverHandedOff(u64),
     /// Every registered receiver is done; the session is over.
     Finished,
 }
@@ -95,6 +100,8 @@ pub struct SenderSession {
     control: VecDeque<Transmit>,
     events: VecDeque<Event>,
     next_progress: Option<Instant>,
+    /// When a receiver last finished: the stragglers' deadline counts from it.
+    last_done_at: Option<Instant>,
     data_wire_bytes: usize,
     stats: SenderStats,
 }
@@ -116,6 +123,7 @@ impl SenderSession {
             control: VecDeque::new(),
             events: VecDeque::new(),
             next_progress: None,
+            last_done_at: None,
             stats: SenderStats::default(),
         }
     }
@@ -170,7 +178,7 @@ impl SenderSession {
             Packet::Join { receiver } => {
                 self.stats.feedback_packets += 1;
                 if self.phase == Phase::Finished || matches!(self.phase, Phase::Ending { .. }) {
-                    self.queue_control(from, &Packet::End);
+                    self.answer_late_join(now, receiver, from);
                     return;
                 }
                 if self.receivers.join(now, receiver, from) {
@@ -194,6 +202,10 @@ impl SenderSession {
                     return;
                 };
                 info.done_blocks = done_blocks;
+                if info.handed_off {
+                    // It completes from peers: its needs no longer steer repair or the rate.
+                    return;
+                }
                 for need in needs {
                     // A need reported before any requested repair arrived measures first-pass loss.
                     if let Some(rate) = &mut self.rate
@@ -219,6 +231,7 @@ impl SenderSession {
                 let index = info.index;
                 if !info.done {
                     info.done = true;
+                    self.last_done_at = Some(now);
                     self.events.push_back(Event::ReceiverDone(receiver));
                 }
                 self.queue_control(from, &Packet::Ack { receiver, done: true, index });
@@ -235,6 +248,58 @@ impl SenderSession {
                 // Our own multicast looped back, or another sender: not for us.
             }
         }
+    }
+
+    /// A join once the session is over: the receiver completes from the members that were here,
+    /// so it gets its index and some of their addresses, and a handoff rather than an `End`
+    /// (which would make it give up). With no member to ask, `End` it is.
+    fn answer_late_join(&mut self, now: Instant, receiver: u64, from: SocketAddr) {
+        let new = self.receivers.join(now, receiver, from);
+        let info = self.receivers.heard(now, receiver).expect("joined above");
+        let (index, done) = (info.index, info.done);
+        if done {
+            self.queue_control(from, &Packet::Ack { receiver, done: true, index });
+            return;
+        }
+        let peers = self.receivers.sample_peers(index, MAX_PEERS_PER_PACKET);
+        if peers.is_empty() {
+            self.queue_control(from, &Packet::End);
+            return;
+        }
+        self.receivers.get_mut(receiver).expect("joined above").handed_off = true;
+        if new {
+            self.events.push_back(Event::ReceiverJoined(receiver));
+            self.events.push_back(Event::ReceiverHandedOff(receiver));
+        }
+        self.queue_control(from, &Packet::Ack { receiver, done: false, index });
+        self.queue_control(from, &Packet::Peers { peers });
+        self.queue_control(from, &Packet::Handoff { receiver });
+    }
+
+    /// When the receivers still unfinished are handed off: [`SenderConfig::straggler_deadline`]
+    /// after the last receiver finished. Counting from the last rather than the first lets a
+    /// group whose receivers finish over a spread of time run on, while a session where no one
+    /// has finished for that long is waiting on stragglers only.
+    fn straggler_deadline(&self) -> Option<Instant> {
+        if self.phase != Phase::Sending {
+            return None;
+        }
+        self.last_done_at.map(|at| at + self.config.straggler_deadline)
+    }
+
+    /// Hands every unfinished receiver off to its peers, then ends the session. The handoff is
+    /// not acknowledged: like `End`, it goes out `end_repeats` times.
+    fn hand_off_stragglers(&mut self) {
+        for id in self.receivers.unfinished() {
+            let Some(info) = self.receivers.get_mut(id) else { continue };
+            info.handed_off = true;
+            let addr = info.addr;
+            for _ in 0..self.config.end_repeats.max(1) {
+                self.queue_control(addr, &Packet::Handoff { receiver: id });
+            }
+            self.events.push_back(Event::ReceiverHandedOff(id));
+        }
+        self.check_finished();
     }
 
     fn queue_control(&mut self, destination: SocketAddr, packet: &Packet<'_>) {
@@ -318,6 +383,7 @@ impl SenderSession {
             progress,
             self.join_deadline(),
             self.receivers.oldest_unfinished().map(|at| at + self.config.receiver_timeout),
+            self.straggler_deadline(),
         ];
         let mut next = timers.into_iter().flatten().min();
         if self.phase == Phase::Sending && !self.schedule.is_idle() {
@@ -363,6 +429,9 @@ impl SenderSession {
         }
         if self.phase == Phase::Sending && !self.receivers.is_empty() {
             self.check_finished();
+        }
+        if self.straggler_deadline().is_some_and(|at| now >= at) {
+            self.hand_off_stragglers();
         }
     }
 

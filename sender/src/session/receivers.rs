@@ -18,6 +18,9 @@ pub struct ReceiverInfo {
     pub last_heard: Instant,
     /// Its index among the members, in join order (it picks the receiver's peer ESI range).
     pub index: u32,
+    /// The sender stopped waiting for it (it fell behind, or joined after the end): it completes
+    /// from peers and no longer counts for repair, rate or the end of the session.
+    pub handed_off: bool,
 }
 
 /// Registered receivers, keyed by the id each picked.
@@ -40,7 +43,7 @@ impl Receivers {
             None => {
                 let index = self.members.len() as u32;
                 self.members.push(addr);
-                self.by_id.insert(id, ReceiverInfo { addr, done_blocks: 0, done: false, last_heard: now, index });
+                self.by_id.insert(id, ReceiverInfo { addr, done_blocks: 0, done: false, last_heard: now, index, handed_off: false });
                 true
             }
         }
@@ -64,6 +67,11 @@ impl Receivers {
             .collect()
     }
 
+    /// The receiver `id`, not counted as heard from.
+    pub fn get_mut(&mut self, id: u64) -> Option<&mut ReceiverInfo> {
+        self.by_id.get_mut(&id)
+    }
+
     /// The receiver `id`, refreshed as heard from now.
     pub fn heard(&mut self, now: Instant, id: u64) -> Option<&mut ReceiverInfo> {
         let info = self.by_id.get_mut(&id)?;
@@ -77,7 +85,7 @@ impl Receivers {
         let lost: Vec<u64> = self
             .by_id
             .iter()
-            .filter(|(_, info)| !info.done && info.last_heard <= deadline)
+            .filter(|(_, info)| info.is_waited_for() && info.last_heard <= deadline)
             .map(|(id, _)| *id)
             .collect();
         for id in &lost {
@@ -96,9 +104,16 @@ impl Receivers {
         self.by_id.is_empty()
     }
 
-    /// Whether every registered receiver is done.
+    /// Whether every registered receiver is done or handed off.
     pub fn all_done(&self) -> bool {
-        self.by_id.values().all(|info| info.done)
+        self.by_id.values().all(|info| !info.is_waited_for())
+    }
+
+    /// The receivers the session still waits for (not done, not handed off), by id.
+    pub fn unfinished(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self.by_id.iter().filter(|(_, info)| info.is_waited_for()).map(|(id, _)| *id).collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// The receivers, by id.
@@ -108,7 +123,14 @@ impl Receivers {
 
     /// When the least recently heard, unfinished receiver was last heard from.
     pub fn oldest_unfinished(&self) -> Option<Instant> {
-        self.by_id.values().filter(|info| !info.done).map(|info| info.last_heard).min()
+        self.by_id.values().filter(|info| info.is_waited_for()).map(|info| info.last_heard).min()
+    }
+}
+
+impl ReceiverInfo {
+    /// Whether the session waits for this receiver: not done, and not handed off to peers.
+    pub fn is_waited_for(&self) -> bool {
+        !self.done && !self.handed_off
     }
 }
 

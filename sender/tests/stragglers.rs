@@ -1,0 +1,209 @@
+//! The straggler deadline and the handoff to peers, in virtual time: the sender session driven
+//! with hand-written feedback, so each receiver's progress is exactly what the test says.
+
+use fec::wire::{Need, Packet};
+use fec::{Manifest, ObjectLayout};
+use sender::rate::RateConfig;
+use sender::{Event, SenderConfig, SenderSession, Transmit};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+const SESSION: u64 = 7;
+const BLOCK_SYMBOLS: u32 = 64;
+const SYMBOL_SIZE: u16 = 256;
+const DEADLINE: Duration = Duration::from_secs(10);
+
+fn addr(id: u64) -> SocketAddr {
+    format!("10.0.1.{id}:6000").parse().unwrap()
+}
+
+/// A session for a 4-block object that waits for `receivers`, with `configure` applied.
+fn session(receivers: usize, configure: impl FnOnce(&mut SenderConfig)) -> SenderSession {
+    let object: Vec<u8> = (0..4 * BLOCK_SYMBOLS as usize * usize::from(SYMBOL_SIZE)).map(|i| (i * 7) as u8).collect();
+    let layout = ObjectLayout::new(object.len() as u64, SYMBOL_SIZE, BLOCK_SYMBOLS).unwrap();
+    let mut config = SenderConfig::new(SESSION, "239.1.1.1:5000".parse().unwrap());
+    config.min_receivers = receivers;
+    config.straggler_deadline = DEADLINE;
+    // Silence is not what these tests are about.
+    config.receiver_timeout = Duration::from_secs(3600);
+    configure(&mut config);
+    SenderSession::new(config, Manifest::hash_object(layout, object.as_slice()).unwrap())
+}
+
+fn feed(session: &mut SenderSession, now: Instant, from: u64, packet: Packet<'_>) {
+    let mut bytes = Vec::new();
+    packet.encode(SESSION, None, &mut bytes);
+    session.handle_datagram(now, addr(from), &bytes);
+}
+
+fn done(session: &mut SenderSession, now: Instant, id: u64) {
+    let root = *session.manifest().root().as_bytes();
+    feed(session, now, id, Packet::Done { receiver: id, root });
+}
+
+/// A report from `id` that it stored `done_blocks` and misses `need` symbols of block 3, having
+/// seen its whole first pass (so the need is first-pass loss).
+fn status(session: &mut SenderSession, now: Instant, id: u64, done_blocks: u32, need: u32) {
+    let needs = vec![Need { block: 3, need, seen: BLOCK_SYMBOLS + 1 }];
+    feed(session, now, id, Packet::Status { receiver: id, done_blocks, needs });
+}
+
+/// Runs the session's timers and output from `now` to `until` (or until it finishes), as the
+/// UDP driver does: it wakes when the session asks, and not before.
+fn drive(session: &mut SenderSession, mut now: Instant, until: Instant) -> (Instant, Vec<Transmit>, Vec<Event>) {
+    let (mut transmits, mut events) = (Vec::new(), Vec::new());
+    for _ in 0..1_000_000 {
+        session.handle_timeout(now);
+        while let Some(transmit) = session.poll_transmit(now) {
+            transmits.push(transmit);
+        }
+        events.extend(std::iter::from_fn(|| session.poll_event()));
+        match session.poll_timeout(now) {
+            Some(next) if next <= until && !session.is_finished() => now = next.max(now),
+            _ => return (now, transmits, events),
+        }
+    }
+    panic!("the session livelocked");
+}
+
+/// The control packets among `transmits` that went to `to`.
+fn packets_to(transmits: &[Transmit], to: SocketAddr) -> Vec<Packet<'_>> {
+    transmits
+        .iter()
+        .filter_map(|t| match t {
+            Transmit::Control { destination, packet } if *destination == to => Some(Packet::decode_for(packet, None, SESSION).unwrap()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Three receivers join and the first pass goes out; returns when it is over.
+fn start_three(session: &mut SenderSession, start: Instant) -> Instant {
+    for id in 1..=3 {
+        feed(session, start, id, Packet::Join { receiver: id });
+    }
+    let (now, transmits, events) = drive(session, start, start + Duration::from_secs(1));
+    assert!(events.contains(&Event::Started));
+    assert_eq!(transmits.iter().filter(|t| matches!(t, Transmit::Symbol { .. })).count(), 4 * (BLOCK_SYMBOLS as usize + 1));
+    now
+}
+
+#[test]
+fn a_straggler_is_handed_off_after_the_deadline_and_the_session_ends() {
+    let mut session = session(3, |_| {});
+    let start = Instant::now();
+    let now = start_three(&mut session, start);
+    done(&mut session, now + Duration::from_secs(1), 1);
+    status(&mut session, now + Duration::from_secs(2), 3, 1, 40);
+    // The deadline counts from the last receiver to finish, not the first.
+    let last_done = now + Duration::from_secs(3);
+    done(&mut session, last_done, 2);
+    status(&mut session, last_done + Duration::from_secs(4), 3, 2, 30);
+
+    let (at, transmits, events) = drive(&mut session, last_done, last_done + DEADLINE - Duration::from_millis(1));
+    assert!(!events.iter().any(|e| matches!(e, Event::ReceiverHandedOff(_))), "handed off early: {events:?}");
+    assert!(packets_to(&transmits, addr(3)).is_empty());
+
+    let (at, transmits, events) = drive(&mut session, at, last_done + DEADLINE + Duration::from_secs(1));
+    let handed_off_at = at;
+    assert_eq!(events.iter().filter(|e| matches!(e, Event::ReceiverHandedOff(_))).count(), 1);
+    assert!(events.contains(&Event::ReceiverHandedOff(3)));
+    assert_eq!(events.last(), Some(&Event::Finished), "the session ends once the straggler is handed off");
+    assert!(session.is_finished());
+    assert!(handed_off_at <= last_done + DEADLINE + Duration::from_millis(10), "woke at {:?}", handed_off_at - last_done);
+    let to_straggler = packets_to(&transmits, addr(3));
+    assert!(!to_straggler.is_empty() && to_straggler.iter().all(|p| *p == Packet::Handoff { receiver: 3 }), "{to_straggler:?}");
+    assert!(packets_to(&transmits, addr(1)).is_empty() && packets_to(&transmits, addr(2)).is_empty());
+    assert!(packets_to(&transmits, "239.1.1.1:5000".parse().unwrap()).contains(&Packet::End));
+    let straggler = session.receivers().find(|(id, _)| **id == 3).unwrap().1;
+    assert!(straggler.handed_off && !straggler.done);
+    assert_eq!(straggler.done_blocks, 2, "the report says how far it got");
+}
+
+#[test]
+fn a_receiver_that_finishes_in_time_is_not_handed_off() {
+    let mut session = session(3, |_| {});
+    let start = Instant::now();
+    let now = start_three(&mut session, start);
+    done(&mut session, now, 1);
+    done(&mut session, now, 2);
+    done(&mut session, now + DEADLINE - Duration::from_millis(5), 3);
+    let (_, _, events) = drive(&mut session, now, now + 2 * DEADLINE);
+    assert!(!events.iter().any(|e| matches!(e, Event::ReceiverHandedOff(_))), "{events:?}");
+    assert!(session.is_finished());
+}
+
+/// After the handoff, the straggler's reports neither ask for repair nor move the adaptive rate,
+/// where the same reports from a receiver the session still waits for do both.
+#[test]
+fn a_handed_off_receiver_steers_neither_repair_nor_rate() {
+    let adaptive = |config: &mut SenderConfig| {
+        config.rate_bps = 100_000_000;
+        let mut rate = RateConfig::new(config.rate_bps);
+        rate.window = Duration::from_millis(20);
+        config.adaptive_rate = Some(rate);
+    };
+    // 30 of 64 symbols lost: far above the loss threshold, and a repair of 30.
+    let heavy_loss = |session: &mut SenderSession, from: Instant| {
+        let mut transmits = Vec::new();
+        let mut now = from;
+        for step in 0..10 {
+            now = from + Duration::from_millis(10 * step);
+            status(session, now, 3, 3, 30);
+            transmits.extend(drive(session, now, now + Duration::from_millis(10)).1);
+        }
+        (now, transmits)
+    };
+    let repairs = |transmits: &[Transmit]| transmits.iter().filter(|t| matches!(t, Transmit::Symbol { block: 3, .. })).count();
+
+    let mut waited_for = session(3, adaptive);
+    let start = Instant::now();
+    let now = start_three(&mut waited_for, start);
+    done(&mut waited_for, now, 1);
+    done(&mut waited_for, now, 2);
+    let ceiling = waited_for.rate_bps();
+    let (_, transmits) = heavy_loss(&mut waited_for, now + Duration::from_millis(1));
+    assert!(repairs(&transmits) >= 30, "the waited-for receiver is repaired");
+    assert!(waited_for.rate_bps() < ceiling, "and its loss backs the rate off");
+
+    let mut handed_off = session(3, adaptive);
+    let now = start_three(&mut handed_off, start);
+    done(&mut handed_off, now, 1);
+    done(&mut handed_off, now, 2);
+    let (now, _, events) = drive(&mut handed_off, now, now + DEADLINE + Duration::from_secs(1));
+    assert!(events.contains(&Event::ReceiverHandedOff(3)));
+    let (_, transmits) = heavy_loss(&mut handed_off, now);
+    assert_eq!(repairs(&transmits), 0);
+    assert_eq!(handed_off.rate_bps(), ceiling);
+}
+
+#[test]
+fn a_join_after_the_end_is_answered_with_peers_and_a_handoff() {
+    let mut session = session(3, |_| {});
+    let start = Instant::now();
+    let now = start_three(&mut session, start);
+    for id in 1..=3 {
+        done(&mut session, now, id);
+    }
+    let (now, _, events) = drive(&mut session, now, now + Duration::from_secs(1));
+    assert!(events.contains(&Event::Finished) && session.is_finished());
+
+    feed(&mut session, now, 9, Packet::Join { receiver: 9 });
+    let transmits: Vec<Transmit> = std::iter::from_fn(|| session.poll_transmit(now)).collect();
+    let answer = packets_to(&transmits, addr(9));
+    assert_eq!(answer.len(), 3, "{answer:?}");
+    assert_eq!(answer[0], Packet::Ack { receiver: 9, done: false, index: 3 });
+    let Packet::Peers { peers } = &answer[1] else { panic!("peers expected, got {:?}", answer[1]) };
+    let mut known: Vec<SocketAddr> = peers.iter().map(|p| p.addr).collect();
+    known.sort();
+    assert_eq!(known, vec![addr(1), addr(2), addr(3)], "every member that can serve it");
+    assert_eq!(answer[2], Packet::Handoff { receiver: 9 });
+    assert!(!answer.contains(&Packet::End));
+    let events: Vec<Event> = std::iter::from_fn(|| session.poll_event()).collect();
+    assert_eq!(events, vec![Event::ReceiverJoined(9), Event::ReceiverHandedOff(9)]);
+
+    // A receiver that finished and asks again (its done-ack was lost) hears that it is done.
+    feed(&mut session, now, 2, Packet::Join { receiver: 2 });
+    let transmits: Vec<Transmit> = std::iter::from_fn(|| session.poll_transmit(now)).collect();
+    assert_eq!(packets_to(&transmits, addr(2)), vec![Packet::Ack { receiver: 2, done: true, index: 1 }]);
+}
