@@ -8,6 +8,7 @@
 
 pub mod journal;
 pub mod peer;
+pub mod serve;
 pub mod session;
 pub mod target;
 pub mod udp;

@@ -1,6 +1,7 @@
 //! Runs a [`ReceiverSession`] over real UDP sockets, writing verified blocks to a [`Target`].
 
 use crate::journal::Journal;
+use crate::serve::{PeerServer, ServeParams};
 use crate::session::{DecodeFailure, DecodeJob, Event, ReceiverSession};
 use crate::target::Target;
 use netio::BatchReceiver;
@@ -48,20 +49,48 @@ pub enum ReceiveError {
     },
 }
 
-/// Drops a fraction of incoming datagrams, with a seeded RNG, to test and demonstrate repair.
+/// Drops incoming datagrams, with a seeded RNG, to test and demonstrate repair: a fraction of
+/// them, and (optionally) whatever exceeds a byte rate, as a slow NIC or link would.
 #[derive(Debug)]
 pub struct LossInjector {
     rate: f64,
     rng: ChaCha8Rng,
+    limit: Option<RateLimit>,
+}
+
+/// A token bucket of bytes: datagrams beyond it are dropped.
+#[derive(Debug)]
+struct RateLimit {
+    bytes_per_s: f64,
+    tokens: f64,
+    burst: f64,
+    at: Instant,
 }
 
 impl LossInjector {
     /// Drops each datagram with probability `rate`.
     pub fn new(rate: f64, seed: u64) -> Self {
-        Self { rate, rng: ChaCha8Rng::seed_from_u64(seed) }
+        Self { rate, rng: ChaCha8Rng::seed_from_u64(seed), limit: None }
     }
 
-    fn drops(&mut self) -> bool {
+    /// Also drops what arrives beyond `bits_per_s` (bursts of 10 ms pass).
+    pub fn with_rate_limit(mut self, bits_per_s: u64) -> Self {
+        let bytes_per_s = bits_per_s as f64 / 8.0;
+        let burst = (bytes_per_s / 100.0).max(65_536.0);
+        self.limit = Some(RateLimit { bytes_per_s, tokens: burst, burst, at: Instant::now() });
+        self
+    }
+
+    fn drops(&mut self, len: usize) -> bool {
+        if let Some(limit) = &mut self.limit {
+            let now = Instant::now();
+            limit.tokens = (limit.tokens + now.duration_since(limit.at).as_secs_f64() * limit.bytes_per_s).min(limit.burst);
+            limit.at = now;
+            if limit.tokens < len as f64 {
+                return true;
+            }
+            limit.tokens -= len as f64;
+        }
         self.rate > 0.0 && self.rng.gen_bool(self.rate.min(1.0))
     }
 }
@@ -76,7 +105,7 @@ pub struct ReceiverIo<'a> {
     pub target: &'a Target,
     /// Records stored blocks for resumption.
     pub journal: Option<&'a mut Journal>,
-    /// Injected loss on the data socket, if any.
+    /// Injected loss on incoming data (multicast and from peers), if any.
     pub loss: Option<LossInjector>,
 }
 
@@ -120,8 +149,18 @@ pub fn run(session: &mut ReceiverSession, io: ReceiverIo<'_>, on_block: impl FnM
             });
         }
         drop(done_tx);
+        let config = session.config();
+        let server = config.peer.enabled.then(|| {
+            let params = ServeParams {
+                layout: *session.manifest().layout(),
+                session_id: config.session_id,
+                key: config.key.clone(),
+                rate_bps: config.peer.serve_rate_bps,
+            };
+            PeerServer::spawn(scope, io.feedback, target, params)
+        });
         let decodes = Decodes { jobs: &job_tx, done: &done_rx, in_flight: 0, max_in_flight: workers * DECODES_PER_WORKER };
-        let result = receive_loop(session, io, on_block, decodes);
+        let result = receive_loop(session, io, on_block, decodes, server.as_ref());
         drop(job_tx);
         result
     })
@@ -148,7 +187,12 @@ enum Stop {
 }
 
 /// Hands the session's decode jobs to the workers and acts on its other events.
-fn dispatch_events(session: &mut ReceiverSession, target: &Target, decodes: &mut Decodes<'_>) -> Result<Option<Stop>, ReceiveError> {
+fn dispatch_events(
+    session: &mut ReceiverSession,
+    target: &Target,
+    decodes: &mut Decodes<'_>,
+    server: Option<&PeerServer>,
+) -> Result<Option<Stop>, ReceiveError> {
     while let Some(event) = session.poll_event() {
         match event {
             Event::Decode(job) => {
@@ -159,10 +203,14 @@ fn dispatch_events(session: &mut ReceiverSession, target: &Target, decodes: &mut
             Event::Finished => return Ok(Some(Stop::Finished)),
             Event::SenderEnded => return Ok(Some(Stop::Ended { by_sender: true })),
             Event::SenderLost => return Ok(Some(Stop::Ended { by_sender: false })),
-            // Peer repair's I/O (minting symbols for a peer, reporting a banned one) is wired by
-            // the peer-repair work; until then this driver neither serves peers nor reports bans,
-            // and the session falls back to the sender's repair.
-            Event::Serve(_) | Event::PeerBanned { .. } => {}
+            Event::Serve(request) => {
+                if !server.is_some_and(|s| s.submit(request)) {
+                    tracing::debug!("peer serving queue full: request dropped");
+                }
+            }
+            Event::PeerBanned { index, addr } => {
+                tracing::warn!("peer {index} at {addr} sent symbols that failed verification: dropped");
+            }
         }
     }
     Ok(None)
@@ -173,6 +221,7 @@ fn receive_loop(
     mut io: ReceiverIo<'_>,
     mut on_block: impl FnMut(&ReceiverSession),
     mut decodes: Decodes<'_>,
+    server: Option<&PeerServer>,
 ) -> Result<(), ReceiveError> {
     let mut data_rx = BatchReceiver::new(io.data)?;
     let mut feedback_buf = vec![0u8; MAX_DATAGRAM];
@@ -180,13 +229,15 @@ fn receive_loop(
     let mut returned: Option<Decoded> = None;
     io.data.set_nonblocking(true)?;
     io.feedback.set_nonblocking(true)?;
+    // Finished, and staying a while to serve peers.
+    let mut lingering = false;
     loop {
         let mut drained = 0;
         let mut stop = None;
         while stop.is_none() && !decodes.is_full() {
             let loss = &mut io.loss;
             let received = data_rx.recv(io.data, |from, datagram| {
-                if !loss.as_mut().is_some_and(LossInjector::drops) {
+                if !loss.as_mut().is_some_and(|l| l.drops(datagram.len())) {
                     session.handle_datagram(Instant::now(), from, datagram);
                 }
             });
@@ -196,11 +247,18 @@ fn receive_loop(
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
                 Err(e) => return Err(e.into()),
             }
-            stop = dispatch_events(session, io.target, &mut decodes)?;
+            stop = dispatch_events(session, io.target, &mut decodes, server)?;
         }
         loop {
             match io.feedback.recv_from(&mut feedback_buf) {
-                Ok((len, from)) => session.handle_datagram(Instant::now(), from, &feedback_buf[..len]),
+                Ok((len, from)) => {
+                    // Peers' symbols cross the same (lossy, slow) link as the multicast.
+                    let datagram = &feedback_buf[..len];
+                    let is_data = datagram.get(1) == Some(&(fec::wire::Kind::Data as u8));
+                    if !(is_data && io.loss.as_mut().is_some_and(|l| l.drops(len))) {
+                        session.handle_datagram(Instant::now(), from, datagram);
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
                 Err(e) => return Err(e.into()),
@@ -221,12 +279,16 @@ fn receive_loop(
             }
         }
         if stop.is_none() {
-            stop = dispatch_events(session, io.target, &mut decodes)?;
+            stop = dispatch_events(session, io.target, &mut decodes, server)?;
         }
         match stop {
-            Some(Stop::Finished) => return Ok(()),
+            Some(Stop::Finished) => lingering = true,
             Some(Stop::Ended { by_sender }) => return Err(ended(session, by_sender)),
             None => {}
+        }
+        let linger_until = session.linger_until().filter(|_| lingering);
+        if lingering && linger_until.is_none_or(|until| Instant::now() >= until) {
+            return Ok(());
         }
         let now = Instant::now();
         while let Some(transmit) = session.poll_transmit(now) {
@@ -236,7 +298,8 @@ fn receive_loop(
                 Err(e) => return Err(e.into()),
             }
         }
-        let mut wait = session.poll_timeout().map(|at| at.saturating_duration_since(Instant::now()));
+        let wake = [session.poll_timeout(), linger_until].into_iter().flatten().min();
+        let mut wait = wake.map(|at| at.saturating_duration_since(Instant::now()));
         if decodes.is_full() {
             // Data waits in the socket buffer until a worker hands a block back.
             returned = match wait {

@@ -129,7 +129,7 @@ impl TransferLauncher for MulticastLauncher {
             .spawn(move || {
                 let _lease = lease;
                 let mut joined = BTreeSet::new();
-                let outcome = sender.run(Some(deadline), |_, event| {
+                let outcome = sender.run(Some(deadline), |session, event| {
                     let (id, state) = match *event {
                         Event::ReceiverJoined(id) => {
                             joined.insert(id);
@@ -138,6 +138,12 @@ impl TransferLauncher for MulticastLauncher {
                         Event::ReceiverDone(id) => (id, ReceiverState::Done),
                         Event::ReceiverLost(id) => (id, ReceiverState::Failed { reason: "fell silent and was dropped by the sender".into() }),
                         Event::ReceiverWrongRoot(id) => (id, ReceiverState::Failed { reason: "reported another image's root hash".into() }),
+                        // It completes from its peers and reports done through the agent API.
+                        Event::ReceiverHandedOff(id) => {
+                            let info = session.receivers().find(|(r, _)| **r == id).map(|(_, info)| info);
+                            let blocks_done = info.map_or(0, |info| u64::from(info.done_blocks));
+                            (id, ReceiverState::Receiving { blocks_done, blocks_total })
+                        }
                         Event::Started | Event::Finished => return,
                     };
                     match nodes.get(&id) {

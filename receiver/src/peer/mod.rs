@@ -34,6 +34,9 @@ pub struct PeerConfig {
     /// missed much of the block (it joined late, restarted, its link was down or slow). Smaller
     /// needs are random loss, which the sender's multicast repair fixes for everyone at once.
     pub large_need_pct: u32,
+    /// How long a large need waits for a peer to advertise the block before it goes to the
+    /// sender after all (see [`Self::large_need_pct`]).
+    pub holder_wait: Duration,
     /// Peer requests outstanding at once. With [`Self::serve_rate_bps`] it sets how fast a
     /// node can pull from peers: keep their product near the node's link rate.
     pub asks_in_flight: usize,
@@ -45,6 +48,9 @@ pub struct PeerConfig {
     pub serve_rate_bps: u64,
     /// Distinct requesters served at once.
     pub max_requesters: usize,
+    /// How long a member that finished stays to serve peers after its last request, so late
+    /// joiners and stragglers can finish from it.
+    pub linger: Duration,
 }
 
 impl Default for PeerConfig {
@@ -54,11 +60,13 @@ impl Default for PeerConfig {
             have_fanout: 2,
             have_interval: Duration::from_millis(200),
             large_need_pct: 10,
+            holder_wait: Duration::from_millis(500),
             asks_in_flight: 4,
             ask_timeout: Duration::from_millis(200),
             ask_margin_pct: 2,
             serve_rate_bps: 1_000_000_000,
             max_requesters: 32,
+            linger: Duration::from_secs(3),
         }
     }
 }

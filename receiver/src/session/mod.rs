@@ -114,6 +114,8 @@ struct Assembly {
     seen: u32,
     /// Distinct symbols to hold before decoding when some source symbol is missing.
     target: u32,
+    /// The block's source symbols (K), kept so no symbol recomputes it.
+    k: u32,
     /// Peers whose symbols are in it: the suspects if it fails verification.
     peers: Vec<u32>,
 }
@@ -132,7 +134,9 @@ pub struct ReceiverSession {
     stored_count: u32,
     /// Every block below this is stored.
     low_water: BlockId,
-    assemblies: HashMap<BlockId, Assembly>,
+    /// A handful of blocks at a time (the sender interleaves a few): an ordered map looks one up
+    /// in a few comparisons, cheaper than hashing every symbol's block number.
+    assemblies: BTreeMap<BlockId, Assembly>,
     events: VecDeque<Event>,
     next_report: Option<Instant>,
     /// When a report with no needs (a keepalive) is next due.
@@ -159,6 +163,11 @@ pub struct ReceiverSession {
     next_ask: Option<Instant>,
     /// Datagrams for peers, ahead of the sender's.
     to_peers: VecDeque<Transmit>,
+    /// Blocks with a large need and no known holder yet, since when.
+    awaiting_holder: BTreeMap<BlockId, Instant>,
+    /// Once finished: when we finished or last heard a peer's request (see
+    /// [`Self::linger_until`]).
+    linger_from: Option<Instant>,
 }
 
 impl ReceiverSession {
@@ -183,7 +192,7 @@ impl ReceiverSession {
             stored: vec![false; block_count as usize],
             stored_count: 0,
             low_water: 0,
-            assemblies: HashMap::new(),
+            assemblies: BTreeMap::new(),
             events: VecDeque::new(),
             next_report: None,
             next_keepalive: None,
@@ -200,12 +209,19 @@ impl ReceiverSession {
             next_have: None,
             next_ask: None,
             to_peers: VecDeque::new(),
+            awaiting_holder: BTreeMap::new(),
+            linger_from: None,
         };
         session.report_after_packets = session.report_budget_packets();
         for block in stored {
             session.mark_stored(block);
         }
         session
+    }
+
+    /// The session's configuration.
+    pub fn config(&self) -> &ReceiverConfig {
+        &self.config
     }
 
     /// The object being received.
@@ -224,11 +240,13 @@ impl ReceiverSession {
     }
 
     /// Whether `block` is stored.
+    #[inline]
     pub fn is_stored(&self, block: BlockId) -> bool {
         self.stored.get(block as usize).copied().unwrap_or(false)
     }
 
     /// Whether every block is stored and verified.
+    #[inline]
     pub fn is_complete(&self) -> bool {
         matches!(self.phase, Phase::Complete | Phase::Finished)
     }
@@ -246,6 +264,7 @@ impl ReceiverSession {
         *slot = true;
         self.stored_count += 1;
         self.assemblies.remove(&block);
+        self.awaiting_holder.remove(&block);
         if self.asks.remove(&block).is_some() {
             // A request slot freed: ask for the next block at once.
             self.next_ask = self.last_heard;
@@ -257,6 +276,10 @@ impl ReceiverSession {
             self.phase = Phase::Complete;
             self.next_report = None;
             self.events.push_back(Event::Complete);
+            if self.handed_off {
+                // The sender stopped waiting for us; no acknowledgement will come.
+                self.finish(Phase::Finished, Event::Finished);
+            }
         }
     }
 
@@ -266,6 +289,21 @@ impl ReceiverSession {
             self.stats.rejected_packets += 1;
             return;
         };
+        let ask = matches!(packet, Packet::Ask { .. });
+        self.on_packet(now, from, packet);
+        if self.is_finished() && (self.linger_from.is_none() || ask) {
+            self.linger_from = Some(now);
+        }
+    }
+
+    /// After finishing, a member stays to serve peers until this long after it finished or last
+    /// heard a request ([`crate::PeerConfig::linger`]); `None` when it need not stay.
+    pub fn linger_until(&self) -> Option<Instant> {
+        let from = self.linger_from.filter(|_| self.config.peer.enabled && self.index.is_some())?;
+        Some(from + self.config.peer.linger)
+    }
+
+    fn on_packet(&mut self, now: Instant, from: SocketAddr, packet: Packet<'_>) {
         match packet {
             Packet::Data { block, esi, payload } => {
                 let Some(source) = self.symbol_source(from) else {
@@ -359,15 +397,15 @@ impl ReceiverSession {
         }
         let overhead = self.config.decode_overhead_symbols;
         let accounting = self.config.symbol_accounting;
-        let assembly = self.assemblies.entry(block).or_insert_with(|| Assembly {
-            symbols: if accounting {
-                Symbols::Counted(EsiCount::new(layout.source_symbols(block)))
-            } else {
-                Symbols::Decoder(Some(BlockDecoder::new(&layout, block)))
-            },
-            seen: 0,
-            target: layout.source_symbols(block) + overhead,
-            peers: Vec::new(),
+        let assembly = self.assemblies.entry(block).or_insert_with(|| {
+            let k = layout.source_symbols(block);
+            Assembly {
+                symbols: if accounting { Symbols::Counted(EsiCount::new(k)) } else { Symbols::Decoder(Some(BlockDecoder::new(&layout, block))) },
+                seen: 0,
+                target: k + overhead,
+                k,
+                peers: Vec::new(),
+            }
         });
         let (decodable, distinct) = match (&mut assembly.symbols, payload) {
             (Symbols::Decoder(None), _) => {
@@ -397,7 +435,7 @@ impl ReceiverSession {
             return true;
         };
         self.stats.symbols += 1;
-        if esi >= layout.source_symbols(block) {
+        if esi >= assembly.k {
             self.stats.repair_symbols += 1;
         }
         match source {
@@ -419,7 +457,7 @@ impl ReceiverSession {
                     self.events.push_back(Event::Decode(DecodeJob { decoder, expected }));
                 }
                 Symbols::Counted(_) => {
-                    let extra = distinct.saturating_sub(layout.source_symbols(block));
+                    let extra = distinct.saturating_sub(assembly.k);
                     if !systematic && self.rng.gen_bool(raptorq_failure_probability(extra)) {
                         self.stats.singular_decodes += 1;
                         assembly.target = distinct + 1;
@@ -484,7 +522,7 @@ impl ReceiverSession {
             self.next_report = None;
             return None;
         } else {
-            let needs = self.needs();
+            let needs = self.needs(now);
             // Nothing needed: only a keepalive, rarely; but look again soon, so a need that
             // appears when the next blocks close is reported at once, not a keepalive later.
             let quiet = needs.is_empty() && self.next_keepalive.is_some_and(|at| now < at);
@@ -506,20 +544,29 @@ impl ReceiverSession {
     }
 
     /// Needs of the lowest unfinished blocks the sender's first pass has closed.
-    fn needs(&self) -> Vec<Need> {
-        let layout = self.manifest.layout();
+    fn needs(&mut self, now: Instant) -> Vec<Need> {
+        let layout = *self.manifest.layout();
         let overhead = self.config.decode_overhead_symbols;
-        (self.low_water..self.closed)
-            .filter(|&block| !self.stored[block as usize])
-            .filter_map(|block| match self.assemblies.get(&block) {
-                None => Some(Need { block, need: layout.source_symbols(block) + overhead, seen: 0 }),
-                Some(Assembly { symbols, seen, target, .. }) => symbols
-                    .distinct()
-                    .map(|distinct| Need { block, need: target.saturating_sub(distinct).max(1), seen: *seen }),
-            })
-            .filter(|need| !self.left_to_peers(need.block, need.need))
-            .take(MAX_NEEDS_PER_STATUS)
-            .collect()
+        let mut needs = Vec::new();
+        for block in self.low_water..self.closed {
+            if needs.len() == MAX_NEEDS_PER_STATUS {
+                break;
+            }
+            if self.stored[block as usize] {
+                continue;
+            }
+            let need = match self.assemblies.get(&block) {
+                None => Need { block, need: layout.source_symbols(block) + overhead, seen: 0 },
+                Some(Assembly { symbols, seen, target, .. }) => match symbols.distinct() {
+                    Some(distinct) => Need { block, need: target.saturating_sub(distinct).max(1), seen: *seen },
+                    None => continue,
+                },
+            };
+            if !self.left_to_peers(now, block, need.need) {
+                needs.push(need);
+            }
+        }
+        needs
     }
 
     /// While the sender's first pass runs, a receiver reports its needs only after taking in
@@ -564,6 +611,7 @@ impl ReceiverSession {
     }
 
     /// The next event, if any.
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }

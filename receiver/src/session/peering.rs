@@ -175,13 +175,23 @@ impl ReceiverSession {
     }
 
     /// Whether peers, not the sender, will be asked for `block`, which needs `need` symbols:
-    /// the need is large and some trusted peer holds the block. Status reports leave such
-    /// blocks out, so the sender does not multicast to everyone what one node missed.
-    pub(super) fn left_to_peers(&self, block: BlockId, need: u32) -> bool {
+    /// the need is large and some trusted peer holds the block, or may soon (have-maps lag the
+    /// blocks by a gossip round, so a large need waits up to [`crate::PeerConfig::holder_wait`]
+    /// for a holder before it goes to the sender; if the whole group missed the block, nobody
+    /// will ever hold it without the sender). Status reports leave such blocks out, so the
+    /// sender does not multicast to everyone what one node missed.
+    pub(super) fn left_to_peers(&mut self, now: Instant, block: BlockId, need: u32) -> bool {
         if self.asks.get(&block).is_some_and(PeerAsk::is_pending) {
             return true;
         }
-        self.index.is_some() && self.is_large_need(block, need) && self.peers.any_holder(block)
+        if self.index.is_none() || self.peers.is_empty() || !self.is_large_need(block, need) {
+            return false;
+        }
+        if self.peers.any_holder(block) {
+            return true;
+        }
+        let since = *self.awaiting_holder.entry(block).or_insert(now);
+        now.saturating_duration_since(since) < self.config.peer.holder_wait
     }
 
     /// Symbols `block` still needs, or `None` while its decode is out.
