@@ -32,6 +32,14 @@ pub enum ApiError {
     /// The token is valid but not for this resource (a node asking for another node).
     #[error("this token may not access this resource")]
     Forbidden,
+    /// A `Range` header that cannot be served; the object's size goes back in `Content-Range`.
+    #[error("{reason}; the object holds {object_bytes} bytes")]
+    RangeNotSatisfiable {
+        /// What was wrong with the range.
+        reason: String,
+        /// Size of the object, so the client can ask again.
+        object_bytes: u64,
+    },
     /// Nothing can serve the request right now (no healthy stateless server).
     #[error("{0}")]
     Unavailable(String),
@@ -57,6 +65,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -83,6 +92,11 @@ impl IntoResponse for ApiError {
             ApiError::Layout(errors) => errors.iter().map(ToString::to_string).collect(),
             _ => Vec::new(),
         };
-        (self.status(), axum::Json(Body { error: self.to_string(), details })).into_response()
+        let mut response = (self.status(), axum::Json(Body { error: self.to_string(), details })).into_response();
+        if let ApiError::RangeNotSatisfiable { object_bytes, .. } = self {
+            let value = axum::http::HeaderValue::from_str(&format!("bytes */{object_bytes}")).expect("ASCII header");
+            response.headers_mut().insert(axum::http::header::CONTENT_RANGE, value);
+        }
+        response
     }
 }

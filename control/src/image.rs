@@ -100,6 +100,18 @@ pub fn check_relative_path(what: &str, path: &str) -> Result<(), String> {
     }
 }
 
+/// Decodes a published version's manifest file: a bare manifest, or a session ticket as `fountain send`
+/// writes (its manifest is taken). Refuses bytes whose blake3 is not `manifest_blake3`, the hash
+/// recorded at publication, so a file swapped behind the store's back is never served.
+pub fn decode_manifest(bytes: &[u8], manifest_blake3: &str) -> Result<fec::Manifest, String> {
+    if blake3::hash(bytes).to_hex().as_str() != manifest_blake3 {
+        return Err("the manifest changed since the image version was published".into());
+    }
+    fec::Manifest::decode(bytes)
+        .or_else(|e| fec::SessionTicket::decode(bytes).map(|t| t.manifest).map_err(|_| e))
+        .map_err(|e| format!("not a fountain manifest: {e}"))
+}
+
 impl NewImage {
     /// Checks the name.
     pub fn check(&self) -> Result<(), String> {

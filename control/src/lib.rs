@@ -17,6 +17,7 @@ pub mod layout;
 pub mod mac;
 pub mod names;
 pub mod node;
+pub mod range;
 pub mod selection;
 pub mod stateless;
 pub mod serve;

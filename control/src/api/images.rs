@@ -15,7 +15,7 @@ use crate::image::{IMAGES_DIR, Image, ImageVersion, NewImage, NewVersion, Rollba
 use crate::store::images::VersionFiles;
 
 /// Largest manifest accepted, bytes: a manifest holds one hash per block, a few MiB for the largest images.
-const MANIFEST_MAX_BYTES: u64 = 64 << 20;
+pub(crate) const MANIFEST_MAX_BYTES: u64 = 64 << 20;
 
 /// An image with its versions.
 #[derive(Serialize, Deserialize)]

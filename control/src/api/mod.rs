@@ -7,6 +7,7 @@ pub mod extract;
 pub mod images;
 pub mod layouts;
 pub mod nodes;
+pub mod objects;
 pub mod servers;
 pub mod state;
 pub mod transfers;
@@ -45,6 +46,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/agent/nodes/{name}/register", post(agent::register))
         .route("/api/v1/agent/nodes/{name}/progress", post(agent::progress))
         .route("/api/v1/agent/nodes/{name}/report", post(agent::report))
+        .route("/api/v1/agent/nodes/{name}/images/{image}/versions/{version}/manifest", get(objects::manifest))
+        .route("/api/v1/agent/nodes/{name}/images/{image}/versions/{version}/object", get(objects::object))
         .route("/boot/ipxe", get(boot::ipxe_script))
         .route("/boot/files/{file}", get(boot::file))
         .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON) }))

@@ -6,6 +6,7 @@ mod bad_input;
 mod cli;
 mod health;
 mod boot;
+mod fetch;
 mod images;
 mod layouts;
 mod lifecycle;
