@@ -18,7 +18,8 @@ struct BlockSend {
 }
 
 /// The sender's plan: a first pass over groups of `interleave` blocks, round-robin one symbol of
-/// each block at a time, then repair bursts, also round-robin across blocks.
+/// each block at a time, then repair bursts, round-robin across the first `interleave` blocks
+/// owed repair.
 #[derive(Debug)]
 pub struct Schedule {
     layout: ObjectLayout,
@@ -110,7 +111,13 @@ impl Schedule {
             state.repaired += 1;
             state.last_sent = Some(now);
             if state.pending > 0 {
-                self.repair_queue.push_back(block);
+                // Round-robin within the first `interleave` blocks owed repair, not across all of
+                // them: a block's repair encoder is built once (~14 ms at K=1024) and serves the
+                // block while it is in this window. Cycling one symbol at a time through more
+                // blocks than the driver caches encoders for rebuilt one per symbol (1 Gbit/s,
+                // 4 receivers at 1% loss: the sender stalled for good).
+                let at = (self.interleave as usize - 1).min(self.repair_queue.len());
+                self.repair_queue.insert(at, block);
             }
             return Some((block, esi, true));
         }
@@ -190,6 +197,19 @@ mod tests {
         schedule.on_need(now + holdoff, 0, 1, 8, holdoff, 100.0);
         assert_eq!(schedule.next(now), Some((0, 13, true)));
         assert_eq!(schedule.repaired(0), 6);
+    }
+
+    #[test]
+    fn repair_cycles_through_a_window_of_interleave_blocks() {
+        let layout = ObjectLayout::new(64 * 8 * 6, 64, 8).unwrap();
+        let mut schedule = Schedule::new(layout, 0.0, 2);
+        let now = Instant::now();
+        while schedule.next(now).is_some() {}
+        for block in 0..6 {
+            schedule.on_need(now, block, 2, 8, Duration::ZERO, 100.0);
+        }
+        let blocks: Vec<BlockId> = std::iter::from_fn(|| schedule.next(now)).map(|(b, _, _)| b).collect();
+        assert_eq!(blocks, vec![0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5]);
     }
 
     #[test]
