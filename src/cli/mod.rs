@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch.
 
 pub mod demo;
+pub mod fetch;
 pub mod progress;
 pub mod recv;
 pub mod send;
@@ -23,6 +24,8 @@ enum Command {
     Send(send::SendArgs),
     /// Receive a file (or block device image) from a sender.
     Recv(recv::RecvArgs),
+    /// Fetch an image version from the control plane over plain HTTP, verifying every block.
+    Fetch(fetch::FetchArgs),
     /// Run one sender and N receivers on loopback with injected loss, and verify the copies.
     Demo(demo::DemoArgs),
     /// Run a netsim plan: fountain and baselines on a simulated network of many nodes.
@@ -36,6 +39,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Send(args) => send::run(args),
         Command::Recv(args) => recv::run(args),
+        Command::Fetch(args) => fetch::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Sim(args) => sim::run(args),
         Command::Control(command) => control::cli::run(command),

@@ -1,5 +1,6 @@
 //! End-to-end tests: real loopback multicast, real files, real `fountain` processes.
 
+mod fetch;
 mod loopback;
 mod peers;
 mod resume;
