@@ -21,9 +21,11 @@ const BATCH_DATAGRAMS: usize = 64;
 const COALESCE: std::time::Duration = std::time::Duration::from_micros(500);
 /// Decode jobs queued or running per worker thread before the loop stops taking in data. Each
 /// holds a block's symbols and then its decoded bytes until they are written (~3 MB at K=1024,
-/// T=1408); an unbounded queue let a receiver short of CPU hold tens of them (8 GiB object:
-/// 113 MB peak RSS against 68 MB for 1 GiB). Two per worker keeps every worker busy.
-const DECODES_PER_WORKER: usize = 2;
+/// T=1408), so this caps the jobs at ~100 MB on two cores. It must absorb a write stalled by
+/// dirty-page writeback: with 2 per worker, an 8 GiB receive on loopback stopped draining the
+/// socket during each stall, the kernel dropped, and the blocks waiting for repair held
+/// 1.1 GB of partial assemblies (16 per worker: 170 MB, 2% repair instead of 9%).
+const DECODES_PER_WORKER: usize = 16;
 
 /// Why receiving stopped without the object.
 #[derive(Debug, Error)]
