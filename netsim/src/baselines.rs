@@ -71,6 +71,7 @@ fn unicast_outcome(name: &str, plan: &Plan, faults: &Faults, completion: Vec<Opt
         verified_nodes: None,
         repair_symbols: (segments as f64 * loss) as u64,
         conservation_violations: 0,
+        peer_symbols: 0,
     }
 }
 
@@ -224,6 +225,7 @@ pub fn udpcast(plan: &Plan, faults: &Faults, rng: &mut ChaCha8Rng) -> Outcome {
         verified_nodes: None,
         repair_symbols: sent - packets as u64,
         conservation_violations: 0,
+        peer_symbols: 0,
     }
 }
 

@@ -4,9 +4,13 @@
 //! Every multicast datagram the sender emits is appended once to a shared log; each node walks
 //! the log with its own cursor, computing the packet's path through its rack uplink and its own
 //! link (queues, failures, crash state, loss from its own RNG stream). A node therefore costs no
-//! heap operation per packet, and nodes never influence each other except through the sender,
-//! which is what makes thousands of nodes affordable. Receivers react to data at tick boundaries
-//! (`tick_us`); their timers and the sender's run at exact times.
+//! heap operation per packet, which is what makes thousands of nodes affordable. Unicast traffic
+//! (the sender's control packets, peer requests, have-maps and the symbols peers serve) goes
+//! through each node's inbox, ordered by arrival: it leaves through the sending node's own link
+//! (paced at the serving rate), crosses the rack uplinks when the racks differ, and competes with
+//! the multicast for the receiving node's link. Nodes exchange it at tick boundaries, so within a
+//! tick they advance independently. Receivers react to data at tick boundaries (`tick_us`);
+//! their timers and the sender's run at exact times.
 
 use crate::net::{Faults, IP_UDP_OVERHEAD, LinkQueue, LossState, Nanos};
 use crate::plan::{Fidelity, Plan};
@@ -17,10 +21,10 @@ use fec::wire::Packet;
 use fec::{BlockEncoder, BlockId, Manifest, ObjectLayout};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use receiver::{Event as RxEvent, ReceiverConfig, ReceiverSession};
+use receiver::{Event as RxEvent, ReceiverConfig, ReceiverSession, ServeRequest};
 use sender::{Event as TxEvent, SenderConfig, SenderSession, Transmit};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
@@ -48,6 +52,40 @@ enum Multicast {
     Control(Vec<u8>),
 }
 
+/// A unicast datagram on its way into a node.
+enum Inbound {
+    /// A whole datagram (the sender's control packets, peers' requests and maps; with full
+    /// bytes, peers' symbols).
+    Packet { from: SocketAddr, bytes: Vec<u8> },
+    /// A peer's symbol under symbol accounting: no payload.
+    Symbol { from: SocketAddr, block: BlockId, esi: u32 },
+}
+
+/// An [`Inbound`] with its arrival at the node's top-of-rack port; ordered by time, then by
+/// the order it was sent in (so equal times stay deterministic).
+struct Arrival {
+    at: Nanos,
+    seq: u64,
+    what: Inbound,
+}
+
+impl PartialEq for Arrival {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Arrival {}
+impl PartialOrd for Arrival {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Arrival {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
 /// The object and its encoders (full-bytes fidelity only).
 struct Object {
     data: Vec<u8>,
@@ -70,8 +108,16 @@ struct Node {
     last_arrival: Nanos,
     uplink: LinkQueue,
     link: LinkQueue,
+    /// The node's own link towards its top of rack: what it serves and sends peers leaves here.
+    up: LinkQueue,
     loss: LossState,
-    inbox: VecDeque<(Nanos, Vec<u8>)>,
+    inbox: BinaryHeap<Reverse<Arrival>>,
+    /// Datagrams for peers sent this tick: when, where to, the bytes.
+    to_peers: Vec<(Nanos, SocketAddr, Vec<u8>)>,
+    /// Symbols peers asked for this tick.
+    serves: Vec<(Nanos, ServeRequest)>,
+    /// When the symbols served so far will have left, at the serving rate.
+    served_until: Nanos,
     now: Nanos,
     done_at: Option<Nanos>,
     output: Option<Vec<u8>>,
@@ -124,7 +170,16 @@ impl World<'_> {
         config.group_size = self.plan.nodes;
         config.data_packets_per_report = self.plan.sender.data_packets_per_report;
         config.symbol_accounting = self.plan.fidelity == Fidelity::Accounting;
+        config.sender = Some(self.sender_addr);
+        config.peer.enabled = self.plan.peers.enabled;
+        config.peer.asks_in_flight = self.plan.peers.asks_in_flight;
+        config.peer.serve_rate_bps = self.serve_rate_bps(node);
         config
+    }
+
+    /// What `node` serves at most, in payload bits per second.
+    fn serve_rate_bps(&self, node: &Node) -> u64 {
+        (self.plan.links.node_bps as f64 * node.faults.speed * self.plan.peers.serve_fraction) as u64
     }
 
     /// Routes log entry `sent` to `node`: its arrival time, or `None` if it is lost.
@@ -159,10 +214,14 @@ impl World<'_> {
             let now = self.instant(stop);
             if let Some(session) = node.session.as_mut() {
                 session.handle_timeout(now);
-                self.drain_events(node);
+                self.drain_events(node, stop);
                 if let Some(session) = node.session.as_mut() {
                     while let Some(transmit) = session.poll_transmit(now) {
-                        feedback.push((stop, node.index, transmit.packet));
+                        if transmit.destination == self.sender_addr {
+                            feedback.push((stop, node.index, transmit.packet));
+                        } else {
+                            node.to_peers.push((stop, transmit.destination, transmit.packet));
+                        }
                     }
                 }
             }
@@ -210,7 +269,7 @@ impl World<'_> {
                 }
             }
             let data_at = node.routed;
-            let unicast_at = node.inbox.front().map(|(at, _)| *at);
+            let unicast_at = node.inbox.peek().map(|Reverse(a)| a.at.max(node.now));
             let (at, from_log) = match (data_at, unicast_at) {
                 (Some(d), Some(u)) if u < d => (u, false),
                 (Some(d), _) => (d, true),
@@ -237,15 +296,26 @@ impl World<'_> {
                     }
                 }
             } else {
-                let (_, bytes) = node.inbox.pop_front().expect("peeked");
+                let Reverse(arrival) = node.inbox.pop().expect("peeked");
+                // It shares the node's link with the multicast: a full queue drops it.
+                let bytes = match &arrival.what {
+                    Inbound::Packet { bytes, .. } => IP_UDP_OVERHEAD + bytes.len() as u64,
+                    Inbound::Symbol { .. } => IP_UDP_OVERHEAD + DATA_HEADER + u64::from(self.plan.symbol_size),
+                };
+                if node.link.admit(at, bytes).is_none() || !node.is_up(at) {
+                    continue;
+                }
                 if let Some(session) = node.session.as_mut() {
-                    session.handle_datagram(now, self.sender_addr, &bytes);
+                    match arrival.what {
+                        Inbound::Packet { from, bytes } => session.handle_datagram(now, from, &bytes),
+                        Inbound::Symbol { from, block, esi } => session.handle_symbol_accounted(now, from, block, esi),
+                    }
                 }
             }
             // Only full bytes has work in events (decode jobs, run right away); with symbol
             // accounting they wait for the timer step, which saves a call per packet.
             if self.object.is_some() {
-                self.drain_events(node);
+                self.drain_events(node, at);
             }
             if node.done_at.is_none() && node.session.as_ref().is_some_and(ReceiverSession::is_complete) {
                 node.done_at = Some(at);
@@ -253,12 +323,13 @@ impl World<'_> {
         }
     }
 
-    /// Runs decode jobs inline (full bytes) and writes verified blocks to the node's output.
-    fn drain_events(&self, node: &mut Node) {
+    /// Runs decode jobs inline (full bytes) and writes verified blocks to the node's output;
+    /// keeps peers' requests for the end of the tick.
+    fn drain_events(&self, node: &mut Node, at: Nanos) {
         let Some(session) = node.session.as_mut() else { return };
         while let Some(event) = session.poll_event() {
-            if let RxEvent::Decode(job) = event {
-                match job.run() {
+            match event {
+                RxEvent::Decode(job) => match job.run() {
                     Ok((block, data)) => {
                         if let Some(output) = node.output.as_mut() {
                             let offset = self.layout.block_offset(block) as usize;
@@ -267,7 +338,57 @@ impl World<'_> {
                         session.block_stored(block);
                     }
                     Err(failure) => session.decode_failed(failure),
-                }
+                },
+                RxEvent::Serve(request) => node.serves.push((at, request)),
+                _ => {}
+            }
+        }
+    }
+
+    /// Puts what `node` sent peers this tick on the network: through its own link (symbols it
+    /// serves paced at its serving rate), then across the racks' uplinks when the racks
+    /// differ. Pushes `(destination, arrival at its top of rack, datagram)` to `out`.
+    fn send_to_peers(&self, node: &mut Node, by_addr: &HashMap<SocketAddr, usize>, out: &mut Vec<(usize, Nanos, Inbound)>) {
+        let path = |to: usize, depart: Nanos| {
+            let to_rack = to % self.plan.racks;
+            if to_rack == node.rack {
+                return Some(depart + self.hop_ns);
+            }
+            let at_core = depart + self.hop_ns;
+            let down = self.faults.uplink_is_down(node.rack, at_core) || self.faults.uplink_is_down(to_rack, at_core + self.hop_ns);
+            (!down).then_some(at_core + 2 * self.hop_ns)
+        };
+        for (at, destination, bytes) in std::mem::take(&mut node.to_peers) {
+            let Some(&to) = by_addr.get(&destination) else { continue };
+            let Some(depart) = node.up.admit(at, IP_UDP_OVERHEAD + bytes.len() as u64) else { continue };
+            if let Some(arrival) = path(to, depart) {
+                out.push((to, arrival, Inbound::Packet { from: node.addr, bytes }));
+            }
+        }
+        let symbol_ip_bytes = IP_UDP_OVERHEAD + DATA_HEADER + u64::from(self.plan.symbol_size);
+        let interval = crate::net::serialization_ns(symbol_ip_bytes, self.serve_rate_bps(node).max(1));
+        for (at, request) in std::mem::take(&mut node.serves) {
+            let Some(&to) = by_addr.get(&request.to) else { continue };
+            let payloads = node.output.as_ref().map(|output| {
+                let offset = self.layout.block_offset(request.block) as usize;
+                let block = Bytes::copy_from_slice(&output[offset..offset + self.layout.block_len(request.block)]);
+                BlockEncoder::new(&self.layout, request.block, block).symbols(request.first_esi, request.count)
+            });
+            node.served_until = node.served_until.max(at);
+            for n in 0..request.count {
+                node.served_until += interval;
+                let Some(depart) = node.up.admit(node.served_until, symbol_ip_bytes) else { continue };
+                let Some(arrival) = path(to, depart) else { continue };
+                let (block, esi) = (request.block, request.first_esi + n);
+                let what = match &payloads {
+                    Some(payloads) => {
+                        let mut bytes = Vec::new();
+                        Packet::Data { block, esi, payload: &payloads[n as usize] }.encode(SESSION, None, &mut bytes);
+                        Inbound::Packet { from: node.addr, bytes }
+                    }
+                    None => Inbound::Symbol { from: node.addr, block, esi },
+                };
+                out.push((to, arrival, what));
             }
         }
     }
@@ -335,8 +456,12 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
                 last_arrival: 0,
                 uplink: LinkQueue::new(links.uplink_bps, links.queue_packets),
                 link: LinkQueue::new(node_bps, links.queue_packets),
+                up: LinkQueue::new(node_bps, links.queue_packets),
                 loss: LossState::new(plan.loss.clone()),
-                inbox: VecDeque::new(),
+                inbox: BinaryHeap::new(),
+                to_peers: Vec::new(),
+                serves: Vec::new(),
+                served_until: 0,
                 now: 0,
                 done_at: None,
                 output: object.as_ref().map(|o| vec![0; o.data.len()]),
@@ -383,7 +508,10 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
             scope.spawn(|| rounds.serve(&advance));
         }
         let _quit = QuitOnDrop(&rounds);
-        while finished_at.is_none() && tick_end < deadline {
+        // Until the sender is done and every node is done or down for good: late joiners and
+        // stragglers may still be finishing from their peers.
+        let mut settled = false;
+        while !(finished_at.is_some() && settled) && tick_end < deadline {
             tick_end += tick;
             // The sender, up to the end of the tick.
             let mut stalls = 0;
@@ -433,7 +561,8 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
                                     let node = &mut chunk.nodes[to % chunk_size];
                                     let at = sender_now + 3 * world.hop_ns;
                                     if !faults.uplink_is_down(node.rack, at) && !node.loss.lose(&mut node.rng) {
-                                        node.inbox.push_back((at, packet));
+                                        seq += 1;
+                                        node.inbox.push(Reverse(Arrival { at, seq, what: Inbound::Packet { from: sender_addr, bytes: packet } }));
                                     }
                                 }
                                 None => log.write().expect("a node thread panicked").push(Sent { at: sender_now, ip_bytes, what: Multicast::Control(packet) }),
@@ -449,15 +578,30 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
                         started_at = sender_now;
                     }
                     if event == TxEvent::Finished {
-                        finished_at = Some(sender_now);
+                        finished_at.get_or_insert(sender_now);
                     }
-                }
-                if finished_at.is_some() {
-                    break;
                 }
             }
             // Every node, up to the end of the tick.
             rounds.round(tick_end, &advance);
+            // Peer traffic: leaves its nodes in node order, then lands in the inboxes.
+            let mut to_peers = Vec::new();
+            settled = true;
+            for i in 0..rounds.len() {
+                for node in &mut rounds.chunk(i).nodes {
+                    world.send_to_peers(node, &by_addr, &mut to_peers);
+                    settled &= node.done_at.is_some() || node.faults.crashes.iter().any(|&(from, until)| until.is_none() && from <= tick_end);
+                }
+            }
+            for (to, at, what) in to_peers {
+                events += 1;
+                let mut chunk = rounds.chunk(to / chunk_size);
+                let node = &mut chunk.nodes[to % chunk_size];
+                if !node.loss.lose(&mut node.rng) {
+                    seq += 1;
+                    node.inbox.push(Reverse(Arrival { at, seq, what }));
+                }
+            }
             let feedback = (0..rounds.len()).flat_map(|i| std::mem::take(&mut rounds.chunk(i).feedback));
             for (at, from, bytes) in feedback {
                 events += 1;
@@ -479,6 +623,12 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
             trace.record(done, node.index as u64, 4, 0);
         }
     }
+    if std::env::var_os("NETSIM_DEBUG").is_some() {
+        for node in nodes.iter().filter(|n| n.faults.join_at > 0) {
+            let s = node.session.as_ref().map(|s| s.stats().clone()).unwrap_or_default();
+            eprintln!("late node {} done {:?} asks {} peer symbols {} dup {} symbols {}", node.index, node.done_at, s.peer_asks, s.peer_symbols, s.duplicate_symbols, s.symbols);
+        }
+    }
     let stats = sender.stats();
     let data_packets = stats.source_symbols + stats.proactive_repair_symbols + stats.requested_repair_symbols;
     // Conservation: a session can only have stored blocks it holds K distinct symbols of.
@@ -493,7 +643,8 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
     let verified = object.as_ref().map(|o| nodes.iter().filter(|n| n.output.as_deref() == Some(o.data.as_slice())).count());
     Outcome {
         protocol: "fountain".into(),
-        completion_ns: nodes.iter().map(|n| n.done_at.map(|d| d.saturating_sub(started_at))).collect(),
+        // A late joiner's time counts from its join: the bound is what it could have done since.
+        completion_ns: nodes.iter().map(|n| n.done_at.map(|d| d.saturating_sub(started_at.max(n.faults.join_at)))).collect(),
         slow: (0..plan.nodes).map(|i| faults.is_slow(i)).collect(),
         sender_payload_bytes: data_packets * u64::from(plan.symbol_size),
         data_packets,
@@ -503,5 +654,6 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
         verified_nodes: verified,
         repair_symbols: stats.proactive_repair_symbols + stats.requested_repair_symbols,
         conservation_violations,
+        peer_symbols: nodes.iter().filter_map(|n| n.session.as_ref()).map(|s| s.stats().peer_symbols).sum(),
     }
 }

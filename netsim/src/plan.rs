@@ -60,6 +60,9 @@ pub struct Plan {
     /// Sender knobs.
     #[serde(default)]
     pub sender: SenderKnobs,
+    /// Peer repair knobs.
+    #[serde(default)]
+    pub peers: PeerKnobs,
     /// Protocols to run: `fountain`, `sequential_unicast`, `parallel_unicast`, `udpcast`.
     #[serde(default = "default_protocols")]
     pub protocols: Vec<String>,
@@ -224,6 +227,25 @@ impl Default for SenderKnobs {
     }
 }
 
+/// Peer repair knobs a plan may set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PeerKnobs {
+    /// Receivers ask and serve peers.
+    pub enabled: bool,
+    /// What a member serves at most, as a fraction of its link.
+    pub serve_fraction: f64,
+    /// Requests a member keeps outstanding; with `serve_fraction` it sets how fast a node pulls
+    /// from peers (their product near 1 fills its link).
+    pub asks_in_flight: usize,
+}
+
+impl Default for PeerKnobs {
+    fn default() -> Self {
+        Self { enabled: true, serve_fraction: 0.24, asks_in_flight: 4 }
+    }
+}
+
 fn default_seed() -> u64 {
     1
 }
@@ -278,6 +300,9 @@ impl Plan {
         }
         if !(0.01..=1.0).contains(&self.sender.rate_fraction) {
             return bad("sender.rate_fraction must be in [0.01, 1]");
+        }
+        if !(0.001..=1.0).contains(&self.peers.serve_fraction) || self.peers.asks_in_flight == 0 {
+            return bad("peers.serve_fraction must be in [0.001, 1] and peers.asks_in_flight positive");
         }
         for protocol in &self.protocols {
             if !crate::PROTOCOLS.contains(&protocol.as_str()) {

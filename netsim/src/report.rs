@@ -66,6 +66,8 @@ pub struct Outcome {
     pub repair_symbols: u64,
     /// Nodes that stored more blocks than the distinct symbols they took in allow (must be 0).
     pub conservation_violations: usize,
+    /// Symbols nodes took in from peers rather than the sender (fountain with peer repair).
+    pub peer_symbols: u64,
 }
 
 /// One row of the summary.

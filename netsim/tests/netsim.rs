@@ -113,6 +113,22 @@ fn late_joiner_is_served() {
 }
 
 #[test]
+fn a_node_joining_after_the_multicast_ended_finishes_from_its_peers() {
+    let late = "[[faults]]\nkind = \"late_join\"\nnodes = [4, 9]\nat_ms = 2000\n";
+    let (report, outcomes) = run_outcomes(&lossy(late));
+    let fountain = &outcomes[0];
+    assert!(fountain.completion_ns.iter().all(Option::is_some), "{}", report.table());
+    let object = 16u64 << 20;
+    // Both late joiners took the whole object from peers; the sender sent it once.
+    assert!(fountain.peer_symbols >= 2 * object / u64::from(fec::layout::DEFAULT_SYMBOL_SIZE), "{}", fountain.peer_symbols);
+    assert!(fountain.sender_payload_bytes < object * 110 / 100, "sender sent {} bytes", fountain.sender_payload_bytes);
+    assert!(fountain.finished_ns.is_some_and(|f| f < 2_000_000_000), "the multicast was over before they joined");
+    // Without peers nobody is left to serve them.
+    let (_, alone) = run_outcomes(&lossy(&format!("{late}\n[peers]\nenabled = false\n")));
+    assert_eq!(alone[0].completion_ns.iter().filter(|c| c.is_none()).count(), 2);
+}
+
+#[test]
 fn slow_node_does_not_hold_back_the_others() {
     let fast = run_outcomes(&lossy("")).1.remove(0);
     let (report, outcomes) = run_outcomes(&lossy("[[faults]]\nkind = \"slow\"\nnodes = [5]\nspeed = 0.1\n"));

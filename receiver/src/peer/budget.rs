@@ -4,13 +4,15 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-/// A token bucket of symbols per second, plus a cap on distinct requesters served at once.
+/// A leaky bucket of symbols: granted runs queue up behind each other at the serving rate, and
+/// a request that would wait longer than the backlog allows is refused (the asker turns to
+/// another peer). Plus a cap on distinct requesters served at once.
 #[derive(Debug, Clone)]
 pub struct ServeBudget {
     symbols_per_s: f64,
-    burst: f64,
-    tokens: f64,
-    refilled: Option<Instant>,
+    /// When everything granted so far will have been sent, at the serving rate.
+    busy_until: Option<Instant>,
+    max_backlog: Duration,
     max_requesters: usize,
     /// Requesters served recently, and when they were last served.
     recent: Vec<(SocketAddr, Instant)>,
@@ -20,32 +22,27 @@ pub struct ServeBudget {
 const REQUESTER_WINDOW: Duration = Duration::from_secs(1);
 
 impl ServeBudget {
-    /// At most `symbols_per_s` on average, bursts of `burst` symbols, `max_requesters` at once.
-    pub fn new(symbols_per_s: f64, burst: u32, max_requesters: usize) -> Self {
-        Self { symbols_per_s, burst: f64::from(burst), tokens: f64::from(burst), refilled: None, max_requesters, recent: Vec::new() }
+    /// At most `symbols_per_s` on average, at most `max_backlog` of granted symbols waiting,
+    /// `max_requesters` at once.
+    pub fn new(symbols_per_s: f64, max_backlog: Duration, max_requesters: usize) -> Self {
+        Self { symbols_per_s, busy_until: None, max_backlog, max_requesters, recent: Vec::new() }
     }
 
-    /// Symbols `to` may have now, up to `want` (0 when over budget).
+    /// Symbols `to` may have now: all of `want`, or 0 when the backlog or the requesters are
+    /// full.
     pub fn grant(&mut self, now: Instant, to: SocketAddr, want: u32) -> u32 {
-        if let Some(at) = self.refilled {
-            self.tokens = (self.tokens + now.saturating_duration_since(at).as_secs_f64() * self.symbols_per_s).min(self.burst);
+        let start = self.busy_until.map_or(now, |busy| busy.max(now));
+        if start.duration_since(now) > self.max_backlog || want == 0 {
+            return 0;
         }
-        self.refilled = Some(now);
         self.recent.retain(|&(_, at)| now.saturating_duration_since(at) < REQUESTER_WINDOW);
-        let known = self.recent.iter().position(|&(addr, _)| addr == to);
-        if known.is_none() && self.recent.len() >= self.max_requesters {
-            return 0;
-        }
-        let granted = (want as f64).min(self.tokens.max(0.0)).floor() as u32;
-        if granted == 0 {
-            return 0;
-        }
-        self.tokens -= f64::from(granted);
-        match known {
+        match self.recent.iter().position(|&(addr, _)| addr == to) {
             Some(i) => self.recent[i].1 = now,
+            None if self.recent.len() >= self.max_requesters => return 0,
             None => self.recent.push((to, now)),
         }
-        granted
+        self.busy_until = Some(start + Duration::from_secs_f64(f64::from(want) / self.symbols_per_s));
+        want
     }
 }
 
@@ -54,15 +51,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rate_and_requesters_are_bounded() {
+    fn backlog_and_requesters_are_bounded() {
         let t0 = Instant::now();
         let a = SocketAddr::from(([127, 0, 0, 1], 1));
         let b = SocketAddr::from(([127, 0, 0, 1], 2));
-        let mut budget = ServeBudget::new(1000.0, 500, 1);
+        let ms = Duration::from_millis;
+        // 1,000 symbols/s, at most 500 ms waiting, one requester at a time.
+        let mut budget = ServeBudget::new(1000.0, ms(500), 1);
         assert_eq!(budget.grant(t0, a, 400), 400);
-        assert_eq!(budget.grant(t0, a, 400), 100, "burst spent");
-        assert_eq!(budget.grant(t0, b, 10), 0, "one requester at a time");
-        assert_eq!(budget.grant(t0 + Duration::from_millis(100), a, 400), 100, "refilled at the rate");
-        assert_eq!(budget.grant(t0 + Duration::from_millis(1200), b, 10), 10, "a's slot expired");
+        assert_eq!(budget.grant(t0, a, 400), 400, "queued behind the first: 400 ms of backlog");
+        assert_eq!(budget.grant(t0, a, 10), 0, "800 ms of backlog is over the limit");
+        assert_eq!(budget.grant(t0 + ms(300), b, 10), 0, "one requester at a time");
+        assert_eq!(budget.grant(t0 + ms(400), a, 10), 10, "the backlog drained at the rate");
+        assert_eq!(budget.grant(t0 + ms(1500), b, 10), 10, "a's slot expired");
     }
 }

@@ -46,6 +46,9 @@ pub struct PeerConfig {
     pub ask_margin_pct: u32,
     /// Peer traffic this member sends at most, in bits per second of symbol payload.
     pub serve_rate_bps: u64,
+    /// Granted symbols queued at most, in time at the serving rate: requests beyond it are
+    /// refused and the asker turns to another peer. Well under [`Self::ask_timeout`].
+    pub serve_backlog: Duration,
     /// Distinct requesters served at once.
     pub max_requesters: usize,
     /// How long a member that finished stays to serve peers after its last request, so late
@@ -65,6 +68,7 @@ impl Default for PeerConfig {
             ask_timeout: Duration::from_millis(200),
             ask_margin_pct: 2,
             serve_rate_bps: 1_000_000_000,
+            serve_backlog: Duration::from_millis(50),
             max_requesters: 32,
             linger: Duration::from_secs(3),
         }

@@ -39,6 +39,10 @@ pub struct ReceiverConfig {
     pub symbol_accounting: bool,
     /// Peer repair: asking peers for symbols and serving them.
     pub peer: PeerConfig,
+    /// The sender's feedback address when known in advance (the control plane knows it), so a
+    /// receiver that comes up after the multicast ended can still join and be handed to its
+    /// peers. Otherwise it is learned from the first progress packet.
+    pub sender: Option<std::net::SocketAddr>,
 }
 
 impl ReceiverConfig {
@@ -58,6 +62,7 @@ impl ReceiverConfig {
             data_packets_per_report: 100,
             symbol_accounting: false,
             peer: PeerConfig::default(),
+            sender: None,
         }
     }
 }

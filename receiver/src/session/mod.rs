@@ -176,11 +176,7 @@ impl ReceiverSession {
     pub fn new(config: ReceiverConfig, manifest: Manifest, stored: impl IntoIterator<Item = BlockId>) -> Self {
         let block_count = manifest.layout().block_count();
         let symbol_bits = 8.0 * f64::from(manifest.layout().symbol_size());
-        let budget = ServeBudget::new(
-            config.peer.serve_rate_bps as f64 / symbol_bits,
-            2 * manifest.layout().block_symbols(),
-            config.peer.max_requesters,
-        );
+        let budget = ServeBudget::new(config.peer.serve_rate_bps as f64 / symbol_bits, config.peer.serve_backlog, config.peer.max_requesters);
         let mut session = Self {
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             config,
@@ -212,6 +208,7 @@ impl ReceiverSession {
             awaiting_holder: BTreeMap::new(),
             linger_from: None,
         };
+        session.sender = session.config.sender;
         session.report_after_packets = session.report_budget_packets();
         for block in stored {
             session.mark_stored(block);
@@ -344,7 +341,7 @@ impl ReceiverSession {
                     self.hand_off(now);
                 }
             }
-            Packet::Peers { peers } => self.on_peers(&peers),
+            Packet::Peers { peers } => self.on_peers(now, &peers),
             Packet::Have { node, first, bits } => self.on_have(now, from, node, first, bits),
             Packet::Ask { node, block, need } => self.on_ask(now, from, node, block, need),
             Packet::Ack { .. }

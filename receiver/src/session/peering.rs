@@ -52,12 +52,21 @@ impl ReceiverSession {
         self.next_ask = Some(now);
     }
 
-    pub(super) fn on_peers(&mut self, peers: &[PeerAddr]) {
+    /// Members from the sender. While we still need blocks, each new one gets our have-map,
+    /// so its answer tells us at once what it holds (a node that joins after the multicast
+    /// learns every holder in one round trip instead of over many gossip rounds).
+    pub(super) fn on_peers(&mut self, now: Instant, peers: &[PeerAddr]) {
         if !self.config.peer.enabled {
             return;
         }
-        for peer in peers.iter().filter(|p| Some(p.index) != self.index) {
-            self.peers.learn(peer.index, peer.addr);
+        let own = self.index;
+        let announce = own.is_some() && self.phase == Phase::Receiving;
+        for peer in peers.iter().filter(|p| Some(p.index) != own) {
+            let Some(info) = self.peers.learn(peer.index, peer.addr) else { continue };
+            if info.have_sent.is_none() && announce {
+                info.have_sent = Some(now);
+                self.queue_have(peer.addr);
+            }
         }
     }
 
