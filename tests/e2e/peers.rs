@@ -11,6 +11,7 @@ use receiver::{ReceiverConfig, ReceiverSession, ReceiverStats, Target};
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 #[derive(Parser)]
 struct Options {
@@ -21,7 +22,8 @@ struct Options {
 const RATE_BPS: u64 = 200_000_000;
 
 /// Receives `ticket` into `out` as receiver `id`; `on_half` fires once half the blocks are in.
-fn receive(ticket: &SessionTicket, out: &Path, id: u64, loss: LossInjector, on_half: Option<mpsc::Sender<()>>) -> ReceiverStats {
+/// Returns its counters and when it held the whole object.
+fn receive(ticket: &SessionTicket, out: &Path, id: u64, loss: LossInjector, on_half: Option<mpsc::Sender<()>>) -> (ReceiverStats, Instant) {
     let layout = *ticket.manifest.layout();
     let target = Target::open(out, layout).unwrap();
     let options = MulticastOptions { interface: Ipv4Addr::LOCALHOST, ttl: 1 };
@@ -32,33 +34,37 @@ fn receive(ticket: &SessionTicket, out: &Path, id: u64, loss: LossInjector, on_h
     let mut session = ReceiverSession::new(config, ticket.manifest.clone(), []);
     let io = ReceiverIo { data: &data, feedback: &feedback, target: &target, journal: None, loss: Some(loss) };
     let mut on_half = on_half;
+    let mut complete = None;
     receiver::udp::run(&mut session, io, |s| {
         if s.stored_blocks() * 2 >= layout.block_count()
             && let Some(tx) = on_half.take()
         {
             tx.send(()).unwrap();
         }
+        if s.is_complete() {
+            complete.get_or_insert_with(Instant::now);
+        }
     })
     .unwrap();
-    session.stats().clone()
+    (session.stats().clone(), complete.expect("run returned Ok: complete"))
 }
 
-#[test]
-fn a_late_joiner_and_a_slow_node_finish_from_their_peers() {
-    let dir = tempfile::tempdir().unwrap();
-    let source = dir.path().join("object");
-    let data = super::random_file(&source, 16 << 20, 7);
-    let group = super::group(47_131).to_string();
+/// One run: four receivers on time, optionally a fifth whose link takes a tenth of the rate,
+/// and one joining halfway. Checks every copy.
+fn run_group(dir: &Path, data: &[u8], port: u16, with_slow: bool) -> Group {
+    let source = dir.join("object");
+    let group = super::group(port).to_string();
     let rate = RATE_BPS.to_string();
     let options = Options::parse_from(["test", "--group", &group, "--rate", &rate, "--timeout", "120"]).send;
-    // Five on time (four normal, one slow); the sixth joins halfway.
-    let prepared = prepare(&source, &options, 5).unwrap();
+    let on_time = if with_slow { 5 } else { 4 };
+    let prepared = prepare(&source, &options, on_time).unwrap();
     let ticket = prepared.ticket.clone();
-    let (sent, stats) = std::thread::scope(|scope| {
+    let start = Instant::now();
+    let (sent, results) = std::thread::scope(|scope| {
         let (half_tx, half_rx) = mpsc::channel();
         let mut receivers = Vec::new();
-        for i in 0..5u64 {
-            let (out, ticket) = (dir.path().join(format!("copy-{i}")), &ticket);
+        for i in 0..on_time as u64 {
+            let (out, ticket) = (dir.join(format!("copy-{i}")), &ticket);
             let mut loss = LossInjector::new(0.01, 200 + i);
             if i == 4 {
                 loss = loss.with_rate_limit(RATE_BPS / 10);
@@ -67,7 +73,7 @@ fn a_late_joiner_and_a_slow_node_finish_from_their_peers() {
             receivers.push(scope.spawn(move || receive(ticket, &out, i + 1, loss, on_half)));
         }
         let late = {
-            let (out, ticket) = (dir.path().join("copy-5"), &ticket);
+            let (out, ticket) = (dir.join("copy-late"), &ticket);
             scope.spawn(move || {
                 half_rx.recv().unwrap();
                 receive(ticket, &out, 6, LossInjector::new(0.01, 205), None)
@@ -77,11 +83,31 @@ fn a_late_joiner_and_a_slow_node_finish_from_their_peers() {
         let sent = prepared.run(false).unwrap();
         (sent, receivers.into_iter().map(|r| r.join().unwrap()).collect::<Vec<_>>())
     });
-    for i in 0..6 {
-        let copy = std::fs::read(dir.path().join(format!("copy-{i}"))).unwrap();
-        assert!(copy == data, "copy {i} differs from the source");
+    for name in (0..on_time).map(|i| format!("copy-{i}")).chain(["copy-late".to_string()]) {
+        let copy = std::fs::read(dir.join(&name)).unwrap();
+        assert!(copy == data, "{name} differs from the source");
     }
-    let source_symbols = u64::from(ticket.manifest.layout().block_count()) * u64::from(ticket.manifest.layout().block_symbols());
+    let normal = results[..4].iter().map(|(_, done)| done.duration_since(start)).collect();
+    Group { sent, layout: *ticket.manifest.layout(), stats: results.into_iter().map(|(stats, _)| stats).collect(), normal }
+}
+
+/// What [`run_group`] saw.
+struct Group {
+    /// The sender's summary.
+    sent: fountain::cli::progress::Summary,
+    layout: fec::ObjectLayout,
+    /// Each receiver's counters: on-time ones by index, the late joiner last.
+    stats: Vec<ReceiverStats>,
+    /// How long each on-time normal receiver took from the start.
+    normal: Vec<Duration>,
+}
+
+#[test]
+fn a_late_joiner_and_a_slow_node_finish_from_their_peers() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = super::random_file(&dir.path().join("object"), 16 << 20, 7);
+    let Group { sent, layout, stats, .. } = run_group(dir.path(), &data, 47_131, true);
+    let source_symbols = u64::from(layout.block_count()) * u64::from(layout.block_symbols());
     let (slow, late) = (&stats[4], &stats[5]);
     // The slow node took in at most a tenth of the multicast: most of its copy came from peers.
     assert!(slow.peer_symbols > source_symbols / 2, "slow node: {} of {source_symbols} symbols from peers", slow.peer_symbols);
@@ -95,4 +121,23 @@ fn a_late_joiner_and_a_slow_node_finish_from_their_peers() {
         "sender sent {} repair symbols for {source_symbols} source symbols",
         sent.repair_symbols
     );
+}
+
+/// Benchmark (run with `cargo test --release --test e2e slow_node_cost -- --ignored --nocapture`):
+/// how much a slow node costs the others, side by side in one run: the normal receivers'
+/// slowest completion with the slow node against without it, median of three pairs.
+#[test]
+#[ignore = "benchmark: prints figures"]
+fn slow_node_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = super::random_file(&dir.path().join("object"), 64 << 20, 9);
+    let mut ratios = Vec::new();
+    for round in 0..3u16 {
+        let slowest = |with_slow| run_group(dir.path(), &data, 47_140 + round * 2 + u16::from(with_slow), with_slow).normal.into_iter().max().unwrap();
+        let (without, with) = (slowest(false), slowest(true));
+        println!("round {round}: normal receivers' last done {:.3} s without the slow node, {:.3} s with it", without.as_secs_f64(), with.as_secs_f64());
+        ratios.push(with.as_secs_f64() / without.as_secs_f64());
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!("{{\"bench\":\"slow_node_cost\",\"object_mib\":64,\"rate_bps\":{RATE_BPS},\"median_ratio\":{:.3}}}", ratios[1]);
 }
