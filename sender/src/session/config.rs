@@ -26,6 +26,11 @@ pub struct SenderConfig {
     pub repair_overhead_pct: f64,
     /// Blocks whose symbols the first pass interleaves, so a burst loss spreads thin across them.
     pub interleave_blocks: u32,
+    /// Blocks owed repair that repair round-robins across at once. Below the driver's cache of
+    /// encoders (`interleave_blocks` + 64), so each block's repair encoder is built once; wider
+    /// spreads a burst loss thinner (netsim rack_deploy: 8 blocks, last node 1.063× the bound;
+    /// unbounded, 1.059×, but a livelock on a real sender).
+    pub repair_window_blocks: u32,
     /// Receivers to wait for before sending.
     pub min_receivers: usize,
     /// After the first receiver joined, start after this long even if fewer than `min_receivers`.
@@ -63,6 +68,7 @@ impl SenderConfig {
             pacing_min_burst_bytes: 64 * 1500,
             repair_overhead_pct: 1.0,
             interleave_blocks: 8,
+            repair_window_blocks: 32,
             min_receivers: 1,
             join_window: None,
             progress_interval: Duration::from_millis(10),

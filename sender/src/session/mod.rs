@@ -112,7 +112,7 @@ impl SenderSession {
         let layout = *manifest.layout();
         let tag = if config.key.is_some() { TAG_LEN } else { 0 };
         Self {
-            schedule: Schedule::new(layout, config.repair_overhead_pct, config.interleave_blocks),
+            schedule: Schedule::new(layout, config.repair_overhead_pct, config.interleave_blocks, config.repair_window_blocks),
             pacer: Pacer::new(config.rate_bps, config.pacing_burst, config.pacing_min_burst_bytes),
             rate: config.adaptive_rate.clone().map(AdaptiveRate::new),
             data_wire_bytes: IP_UDP_OVERHEAD + HEADER_LEN + 8 + usize::from(layout.symbol_size()) + tag,

@@ -18,13 +18,14 @@ struct BlockSend {
 }
 
 /// The sender's plan: a first pass over groups of `interleave` blocks, round-robin one symbol of
-/// each block at a time, then repair bursts, round-robin across the first `interleave` blocks
+/// each block at a time, then repair bursts, round-robin across the first `repair_window` blocks
 /// owed repair.
 #[derive(Debug)]
 pub struct Schedule {
     layout: ObjectLayout,
     overhead_pct: f64,
     interleave: u32,
+    repair_window: u32,
     blocks: Vec<BlockSend>,
     /// Blocks below this have had their whole first pass.
     closed: BlockId,
@@ -37,11 +38,12 @@ pub struct Schedule {
 
 impl Schedule {
     /// A schedule for `layout`.
-    pub fn new(layout: ObjectLayout, overhead_pct: f64, interleave: u32) -> Self {
+    pub fn new(layout: ObjectLayout, overhead_pct: f64, interleave: u32, repair_window: u32) -> Self {
         Self {
             layout,
             overhead_pct,
             interleave: interleave.max(1),
+            repair_window: repair_window.max(1),
             blocks: vec![BlockSend::default(); layout.block_count() as usize],
             closed: 0,
             cursor: 0,
@@ -111,12 +113,12 @@ impl Schedule {
             state.repaired += 1;
             state.last_sent = Some(now);
             if state.pending > 0 {
-                // Round-robin within the first `interleave` blocks owed repair, not across all of
-                // them: a block's repair encoder is built once (~14 ms at K=1024) and serves the
-                // block while it is in this window. Cycling one symbol at a time through more
+                // Round-robin within the first `repair_window` blocks owed repair, not across all
+                // of them: a block's repair encoder is built once (~14 ms at K=1024) and serves
+                // the block while it is in this window. Cycling one symbol at a time through more
                 // blocks than the driver caches encoders for rebuilt one per symbol (1 Gbit/s,
                 // 4 receivers at 1% loss: the sender stalled for good).
-                let at = (self.interleave as usize - 1).min(self.repair_queue.len());
+                let at = (self.repair_window as usize - 1).min(self.repair_queue.len());
                 self.repair_queue.insert(at, block);
             }
             return Some((block, esi, true));
@@ -170,7 +172,7 @@ mod tests {
     #[test]
     fn first_pass_interleaves_and_closes_groups() {
         let layout = ObjectLayout::new(4 * 64 * 3, 64, 4).unwrap();
-        let mut schedule = Schedule::new(layout, 0.0, 2);
+        let mut schedule = Schedule::new(layout, 0.0, 2, 2);
         let now = Instant::now();
         let order: Vec<_> = std::iter::from_fn(|| schedule.next(now)).map(|(b, e, _)| (b, e)).collect();
         assert_eq!(&order[..4], &[(0, 0), (1, 0), (0, 1), (1, 1)]);
@@ -182,7 +184,7 @@ mod tests {
     #[test]
     fn needs_take_the_maximum_not_the_sum() {
         let layout = ObjectLayout::new(64 * 8, 64, 8).unwrap();
-        let mut schedule = Schedule::new(layout, 0.0, 1);
+        let mut schedule = Schedule::new(layout, 0.0, 1, 1);
         let now = Instant::now();
         while schedule.next(now).is_some() {}
         let holdoff = Duration::from_millis(10);
@@ -202,7 +204,7 @@ mod tests {
     #[test]
     fn repair_cycles_through_a_window_of_interleave_blocks() {
         let layout = ObjectLayout::new(64 * 8 * 6, 64, 8).unwrap();
-        let mut schedule = Schedule::new(layout, 0.0, 2);
+        let mut schedule = Schedule::new(layout, 0.0, 2, 2);
         let now = Instant::now();
         while schedule.next(now).is_some() {}
         for block in 0..6 {
@@ -215,7 +217,7 @@ mod tests {
     #[test]
     fn stragglers_wait_for_the_end_of_the_first_pass() {
         let layout = ObjectLayout::new(64 * 8 * 3, 64, 8).unwrap();
-        let mut schedule = Schedule::new(layout, 0.0, 1);
+        let mut schedule = Schedule::new(layout, 0.0, 1, 1);
         let now = Instant::now();
         for _ in 0..9 {
             schedule.next(now);
