@@ -27,8 +27,8 @@ struct Node {
     /// When it comes up (relative to the start).
     join_at: Duration,
     loss: f64,
-    /// Flips bits in every symbol it serves.
-    malicious: bool,
+    /// How it serves peers.
+    serving: Serving,
     output: Vec<u8>,
     /// Peer-minted ESIs it received, per block, to check they never repeat.
     peer_esis: HashSet<(u32, u32)>,
@@ -36,6 +36,16 @@ struct Node {
     banned: Vec<u32>,
     /// When it held the whole object.
     complete_at: Option<Instant>,
+}
+
+/// How a node answers peers' requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Serving {
+    Honest,
+    /// Flips bits in every symbol it serves.
+    Corrupt,
+    /// Never answers (a peer behind a firewall).
+    Silent,
 }
 
 struct Run {
@@ -50,9 +60,9 @@ fn data_symbols(sender: &SenderSession) -> u64 {
     s.source_symbols + s.proactive_repair_symbols + s.requested_repair_symbols
 }
 
-/// Runs one transfer; `nodes` are (join time, loss, malicious). The run goes on after the
+/// Runs one transfer; `nodes` are (join time, loss, how it serves). The run goes on after the
 /// sender finishes until every node is complete or `limit` of virtual time has passed.
-fn transfer(object: &[u8], specs: &[(Duration, f64, bool)], seed: u64, limit: Duration) -> Run {
+fn transfer(object: &[u8], specs: &[(Duration, f64, Serving)], seed: u64, limit: Duration) -> Run {
     let layout = ObjectLayout::new(object.len() as u64, 256, 64).unwrap();
     let manifest = Manifest::hash_object(layout, object).unwrap();
     let sender_addr: SocketAddr = "10.0.0.1:5000".parse().unwrap();
@@ -64,12 +74,12 @@ fn transfer(object: &[u8], specs: &[(Duration, f64, bool)], seed: u64, limit: Du
     let mut nodes: Vec<Node> = specs
         .iter()
         .enumerate()
-        .map(|(i, &(join_at, loss, malicious))| Node {
+        .map(|(i, &(join_at, loss, serving))| Node {
             addr: format!("10.0.1.{}:6000", i + 1).parse().unwrap(),
             session: None,
             join_at,
             loss,
-            malicious,
+            serving,
             output: vec![0; object.len()],
             peer_esis: HashSet::new(),
             duplicate_peer_esis: 0,
@@ -129,6 +139,7 @@ fn transfer(object: &[u8], specs: &[(Duration, f64, bool)], seed: u64, limit: Du
                         }
                         Err(failure) => session.decode_failed(failure),
                     },
+                    RxEvent::Serve(_) if node.serving == Serving::Silent => {}
                     RxEvent::Serve(request) => {
                         // Mint from what this node stored and verified, as the real driver does.
                         let offset = layout.block_offset(request.block) as usize;
@@ -136,7 +147,7 @@ fn transfer(object: &[u8], specs: &[(Duration, f64, bool)], seed: u64, limit: Du
                         let encoder = BlockEncoder::new(&layout, request.block, block);
                         for (n, symbol) in encoder.symbols(request.first_esi, request.count).into_iter().enumerate() {
                             let mut payload = symbol.to_vec();
-                            if node.malicious {
+                            if node.serving == Serving::Corrupt {
                                 payload[0] ^= 0x5a;
                             }
                             let mut bytes = Vec::new();
@@ -212,7 +223,8 @@ fn source_symbols(object: &[u8]) -> u64 {
 fn a_late_joiner_catches_up_from_peers_while_the_multicast_goes_on() {
     let object = object(512 * 1024, 1);
     let ms = Duration::from_millis;
-    let specs = [(ms(0), 0.01, false), (ms(0), 0.01, false), (ms(0), 0.01, false), (ms(20), 0.01, false)];
+    let h = Serving::Honest;
+    let specs = [(ms(0), 0.01, h), (ms(0), 0.01, h), (ms(0), 0.01, h), (ms(20), 0.01, h)];
     let run = transfer(&object, &specs, 7, Duration::from_secs(20));
     for (i, node) in run.nodes.iter().enumerate() {
         assert!(node.complete_at.is_some(), "node {i} incomplete");
@@ -238,7 +250,8 @@ fn a_peer_serving_corrupt_symbols_is_dropped_and_the_copy_is_still_exact() {
     let object = object(512 * 1024, 2);
     let ms = Duration::from_millis;
     // Two of the four on-time members serve garbage; the late joiner must meet them.
-    let specs = [(ms(0), 0.0, true), (ms(0), 0.0, true), (ms(0), 0.0, false), (ms(0), 0.0, false), (ms(20), 0.0, false)];
+    let (c, h) = (Serving::Corrupt, Serving::Honest);
+    let specs = [(ms(0), 0.0, c), (ms(0), 0.0, c), (ms(0), 0.0, h), (ms(0), 0.0, h), (ms(20), 0.0, h)];
     let run = transfer(&object, &specs, 3, Duration::from_secs(20));
     let late = &run.nodes[4];
     assert!(late.complete_at.is_some(), "late joiner incomplete");
@@ -251,7 +264,27 @@ fn a_peer_serving_corrupt_symbols_is_dropped_and_the_copy_is_still_exact() {
     assert!(!banned.is_empty());
     for index in &banned {
         // Members are indexed in join order, which is node order here.
-        assert!(specs[*index as usize].2, "honest peer {index} was banned");
+        assert_eq!(specs[*index as usize].2, Serving::Corrupt, "honest peer {index} was banned");
     }
     assert_eq!(stats.banned_peers as usize, banned.len());
+}
+
+#[test]
+fn peers_that_never_answer_leave_the_blocks_to_the_sender() {
+    let object = object(512 * 1024, 3);
+    let ms = Duration::from_millis;
+    let s = Serving::Silent;
+    let specs = [(ms(0), 0.01, s), (ms(0), 0.01, s), (ms(0), 0.01, s), (ms(20), 0.01, s)];
+    let run = transfer(&object, &specs, 5, Duration::from_secs(30));
+    let late = &run.nodes[3];
+    assert!(
+        late.complete_at.is_some(),
+        "the late joiner hung waiting for silent peers: {:?}, sender {:?}",
+        late.session.as_ref().unwrap().stats(),
+        run.sender.stats()
+    );
+    assert!(late.output == object);
+    let stats = late.session.as_ref().unwrap().stats();
+    assert_eq!(stats.peer_symbols, 0);
+    assert!(stats.peer_asks > 0, "it did try its peers first");
 }

@@ -40,8 +40,12 @@ pub struct PeerConfig {
     /// Peer requests outstanding at once. With [`Self::serve_rate_bps`] it sets how fast a
     /// node can pull from peers: keep their product near the node's link rate.
     pub asks_in_flight: usize,
-    /// A request not answered by then goes to another peer.
+    /// A request not answered by then goes to another peer (a refusal is silent; see
+    /// [`Self::serve_backlog`]).
     pub ask_timeout: Duration,
+    /// A request whose answer stops this long before the block is complete (symbols lost on
+    /// the way) is asked again, of another peer.
+    pub ask_stall: Duration,
     /// Extra symbols asked for beyond the need (percent), so a lost one costs no round trip.
     pub ask_margin_pct: u32,
     /// Peer traffic this member sends at most, in bits per second of symbol payload.
@@ -65,10 +69,11 @@ impl Default for PeerConfig {
             large_need_pct: 10,
             holder_wait: Duration::from_millis(500),
             asks_in_flight: 4,
-            ask_timeout: Duration::from_millis(200),
+            ask_timeout: Duration::from_millis(60),
+            ask_stall: Duration::from_millis(20),
             ask_margin_pct: 2,
             serve_rate_bps: 1_000_000_000,
-            serve_backlog: Duration::from_millis(50),
+            serve_backlog: Duration::from_millis(25),
             max_requesters: 32,
             linger: Duration::from_secs(3),
         }

@@ -309,6 +309,9 @@ impl ReceiverSession {
                 };
                 if self.on_symbol(block, esi, Some(payload), source) {
                     self.last_heard = Some(now);
+                    if source.is_some() {
+                        self.peer_progress(now, block);
+                    }
                 }
             }
             Packet::Progress { closed } => {
@@ -376,6 +379,9 @@ impl ReceiverSession {
         };
         if self.on_symbol(block, esi, None, source) {
             self.last_heard = Some(now);
+            if source.is_some() {
+                self.peer_progress(now, block);
+            }
         }
     }
 

@@ -13,12 +13,17 @@ use std::time::Instant;
 /// A block with one peer's symbols in it convicts that peer at once.
 const STRIKES_TO_BAN: u32 = 2;
 
+/// Peers asked for one block without success before its need goes to the sender as well.
+const PEER_TRIES: usize = 3;
+
 /// A request for symbols of one block, and the peers asked for it so far.
 #[derive(Debug, Clone)]
 pub(super) struct PeerAsk {
     /// When the last request went out, and whether it may still be answered.
     at: Instant,
     pending: bool,
+    /// When a peer's symbol for the block last arrived.
+    progress: Option<Instant>,
     /// Peers asked for this block, most recent last.
     tried: Vec<u32>,
 }
@@ -173,7 +178,7 @@ impl ReceiverSession {
         }
         if self.next_ask.is_some_and(|at| now >= at) {
             self.ask_peers(now);
-            self.next_ask = (self.phase == Phase::Receiving).then(|| now + self.config.peer.ask_timeout / 4);
+            self.next_ask = (self.phase == Phase::Receiving).then(|| now + self.config.peer.ask_stall / 2);
         }
     }
 
@@ -190,8 +195,11 @@ impl ReceiverSession {
     /// will ever hold it without the sender). Status reports leave such blocks out, so the
     /// sender does not multicast to everyone what one node missed.
     pub(super) fn left_to_peers(&mut self, now: Instant, block: BlockId, need: u32) -> bool {
-        if self.asks.get(&block).is_some_and(PeerAsk::is_pending) {
-            return true;
+        match self.asks.get(&block) {
+            Some(ask) if ask.pending => return true,
+            // Peers that advertise the block but never answer (gone, filtered): the sender it is.
+            Some(ask) if ask.tried.len() >= PEER_TRIES => return false,
+            _ => {}
         }
         if self.index.is_none() || self.peers.is_empty() || !self.is_large_need(block, need) {
             return false;
@@ -201,6 +209,13 @@ impl ReceiverSession {
         }
         let since = *self.awaiting_holder.entry(block).or_insert(now);
         now.saturating_duration_since(since) < self.config.peer.holder_wait
+    }
+
+    /// A peer's symbol for `block` arrived: its request is being answered.
+    pub(super) fn peer_progress(&mut self, now: Instant, block: BlockId) {
+        if let Some(ask) = self.asks.get_mut(&block) {
+            ask.progress = Some(now);
+        }
     }
 
     /// Symbols `block` still needs, or `None` while its decode is out.
@@ -223,7 +238,10 @@ impl ReceiverSession {
         }
         let config = self.config.peer.clone();
         for ask in self.asks.values_mut() {
-            if ask.pending && now.saturating_duration_since(ask.at) >= config.ask_timeout {
+            // Unanswered for the timeout, or answered and then silent for a stall: the peer
+            // refused, is gone, or its answer fell short (losses); ask again at once.
+            let silent = now.saturating_duration_since(ask.progress.unwrap_or(ask.at));
+            if ask.pending && (silent >= config.ask_timeout || (ask.progress.is_some() && silent >= config.ask_stall)) {
                 ask.pending = false;
             }
         }
@@ -242,6 +260,10 @@ impl ReceiverSession {
                 continue;
             }
             let tried = self.asks.get(&candidate).map(|a| a.tried.clone()).unwrap_or_default();
+            if tried.len() >= PEER_TRIES && !self.handed_off {
+                // Its need goes to the sender now (see `left_to_peers`).
+                continue;
+            }
             let holder = self
                 .peers
                 .random_holder(candidate, &tried, &mut self.rng)
@@ -251,9 +273,10 @@ impl ReceiverSession {
             let asked = need + need * config.ask_margin_pct / 100 + 1;
             self.queue_peer_packet(addr, &Packet::Ask { node: index, block: candidate, need: asked });
             self.stats.peer_asks += 1;
-            let ask = self.asks.entry(candidate).or_insert(PeerAsk { at: now, pending: true, tried: Vec::new() });
+            let ask = self.asks.entry(candidate).or_insert(PeerAsk { at: now, pending: true, progress: None, tried: Vec::new() });
             ask.at = now;
             ask.pending = true;
+            ask.progress = None;
             ask.tried.retain(|&p| p != peer);
             ask.tried.push(peer);
             in_flight += 1;
