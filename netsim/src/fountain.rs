@@ -173,6 +173,9 @@ impl World<'_> {
         config.sender = Some(self.sender_addr);
         config.peer.enabled = self.plan.peers.enabled;
         config.peer.asks_in_flight = self.plan.peers.asks_in_flight;
+        config.peer.ask_timeout = Duration::from_millis(self.plan.peers.ask_timeout_ms);
+        config.peer.ask_stall = Duration::from_millis(self.plan.peers.ask_stall_ms);
+        config.peer.serve_backlog = Duration::from_millis(self.plan.peers.serve_backlog_ms);
         config.peer.serve_rate_bps = self.serve_rate_bps(node);
         config
     }

@@ -238,11 +238,19 @@ pub struct PeerKnobs {
     /// Requests a member keeps outstanding; with `serve_fraction` it sets how fast a node pulls
     /// from peers (their product near 1 fills its link).
     pub asks_in_flight: usize,
+    /// A request unanswered this long goes to another peer, ms. The receivers' defaults
+    /// (200/200/50 ms) suit real hosts with scheduling jitter and links of unknown speed; a
+    /// simulated datacenter with known links can be tighter.
+    pub ask_timeout_ms: u64,
+    /// A request answered and then silent this long is asked again, ms.
+    pub ask_stall_ms: u64,
+    /// Granted symbols a member queues at most, ms at its serving rate.
+    pub serve_backlog_ms: u64,
 }
 
 impl Default for PeerKnobs {
     fn default() -> Self {
-        Self { enabled: true, serve_fraction: 0.24, asks_in_flight: 4 }
+        Self { enabled: true, serve_fraction: 0.24, asks_in_flight: 4, ask_timeout_ms: 60, ask_stall_ms: 20, serve_backlog_ms: 25 }
     }
 }
 

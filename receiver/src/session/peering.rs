@@ -13,7 +13,7 @@ use std::time::Instant;
 /// A block with one peer's symbols in it convicts that peer at once.
 const STRIKES_TO_BAN: u32 = 2;
 
-/// Peers asked for one block without success before its need goes to the sender as well.
+/// Requests for one block that peers left unanswered before its need goes to the sender.
 const PEER_TRIES: usize = 3;
 
 /// A request for symbols of one block, and the peers asked for it so far.
@@ -24,6 +24,9 @@ pub(super) struct PeerAsk {
     pending: bool,
     /// When a peer's symbol for the block last arrived.
     progress: Option<Instant>,
+    /// Requests that expired with no symbol at all (refused, or the peer is gone or filtered).
+    /// A request answered in part is not a failure: what got lost was lost on our link.
+    failed: usize,
     /// Peers asked for this block, most recent last.
     tried: Vec<u32>,
 }
@@ -198,7 +201,7 @@ impl ReceiverSession {
         match self.asks.get(&block) {
             Some(ask) if ask.pending => return true,
             // Peers that advertise the block but never answer (gone, filtered): the sender it is.
-            Some(ask) if ask.tried.len() >= PEER_TRIES => return false,
+            Some(ask) if ask.failed >= PEER_TRIES => return false,
             _ => {}
         }
         if self.index.is_none() || self.peers.is_empty() || !self.is_large_need(block, need) {
@@ -243,6 +246,9 @@ impl ReceiverSession {
             let silent = now.saturating_duration_since(ask.progress.unwrap_or(ask.at));
             if ask.pending && (silent >= config.ask_timeout || (ask.progress.is_some() && silent >= config.ask_stall)) {
                 ask.pending = false;
+                if ask.progress.is_none() {
+                    ask.failed += 1;
+                }
             }
         }
         let mut in_flight = self.asks.values().filter(|a| a.pending).count();
@@ -260,7 +266,7 @@ impl ReceiverSession {
                 continue;
             }
             let tried = self.asks.get(&candidate).map(|a| a.tried.clone()).unwrap_or_default();
-            if tried.len() >= PEER_TRIES && !self.handed_off {
+            if self.asks.get(&candidate).is_some_and(|a| a.failed >= PEER_TRIES) && !self.handed_off {
                 // Its need goes to the sender now (see `left_to_peers`).
                 continue;
             }
@@ -273,7 +279,7 @@ impl ReceiverSession {
             let asked = need + need * config.ask_margin_pct / 100 + 1;
             self.queue_peer_packet(addr, &Packet::Ask { node: index, block: candidate, need: asked });
             self.stats.peer_asks += 1;
-            let ask = self.asks.entry(candidate).or_insert(PeerAsk { at: now, pending: true, progress: None, tried: Vec::new() });
+            let ask = self.asks.entry(candidate).or_insert(PeerAsk { at: now, pending: true, progress: None, failed: 0, tried: Vec::new() });
             ask.at = now;
             ask.pending = true;
             ask.progress = None;
