@@ -89,13 +89,20 @@ pub fn receive(ticket: &SessionTicket, out: &Path, journal: &Path, options: Rece
     let full = layout.full_block_bytes();
     let started = Instant::now();
     let io = ReceiverIo { data: &data, feedback: &feedback, target: &target, journal: Some(&mut journal), loss };
-    receiver::udp::run(&mut session, io, |s| progress.set_position((u64::from(s.stored_blocks()) * full).min(layout.object_size())))?;
+    // Completion, not the return: a finished receiver stays a while to serve its peers.
+    let mut complete = None;
+    receiver::udp::run(&mut session, io, |s| {
+        progress.set_position((u64::from(s.stored_blocks()) * full).min(layout.object_size()));
+        if s.is_complete() {
+            complete.get_or_insert_with(Instant::now);
+        }
+    })?;
     progress.finish_and_clear();
     journal.remove()?;
     Ok(Summary {
         role: label.to_owned(),
         bytes: layout.object_size(),
-        elapsed: started.elapsed(),
+        elapsed: complete.unwrap_or_else(Instant::now).duration_since(started),
         repair_symbols: session.stats().repair_symbols,
         requested_repair_symbols: 0,
         corrupt_blocks: session.stats().corrupt_blocks,
