@@ -202,6 +202,11 @@ fn a_join_after_the_end_is_answered_with_peers_and_a_handoff() {
     let events: Vec<Event> = std::iter::from_fn(|| session.poll_event()).collect();
     assert_eq!(events, vec![Event::ReceiverJoined(9), Event::ReceiverHandedOff(9)]);
 
+    // Its handoff was lost: it reports as a joined receiver would, and hears the handoff again.
+    feed(&mut session, now, 9, Packet::Status { receiver: 9, done_blocks: 0, needs: Vec::new() });
+    let transmits: Vec<Transmit> = std::iter::from_fn(|| session.poll_transmit(now)).collect();
+    assert_eq!(packets_to(&transmits, addr(9)), vec![Packet::Handoff { receiver: 9 }]);
+
     // A receiver that finished and asks again (its done-ack was lost) hears that it is done.
     feed(&mut session, now, 2, Packet::Join { receiver: 2 });
     let transmits: Vec<Transmit> = std::iter::from_fn(|| session.poll_transmit(now)).collect();

@@ -203,7 +203,9 @@ impl SenderSession {
                 };
                 info.done_blocks = done_blocks;
                 if info.handed_off {
-                    // It completes from peers: its needs no longer steer repair or the rate.
+                    // It completes from peers: its needs no longer steer repair or the rate. It
+                    // still reports, so our handoff was lost: say it again.
+                    self.queue_control(from, &Packet::Handoff { receiver });
                     return;
                 }
                 for need in needs {
