@@ -302,18 +302,7 @@ impl ReceiverSession {
 
     fn on_packet(&mut self, now: Instant, from: SocketAddr, packet: Packet<'_>) {
         match packet {
-            Packet::Data { block, esi, payload } => {
-                let Some(source) = self.symbol_source(from) else {
-                    self.stats.rejected_packets += 1;
-                    return;
-                };
-                if self.on_symbol(block, esi, Some(payload), source) {
-                    self.last_heard = Some(now);
-                    if source.is_some() {
-                        self.peer_progress(now, block);
-                    }
-                }
-            }
+            Packet::Data { block, esi, payload } => self.take_symbol(now, from, block, esi, Some(payload)),
             Packet::Progress { closed } => {
                 if closed > self.manifest.layout().block_count() {
                     self.stats.rejected_packets += 1;
@@ -373,11 +362,16 @@ impl ReceiverSession {
             self.stats.rejected_packets += 1;
             return;
         }
+        self.take_symbol(now, from, block, esi, None);
+    }
+
+    /// Takes in one symbol from `from` (the sender, or a peer: a banned one's are dropped).
+    fn take_symbol(&mut self, now: Instant, from: SocketAddr, block: BlockId, esi: u32, payload: Option<&[u8]>) {
         let Some(source) = self.symbol_source(from) else {
             self.stats.rejected_packets += 1;
             return;
         };
-        if self.on_symbol(block, esi, None, source) {
+        if self.on_symbol(block, esi, payload, source) {
             self.last_heard = Some(now);
             if source.is_some() {
                 self.peer_progress(now, block);

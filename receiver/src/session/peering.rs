@@ -265,8 +265,8 @@ impl ReceiverSession {
             if !self.handed_off && !self.is_large_need(candidate, need) {
                 continue;
             }
-            let tried = self.asks.get(&candidate).map(|a| a.tried.clone()).unwrap_or_default();
-            if self.asks.get(&candidate).is_some_and(|a| a.failed >= PEER_TRIES) && !self.handed_off {
+            let (tried, failed) = self.asks.get(&candidate).map_or((Vec::new(), 0), |a| (a.tried.clone(), a.failed));
+            if failed >= PEER_TRIES && !self.handed_off {
                 // Its need goes to the sender now (see `left_to_peers`).
                 continue;
             }
