@@ -34,6 +34,7 @@ enum Spec {
     Peers { peers: Vec<PeerAddr> },
     Have { node: u32, first: u32, bits: Vec<u8> },
     Ask { node: u32, block: u32, need: u32 },
+    Seed { block: u32, esi: u32, payload: Vec<u8> },
 }
 
 impl Spec {
@@ -52,6 +53,7 @@ impl Spec {
             Self::Peers { peers } => Packet::Peers { peers: peers.clone() },
             Self::Have { node, first, bits } => Packet::Have { node: *node, first: *first, bits },
             Self::Ask { node, block, need } => Packet::Ask { node: *node, block: *block, need: *need },
+            Self::Seed { block, esi, payload } => Packet::Seed { block: *block, esi: *esi, payload },
         }
     }
 }
@@ -66,9 +68,10 @@ fn peer() -> impl Strategy<Value = PeerAddr> {
 }
 
 fn spec() -> impl Strategy<Value = Spec> {
+    let symbol = || (any::<u32>(), any::<u32>(), vec(any::<u8>(), 0..=usize::from(MAX_SYMBOL_SIZE)));
     prop_oneof![
-        (any::<u32>(), any::<u32>(), vec(any::<u8>(), 0..=usize::from(MAX_SYMBOL_SIZE)))
-            .prop_map(|(block, esi, payload)| Spec::Data { block, esi, payload }),
+        symbol().prop_map(|(block, esi, payload)| Spec::Data { block, esi, payload }),
+        symbol().prop_map(|(block, esi, payload)| Spec::Seed { block, esi, payload }),
         any::<u32>().prop_map(|closed| Spec::Progress { closed }),
         any::<u64>().prop_map(|receiver| Spec::Join { receiver }),
         (any::<u64>(), any::<u32>(), vec(need(), 0..=MAX_NEEDS_PER_STATUS))

@@ -22,7 +22,7 @@ use fec::{BlockEncoder, BlockId, Manifest, ObjectLayout};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use receiver::{Event as RxEvent, ReceiverConfig, ReceiverSession, ServeRequest};
-use sender::{Event as TxEvent, SenderConfig, SenderSession, Transmit};
+use sender::{Event as TxEvent, SenderConfig, SenderSession, SymbolTo, Transmit};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
@@ -37,6 +37,16 @@ const DATA_HEADER: u64 = fec::wire::HEADER_LEN as u64 + 8;
 const RECEIVER_TIMEOUT: Duration = Duration::from_secs(3);
 /// The sender starts once every on-time node joined, or this long after the first did.
 const JOIN_WINDOW: Duration = Duration::from_millis(100);
+
+/// How the sender reaches the nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Multicast, replicated by the switches.
+    Multicast,
+    /// No multicast: each symbol goes to one node, which forwards it to all the others
+    /// ([`SenderConfig::swarm`]).
+    Swarm,
+}
 
 /// One multicast datagram in the log.
 struct Sent {
@@ -57,8 +67,9 @@ enum Inbound {
     /// A whole datagram (the sender's control packets, peers' requests and maps; with full
     /// bytes, peers' symbols).
     Packet { from: SocketAddr, bytes: Vec<u8> },
-    /// A peer's symbol under symbol accounting: no payload.
-    Symbol { from: SocketAddr, block: BlockId, esi: u32 },
+    /// A symbol under symbol accounting (no payload): a peer's, or without multicast the
+    /// sender's; a seed when `seed` (see [`fec::wire::Packet::Seed`]).
+    Symbol { from: SocketAddr, block: BlockId, esi: u32, seed: bool },
 }
 
 /// An [`Inbound`] with its arrival at the node's top-of-rack port; ordered by time, then by
@@ -116,6 +127,9 @@ struct Node {
     to_peers: Vec<(Nanos, SocketAddr, Vec<u8>)>,
     /// Symbols peers asked for this tick.
     serves: Vec<(Nanos, ServeRequest)>,
+    /// Seeds to forward to every member (without multicast), taken in this tick: when, and the
+    /// symbol (with full bytes, its datagram).
+    forwards: Vec<(Nanos, BlockId, u32, Option<Vec<u8>>)>,
     /// When the symbols served so far will have left, at the serving rate.
     served_until: Nanos,
     now: Nanos,
@@ -309,9 +323,22 @@ impl World<'_> {
                     continue;
                 }
                 if let Some(session) = node.session.as_mut() {
-                    match arrival.what {
-                        Inbound::Packet { from, bytes } => session.handle_datagram(now, from, &bytes),
-                        Inbound::Symbol { from, block, esi } => session.handle_symbol_accounted(now, from, block, esi),
+                    let forward = match arrival.what {
+                        Inbound::Packet { from, bytes } => {
+                            session.handle_datagram(now, from, &bytes);
+                            session.take_forward().then(|| (Packet::decode(&bytes, None).ok().and_then(|(_, p)| symbol_of(&p)), Some(bytes)))
+                        }
+                        Inbound::Symbol { from, block, esi, seed: false } => {
+                            session.handle_symbol_accounted(now, from, block, esi);
+                            None
+                        }
+                        Inbound::Symbol { from, block, esi, seed: true } => {
+                            session.handle_seed_accounted(now, from, block, esi);
+                            session.take_forward().then_some((Some((block, esi)), None))
+                        }
+                    };
+                    if let Some((Some((block, esi)), bytes)) = forward {
+                        node.forwards.push((at, block, esi, bytes));
                     }
                 }
             }
@@ -369,6 +396,26 @@ impl World<'_> {
             }
         }
         let symbol_ip_bytes = IP_UDP_OVERHEAD + DATA_HEADER + u64::from(self.plan.symbol_size);
+        // Forwarding seeds is a member's main job without multicast: at its link's rate.
+        let link_bps = (self.plan.links.node_bps as f64 * node.faults.speed) as u64;
+        let forward_interval = crate::net::serialization_ns(symbol_ip_bytes, link_bps.max(1));
+        let forwards = std::mem::take(&mut node.forwards);
+        if !forwards.is_empty() {
+            let members: Vec<usize> = node.session.iter().flat_map(|s| s.members()).filter_map(|addr| by_addr.get(&addr).copied()).collect();
+            for (at, block, esi, bytes) in forwards {
+                node.served_until = node.served_until.max(at);
+                for &to in &members {
+                    node.served_until += forward_interval;
+                    let Some(depart) = node.up.admit(node.served_until, symbol_ip_bytes) else { continue };
+                    let Some(arrival) = path(to, depart) else { continue };
+                    let what = match &bytes {
+                        Some(bytes) => Inbound::Packet { from: node.addr, bytes: bytes.clone() },
+                        None => Inbound::Symbol { from: node.addr, block, esi, seed: true },
+                    };
+                    out.push((to, arrival, what));
+                }
+            }
+        }
         let interval = crate::net::serialization_ns(symbol_ip_bytes, self.serve_rate_bps(node).max(1));
         for (at, request) in std::mem::take(&mut node.serves) {
             let Some(&to) = by_addr.get(&request.to) else { continue };
@@ -389,7 +436,7 @@ impl World<'_> {
                         Packet::Data { block, esi, payload: &payloads[n as usize] }.encode(SESSION, None, &mut bytes);
                         Inbound::Packet { from: node.addr, bytes }
                     }
-                    None => Inbound::Symbol { from: node.addr, block, esi },
+                    None => Inbound::Symbol { from: node.addr, block, esi, seed: false },
                 };
                 out.push((to, arrival, what));
             }
@@ -399,7 +446,7 @@ impl World<'_> {
 
 /// Runs fountain on `plan`; `trace` records the event trace.
 /// Nodes advance on `threads` threads.
-pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace, threads: usize) -> Outcome {
+pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace, threads: usize, delivery: Delivery) -> Outcome {
     let layout = ObjectLayout::new(plan.object_bytes(), plan.symbol_size, plan.block_symbols).expect("validated");
     let object = (plan.fidelity == Fidelity::Bytes).then(|| {
         let mut data = vec![0u8; plan.object_bytes() as usize];
@@ -427,6 +474,7 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
     config.min_receivers = faults.nodes.iter().filter(|f| f.join_at == 0).count().max(1);
     config.join_window = Some(JOIN_WINDOW);
     config.receiver_timeout = RECEIVER_TIMEOUT;
+    config.swarm = delivery == Delivery::Swarm;
     let mut sender = SenderSession::new(config, manifest.clone());
 
     let world = World {
@@ -464,6 +512,7 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
                 inbox: BinaryHeap::new(),
                 to_peers: Vec::new(),
                 serves: Vec::new(),
+                forwards: Vec::new(),
                 served_until: 0,
                 now: 0,
                 done_at: None,
@@ -545,15 +594,33 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
                 while let Some(transmit) = sender.poll_transmit(now) {
                     events += 1;
                     match transmit {
-                        Transmit::Symbol { block, esi } => {
+                        Transmit::Symbol { block, esi, to } => {
                             trace.record(sender_now, u64::from(block), 2, u64::from(esi));
+                            let seed = matches!(to, SymbolTo::Seed(_));
                             let packet = world.object.map(|o| {
                                 let payload = o.encoders[block as usize].symbols(esi, 1).pop().expect("one symbol");
+                                let packet = if seed { Packet::Seed { block, esi, payload: &payload } } else { Packet::Data { block, esi, payload: &payload } };
                                 let mut bytes = Vec::new();
-                                Packet::Data { block, esi, payload: &payload }.encode(SESSION, None, &mut bytes);
+                                packet.encode(SESSION, None, &mut bytes);
                                 bytes
                             });
-                            log.write().expect("a node thread panicked").push(Sent { at: sender_now, ip_bytes: data_ip_bytes, what: Multicast::Symbol { block, esi, packet } });
+                            match to {
+                                SymbolTo::Group => log.write().expect("a node thread panicked").push(Sent { at: sender_now, ip_bytes: data_ip_bytes, what: Multicast::Symbol { block, esi, packet } }),
+                                SymbolTo::Seed(member) | SymbolTo::Member(member) => {
+                                    let Some(&to) = by_addr.get(&member) else { continue };
+                                    let mut chunk = rounds.chunk(to / chunk_size);
+                                    let node = &mut chunk.nodes[to % chunk_size];
+                                    let at = sender_now + 3 * world.hop_ns;
+                                    if !faults.uplink_is_down(node.rack, at) && !node.loss.lose(&mut node.rng) {
+                                        seq += 1;
+                                        let what = match packet {
+                                            Some(bytes) => Inbound::Packet { from: sender_addr, bytes },
+                                            None => Inbound::Symbol { from: sender_addr, block, esi, seed },
+                                        };
+                                        node.inbox.push(Reverse(Arrival { at, seq, what }));
+                                    }
+                                }
+                            }
                         }
                         Transmit::Control { destination, packet } => {
                             trace.record(sender_now, 0, 3, packet.len() as u64);
@@ -645,7 +712,11 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
         .count();
     let verified = object.as_ref().map(|o| nodes.iter().filter(|n| n.output.as_deref() == Some(o.data.as_slice())).count());
     Outcome {
-        protocol: "fountain".into(),
+        protocol: match delivery {
+            Delivery::Multicast => "fountain",
+            Delivery::Swarm => "fountain_swarm",
+        }
+        .into(),
         // A late joiner's time counts from its join: the bound is what it could have done since.
         completion_ns: nodes.iter().map(|n| n.done_at.map(|d| d.saturating_sub(started_at.max(n.faults.join_at)))).collect(),
         slow: (0..plan.nodes).map(|i| faults.is_slow(i)).collect(),
@@ -658,5 +729,13 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
         repair_symbols: stats.proactive_repair_symbols + stats.requested_repair_symbols,
         conservation_violations,
         peer_symbols: nodes.iter().filter_map(|n| n.session.as_ref()).map(|s| s.stats().peer_symbols).sum(),
+    }
+}
+
+/// The block and ESI of a symbol packet.
+fn symbol_of(packet: &Packet<'_>) -> Option<(BlockId, u32)> {
+    match packet {
+        Packet::Data { block, esi, .. } | Packet::Seed { block, esi, .. } => Some((*block, *esi)),
+        _ => None,
     }
 }

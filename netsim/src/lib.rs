@@ -21,7 +21,7 @@ use rand_chacha::ChaCha8Rng;
 use std::time::Instant;
 
 /// Protocols a plan may ask for.
-pub const PROTOCOLS: [&str; 4] = ["fountain", "sequential_unicast", "parallel_unicast", "udpcast"];
+pub const PROTOCOLS: [&str; 5] = ["fountain", "fountain_swarm", "sequential_unicast", "parallel_unicast", "udpcast"];
 
 /// Runs every protocol of `plan` and summarises them.
 pub fn run(plan: &Plan) -> Report {
@@ -46,19 +46,22 @@ pub fn run_outcomes_on(plan: &Plan, threads: usize) -> (Report, Vec<Outcome>) {
     let faults = net::Faults::resolve(plan, &mut rng);
     let path_bps = plan.links.sender_bps.min(plan.links.uplink_bps).min(plan.links.node_bps);
     let bound_s = plan.object_bytes() as f64 * 8.0 / net::udp_goodput_bps(path_bps);
+    let swarm_bound_s = plan.protocols.iter().any(|p| p == "fountain_swarm").then(|| swarm_bound_s(plan, &faults));
     let mut trace = Trace::default();
     let mut rows = Vec::new();
     let mut outcomes = Vec::new();
     for protocol in &plan.protocols {
         let started = Instant::now();
         let outcome = match protocol.as_str() {
-            "fountain" => fountain::run(plan, &mut rng, &faults, &mut trace, threads),
+            "fountain" => fountain::run(plan, &mut rng, &faults, &mut trace, threads, fountain::Delivery::Multicast),
+            "fountain_swarm" => fountain::run(plan, &mut rng, &faults, &mut trace, threads, fountain::Delivery::Swarm),
             "sequential_unicast" => baselines::sequential_unicast(plan, &faults),
             "parallel_unicast" => baselines::parallel_unicast(plan, &faults),
             "udpcast" => baselines::udpcast(plan, &faults, &mut rng),
             other => unreachable!("validated protocol {other}"),
         };
-        rows.push(Row::new(&outcome, plan.object_bytes(), bound_s, started.elapsed().as_secs_f64()));
+        let bound = if protocol == "fountain_swarm" { swarm_bound_s.unwrap_or(bound_s) } else { bound_s };
+        rows.push(Row::new(&outcome, plan.object_bytes(), bound, started.elapsed().as_secs_f64()));
         outcomes.push(outcome);
     }
     let report = Report {
@@ -67,8 +70,21 @@ pub fn run_outcomes_on(plan: &Plan, threads: usize) -> (Report, Vec<Outcome>) {
         nodes: plan.nodes,
         object_bytes: plan.object_bytes(),
         bound_s,
+        swarm_bound_s,
         trace_hash: format!("{:016x}", trace.hash()),
         rows,
     };
     (report, outcomes)
+}
+
+/// The swarm lower bound (see [`Report::swarm_bound_s`]): every node must take the object in
+/// through its own link, the sender must put it out once, and every copy but the sender's comes
+/// out of some uplink.
+fn swarm_bound_s(plan: &Plan, faults: &net::Faults) -> f64 {
+    let object_bits = plan.object_bytes() as f64 * 8.0;
+    let node_bps = |i: usize| net::udp_goodput_bps((plan.links.node_bps as f64 * faults.nodes[i].speed) as u64);
+    let slowest_node = (0..plan.nodes).map(node_bps).fold(f64::INFINITY, f64::min);
+    let sender = net::udp_goodput_bps(plan.links.sender_bps);
+    let all_up = sender + (0..plan.nodes).map(node_bps).sum::<f64>();
+    [object_bits / sender, object_bits / slowest_node, plan.nodes as f64 * object_bits / all_up].into_iter().fold(0.0, f64::max)
 }

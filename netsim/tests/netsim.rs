@@ -164,3 +164,52 @@ fn baselines_run_on_the_same_plan() {
     // repair round trips dominate both.
     assert!(report.rows.iter().any(|r| r.protocol == "udpcast" && r.sender_bytes_ratio > 1.0));
 }
+
+/// Without multicast: 50 nodes of 10 Gbit/s behind a 10 Gbit/s server, 1% loss.
+fn swarm(extra: &str) -> Plan {
+    Plan::parse(&format!(
+        r#"
+name = "swarm"
+seed = 5
+nodes = 50
+racks = 5
+object_mib = 256
+deadline_s = 60
+protocols = ["fountain_swarm", "parallel_unicast"]
+{extra}
+[sender]
+repair_overhead_pct = 4.0
+[loss]
+model = "bernoulli"
+rate = 0.01
+"#
+    ))
+    .unwrap()
+}
+
+#[test]
+fn without_multicast_members_forward_seeds_and_finish_near_the_swarm_bound() {
+    let (report, outcomes) = run_outcomes(&swarm(""));
+    let swarm = &outcomes[0];
+    assert!(swarm.completion_ns.iter().all(Option::is_some), "{}", report.table());
+    assert_eq!(swarm.conservation_violations, 0);
+    let row = |name: &str| report.rows.iter().find(|r| r.protocol == name).unwrap().clone();
+    // The sender put the object out about once; the members' links carried every other copy.
+    assert!(row("fountain_swarm").sender_bytes_ratio < 1.10, "{}", report.table());
+    assert!(swarm.peer_symbols > 45 * (256 << 20) / u64::from(fec::layout::DEFAULT_SYMBOL_SIZE), "{}", swarm.peer_symbols);
+    assert!(row("fountain_swarm").max_ratio <= 1.3, "{}", report.table());
+    assert!(row("parallel_unicast").max_s >= 20.0 * row("fountain_swarm").max_s, "{}", report.table());
+}
+
+#[test]
+fn without_multicast_every_node_hash_matches_and_a_crashed_forwarder_costs_little() {
+    let mut plan = swarm("fidelity = \"bytes\"\n[[faults]]\nkind = \"crash\"\nnodes = [3]\nat_ms = 10\n");
+    plan.nodes = 12;
+    plan.racks = 3;
+    plan.object_mib = 32;
+    plan.protocols = vec!["fountain_swarm".into()];
+    let (report, outcomes) = run_outcomes(&plan);
+    let swarm = &outcomes[0];
+    assert!(swarm.completion_ns[3].is_none(), "{}", report.table());
+    assert_eq!(swarm.verified_nodes, Some(11), "{}", report.table());
+}

@@ -113,7 +113,7 @@ fn transfer(object: &[u8], specs: &[(Duration, f64, Serving)], seed: u64, limit:
         }
         while let Some(transmit) = sender.poll_transmit(now) {
             let (to, bytes) = match transmit {
-                Transmit::Symbol { block, esi } => {
+                Transmit::Symbol { block, esi, .. } => {
                     let payload = encoders[block as usize].symbols(esi, 1).pop().unwrap();
                     let mut bytes = Vec::new();
                     Packet::Data { block, esi, payload: &payload }.encode(SESSION, None, &mut bytes);

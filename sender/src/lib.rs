@@ -13,7 +13,7 @@ pub mod source;
 pub mod udp;
 
 pub use pacing::Pacer;
-pub use session::{Event, SenderConfig, SenderSession, SenderStats, Transmit};
+pub use session::{Event, SenderConfig, SenderSession, SenderStats, SymbolTo, Transmit};
 pub use setup::{PreparedSender, setup, ticket_config};
 pub use source::{BlockSource, SourceError};
 pub use udp::SendError;

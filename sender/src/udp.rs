@@ -1,6 +1,6 @@
 //! Runs a [`SenderSession`] over a real UDP socket, with the wall clock.
 
-use crate::session::{Event, SenderSession, Transmit};
+use crate::session::{Event, SenderSession, SymbolTo, Transmit};
 use crate::source::{BlockSource, SourceError};
 use fec::BlockId;
 use fec::wire::Packet;
@@ -82,7 +82,7 @@ pub fn run_with(
         let now = Instant::now();
         while let Some(transmit) = session.poll_transmit(now) {
             match transmit {
-                Transmit::Symbol { block, esi } => {
+                Transmit::Symbol { block, esi, to } => {
                     if prefetched.is_none_or(|p| block + PREFETCH_BLOCKS > p) {
                         let from = prefetched.map_or(block, |p| p.max(block));
                         for ahead in from..block + 2 * PREFETCH_BLOCKS {
@@ -91,9 +91,12 @@ pub fn run_with(
                         prefetched = Some(block + 2 * PREFETCH_BLOCKS);
                     }
                     let payload = source.symbol(block, esi)?;
-                    batch.push(socket, group, |buf| {
-                        Packet::Data { block, esi, payload: &payload }.encode(session_id, key.as_ref(), buf);
-                    })?;
+                    let (destination, packet) = match to {
+                        SymbolTo::Group => (group, Packet::Data { block, esi, payload: &payload }),
+                        SymbolTo::Seed(member) => (member, Packet::Seed { block, esi, payload: &payload }),
+                        SymbolTo::Member(member) => (member, Packet::Data { block, esi, payload: &payload }),
+                    };
+                    batch.push(socket, destination, |buf| packet.encode(session_id, key.as_ref(), buf))?;
                 }
                 Transmit::Control { destination, packet } => {
                     batch.push(socket, destination, |buf| buf.extend_from_slice(&packet))?;

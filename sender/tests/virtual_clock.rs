@@ -64,7 +64,7 @@ fn transfer_with(object: &[u8], losses: &[f64], seed: u64, capacity_bps: Option<
         assert!(now < start + Duration::from_secs(600), "transfer did not finish in virtual time");
         while let Some(transmit) = sender.poll_transmit(now) {
             let (to, bytes) = match transmit {
-                Transmit::Symbol { block, esi } => {
+                Transmit::Symbol { block, esi, .. } => {
                     let payload = encoders[block as usize].symbols(esi, 1).pop().unwrap();
                     let mut bytes = Vec::new();
                     Packet::Data { block, esi, payload: &payload }.encode(SESSION, None, &mut bytes);

@@ -42,6 +42,8 @@ pub enum Kind {
     Have = 10,
     /// Peer → peer: a request for fresh symbols of one block.
     Ask = 11,
+    /// Sender → one member, without multicast: a symbol that member forwards to every other.
+    Seed = 12,
 }
 
 impl Kind {
@@ -58,6 +60,7 @@ impl Kind {
             9 => Self::Peers,
             10 => Self::Have,
             11 => Self::Ask,
+            12 => Self::Seed,
             other => return Err(WireError::Kind(other)),
         })
     }
@@ -166,6 +169,17 @@ pub enum Packet<'a> {
         /// How many symbols.
         need: u32,
     },
+    /// One encoding symbol of a block, sent (without multicast) to one member only, which
+    /// forwards this very datagram to every other member: the sender's link carries the object
+    /// once and the members' links carry the rest, each symbol in flight a few microseconds.
+    Seed {
+        /// The block.
+        block: u32,
+        /// RaptorQ encoding symbol id.
+        esi: u32,
+        /// The symbol.
+        payload: &'a [u8],
+    },
 }
 
 impl Packet<'_> {
@@ -183,6 +197,7 @@ impl Packet<'_> {
             Self::Peers { .. } => Kind::Peers,
             Self::Have { .. } => Kind::Have,
             Self::Ask { .. } => Kind::Ask,
+            Self::Seed { .. } => Kind::Seed,
         }
     }
 
@@ -196,7 +211,7 @@ impl Packet<'_> {
         let mut w = Writer::new(buf);
         w.u8(PROTOCOL_VERSION).u8(self.kind() as u8).u8(flags).u8(0).u64(session);
         match self {
-            Self::Data { block, esi, payload } => {
+            Self::Data { block, esi, payload } | Self::Seed { block, esi, payload } => {
                 w.u32(*block).u32(*esi).bytes(payload);
             }
             Self::Progress { closed } => {
@@ -291,6 +306,7 @@ impl<'a> Packet<'a> {
         let mut r = Reader::new(body);
         let packet = match kind {
             Kind::Data => Self::Data { block: r.u32()?, esi: r.u32()?, payload: r.take_rest() },
+            Kind::Seed => Self::Seed { block: r.u32()?, esi: r.u32()?, payload: r.take_rest() },
             Kind::Progress => Self::Progress { closed: r.u32()? },
             Kind::Join => Self::Join { receiver: r.u64()? },
             Kind::Status => {
@@ -367,6 +383,7 @@ mod tests {
         let payload = [9u8; 64];
         let packets = [
             Packet::Data { block: 3, esi: 1025, payload: &payload },
+            Packet::Seed { block: 4, esi: 7, payload: &payload },
             Packet::Progress { closed: 17 },
             Packet::Join { receiver: u64::MAX },
             Packet::Status { receiver: 5, done_blocks: 2, needs: vec![Need { block: 1, need: 30, seen: 1100 }] },

@@ -34,6 +34,11 @@ pub struct ReceiverConfig {
     pub group_size: usize,
     /// Data packets per status report of the whole group (100: feedback ≤ ~1% of the data).
     pub data_packets_per_report: u32,
+    /// Blocks assembled at once (each holds up to a block of symbols). At the cap, a symbol of a
+    /// block below the highest open one evicts that highest assembly, and any other is dropped
+    /// and asked for again like a loss: memory stays a window of the lowest open blocks, whatever
+    /// the object's size or how long repair takes (a stalled disk, a burst of loss).
+    pub max_assemblies: usize,
     /// Symbol accounting (simulation only): assemblies count distinct ESIs instead of holding
     /// payloads; see [`super::ReceiverSession::handle_symbol_accounted`].
     pub symbol_accounting: bool,
@@ -60,6 +65,7 @@ impl ReceiverConfig {
             sender_timeout: Duration::from_secs(30),
             group_size: 1,
             data_packets_per_report: 100,
+            max_assemblies: 64,
             symbol_accounting: false,
             peer: PeerConfig::default(),
             sender: None,

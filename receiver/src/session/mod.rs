@@ -80,6 +80,9 @@ pub struct ReceiverStats {
     pub served_symbols: u64,
     /// Peers dropped for symbols that failed verification.
     pub banned_peers: u64,
+    /// Symbols dropped because [`ReceiverConfig::max_assemblies`] blocks were open, and
+    /// assemblies evicted for lower blocks.
+    pub window_drops: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +171,8 @@ pub struct ReceiverSession {
     /// Once finished: when we finished or last heard a peer's request (see
     /// [`Self::linger_until`]).
     linger_from: Option<Instant>,
+    /// The datagram just handled is a seed from the sender, to forward to every member.
+    forward: bool,
 }
 
 impl ReceiverSession {
@@ -207,6 +212,7 @@ impl ReceiverSession {
             to_peers: VecDeque::new(),
             awaiting_holder: BTreeMap::new(),
             linger_from: None,
+            forward: false,
         };
         session.sender = session.config.sender;
         session.report_after_packets = session.report_budget_packets();
@@ -234,6 +240,11 @@ impl ReceiverSession {
     /// Blocks stored so far.
     pub fn stored_blocks(&self) -> u32 {
         self.stored_count
+    }
+
+    /// Blocks being assembled now (at most [`ReceiverConfig::max_assemblies`]).
+    pub fn open_blocks(&self) -> usize {
+        self.assemblies.len()
     }
 
     /// Whether `block` is stored.
@@ -302,7 +313,10 @@ impl ReceiverSession {
 
     fn on_packet(&mut self, now: Instant, from: SocketAddr, packet: Packet<'_>) {
         match packet {
-            Packet::Data { block, esi, payload } => self.take_symbol(now, from, block, esi, Some(payload)),
+            Packet::Data { block, esi, payload } => {
+                self.take_symbol(now, from, block, esi, Some(payload));
+            }
+            Packet::Seed { block, esi, payload } => self.take_seed(now, from, block, esi, Some(payload)),
             Packet::Progress { closed } => {
                 if closed > self.manifest.layout().block_count() {
                     self.stats.rejected_packets += 1;
@@ -365,18 +379,50 @@ impl ReceiverSession {
         self.take_symbol(now, from, block, esi, None);
     }
 
-    /// Takes in one symbol from `from` (the sender, or a peer: a banned one's are dropped).
-    fn take_symbol(&mut self, now: Instant, from: SocketAddr, block: BlockId, esi: u32, payload: Option<&[u8]>) {
-        let Some(source) = self.symbol_source(from) else {
+    /// [`Self::handle_symbol_accounted`] for a [`Packet::Seed`].
+    pub fn handle_seed_accounted(&mut self, now: Instant, from: SocketAddr, block: BlockId, esi: u32) {
+        debug_assert!(self.config.symbol_accounting, "handle_seed_accounted needs symbol_accounting");
+        if esi > fec::codec::MAX_ESI {
             self.stats.rejected_packets += 1;
             return;
+        }
+        self.take_seed(now, from, block, esi, None);
+    }
+
+    /// Whether the datagram (or accounted seed) just handled must go, unchanged, to every
+    /// member in [`Self::members`]: a seed from the sender, without multicast. Clears it.
+    pub fn take_forward(&mut self) -> bool {
+        std::mem::take(&mut self.forward)
+    }
+
+    /// Where forwarded seeds go: every member known and trusted.
+    pub fn members(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.peers.trusted().map(|peer| peer.addr)
+    }
+
+    /// A seed: a symbol like any other, which we forward when the sender sent it to us (a
+    /// forwarded one comes from a peer and goes no further). We forward it even for a block we
+    /// hold: the others count on our share.
+    fn take_seed(&mut self, now: Instant, from: SocketAddr, block: BlockId, esi: u32, payload: Option<&[u8]>) {
+        let valid = self.take_symbol(now, from, block, esi, payload);
+        self.forward = valid && self.config.peer.enabled && self.sender == Some(from);
+    }
+
+    /// Takes in one symbol from `from` (the sender, or a peer: a banned one's are dropped).
+    /// Returns whether it was valid for this object.
+    fn take_symbol(&mut self, now: Instant, from: SocketAddr, block: BlockId, esi: u32, payload: Option<&[u8]>) -> bool {
+        let Some(source) = self.symbol_source(from) else {
+            self.stats.rejected_packets += 1;
+            return false;
         };
-        if self.on_symbol(block, esi, payload, source) {
+        let valid = self.on_symbol(block, esi, payload, source);
+        if valid {
             self.last_heard = Some(now);
             if source.is_some() {
                 self.peer_progress(now, block);
             }
         }
+        valid
     }
 
     /// Takes in one symbol (its payload, or `None` under symbol accounting) from the sender or
@@ -390,6 +436,10 @@ impl ReceiverSession {
         self.packets_since_report += 1;
         if self.stored[block as usize] {
             self.stats.duplicate_symbols += 1;
+            return true;
+        }
+        if !self.assemblies.contains_key(&block) && !self.make_room(block) {
+            self.stats.window_drops += 1;
             return true;
         }
         let overhead = self.config.decode_overhead_symbols;
@@ -464,6 +514,22 @@ impl ReceiverSession {
                 }
             }
         }
+        true
+    }
+
+    /// Whether a new assembly for `block` fits under [`ReceiverConfig::max_assemblies`]: at the
+    /// cap, the highest open block gives way to a lower one (unless its decode is out), so the
+    /// lowest unfinished blocks, which everything else waits on, always make progress.
+    fn make_room(&mut self, block: BlockId) -> bool {
+        if self.assemblies.len() < self.config.max_assemblies.max(1) {
+            return true;
+        }
+        let Some((&highest, assembly)) = self.assemblies.last_key_value() else { return true };
+        if highest < block || matches!(assembly.symbols, Symbols::Decoder(None)) {
+            return false;
+        }
+        self.assemblies.remove(&highest);
+        self.stats.window_drops += 1;
         true
     }
 

@@ -51,6 +51,11 @@ pub struct SenderConfig {
     /// finishing; then it hands each unfinished one off to its peers and ends, so one receiver
     /// that keeps falling behind cannot hold the multicast forever.
     pub straggler_deadline: Duration,
+    /// No multicast (a network that does not route it): each first-pass symbol goes to one
+    /// member in turn as a [`fec::wire::Packet::Seed`], which forwards it to every other member;
+    /// repair goes to the member that asked, progress and the end to each member. See
+    /// [`super::swarm`].
+    pub swarm: bool,
     /// Adaptive rate control: back off when receivers lose more than a threshold, probe back up
     /// when they don't, `rate_bps` being the ceiling. `None`: hold `rate_bps`.
     pub adaptive_rate: Option<crate::rate::RateConfig>,
@@ -77,6 +82,7 @@ impl SenderConfig {
             end_repeats: 3,
             straggler_need_pct: 25.0,
             straggler_deadline: Duration::from_secs(10),
+            swarm: false,
             adaptive_rate: None,
         }
     }

@@ -3,6 +3,7 @@
 mod config;
 mod receivers;
 mod schedule;
+mod swarm;
 
 pub use config::SenderConfig;
 pub use receivers::ReceiverInfo;
@@ -13,6 +14,7 @@ use fec::wire::{HEADER_LEN, MAX_PEERS_PER_PACKET, Packet, TAG_LEN};
 use fec::{BlockId, Manifest};
 use receivers::Receivers;
 use schedule::Schedule;
+use swarm::Swarm;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -24,13 +26,15 @@ const IP_UDP_OVERHEAD: usize = 28;
 #[must_use]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transmit {
-    /// Symbol `esi` of `block`, to the group. The driver builds the payload with its encoder
-    /// (or, in a simulation, need not build it at all).
+    /// Symbol `esi` of `block`. The driver builds the payload with its encoder (or, in a
+    /// simulation, need not build it at all).
     Symbol {
         /// The block.
         block: BlockId,
         /// The encoding symbol id.
         esi: u32,
+        /// Where it goes, and as which packet.
+        to: SymbolTo,
     },
     /// A complete control datagram.
     Control {
@@ -39,6 +43,18 @@ pub enum Transmit {
         /// The encoded packet.
         packet: Vec<u8>,
     },
+}
+
+/// Where a symbol goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SymbolTo {
+    /// The multicast group, as [`fec::wire::Packet::Data`].
+    Group,
+    /// One member, as [`fec::wire::Packet::Seed`], to forward to every other member
+    /// ([`SenderConfig::swarm`]).
+    Seed(SocketAddr),
+    /// One member alone, as [`fec::wire::Packet::Data`]: repair it asked for, without multicast.
+    Member(SocketAddr),
 }
 
 /// What happened, for the driver and the operator.
@@ -96,6 +112,7 @@ pub struct SenderSession {
     pacer: Pacer,
     rate: Option<AdaptiveRate>,
     receivers: Receivers,
+    swarm: Swarm,
     phase: Phase,
     control: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -119,6 +136,7 @@ impl SenderSession {
             config,
             manifest,
             receivers: Receivers::default(),
+            swarm: Swarm::default(),
             phase: Phase::WaitingForReceivers { since_first_join: None },
             control: VecDeque::new(),
             events: VecDeque::new(),
@@ -189,9 +207,13 @@ impl SenderSession {
                 }
                 let index = self.receivers.heard(now, receiver).expect("joined above").index;
                 self.queue_control(from, &Packet::Ack { receiver, done: false, index });
-                let peers = self.receivers.sample_peers(index, MAX_PEERS_PER_PACKET);
-                if !peers.is_empty() {
-                    self.queue_control(from, &Packet::Peers { peers });
+                if self.config.swarm && self.phase == Phase::Sending {
+                    self.announce_members(index, from);
+                } else {
+                    let peers = self.receivers.sample_peers(index, MAX_PEERS_PER_PACKET);
+                    if !peers.is_empty() {
+                        self.queue_control(from, &Packet::Peers { peers });
+                    }
                 }
                 self.maybe_start(now);
             }
@@ -206,6 +228,13 @@ impl SenderSession {
                     // It completes from peers: its needs no longer steer repair or the rate. It
                     // still reports, so our handoff was lost: say it again.
                     self.queue_control(from, &Packet::Handoff { receiver });
+                    return;
+                }
+                if self.config.swarm {
+                    let addr = info.addr;
+                    for need in needs {
+                        self.swarm.on_need(now, receiver, addr, need, self.config.repair_holdoff, &self.schedule);
+                    }
                     return;
                 }
                 for need in needs {
@@ -240,6 +269,7 @@ impl SenderSession {
                 self.check_finished();
             }
             Packet::Data { .. }
+            | Packet::Seed { .. }
             | Packet::Progress { .. }
             | Packet::Ack { .. }
             | Packet::End
@@ -333,21 +363,28 @@ impl SenderSession {
                     return None;
                 }
                 self.phase = Phase::Ending { repeats_left: repeats_left - 1 };
-                Some(self.group_packet(&Packet::End))
+                self.group_packet(&Packet::End)
             }
             Phase::WaitingForReceivers { .. } => self.poll_progress(now),
             Phase::Sending => {
                 if let Some(progress) = self.poll_progress(now) {
                     return Some(progress);
                 }
-                if self.schedule.is_idle() {
+                if self.is_idle() {
                     self.pacer.idle(now);
                     return None;
                 }
                 if self.pacer.delay(now, self.data_wire_bytes).is_some() {
                     return None;
                 }
-                let (block, esi, requested) = self.schedule.next(now)?;
+                let (block, esi, requested, to) = match self.swarm.next_repair() {
+                    Some((addr, block)) => (block, self.schedule.fresh_repair_esi(now, block), true, SymbolTo::Member(addr)),
+                    None => {
+                        let (block, esi, requested) = self.schedule.next(now)?;
+                        let to = if self.config.swarm { SymbolTo::Seed(self.swarm.next_seed(&self.receivers)?) } else { SymbolTo::Group };
+                        (block, esi, requested, to)
+                    }
+                };
                 self.pacer.consume(self.data_wire_bytes);
                 self.stats.wire_bytes += self.data_wire_bytes as u64;
                 if requested {
@@ -357,7 +394,7 @@ impl SenderSession {
                 } else {
                     self.stats.proactive_repair_symbols += 1;
                 }
-                Some(Transmit::Symbol { block, esi })
+                Some(Transmit::Symbol { block, esi, to })
             }
         }
     }
@@ -368,14 +405,36 @@ impl SenderSession {
             return None;
         }
         self.next_progress = Some(now + self.config.progress_interval);
-        Some(self.group_packet(&Packet::Progress { closed: self.schedule.closed() }))
+        self.group_packet(&Packet::Progress { closed: self.schedule.closed() })
     }
 
-    fn group_packet(&mut self, packet: &Packet<'_>) -> Transmit {
+    /// `packet` for the whole group: multicast, or one copy to each member without multicast.
+    fn group_packet(&mut self, packet: &Packet<'_>) -> Option<Transmit> {
         let mut bytes = Vec::new();
         packet.encode(self.config.session_id, self.config.key.as_ref(), &mut bytes);
-        self.stats.wire_bytes += (bytes.len() + IP_UDP_OVERHEAD) as u64;
-        Transmit::Control { destination: self.config.group, packet: bytes }
+        if !self.config.swarm {
+            self.stats.wire_bytes += (bytes.len() + IP_UDP_OVERHEAD) as u64;
+            return Some(Transmit::Control { destination: self.config.group, packet: bytes });
+        }
+        for (_, destination) in self.receivers.registered(|_| true) {
+            self.stats.wire_bytes += (bytes.len() + IP_UDP_OVERHEAD) as u64;
+            self.control.push_back(Transmit::Control { destination, packet: bytes.clone() });
+        }
+        self.control.pop_front()
+    }
+
+    /// Whether nothing is left to send: the first pass is over and no repair is owed.
+    fn is_idle(&self) -> bool {
+        self.schedule.is_idle() && self.swarm.is_idle()
+    }
+
+    /// Without multicast, member `index` at `addr` forwards its seeds to every other member:
+    /// it gets all their addresses.
+    fn announce_members(&mut self, index: u32, addr: SocketAddr) {
+        let peers = self.receivers.peers_of(index);
+        for chunk in peers.chunks(MAX_PEERS_PER_PACKET) {
+            self.queue_control(addr, &Packet::Peers { peers: chunk.to_vec() });
+        }
     }
 
     /// When [`Self::handle_timeout`] must next be called (and `poll_transmit` retried).
@@ -388,7 +447,7 @@ impl SenderSession {
             self.straggler_deadline(),
         ];
         let mut next = timers.into_iter().flatten().min();
-        if self.phase == Phase::Sending && !self.schedule.is_idle() {
+        if self.phase == Phase::Sending && !self.is_idle() {
             let pace = self.pacer.delay(now, self.data_wire_bytes).unwrap_or(now);
             next = Some(next.map_or(pace, |n| n.min(pace)));
         }
@@ -412,6 +471,11 @@ impl SenderSession {
             if self.receivers.len() >= self.config.min_receivers || window_over {
                 self.phase = Phase::Sending;
                 self.events.push_back(Event::Started);
+                if self.config.swarm {
+                    for (index, addr) in self.receivers.registered(|_| true) {
+                        self.announce_members(index, addr);
+                    }
+                }
             }
         }
     }

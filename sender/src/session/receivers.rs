@@ -67,6 +67,26 @@ impl Receivers {
             .collect()
     }
 
+    /// Every member other than `index`, for delivery without multicast: each forwards its seeds
+    /// to all the others.
+    pub fn peers_of(&self, index: u32) -> Vec<PeerAddr> {
+        let others = self.members.iter().enumerate().filter(|&(i, _)| i != index as usize);
+        others.map(|(i, &addr)| PeerAddr { index: i as u32, addr }).collect()
+    }
+
+    /// The members still waited for, by index: the order seeds go round in without multicast.
+    pub fn seed_order(&self) -> Vec<SocketAddr> {
+        self.registered(ReceiverInfo::is_waited_for).into_iter().map(|(_, addr)| addr).collect()
+    }
+
+    /// Registered receivers that pass `filter`, as (index, address), by index (a stable order,
+    /// which simulations need to be deterministic).
+    pub fn registered(&self, filter: impl Fn(&ReceiverInfo) -> bool) -> Vec<(u32, SocketAddr)> {
+        let mut chosen: Vec<(u32, SocketAddr)> = self.by_id.values().filter(|i| filter(i)).map(|i| (i.index, i.addr)).collect();
+        chosen.sort_unstable();
+        chosen
+    }
+
     /// The receiver `id`, not counted as heard from.
     pub fn get_mut(&mut self, id: u64) -> Option<&mut ReceiverInfo> {
         self.by_id.get_mut(&id)

@@ -158,6 +158,22 @@ impl Schedule {
         }
     }
 
+    /// A fresh repair ESI of `block` (closed) for one receiver alone (without multicast),
+    /// counted as repair sent.
+    pub fn fresh_repair_esi(&mut self, now: Instant, block: BlockId) -> u32 {
+        let state = &mut self.blocks[block as usize];
+        let esi = state.next_esi;
+        state.next_esi += 1;
+        state.repaired += 1;
+        state.last_sent = Some(now);
+        esi
+    }
+
+    /// The next ESI [`Self::fresh_repair_esi`] gives for `block`.
+    pub fn next_esi(&self, block: BlockId) -> u32 {
+        self.blocks[block as usize].next_esi
+    }
+
     /// Repair symbols sent for `block` in answer to feedback.
     pub fn repaired(&self, block: BlockId) -> u32 {
         self.blocks.get(block as usize).map_or(0, |b| b.repaired)
