@@ -66,11 +66,17 @@ enum Multicast {
 enum Inbound {
     /// A whole datagram (the sender's control packets, peers' requests and maps; with full
     /// bytes, peers' symbols).
-    Packet { from: SocketAddr, bytes: Vec<u8> },
+    Packet { from: From, bytes: Vec<u8> },
     /// A symbol under symbol accounting (no payload): a peer's, or without multicast the
     /// sender's; a seed when `seed` (see [`fec::wire::Packet::Seed`]).
-    Symbol { from: SocketAddr, block: BlockId, esi: u32, seed: bool },
+    Symbol { from: From, block: BlockId, esi: u32, seed: bool },
 }
+
+/// Who sent an [`Inbound`]: a node's index, or [`SENDER`]. An index rather than an address keeps
+/// arrivals small, which matters: every node's inbox heap moves each of them a few times.
+type From = u32;
+/// [`From`] for the sender.
+const SENDER: From = From::MAX;
 
 /// An [`Inbound`] with its arrival at the node's top-of-rack port; ordered by time, then by
 /// the order it was sent in (so equal times stay deterministic).
@@ -152,10 +158,15 @@ type Feedback = (Nanos, usize, Vec<u8>);
 /// few enough that taking one costs nothing next to advancing its nodes.
 const CHUNKS_PER_THREAD: usize = 8;
 
-/// Nodes that advance together, and the feedback they sent this tick (in node order).
+/// Nodes that advance together, the feedback and peer traffic they sent this tick (in node
+/// order), and the peer traffic on its way to them.
 struct Chunk {
     nodes: Vec<Node>,
     feedback: Vec<Feedback>,
+    /// To other nodes: (destination, arrival at its top of rack, datagram).
+    outbox: Vec<(usize, Nanos, Inbound)>,
+    /// From other nodes, sent last tick: (node within the chunk, arrival), in sending order.
+    incoming: Vec<(usize, Arrival)>,
 }
 
 /// Everything shared while nodes advance.
@@ -166,6 +177,8 @@ struct World<'a> {
     hop_ns: Nanos,
     jitter_ns: Nanos,
     sender_addr: SocketAddr,
+    /// Every node's address, by index.
+    addrs: &'a [SocketAddr],
     layout: ObjectLayout,
     manifest: &'a Manifest,
     object: Option<&'a Object>,
@@ -173,6 +186,10 @@ struct World<'a> {
 }
 
 impl World<'_> {
+    fn addr_of(&self, from: From) -> SocketAddr {
+        if from == SENDER { self.sender_addr } else { self.addrs[from as usize] }
+    }
+
     fn instant(&self, at: Nanos) -> Instant {
         self.base + Duration::from_nanos(at)
     }
@@ -325,15 +342,15 @@ impl World<'_> {
                 if let Some(session) = node.session.as_mut() {
                     let forward = match arrival.what {
                         Inbound::Packet { from, bytes } => {
-                            session.handle_datagram(now, from, &bytes);
+                            session.handle_datagram(now, self.addr_of(from), &bytes);
                             session.take_forward().then(|| (Packet::decode(&bytes, None).ok().and_then(|(_, p)| symbol_of(&p)), Some(bytes)))
                         }
                         Inbound::Symbol { from, block, esi, seed: false } => {
-                            session.handle_symbol_accounted(now, from, block, esi);
+                            session.handle_symbol_accounted(now, self.addr_of(from), block, esi);
                             None
                         }
                         Inbound::Symbol { from, block, esi, seed: true } => {
-                            session.handle_seed_accounted(now, from, block, esi);
+                            session.handle_seed_accounted(now, self.addr_of(from), block, esi);
                             session.take_forward().then_some((Some((block, esi)), None))
                         }
                     };
@@ -392,7 +409,7 @@ impl World<'_> {
             let Some(&to) = by_addr.get(&destination) else { continue };
             let Some(depart) = node.up.admit(at, IP_UDP_OVERHEAD + bytes.len() as u64) else { continue };
             if let Some(arrival) = path(to, depart) {
-                out.push((to, arrival, Inbound::Packet { from: node.addr, bytes }));
+                out.push((to, arrival, Inbound::Packet { from: node.index as From, bytes }));
             }
         }
         let symbol_ip_bytes = IP_UDP_OVERHEAD + DATA_HEADER + u64::from(self.plan.symbol_size);
@@ -409,8 +426,8 @@ impl World<'_> {
                     let Some(depart) = node.up.admit(node.served_until, symbol_ip_bytes) else { continue };
                     let Some(arrival) = path(to, depart) else { continue };
                     let what = match &bytes {
-                        Some(bytes) => Inbound::Packet { from: node.addr, bytes: bytes.clone() },
-                        None => Inbound::Symbol { from: node.addr, block, esi, seed: true },
+                        Some(bytes) => Inbound::Packet { from: node.index as From, bytes: bytes.clone() },
+                        None => Inbound::Symbol { from: node.index as From, block, esi, seed: true },
                     };
                     out.push((to, arrival, what));
                 }
@@ -434,9 +451,9 @@ impl World<'_> {
                     Some(payloads) => {
                         let mut bytes = Vec::new();
                         Packet::Data { block, esi, payload: &payloads[n as usize] }.encode(SESSION, None, &mut bytes);
-                        Inbound::Packet { from: node.addr, bytes }
+                        Inbound::Packet { from: node.index as From, bytes }
                     }
-                    None => Inbound::Symbol { from: node.addr, block, esi, seed: false },
+                    None => Inbound::Symbol { from: node.index as From, block, esi, seed: false },
                 };
                 out.push((to, arrival, what));
             }
@@ -477,6 +494,9 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
     config.swarm = delivery == Delivery::Swarm;
     let mut sender = SenderSession::new(config, manifest.clone());
 
+    let addrs: Vec<SocketAddr> = (0..plan.nodes)
+        .map(|index| SocketAddr::from(([10, (index % plan.racks) as u8, (index >> 8) as u8, index as u8], 6000 + (index >> 16) as u16)))
+        .collect();
     let world = World {
         plan,
         faults,
@@ -484,6 +504,7 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
         hop_ns: links.hop_latency_us * 1000,
         jitter_ns: links.jitter_us * 1000,
         sender_addr,
+        addrs: &addrs,
         layout,
         manifest: &manifest,
         object: object.as_ref(),
@@ -497,7 +518,7 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
             Node {
                 index,
                 rack,
-                addr: SocketAddr::from(([10, rack as u8, (index >> 8) as u8, index as u8], 6000 + (index >> 16) as u16)),
+                addr: addrs[index],
                 rng: ChaCha8Rng::seed_from_u64(rng.next_u64()),
                 session: None,
                 journal: Vec::new(),
@@ -521,7 +542,6 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
             }
         })
         .collect();
-    let addrs: Vec<SocketAddr> = nodes.iter().map(|n| n.addr).collect();
     let by_addr: HashMap<SocketAddr, usize> = nodes.iter().map(|n| (n.addr, n.index)).collect();
     let mut feedback_rng = ChaCha8Rng::seed_from_u64(rng.next_u64());
     let mut feedback_loss = LossState::new(plan.loss.clone());
@@ -534,15 +554,24 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
     let mut nodes = nodes.into_iter();
     let chunks: Vec<Chunk> = std::iter::from_fn(|| {
         let chunk: Vec<Node> = nodes.by_ref().take(chunk_size).collect();
-        (!chunk.is_empty()).then_some(Chunk { nodes: chunk, feedback: Vec::new() })
+        (!chunk.is_empty()).then_some(Chunk { nodes: chunk, feedback: Vec::new(), outbox: Vec::new(), incoming: Vec::new() })
     })
     .collect();
     let rounds = Rounds::new(chunks, 0);
     let log: RwLock<Vec<Sent>> = RwLock::new(Vec::new());
     let advance = |chunk: &mut Chunk, until: Nanos| {
         let log = log.read().expect("the sender panicked");
+        // What peers sent last tick crosses the last hop (and its loss) into each inbox here, on
+        // the chunk's own thread: per node in sending order, so any thread count gives one trace.
+        for (local, arrival) in chunk.incoming.drain(..) {
+            let node = &mut chunk.nodes[local];
+            if !node.loss.lose(&mut node.rng) {
+                node.inbox.push(Reverse(arrival));
+            }
+        }
         for node in &mut chunk.nodes {
             world.advance(node, &log, until, &mut chunk.feedback);
+            world.send_to_peers(node, &by_addr, &mut chunk.outbox);
         }
     };
     let mut to_sender: BinaryHeap<Reverse<(Nanos, u64, usize, Vec<u8>)>> = BinaryHeap::new();
@@ -614,8 +643,8 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
                                     if !faults.uplink_is_down(node.rack, at) && !node.loss.lose(&mut node.rng) {
                                         seq += 1;
                                         let what = match packet {
-                                            Some(bytes) => Inbound::Packet { from: sender_addr, bytes },
-                                            None => Inbound::Symbol { from: sender_addr, block, esi, seed },
+                                            Some(bytes) => Inbound::Packet { from: SENDER, bytes },
+                                            None => Inbound::Symbol { from: SENDER, block, esi, seed },
                                         };
                                         node.inbox.push(Reverse(Arrival { at, seq, what }));
                                     }
@@ -632,7 +661,7 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
                                     let at = sender_now + 3 * world.hop_ns;
                                     if !faults.uplink_is_down(node.rack, at) && !node.loss.lose(&mut node.rng) {
                                         seq += 1;
-                                        node.inbox.push(Reverse(Arrival { at, seq, what: Inbound::Packet { from: sender_addr, bytes: packet } }));
+                                        node.inbox.push(Reverse(Arrival { at, seq, what: Inbound::Packet { from: SENDER, bytes: packet } }));
                                     }
                                 }
                                 None => log.write().expect("a node thread panicked").push(Sent { at: sender_now, ip_bytes, what: Multicast::Control(packet) }),
@@ -654,23 +683,23 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
             }
             // Every node, up to the end of the tick.
             rounds.round(tick_end, &advance);
-            // Peer traffic: leaves its nodes in node order, then lands in the inboxes.
-            let mut to_peers = Vec::new();
+            // Peer traffic left its nodes in node order: sort it by destination chunk, in that
+            // order, for the next round to take in.
+            let mut incoming: Vec<Vec<(usize, Arrival)>> = (0..rounds.len()).map(|_| Vec::new()).collect();
             settled = true;
             for i in 0..rounds.len() {
-                for node in &mut rounds.chunk(i).nodes {
-                    world.send_to_peers(node, &by_addr, &mut to_peers);
+                let mut chunk = rounds.chunk(i);
+                for (to, at, what) in chunk.outbox.drain(..) {
+                    events += 1;
+                    seq += 1;
+                    incoming[to / chunk_size].push((to % chunk_size, Arrival { at, seq, what }));
+                }
+                for node in &chunk.nodes {
                     settled &= node.done_at.is_some() || node.faults.crashes.iter().any(|&(from, until)| until.is_none() && from <= tick_end);
                 }
             }
-            for (to, at, what) in to_peers {
-                events += 1;
-                let mut chunk = rounds.chunk(to / chunk_size);
-                let node = &mut chunk.nodes[to % chunk_size];
-                if !node.loss.lose(&mut node.rng) {
-                    seq += 1;
-                    node.inbox.push(Reverse(Arrival { at, seq, what }));
-                }
+            for (i, arrivals) in incoming.into_iter().enumerate() {
+                rounds.chunk(i).incoming.extend(arrivals);
             }
             let feedback = (0..rounds.len()).flat_map(|i| std::mem::take(&mut rounds.chunk(i).feedback));
             for (at, from, bytes) in feedback {

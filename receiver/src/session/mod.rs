@@ -119,9 +119,15 @@ struct Assembly {
     target: u32,
     /// The block's source symbols (K), kept so no symbol recomputes it.
     k: u32,
-    /// Peers whose symbols are in it: the suspects if it fails verification.
+    /// Peers whose symbols are in it: the suspects if it fails verification. At most
+    /// [`MAX_SUSPECTS`]; past that (forwarded seeds come from every member) it is `crowded`.
     peers: Vec<u32>,
+    /// More peers contributed than are tracked: a failure says nothing about any one of them.
+    crowded: bool,
 }
+
+/// Contributing peers an assembly tracks (see [`Assembly::crowded`]).
+const MAX_SUSPECTS: usize = 4;
 
 /// The receiver side of one transfer.
 pub struct ReceiverSession {
@@ -452,6 +458,7 @@ impl ReceiverSession {
                 target: k + overhead,
                 k,
                 peers: Vec::new(),
+                crowded: false,
             }
         });
         let (decodable, distinct) = match (&mut assembly.symbols, payload) {
@@ -488,8 +495,12 @@ impl ReceiverSession {
         match source {
             Some(peer) => {
                 self.stats.peer_symbols += 1;
-                if !assembly.peers.contains(&peer) {
-                    assembly.peers.push(peer);
+                if !assembly.crowded && !assembly.peers.contains(&peer) {
+                    if assembly.peers.len() < MAX_SUSPECTS {
+                        assembly.peers.push(peer);
+                    } else {
+                        assembly.crowded = true;
+                    }
                 }
             }
             // `seen` tells the sender which of its own repair bursts had arrived.
@@ -551,7 +562,11 @@ impl ReceiverSession {
                 // The decoder dropped every symbol; so do we our list of who sent them.
                 self.stats.corrupt_blocks += 1;
                 let suspects = std::mem::take(&mut assembly.peers);
-                self.blame(block, &suspects);
+                if !std::mem::take(&mut assembly.crowded) {
+                    self.blame(block, &suspects);
+                } else if let Some(ask) = self.asks.get_mut(&block) {
+                    ask.retry();
+                }
                 k + self.config.decode_overhead_symbols
             }
             DecodeError::Singular { .. } => {

@@ -36,6 +36,11 @@ impl PeerAsk {
     pub(super) fn is_pending(&self) -> bool {
         self.pending
     }
+
+    /// The block failed verification: ask again, of someone else.
+    pub(super) fn retry(&mut self) {
+        self.pending = false;
+    }
 }
 
 impl ReceiverSession {
@@ -43,6 +48,10 @@ impl ReceiverSession {
     /// hash guards against those), `Some(Some(index))` for a trusted peer, `None` for a banned
     /// peer, whose packets are dropped.
     pub(super) fn symbol_source(&self, from: SocketAddr) -> Option<Option<u32>> {
+        if self.sender == Some(from) {
+            // Most symbols: no need to look the address up.
+            return Some(None);
+        }
         match self.peers.by_addr(from) {
             Some(peer) if peer.banned => None,
             Some(peer) => Some(Some(peer.index)),
@@ -141,7 +150,7 @@ impl ReceiverSession {
     /// once; several each get a strike. The block is then asked of someone else.
     pub(super) fn blame(&mut self, block: BlockId, suspects: &[u32]) {
         if let Some(ask) = self.asks.get_mut(&block) {
-            ask.pending = false;
+            ask.retry();
         }
         for &index in suspects {
             let Some(peer) = self.peers.get_mut(index) else { continue };
