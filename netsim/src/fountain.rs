@@ -24,7 +24,7 @@ use rand_chacha::ChaCha8Rng;
 use receiver::{Event as RxEvent, ReceiverConfig, ReceiverSession, ServeRequest};
 use sender::{Event as TxEvent, SenderConfig, SenderSession, SymbolTo, Transmit};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
@@ -128,7 +128,14 @@ struct Node {
     /// The node's own link towards its top of rack: what it serves and sends peers leaves here.
     up: LinkQueue,
     loss: LossState,
-    inbox: BinaryHeap<Reverse<Arrival>>,
+    /// Unicast on its way in, by arrival (see [`Node::take_arrivals`]).
+    inbox: VecDeque<Arrival>,
+    /// Arrivals handed over since the last round, not yet merged into `inbox`.
+    arriving: Vec<Arrival>,
+    /// Loss on the node's way out to peers: its own stream, so what it sends does not depend on
+    /// what it receives.
+    out_loss: LossState,
+    out_rng: ChaCha8Rng,
     /// Datagrams for peers sent this tick: when, where to, the bytes.
     to_peers: Vec<(Nanos, SocketAddr, Vec<u8>)>,
     /// Symbols peers asked for this tick.
@@ -145,6 +152,30 @@ struct Node {
 }
 
 impl Node {
+    /// Merges what arrived since the last round into the inbox. A tick's arrivals come sorted
+    /// once and merged in one pass: cheaper than a heap, whose every push and pop moves an
+    /// arrival up or down its depth (the inbox holds hundreds while members forward seeds).
+    fn take_arrivals(&mut self) {
+        if self.arriving.is_empty() {
+            return;
+        }
+        self.arriving.sort_unstable();
+        if self.inbox.back().is_none_or(|last| *last <= self.arriving[0]) {
+            self.inbox.extend(self.arriving.drain(..));
+            return;
+        }
+        let mut merged = VecDeque::with_capacity(self.inbox.len() + self.arriving.len());
+        let mut new = self.arriving.drain(..).peekable();
+        for old in self.inbox.drain(..) {
+            while let Some(next) = new.next_if(|n| *n < old) {
+                merged.push_back(next);
+            }
+            merged.push_back(old);
+        }
+        merged.extend(new);
+        self.inbox = merged;
+    }
+
     #[inline]
     fn is_up(&self, at: Nanos) -> bool {
         at >= self.faults.join_at && !self.faults.crashes.iter().any(|&(from, until)| at >= from && until.is_none_or(|u| at < u))
@@ -303,7 +334,7 @@ impl World<'_> {
                 }
             }
             let data_at = node.routed;
-            let unicast_at = node.inbox.peek().map(|Reverse(a)| a.at.max(node.now));
+            let unicast_at = node.inbox.front().map(|a| a.at.max(node.now));
             let (at, from_log) = match (data_at, unicast_at) {
                 (Some(d), Some(u)) if u < d => (u, false),
                 (Some(d), _) => (d, true),
@@ -330,7 +361,7 @@ impl World<'_> {
                     }
                 }
             } else {
-                let Reverse(arrival) = node.inbox.pop().expect("peeked");
+                let arrival = node.inbox.pop_front().expect("peeked");
                 // It shares the node's link with the multicast: a full queue drops it.
                 let bytes = match &arrival.what {
                     Inbound::Packet { bytes, .. } => IP_UDP_OVERHEAD + bytes.len() as u64,
@@ -408,7 +439,9 @@ impl World<'_> {
         for (at, destination, bytes) in std::mem::take(&mut node.to_peers) {
             let Some(&to) = by_addr.get(&destination) else { continue };
             let Some(depart) = node.up.admit(at, IP_UDP_OVERHEAD + bytes.len() as u64) else { continue };
-            if let Some(arrival) = path(to, depart) {
+            if let Some(arrival) = path(to, depart)
+                && !node.out_loss.lose(&mut node.out_rng)
+            {
                 out.push((to, arrival, Inbound::Packet { from: node.index as From, bytes }));
             }
         }
@@ -429,7 +462,9 @@ impl World<'_> {
                         Some(bytes) => Inbound::Packet { from: node.index as From, bytes: bytes.clone() },
                         None => Inbound::Symbol { from: node.index as From, block, esi, seed: true },
                     };
-                    out.push((to, arrival, what));
+                    if !node.out_loss.lose(&mut node.out_rng) {
+                        out.push((to, arrival, what));
+                    }
                 }
             }
         }
@@ -455,7 +490,9 @@ impl World<'_> {
                     }
                     None => Inbound::Symbol { from: node.index as From, block, esi, seed: false },
                 };
-                out.push((to, arrival, what));
+                if !node.out_loss.lose(&mut node.out_rng) {
+                    out.push((to, arrival, what));
+                }
             }
         }
     }
@@ -530,7 +567,10 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
                 link: LinkQueue::new(node_bps, links.queue_packets),
                 up: LinkQueue::new(node_bps, links.queue_packets),
                 loss: LossState::new(plan.loss.clone()),
-                inbox: BinaryHeap::new(),
+                inbox: VecDeque::new(),
+                arriving: Vec::new(),
+                out_loss: LossState::new(plan.loss.clone()),
+                out_rng: ChaCha8Rng::seed_from_u64(rng.next_u64()),
                 to_peers: Vec::new(),
                 serves: Vec::new(),
                 forwards: Vec::new(),
@@ -561,15 +601,13 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
     let log: RwLock<Vec<Sent>> = RwLock::new(Vec::new());
     let advance = |chunk: &mut Chunk, until: Nanos| {
         let log = log.read().expect("the sender panicked");
-        // What peers sent last tick crosses the last hop (and its loss) into each inbox here, on
-        // the chunk's own thread: per node in sending order, so any thread count gives one trace.
+        // What the sender and peers sent since the last round enters the inboxes here, on the
+        // chunk's own thread.
         for (local, arrival) in chunk.incoming.drain(..) {
-            let node = &mut chunk.nodes[local];
-            if !node.loss.lose(&mut node.rng) {
-                node.inbox.push(Reverse(arrival));
-            }
+            chunk.nodes[local].arriving.push(arrival);
         }
         for node in &mut chunk.nodes {
+            node.take_arrivals();
             world.advance(node, &log, until, &mut chunk.feedback);
             world.send_to_peers(node, &by_addr, &mut chunk.outbox);
         }
@@ -637,17 +675,11 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
                                 SymbolTo::Group => log.write().expect("a node thread panicked").push(Sent { at: sender_now, ip_bytes: data_ip_bytes, what: Multicast::Symbol { block, esi, packet } }),
                                 SymbolTo::Seed(member) | SymbolTo::Member(member) => {
                                     let Some(&to) = by_addr.get(&member) else { continue };
-                                    let mut chunk = rounds.chunk(to / chunk_size);
-                                    let node = &mut chunk.nodes[to % chunk_size];
-                                    let at = sender_now + 3 * world.hop_ns;
-                                    if !faults.uplink_is_down(node.rack, at) && !node.loss.lose(&mut node.rng) {
-                                        seq += 1;
-                                        let what = match packet {
-                                            Some(bytes) => Inbound::Packet { from: SENDER, bytes },
-                                            None => Inbound::Symbol { from: SENDER, block, esi, seed },
-                                        };
-                                        node.inbox.push(Reverse(Arrival { at, seq, what }));
-                                    }
+                                    let what = match packet {
+                                        Some(bytes) => Inbound::Packet { from: SENDER, bytes },
+                                        None => Inbound::Symbol { from: SENDER, block, esi, seed },
+                                    };
+                                    from_sender(faults, &mut rounds.chunk(to / chunk_size), to % chunk_size, sender_now + 3 * world.hop_ns, &mut seq, what);
                                 }
                             }
                         }
@@ -656,13 +688,8 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
                             let ip_bytes = IP_UDP_OVERHEAD + packet.len() as u64;
                             match by_addr.get(&destination) {
                                 Some(&to) => {
-                                    let mut chunk = rounds.chunk(to / chunk_size);
-                                    let node = &mut chunk.nodes[to % chunk_size];
-                                    let at = sender_now + 3 * world.hop_ns;
-                                    if !faults.uplink_is_down(node.rack, at) && !node.loss.lose(&mut node.rng) {
-                                        seq += 1;
-                                        node.inbox.push(Reverse(Arrival { at, seq, what: Inbound::Packet { from: SENDER, bytes: packet } }));
-                                    }
+                                    let what = Inbound::Packet { from: SENDER, bytes: packet };
+                                    from_sender(faults, &mut rounds.chunk(to / chunk_size), to % chunk_size, sender_now + 3 * world.hop_ns, &mut seq, what);
                                 }
                                 None => log.write().expect("a node thread panicked").push(Sent { at: sender_now, ip_bytes, what: Multicast::Control(packet) }),
                             }
@@ -767,4 +794,15 @@ fn symbol_of(packet: &Packet<'_>) -> Option<(BlockId, u32)> {
         Packet::Data { block, esi, .. } | Packet::Seed { block, esi, .. } => Some((*block, *esi)),
         _ => None,
     }
+}
+
+/// A unicast datagram from the sender for node `local` of `chunk`, arriving at its top of rack
+/// at `at`: lost on the way, or handed over for the node's next round.
+fn from_sender(faults: &Faults, chunk: &mut Chunk, local: usize, at: Nanos, seq: &mut u64, what: Inbound) {
+    let node = &mut chunk.nodes[local];
+    if faults.uplink_is_down(node.rack, at) || node.loss.lose(&mut node.rng) {
+        return;
+    }
+    *seq += 1;
+    chunk.incoming.push((local, Arrival { at, seq: *seq, what }));
 }
