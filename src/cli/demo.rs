@@ -58,8 +58,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 let loss = (args.loss > 0.0).then(|| LossInjector::new(args.loss, args.seed.wrapping_add(i as u64 + 1)));
                 let iface = args.send.iface;
                 scope.spawn(move || {
-                    let options = ReceiveOptions { iface, loss, receiver_id: None, label: format!("receiver {i}"), show_progress: false };
-                    let summary = receive(ticket, &out, &journal_path(&out), options)?;
+                    let label = format!("receiver {i}");
+                    let options = ReceiveOptions { iface, loss, receiver_id: None, label, show_progress: false, sender_timeout: None, fallback: None };
+                    let summary = receive(ticket, &out, &journal_path(&out), options)?.summary;
                     anyhow::Ok((out, summary))
                 })
             })

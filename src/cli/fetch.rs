@@ -1,71 +1,128 @@
 //! `fountain fetch`: download an image version from the control plane over plain HTTP, every block
 //! verified against the manifest before it is written. The last resort where multicast and peers
-//! cannot deliver; resumable through the same journal as `fountain recv`.
+//! cannot deliver; resumable through the same journal as `fountain recv`, which falls back to the
+//! same code for the blocks its session left missing.
 
 use super::progress::bar;
 use super::recv::journal_path;
 use anyhow::Context;
 use control::node::ImageRef;
-use receiver::fetch::{FetchConfig, ImageServer, missing_blocks};
+use fec::BlockId;
+use receiver::fetch::{FetchConfig, FetchStats, ImageObject, ImageServer, missing_blocks};
 use receiver::{Journal, Target};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-/// `fountain fetch` arguments.
-#[derive(Debug, clap::Args)]
-pub struct FetchArgs {
+/// An image on the control plane and the node that fetches it: what `fountain fetch` downloads and
+/// what `fountain recv` falls back to. The image, node and token are options so that `recv` can
+/// take the same flags without requiring them; `fetch` makes them required.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ImageSource {
     /// Control-plane URL.
     #[arg(long, env = "FOUNTAIN_SERVER", default_value_t = format!("http://{}", control::cli::DEFAULT_LISTEN))]
     pub server: String,
     /// Image to fetch, as `name` (its default version) or `name@version`.
     #[arg(long)]
-    pub image: ImageRef,
+    pub image: Option<ImageRef>,
     /// This node's name.
     #[arg(long)]
-    pub node: String,
+    pub node: Option<String>,
     /// This node's token, from its boot script (FOUNTAIN_NODE_TOKEN keeps it off the command line).
     #[arg(long, env = "FOUNTAIN_NODE_TOKEN", hide_env_values = true)]
-    pub token: String,
+    pub token: Option<String>,
+    /// Range requests in flight at once.
+    #[arg(long, default_value_t = FetchConfig::default().parallel_requests)]
+    pub parallel: usize,
+}
+
+impl ImageSource {
+    /// Asks the server for the image's manifest (resolving its default version); `None` when no
+    /// image was named.
+    pub fn resolve(&self) -> anyhow::Result<Option<HttpImage>> {
+        let Some(image) = &self.image else { return Ok(None) };
+        let (Some(node), Some(token)) = (&self.node, &self.token) else {
+            anyhow::bail!("--image {image} needs --node and a token (--token or FOUNTAIN_NODE_TOKEN)");
+        };
+        let config = FetchConfig { parallel_requests: self.parallel.max(1), ..FetchConfig::default() };
+        let server = ImageServer::new(&self.server, node, token, &config);
+        let object = server.object(&image.name, image.version)?;
+        Ok(Some(HttpImage { server, object, config, url: self.server.clone() }))
+    }
+}
+
+/// An image version on the control plane, its manifest in hand: where HTTP blocks come from.
+pub struct HttpImage {
+    server: ImageServer,
+    /// The version served and its manifest, against which every block is checked.
+    pub object: ImageObject,
+    config: FetchConfig,
+    /// The control plane's URL, for messages.
+    pub url: String,
+}
+
+impl HttpImage {
+    /// Downloads `missing` blocks into `target`, each verified before it is written and recorded in
+    /// `journal`, with a progress bar labelled `label` that starts at the blocks already there.
+    pub fn fetch(
+        &self,
+        target: &Target,
+        journal: &mut Journal,
+        missing: &[BlockId],
+        label: &str,
+        show_progress: bool,
+    ) -> anyhow::Result<FetchStats> {
+        let layout = self.object.manifest.layout();
+        let progress = bar(layout.object_size(), label);
+        if !show_progress {
+            progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        let missing_bytes: u64 = missing.iter().map(|&b| layout.block_len(b) as u64).sum();
+        progress.set_position(layout.object_size() - missing_bytes);
+        let stats = self
+            .server
+            .fetch(&self.object, target, Some(journal), missing, &self.config, |b| progress.inc(layout.block_len(b) as u64))
+            .with_context(|| format!("fetching {}@{} from {}", self.object.image, self.object.version, self.url))?;
+        progress.finish_and_clear();
+        Ok(stats)
+    }
+}
+
+/// `fountain fetch` arguments.
+#[derive(Debug, clap::Args)]
+#[command(mut_arg("image", |a| a.required(true)), mut_arg("node", |a| a.required(true)), mut_arg("token", |a| a.required(true)))]
+pub struct FetchArgs {
+    /// The image and the node fetching it.
+    #[command(flatten)]
+    pub source: ImageSource,
     /// Output file or block device.
     #[arg(long)]
     pub out: PathBuf,
     /// Journal of stored blocks for resuming (default: OUT.fountain-journal next to a file).
     #[arg(long)]
     pub journal: Option<PathBuf>,
-    /// Range requests in flight at once.
-    #[arg(long, default_value_t = FetchConfig::default().parallel_requests)]
-    pub parallel: usize,
 }
 
 /// Runs `fountain fetch`.
 pub fn run(args: FetchArgs) -> anyhow::Result<ExitCode> {
-    let config = FetchConfig { parallel_requests: args.parallel.max(1), ..FetchConfig::default() };
-    let server = ImageServer::new(&args.server, &args.node, &args.token, &config);
-    let object = server.object(&args.image.name, args.image.version)?;
-    let layout = *object.manifest.layout();
+    let http = args.source.resolve()?.context("--image is required")?;
+    let layout = *http.object.manifest.layout();
     let target = Target::open(&args.out, layout).with_context(|| format!("opening {}", args.out.display()))?;
     let journal_file = args.journal.clone().unwrap_or_else(|| journal_path(&args.out));
-    let (mut journal, stored) = Journal::open(&journal_file, &object.manifest, &target)?;
+    let (mut journal, stored) = Journal::open(&journal_file, &http.object.manifest, &target)?;
     if !stored.is_empty() {
         eprintln!("fetched: resuming with {} verified block(s) from the journal", stored.len());
     }
-    let missing = missing_blocks(&object.manifest, &stored);
-    let progress = bar(layout.object_size(), "fetched");
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    progress.set_position(stored.iter().map(|&b| layout.block_len(b) as u64).sum());
+    let missing = missing_blocks(&http.object.manifest, &stored);
     let started = Instant::now();
-    let stats = server.fetch(&object, &target, Some(&mut journal), &missing, &config, |b| progress.inc(layout.block_len(b) as u64))?;
+    let stats = http.fetch(&target, &mut journal, &missing, "fetched", std::io::IsTerminal::is_terminal(&std::io::stderr()))?;
     let elapsed = started.elapsed().as_secs_f64().max(1e-9);
-    progress.finish_and_clear();
     journal.remove()?;
     let mbps = stats.bytes as f64 / elapsed / 1e6;
     println!(
         "fetched: {}@{} ({} bytes), {} bytes over HTTP in {elapsed:.2} s, {mbps:.1} MB/s ({:.2} Gbit/s), {} requests, {} retries",
-        object.image,
-        object.version,
+        http.object.image,
+        http.object.version,
         layout.object_size(),
         stats.bytes,
         mbps * 8.0 / 1000.0,

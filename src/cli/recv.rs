@@ -1,18 +1,21 @@
-//! `fountain recv`: join a session from its ticket and write the verified object.
+//! `fountain recv`: join a session from its ticket and write the verified object; with an image
+//! named, fetch over HTTP whatever the session ended without.
 
+use super::fetch::{HttpImage, ImageSource};
 use super::progress::{Summary, bar};
 use anyhow::Context;
-use fec::SessionTicket;
+use fec::{BlockId, SessionTicket};
 use netio::MulticastOptions;
-use receiver::udp::{LossInjector, ReceiverIo};
+use receiver::udp::{LossInjector, ReceiveError, ReceiverIo};
 use receiver::{Journal, ReceiverConfig, ReceiverSession, Target};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// `fountain recv` arguments.
 #[derive(Debug, clap::Args)]
+#[command(mut_arg("node", |a| a.requires("image")))]
 pub struct RecvArgs {
     /// The session ticket `fountain send` wrote.
     #[arg(long)]
@@ -35,6 +38,14 @@ pub struct RecvArgs {
     /// This node's receiver id in the session, as the control plane assigned it (default: random).
     #[arg(long)]
     pub receiver_id: Option<u64>,
+    /// Give up on a sender silent for this many seconds (and fall back to HTTP, given --image).
+    #[arg(long)]
+    pub sender_timeout: Option<f64>,
+    /// Where to fetch, over plain HTTP, the blocks the session ends without: the control plane,
+    /// the image (its manifest root must be the ticket's) and this node with its token. Looked up
+    /// before anything is written, so a wrong image or token fails at once, not after the multicast.
+    #[command(flatten, next_help_heading = "HTTP fallback (with --image)")]
+    pub fallback: ImageSource,
 }
 
 /// How one receiver runs.
@@ -49,6 +60,22 @@ pub struct ReceiveOptions {
     pub label: String,
     /// Draw a progress bar.
     pub show_progress: bool,
+    /// Give up on a silent sender after this long (the session's default if `None`).
+    pub sender_timeout: Option<Duration>,
+    /// Where the blocks come from when the session ends without them; `None`: it is an error.
+    pub fallback: Option<HttpImage>,
+}
+
+/// What a receive stored, and from where.
+pub struct Received {
+    /// The transfer as a whole.
+    pub summary: Summary,
+    /// Blocks verified on the target when it started, from the journal.
+    pub resumed_blocks: u32,
+    /// Blocks that came by multicast or from peers.
+    pub session_blocks: u32,
+    /// Blocks fetched over HTTP after the session ended without them.
+    pub http_blocks: u32,
 }
 
 /// Reads and validates a ticket file.
@@ -64,9 +91,28 @@ pub fn journal_path(out: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Receives the object of `ticket` into `out`, resuming from `journal`.
-pub fn receive(ticket: &SessionTicket, out: &Path, journal: &Path, options: ReceiveOptions) -> anyhow::Result<Summary> {
-    let ReceiveOptions { iface, loss, receiver_id, label, show_progress } = options;
+/// Checks, before anything is written, that the fallback serves the object the ticket describes:
+/// its blocks would fail verification one by one otherwise, and only after the multicast ended.
+fn ensure_same_object(http: &HttpImage, ticket: &SessionTicket) -> anyhow::Result<()> {
+    let (served, expected) = (http.object.manifest.root(), ticket.manifest.root());
+    anyhow::ensure!(
+        served == expected,
+        "refusing the HTTP fallback: {}@{} on {} has manifest root {served}, but the session ticket's object has {expected} \
+         (wrong --image?); nothing was written",
+        http.object.image,
+        http.object.version,
+        http.url
+    );
+    Ok(())
+}
+
+/// Receives the object of `ticket` into `out`, resuming from `journal`; what the session ends
+/// without (the sender ended early or fell silent) comes from `options.fallback` if there is one.
+pub fn receive(ticket: &SessionTicket, out: &Path, journal: &Path, options: ReceiveOptions) -> anyhow::Result<Received> {
+    let ReceiveOptions { iface, loss, receiver_id, label, show_progress, sender_timeout, fallback } = options;
+    if let Some(http) = &fallback {
+        ensure_same_object(http, ticket)?;
+    }
     let label = label.as_str();
     let manifest = ticket.manifest.clone();
     let layout = *manifest.layout();
@@ -77,7 +123,10 @@ pub fn receive(ticket: &SessionTicket, out: &Path, journal: &Path, options: Rece
     let feedback = netio::bind_feedback(options).context("binding the feedback socket")?;
     let mut config = ReceiverConfig::new(ticket.session_id, receiver_id.unwrap_or_else(rand::random));
     config.key = ticket.key.clone();
-    let resumed = stored.len();
+    if let Some(timeout) = sender_timeout {
+        config.sender_timeout = timeout;
+    }
+    let resumed = stored.len() as u32;
     let mut session = ReceiverSession::new(config, manifest, stored);
     let progress = bar(layout.object_size(), label);
     if !show_progress {
@@ -91,27 +140,38 @@ pub fn receive(ticket: &SessionTicket, out: &Path, journal: &Path, options: Rece
     let io = ReceiverIo { data: &data, feedback: &feedback, target: &target, journal: Some(&mut journal), loss };
     // Completion, not the return: a finished receiver stays a while to serve its peers.
     let mut complete = None;
-    receiver::udp::run(&mut session, io, |s| {
+    let received = receiver::udp::run(&mut session, io, |s| {
         progress.set_position((u64::from(s.stored_blocks()) * full).min(layout.object_size()));
         if s.is_complete() {
             complete.get_or_insert_with(Instant::now);
         }
-    })?;
+    });
     progress.finish_and_clear();
+    let http_blocks = match (received, &fallback) {
+        (Ok(()), _) => 0,
+        (Err(ended @ (ReceiveError::SenderEnded { .. } | ReceiveError::SenderLost { .. })), Some(http)) => {
+            let missing: Vec<BlockId> = layout.blocks().filter(|&b| !session.is_stored(b)).collect();
+            eprintln!("{label}: {ended}; fetching the {} missing block(s) over HTTP from {}", missing.len(), http.url);
+            http.fetch(&target, &mut journal, &missing, label, show_progress)?.blocks
+        }
+        (Err(e), _) => return Err(e.into()),
+    };
     journal.remove()?;
-    Ok(Summary {
+    let summary = Summary {
         role: label.to_owned(),
         bytes: layout.object_size(),
         elapsed: complete.unwrap_or_else(Instant::now).duration_since(started),
         repair_symbols: session.stats().repair_symbols,
         requested_repair_symbols: 0,
         corrupt_blocks: session.stats().corrupt_blocks,
-    })
+    };
+    Ok(Received { summary, resumed_blocks: resumed, session_blocks: session.stored_blocks() - resumed, http_blocks })
 }
 
 /// Runs `fountain recv`.
 pub fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
     let ticket = read_ticket(&args.manifest)?;
+    let fallback = args.fallback.resolve().context("looking up the HTTP fallback's image")?;
     let journal = args.journal.clone().unwrap_or_else(|| journal_path(&args.out));
     let loss = (args.loss > 0.0).then(|| LossInjector::new(args.loss, args.seed));
     let kernel_drops_before = netio::udp_rcvbuf_errors();
@@ -121,9 +181,15 @@ pub fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
         receiver_id: args.receiver_id,
         label: "received".into(),
         show_progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        sender_timeout: args.sender_timeout.map(Duration::from_secs_f64),
+        fallback,
     };
-    let summary = receive(&ticket, &args.out, &journal, options)?;
-    summary.print();
+    let received = receive(&ticket, &args.out, &journal, options)?;
+    received.summary.print();
+    println!(
+        "received: blocks: {} from the journal, {} by multicast/peers, {} over HTTP",
+        received.resumed_blocks, received.session_blocks, received.http_blocks
+    );
     if let (Some(before), Some(after)) = (kernel_drops_before, netio::udp_rcvbuf_errors())
         && after > before
     {

@@ -27,8 +27,9 @@ fn three_receivers_with_five_percent_loss_get_identical_copies() {
                 let ticket = &ticket;
                 scope.spawn(move || {
                     let loss = Some(LossInjector::new(0.05, 100 + i));
-                    let options = ReceiveOptions { iface: options.iface, loss, receiver_id: None, label: "rx".into(), show_progress: false };
-                    let summary = receive(ticket, &out, &journal_path(&out), options).unwrap();
+                    let label = "rx".into();
+                    let options = ReceiveOptions { iface: options.iface, loss, receiver_id: None, label, show_progress: false, sender_timeout: None, fallback: None };
+                    let summary = receive(ticket, &out, &journal_path(&out), options).unwrap().summary;
                     (out, summary)
                 })
             })

@@ -7,6 +7,7 @@ mod resume;
 
 use rand::{RngCore, SeedableRng};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// Writes `len` seeded random bytes to `path`.
 pub fn random_file(path: &Path, len: usize, seed: u64) -> Vec<u8> {
@@ -19,4 +20,13 @@ pub fn random_file(path: &Path, len: usize, seed: u64) -> Vec<u8> {
 /// A multicast group on a port no other test uses.
 pub fn group(port: u16) -> std::net::SocketAddrV4 {
     std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(239, 255, 71, 1), port)
+}
+
+/// Waits (bounded) until `path` exists and holds at least `len` bytes.
+pub fn wait_for_len(path: &Path, len: u64, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    while std::fs::metadata(path).map_or(0, |m| m.len()) < len {
+        assert!(Instant::now() < deadline, "{} never reached {len} bytes", path.display());
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

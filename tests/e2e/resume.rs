@@ -1,20 +1,11 @@
 //! A receiver process killed mid-transfer and restarted resumes from its journal.
 
 use std::io::Read;
-use std::path::Path;
+use super::wait_for_len;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const FOUNTAIN: &str = env!("CARGO_BIN_EXE_fountain");
-
-/// Waits (bounded) until `path` exists and holds at least `len` bytes.
-fn wait_for_len(path: &Path, len: u64, limit: Duration) {
-    let deadline = Instant::now() + limit;
-    while std::fs::metadata(path).map_or(0, |m| m.len()) < len {
-        assert!(Instant::now() < deadline, "{} never reached {len} bytes", path.display());
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 #[test]
 fn killed_receiver_resumes_from_its_journal() {
