@@ -1,14 +1,18 @@
-//! UDP sockets for fountain's drivers: multicast setup, buffer sizing, readiness.
+//! UDP sockets for fountain's drivers: multicast setup, buffer sizing, readiness; and the
+//! receiver's output write-behind.
 //!
-//! This is the one crate where unsafe code may live (the `poll` wrapper), because the standard
-//! library has no way to wait on two sockets at once.
+//! This is the one crate where unsafe code may live (the `poll`, `sync_file_range` and
+//! `posix_fadvise` wrappers), because the standard library has no way to wait on two sockets at
+//! once or to pace a file's writeback.
 
 mod batch;
+mod file;
 mod poll;
 mod socket;
 mod stats;
 
 pub use batch::{BatchReceiver, BatchSender, MAX_SEND_BATCH};
+pub use file::{drop_cached, start_writeback, wait_writeback};
 pub use poll::wait_readable;
 pub use stats::udp_rcvbuf_errors;
 pub use socket::{MulticastOptions, bind_feedback, bind_group, bind_sender};
