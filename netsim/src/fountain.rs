@@ -21,7 +21,7 @@ use fec::wire::Packet;
 use fec::{BlockEncoder, BlockId, Manifest, ObjectLayout};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use receiver::{Event as RxEvent, ReceiverConfig, ReceiverSession, ServeRequest};
+use receiver::{Event as RxEvent, ReceiverConfig, ReceiverSession, ServeBudget, ServeRequest};
 use sender::{Event as TxEvent, SenderConfig, SenderSession, SymbolTo, Transmit};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -143,8 +143,10 @@ struct Node {
     /// Seeds to forward to every member (without multicast), taken in this tick: when, and the
     /// symbol (with full bytes, its datagram).
     forwards: Vec<(Nanos, BlockId, u32, Option<Vec<u8>>)>,
-    /// When the symbols served so far will have left, at the serving rate.
-    served_until: Nanos,
+    /// When the seeds forwarded so far will have left, at the link's rate.
+    forwarded_until: Nanos,
+    /// Per serving stream, when the symbols it was given will have left, at the serving rate.
+    streams: Vec<Nanos>,
     now: Nanos,
     done_at: Option<Nanos>,
     output: Option<Vec<u8>>,
@@ -239,6 +241,7 @@ impl World<'_> {
         config.peer.ask_stall = Duration::from_millis(self.plan.peers.ask_stall_ms);
         config.peer.serve_backlog = Duration::from_millis(self.plan.peers.serve_backlog_ms);
         config.peer.serve_rate_bps = self.serve_rate_bps(node);
+        config.peer.serve_streams = self.plan.peers.serve_streams;
         config
     }
 
@@ -453,10 +456,10 @@ impl World<'_> {
         if !forwards.is_empty() {
             let members: Vec<usize> = node.session.iter().flat_map(|s| s.members()).filter_map(|addr| by_addr.get(&addr).copied()).collect();
             for (at, block, esi, bytes) in forwards {
-                node.served_until = node.served_until.max(at);
+                node.forwarded_until = node.forwarded_until.max(at);
                 for &to in &members {
-                    node.served_until += forward_interval;
-                    let Some(depart) = node.up.admit(node.served_until, symbol_ip_bytes) else { continue };
+                    node.forwarded_until += forward_interval;
+                    let Some(depart) = node.up.admit(node.forwarded_until, symbol_ip_bytes) else { continue };
                     let Some(arrival) = path(to, depart) else { continue };
                     let what = match &bytes {
                         Some(bytes) => Inbound::Packet { from: node.index as From, bytes: bytes.clone() },
@@ -476,10 +479,13 @@ impl World<'_> {
                 let block = Bytes::copy_from_slice(&output[offset..offset + self.layout.block_len(request.block)]);
                 BlockEncoder::new(&self.layout, request.block, block).symbols(request.first_esi, request.count)
             });
-            node.served_until = node.served_until.max(at);
+            // The stream the session's budget gave it. Streams together stay within the link
+            // (`serve_streams` × `serve_fraction` ≤ 1), so they do not queue on it.
+            let stream = ServeBudget::stream_for(&node.streams, at);
+            let start = node.streams[stream].max(at);
+            node.streams[stream] = start + u64::from(request.count) * interval;
             for n in 0..request.count {
-                node.served_until += interval;
-                let Some(depart) = node.up.admit(node.served_until, symbol_ip_bytes) else { continue };
+                let depart = start + u64::from(n + 1) * interval;
                 let Some(arrival) = path(to, depart) else { continue };
                 let (block, esi) = (request.block, request.first_esi + n);
                 let what = match &payloads {
@@ -574,7 +580,8 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
                 to_peers: Vec::new(),
                 serves: Vec::new(),
                 forwards: Vec::new(),
-                served_until: 0,
+                forwarded_until: 0,
+                streams: vec![0; plan.peers.serve_streams.max(1)],
                 now: 0,
                 done_at: None,
                 output: object.as_ref().map(|o| vec![0; o.data.len()]),

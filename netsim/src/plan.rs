@@ -233,8 +233,10 @@ impl Default for SenderKnobs {
 pub struct PeerKnobs {
     /// Receivers ask and serve peers.
     pub enabled: bool,
-    /// What a member serves at most, as a fraction of its link.
+    /// How fast a member serves one request, as a fraction of its link.
     pub serve_fraction: f64,
+    /// Requests a member serves side by side (with `serve_fraction`, at most 1 of its link).
+    pub serve_streams: usize,
     /// Requests a member keeps outstanding; with `serve_fraction` it sets how fast a node pulls
     /// from peers (their product near 1 fills its link).
     pub asks_in_flight: usize,
@@ -250,7 +252,7 @@ pub struct PeerKnobs {
 
 impl Default for PeerKnobs {
     fn default() -> Self {
-        Self { enabled: true, serve_fraction: 0.24, asks_in_flight: 4, ask_timeout_ms: 60, ask_stall_ms: 20, serve_backlog_ms: 25 }
+        Self { enabled: true, serve_fraction: 0.24, serve_streams: 4, asks_in_flight: 4, ask_timeout_ms: 8, ask_stall_ms: 20, serve_backlog_ms: 4 }
     }
 }
 
@@ -309,8 +311,9 @@ impl Plan {
         if !(0.01..=1.0).contains(&self.sender.rate_fraction) {
             return bad("sender.rate_fraction must be in [0.01, 1]");
         }
-        if !(0.001..=1.0).contains(&self.peers.serve_fraction) || self.peers.asks_in_flight == 0 {
-            return bad("peers.serve_fraction must be in [0.001, 1] and peers.asks_in_flight positive");
+        let serving = self.peers.serve_fraction * self.peers.serve_streams as f64;
+        if !(0.001..=1.0).contains(&serving) || self.peers.asks_in_flight == 0 {
+            return bad("peers.serve_fraction × serve_streams must be in [0.001, 1] and peers.asks_in_flight positive");
         }
         for protocol in &self.protocols {
             if !crate::PROTOCOLS.contains(&protocol.as_str()) {

@@ -15,6 +15,6 @@ pub mod target;
 pub mod udp;
 
 pub use journal::{Journal, JournalError};
-pub use peer::{PeerConfig, ServeRequest};
+pub use peer::{PeerConfig, ServeBudget, ServeRequest};
 pub use session::{DecodeFailure, DecodeJob, Event, ReceiverConfig, ReceiverSession, ReceiverStats, Transmit};
 pub use target::Target;

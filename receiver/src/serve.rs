@@ -1,11 +1,12 @@
 //! Serving peers over UDP: mints the symbols a [`ServeRequest`] asks for from the verified
-//! block on the target and sends them, paced, on a thread of its own, so neither the encode
-//! (milliseconds per block) nor the pacing ever holds up the receive loop.
+//! block on the target and sends them, paced, a few requests side by side, on a thread of its
+//! own, so neither the encode (milliseconds per block) nor the pacing ever holds up the receive
+//! loop.
 
 use crate::peer::ServeRequest;
 use crate::target::Target;
 use bytes::Bytes;
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
 use fec::wire::{Packet, SessionKey};
 use fec::{BlockEncoder, ObjectLayout};
 use std::io;
@@ -32,8 +33,10 @@ pub struct ServeParams {
     pub session_id: u64,
     /// The session's packet key, if any.
     pub key: Option<SessionKey>,
-    /// Payload bits per second to send at most.
+    /// Payload bits per second to send one request at.
     pub rate_bps: u64,
+    /// Requests sent side by side.
+    pub streams: usize,
 }
 
 impl PeerServer {
@@ -57,30 +60,60 @@ impl PeerServer {
     }
 }
 
+/// One granted run being sent: its symbols, how many went out, when the next is due.
+struct Stream {
+    request: ServeRequest,
+    symbols: Vec<Bytes>,
+    sent: usize,
+    next_send: Instant,
+}
+
+/// Serves up to [`ServeParams::streams`] requests side by side, each paced at the rate, the way
+/// the session's [`crate::peer::ServeBudget`] granted them.
 fn serve(queue: &Receiver<ServeRequest>, socket: &UdpSocket, target: &Target, params: &ServeParams) -> io::Result<()> {
     let mut block = Vec::new();
     let mut packet = Vec::new();
-    let mut next_send = Instant::now();
-    let symbol_ns = 8e9 * f64::from(params.layout.symbol_size()) / params.rate_bps.max(1) as f64;
-    for request in queue {
-        target.read_block(request.block, &mut block)?;
-        let encoder = BlockEncoder::new(&params.layout, request.block, Bytes::copy_from_slice(&block));
-        for (n, payload) in encoder.symbols(request.first_esi, request.count).into_iter().enumerate() {
-            let now = Instant::now();
-            next_send = next_send.max(now) + Duration::from_nanos(symbol_ns as u64);
-            if next_send > now + SLACK {
-                std::thread::sleep(next_send - now - SLACK);
-            }
-            packet.clear();
-            let esi = request.first_esi + n as u32;
-            Packet::Data { block: request.block, esi, payload: &payload }.encode(params.session_id, params.key.as_ref(), &mut packet);
-            match socket.send_to(&packet, request.to) {
-                Ok(_) => {}
-                // A peer gone or a full buffer loses symbols like the network would.
-                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::ConnectionRefused) => {}
-                Err(e) => return Err(e),
-            }
+    let symbol_time = Duration::from_secs_f64(8.0 * f64::from(params.layout.symbol_size()) / params.rate_bps.max(1) as f64);
+    let mut streams: Vec<Stream> = Vec::new();
+    loop {
+        // Take requests while a stream is free; wait for one only when nothing is being sent.
+        while streams.len() < params.streams.max(1) {
+            let request = if streams.is_empty() {
+                match queue.recv() {
+                    Ok(request) => request,
+                    Err(_) => return Ok(()),
+                }
+            } else {
+                match queue.try_recv() {
+                    Ok(request) => request,
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                }
+            };
+            target.read_block(request.block, &mut block)?;
+            let encoder = BlockEncoder::new(&params.layout, request.block, Bytes::copy_from_slice(&block));
+            let symbols = encoder.symbols(request.first_esi, request.count);
+            streams.push(Stream { request, symbols, sent: 0, next_send: Instant::now() });
+        }
+        let Some(i) = (0..streams.len()).min_by_key(|&i| streams[i].next_send) else { continue };
+        let now = Instant::now();
+        if streams[i].next_send > now + SLACK {
+            std::thread::sleep(streams[i].next_send - now - SLACK);
+        }
+        let stream = &mut streams[i];
+        let ServeRequest { to, block: id, first_esi, .. } = stream.request;
+        packet.clear();
+        let esi = first_esi + stream.sent as u32;
+        Packet::Data { block: id, esi, payload: &stream.symbols[stream.sent] }.encode(params.session_id, params.key.as_ref(), &mut packet);
+        match socket.send_to(&packet, to) {
+            Ok(_) => {}
+            // A peer gone or a full buffer loses symbols like the network would.
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::ConnectionRefused) => {}
+            Err(e) => return Err(e),
+        }
+        stream.sent += 1;
+        stream.next_send = stream.next_send.max(now) + symbol_time;
+        if stream.sent == stream.symbols.len() {
+            streams.swap_remove(i);
         }
     }
-    Ok(())
 }

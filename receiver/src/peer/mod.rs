@@ -48,8 +48,12 @@ pub struct PeerConfig {
     pub ask_stall: Duration,
     /// Extra symbols asked for beyond the need (percent), so a lost one costs no round trip.
     pub ask_margin_pct: u32,
-    /// Peer traffic this member sends at most, in bits per second of symbol payload.
+    /// How fast one request is served, in bits per second of symbol payload.
     pub serve_rate_bps: u64,
+    /// Requests served at once, each at [`Self::serve_rate_bps`]: two askers that picked the
+    /// same peer both get the full rate (one after the other, each took twice as long: a late
+    /// joiner pulling from random holders lost a third of its rate to such collisions).
+    pub serve_streams: usize,
     /// Granted symbols queued at most, in time at the serving rate: requests beyond it are
     /// refused and the asker turns to another peer. Well under [`Self::ask_timeout`].
     pub serve_backlog: Duration,
@@ -73,6 +77,7 @@ impl Default for PeerConfig {
             ask_stall: Duration::from_millis(200),
             ask_margin_pct: 2,
             serve_rate_bps: 1_000_000_000,
+            serve_streams: 4,
             serve_backlog: Duration::from_millis(50),
             max_requesters: 32,
             linger: Duration::from_secs(3),

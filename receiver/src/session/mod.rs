@@ -187,7 +187,8 @@ impl ReceiverSession {
     pub fn new(config: ReceiverConfig, manifest: Manifest, stored: impl IntoIterator<Item = BlockId>) -> Self {
         let block_count = manifest.layout().block_count();
         let symbol_bits = 8.0 * f64::from(manifest.layout().symbol_size());
-        let budget = ServeBudget::new(config.peer.serve_rate_bps as f64 / symbol_bits, config.peer.serve_backlog, config.peer.max_requesters);
+        let peer = &config.peer;
+        let budget = ServeBudget::new(peer.serve_rate_bps as f64 / symbol_bits, peer.serve_streams, peer.serve_backlog, peer.max_requesters);
         let mut session = Self {
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             config,

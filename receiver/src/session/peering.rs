@@ -29,6 +29,8 @@ pub(super) struct PeerAsk {
     failed: usize,
     /// Peers asked for this block, most recent last.
     tried: Vec<u32>,
+    /// The next request went out when this one was nearly answered.
+    overlapped: bool,
 }
 
 impl PeerAsk {
@@ -98,6 +100,11 @@ impl ReceiverSession {
         let interval = self.config.peer.have_interval;
         let Some(peer) = self.peers.learn(node, from) else { return };
         peer.have.update(HaveMap::from_packet(first, bits));
+        if self.handed_off && self.phase == Phase::Receiving {
+            // A new holder: ask now rather than at the next round (a newcomer's first asks
+            // wait on exactly this).
+            self.next_ask = Some(now);
+        }
         // Answer a map with ours (at most once per interval per peer), so a newcomer learns
         // who holds what within one round trip.
         let due = peer.have_sent.is_none_or(|at| now.saturating_duration_since(at) >= interval);
@@ -225,9 +232,23 @@ impl ReceiverSession {
 
     /// A peer's symbol for `block` arrived: its request is being answered.
     pub(super) fn peer_progress(&mut self, now: Instant, block: BlockId) {
-        if let Some(ask) = self.asks.get_mut(&block) {
-            ask.progress = Some(now);
+        let Some(ask) = self.asks.get(&block) else { return };
+        let overlap = ask.pending && !ask.overlapped && self.nearly_done(block);
+        let ask = self.asks.get_mut(&block).expect("looked up above");
+        ask.progress = Some(now);
+        if overlap {
+            // Time for the next request (see `ask_peers`).
+            ask.overlapped = true;
+            self.next_ask = Some(now);
         }
+    }
+
+    /// Whether `block` needs at most an eighth of K more: its request no longer counts as in
+    /// flight, so the next one goes out while its last symbols arrive and a round trip never
+    /// leaves the link idle between blocks.
+    fn nearly_done(&self, block: BlockId) -> bool {
+        let k = self.manifest.layout().source_symbols(block);
+        self.block_need(block).is_some_and(|need| u64::from(need) * 4 <= u64::from(k))
     }
 
     /// Symbols `block` still needs, or `None` while its decode is out.
@@ -260,7 +281,7 @@ impl ReceiverSession {
                 }
             }
         }
-        let mut in_flight = self.asks.values().filter(|a| a.pending).count();
+        let mut in_flight = self.asks.iter().filter(|&(&block, a)| a.pending && !self.nearly_done(block)).count();
         let layout = *self.manifest.layout();
         let limit = if self.handed_off { layout.block_count() } else { self.closed };
         let mut block = self.low_water;
@@ -288,10 +309,11 @@ impl ReceiverSession {
             let asked = need + need * config.ask_margin_pct / 100 + 1;
             self.queue_peer_packet(addr, &Packet::Ask { node: index, block: candidate, need: asked });
             self.stats.peer_asks += 1;
-            let ask = self.asks.entry(candidate).or_insert(PeerAsk { at: now, pending: true, progress: None, failed: 0, tried: Vec::new() });
+            let ask = self.asks.entry(candidate).or_insert(PeerAsk { at: now, pending: true, progress: None, failed: 0, tried: Vec::new(), overlapped: false });
             ask.at = now;
             ask.pending = true;
             ask.progress = None;
+            ask.overlapped = false;
             ask.tried.retain(|&p| p != peer);
             ask.tried.push(peer);
             in_flight += 1;
