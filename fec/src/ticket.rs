@@ -16,7 +16,9 @@ const TICKET_VERSION: u16 = 1;
 pub struct SessionTicket {
     /// The session's id on the wire.
     pub session_id: u64,
-    /// The multicast group and port the data goes to.
+    /// The multicast group and port the data goes to; or, where the network does not route
+    /// multicast, the sender's own unicast address, which receivers join and take seeds from
+    /// (each forwards what it gets to the others).
     pub group: SocketAddrV4,
     /// The packet-authentication key, if the session tags packets.
     pub key: Option<SessionKey>,

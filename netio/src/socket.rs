@@ -43,6 +43,14 @@ pub fn bind_sender(options: MulticastOptions) -> io::Result<UdpSocket> {
     Ok(socket.into())
 }
 
+/// The sender's socket without multicast: bound to `addr`, which the session ticket names, so
+/// receivers can reach it before they have heard from it.
+pub fn bind_unicast(addr: SocketAddrV4) -> io::Result<UdpSocket> {
+    let socket = udp_socket()?;
+    socket.bind(&SockAddr::from(addr))?;
+    Ok(socket.into())
+}
+
 /// A receiver's data socket: bound to the group's address and port (so it sees only that group)
 /// with address reuse, so several receivers on one host all get every datagram.
 pub fn bind_group(group: SocketAddrV4, options: MulticastOptions) -> io::Result<UdpSocket> {

@@ -4,6 +4,7 @@ use crate::journal::Journal;
 use crate::serve::{PeerServer, ServeParams};
 use crate::session::{DecodeFailure, DecodeJob, Event, ReceiverSession};
 use crate::target::Target;
+use fec::wire::Kind;
 use netio::BatchReceiver;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -260,9 +261,13 @@ fn receive_loop(
                 Ok((len, from)) => {
                     // Peers' symbols cross the same (lossy, slow) link as the multicast.
                     let datagram = &feedback_buf[..len];
-                    let is_data = datagram.get(1) == Some(&(fec::wire::Kind::Data as u8));
+                    let kind = datagram.get(1).copied();
+                    let is_data = kind == Some(Kind::Data as u8) || kind == Some(Kind::Seed as u8);
                     if !(is_data && io.loss.as_mut().is_some_and(|l| l.drops(len))) {
                         session.handle_datagram(Instant::now(), from, datagram);
+                        if session.take_forward() {
+                            forward(io.feedback, session, datagram)?;
+                        }
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -325,6 +330,19 @@ fn receive_loop(
         }
         session.handle_timeout(Instant::now());
     }
+}
+
+/// Sends a seed from the sender, unchanged, to every member (delivery without multicast).
+fn forward(socket: &UdpSocket, session: &ReceiverSession, datagram: &[u8]) -> io::Result<()> {
+    for member in session.members() {
+        match socket.send_to(datagram, member) {
+            Ok(_) => {}
+            // A member gone or a full buffer loses the symbol like the network would.
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::ConnectionRefused) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn ended(session: &ReceiverSession, by_sender: bool) -> ReceiveError {

@@ -17,11 +17,13 @@ pub const EXTRA_CACHED_ENCODERS: usize = 64;
 /// Threads that read, verify and encode upcoming blocks off the packet loop.
 pub const ENCODE_WORKERS: usize = 2;
 
-/// A sender config for `ticket`: its session id, group and packet key; every other setting at its
-/// default for the caller to adjust.
+/// A sender config for `ticket`: its session id, group and packet key, and no multicast where
+/// the ticket names a unicast address (the sender's own, see [`fec::SessionTicket::group`]);
+/// every other setting at its default for the caller to adjust.
 pub fn ticket_config(ticket: &SessionTicket) -> SenderConfig {
     let mut config = SenderConfig::new(ticket.session_id, ticket.group.into());
     config.key = ticket.key.clone();
+    config.swarm = !ticket.group.ip().is_multicast();
     config
 }
 
@@ -32,11 +34,12 @@ pub struct PreparedSender {
     socket: UdpSocket,
 }
 
-/// Binds the sender's socket on `multicast`'s interface and opens `object` as the block source of
-/// the session `config` describes, sending the object `ticket`'s manifest describes.
+/// Binds the sender's socket on `multicast`'s interface (without multicast, at the ticket's
+/// address: see [`SenderConfig::swarm`]) and opens `object` as the block source of the session
+/// `config` describes, sending the object `ticket`'s manifest describes.
 pub fn setup(ticket: &SessionTicket, config: SenderConfig, object: File, multicast: MulticastOptions) -> io::Result<PreparedSender> {
     let cache = config.interleave_blocks as usize + EXTRA_CACHED_ENCODERS;
-    let socket = netio::bind_sender(multicast)?;
+    let socket = if config.swarm { netio::bind_unicast(ticket.group)? } else { netio::bind_sender(multicast)? };
     Ok(PreparedSender {
         session: SenderSession::new(config, ticket.manifest.clone()),
         source: BlockSource::new(object, ticket.manifest.clone(), cache, ENCODE_WORKERS),

@@ -119,10 +119,14 @@ pub fn receive(ticket: &SessionTicket, out: &Path, journal: &Path, options: Rece
     let target = Target::open(out, layout).with_context(|| format!("opening {}", out.display()))?;
     let (mut journal, stored) = Journal::open(journal, &manifest, &target)?;
     let options = MulticastOptions { interface: iface, ttl: 1 };
-    let data = netio::bind_group(ticket.group, options).context("joining the multicast group")?;
+    // Without multicast the ticket names the sender, and everything comes by unicast.
+    let multicast = ticket.group.ip().is_multicast();
+    let data = if multicast { netio::bind_group(ticket.group, options) } else { netio::bind_feedback(options) };
+    let data = data.context("binding the data socket")?;
     let feedback = netio::bind_feedback(options).context("binding the feedback socket")?;
     let mut config = ReceiverConfig::new(ticket.session_id, receiver_id.unwrap_or_else(rand::random));
     config.key = ticket.key.clone();
+    config.sender = (!multicast).then(|| ticket.group.into());
     if let Some(timeout) = sender_timeout {
         config.sender_timeout = timeout;
     }

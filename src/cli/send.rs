@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 /// How to send.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SendOptions {
-    /// Multicast group and port.
+    /// Multicast group and port; or, for a network without multicast, the sender's own unicast
+    /// address and port: each symbol then goes to one receiver, which forwards it to the others.
     #[arg(long, default_value = "239.255.70.1:47000")]
     pub group: SocketAddrV4,
     /// Pacing rate on the wire, bits/s (k/M/G suffixes; 0 or "unlimited").
