@@ -39,8 +39,8 @@ pub struct RecvArgs {
     #[arg(long)]
     pub receiver_id: Option<u64>,
     /// Give up on a sender silent for this many seconds (and fall back to HTTP, given --image).
-    #[arg(long)]
-    pub sender_timeout: Option<f64>,
+    #[arg(long, value_parser = super::units::parse_seconds)]
+    pub sender_timeout: Option<Duration>,
     /// Where to fetch, over plain HTTP, the blocks the session ends without: the control plane,
     /// the image (its manifest root must be the ticket's) and this node with its token. Looked up
     /// before anything is written, so a wrong image or token fails at once, not after the multicast.
@@ -185,7 +185,7 @@ pub fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
         receiver_id: args.receiver_id,
         label: "received".into(),
         show_progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
-        sender_timeout: args.sender_timeout.map(Duration::from_secs_f64),
+        sender_timeout: args.sender_timeout,
         fallback,
     };
     let received = receive(&ticket, &args.out, &journal, options)?;

@@ -1,7 +1,7 @@
 //! `fountain send`: hash a file, write its session ticket, and send it to the group.
 
 use super::progress::{Summary, bar};
-use super::units::parse_rate;
+use super::units::{parse_rate, parse_seconds};
 use anyhow::Context;
 use fec::wire::SessionKey;
 use fec::{Manifest, ObjectLayout, SessionTicket};
@@ -24,8 +24,8 @@ pub struct SendOptions {
     #[arg(long, default_value = "1G", value_parser = parse_rate)]
     pub rate: u64,
     /// Start this many seconds after the first receiver joined, even if fewer than --receivers.
-    #[arg(long)]
-    pub join_window: Option<f64>,
+    #[arg(long, value_parser = parse_seconds)]
+    pub join_window: Option<Duration>,
     /// Local address of the interface multicast leaves by (default: loopback only).
     #[arg(long, default_value_t = Ipv4Addr::LOCALHOST)]
     pub iface: Ipv4Addr,
@@ -45,8 +45,8 @@ pub struct SendOptions {
     #[arg(long)]
     pub authenticate: bool,
     /// Give up after this many seconds.
-    #[arg(long)]
-    pub timeout: Option<f64>,
+    #[arg(long, value_parser = parse_seconds)]
+    pub timeout: Option<Duration>,
     /// Adapt the rate to receivers' loss: back off above --adaptive-loss, probe back up below
     /// it, never above --rate. Receivers far behind the rest stop setting the pace.
     #[arg(long)]
@@ -55,12 +55,12 @@ pub struct SendOptions {
     #[arg(long, default_value_t = 0.10)]
     pub adaptive_loss: f64,
     /// Drop a receiver not heard from for this many seconds.
-    #[arg(long, default_value_t = 10.0)]
-    pub receiver_timeout: f64,
+    #[arg(long, default_value = "10", value_parser = parse_seconds)]
+    pub receiver_timeout: Duration,
     /// Once a receiver is done, hand the unfinished ones off to their peers (and end) after this
     /// many seconds without another finishing.
-    #[arg(long, default_value_t = 10.0)]
-    pub straggler_deadline: f64,
+    #[arg(long, default_value = "10", value_parser = parse_seconds)]
+    pub straggler_deadline: Duration,
 }
 
 /// `fountain send` arguments.
@@ -99,10 +99,10 @@ pub fn prepare(file: &Path, options: &SendOptions, receivers: usize) -> anyhow::
     let mut config = sender::ticket_config(&ticket);
     config.rate_bps = options.rate;
     config.min_receivers = receivers;
-    config.join_window = options.join_window.map(Duration::from_secs_f64);
+    config.join_window = options.join_window;
     config.repair_overhead_pct = options.overhead;
-    config.receiver_timeout = Duration::from_secs_f64(options.receiver_timeout);
-    config.straggler_deadline = Duration::from_secs_f64(options.straggler_deadline);
+    config.receiver_timeout = options.receiver_timeout;
+    config.straggler_deadline = options.straggler_deadline;
     if options.adaptive {
         let mut adaptive = sender::rate::RateConfig::new(options.rate);
         adaptive.loss_threshold = options.adaptive_loss;
@@ -110,7 +110,7 @@ pub fn prepare(file: &Path, options: &SendOptions, receivers: usize) -> anyhow::
     }
     let multicast = MulticastOptions { interface: options.iface, ttl: options.ttl };
     let sender = sender::setup(&ticket, config, object, multicast).context("binding the sender socket")?;
-    Ok(PreparedSend { ticket, sender, timeout: options.timeout.map(Duration::from_secs_f64) })
+    Ok(PreparedSend { ticket, sender, timeout: options.timeout })
 }
 
 impl PreparedSend {

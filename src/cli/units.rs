@@ -1,4 +1,5 @@
-//! Human units on the command line: rates in bits per second, sizes in bytes.
+//! Human units on the command line: rates in bits per second, sizes in bytes, durations in
+//! seconds.
 
 /// Parses a number with an optional k/M/G/T suffix (powers of `base`) and optional `unit`.
 fn parse_scaled(text: &str, base: u64, unit: &str) -> Result<u64, String> {
@@ -31,6 +32,12 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     parse_scaled(text, 1024, "b")
 }
 
+/// A duration in seconds, like `10` or `0.5`.
+pub fn parse_seconds(text: &str) -> Result<std::time::Duration, String> {
+    let seconds: f64 = text.trim().parse().map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    std::time::Duration::try_from_secs_f64(seconds).map_err(|_| format!("'{text}' must be a non-negative number of seconds"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,5 +53,9 @@ mod tests {
         assert_eq!(parse_size("100"), Ok(100));
         assert!(parse_rate("fast").is_err());
         assert!(parse_size("-1k").is_err());
+        assert_eq!(parse_seconds("0.5"), Ok(std::time::Duration::from_millis(500)));
+        assert!(parse_seconds("-1").is_err());
+        assert!(parse_seconds("NaN").is_err());
+        assert!(parse_seconds("soon").is_err());
     }
 }
