@@ -167,24 +167,11 @@ fn baselines_run_on_the_same_plan() {
 
 /// Without multicast: 50 nodes of 10 Gbit/s behind a 10 Gbit/s server, 1% loss.
 fn swarm(extra: &str) -> Plan {
-    Plan::parse(&format!(
-        r#"
-name = "swarm"
-seed = 5
-nodes = 50
-racks = 5
-object_mib = 256
-deadline_s = 60
-protocols = ["fountain_swarm", "parallel_unicast"]
-{extra}
-[sender]
-repair_overhead_pct = 4.0
-[loss]
-model = "bernoulli"
-rate = 0.01
-"#
-    ))
-    .unwrap()
+    let protocols = r#"protocols = ["fountain_swarm", "parallel_unicast"]"#;
+    let mut plan = plan(&format!("{protocols}\n{extra}\n[sender]\nrepair_overhead_pct = 4.0\n[loss]\nmodel = \"bernoulli\"\nrate = 0.01\n"));
+    (plan.seed, plan.nodes, plan.racks, plan.object_mib) = (5, 50, 5, 256);
+    plan.block_symbols = fec::layout::DEFAULT_BLOCK_SYMBOLS;
+    plan
 }
 
 #[test]

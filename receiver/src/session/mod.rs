@@ -378,22 +378,27 @@ impl ReceiverSession {
     /// probability ~1/256^(h+1), drawn from the session's seeded RNG; a block that decodes is
     /// stored at once (no [`Event::Decode`]).
     pub fn handle_symbol_accounted(&mut self, now: Instant, from: SocketAddr, block: BlockId, esi: u32) {
-        debug_assert!(self.config.symbol_accounting, "handle_symbol_accounted needs symbol_accounting");
-        if esi > fec::codec::MAX_ESI {
-            self.stats.rejected_packets += 1;
-            return;
+        if self.accountable(esi) {
+            self.take_symbol(now, from, block, esi, None);
         }
-        self.take_symbol(now, from, block, esi, None);
     }
 
     /// [`Self::handle_symbol_accounted`] for a [`Packet::Seed`].
     pub fn handle_seed_accounted(&mut self, now: Instant, from: SocketAddr, block: BlockId, esi: u32) {
-        debug_assert!(self.config.symbol_accounting, "handle_seed_accounted needs symbol_accounting");
-        if esi > fec::codec::MAX_ESI {
-            self.stats.rejected_packets += 1;
-            return;
+        if self.accountable(esi) {
+            self.take_seed(now, from, block, esi, None);
         }
-        self.take_seed(now, from, block, esi, None);
+    }
+
+    /// Whether an accounted symbol's ESI is one RaptorQ can have (what the wire parser checks
+    /// for real packets).
+    fn accountable(&mut self, esi: u32) -> bool {
+        debug_assert!(self.config.symbol_accounting, "accounted symbols need symbol_accounting");
+        let valid = esi <= fec::codec::MAX_ESI;
+        if !valid {
+            self.stats.rejected_packets += 1;
+        }
+        valid
     }
 
     /// Whether the datagram (or accounted seed) just handled must go, unchanged, to every
