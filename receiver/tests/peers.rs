@@ -288,3 +288,36 @@ fn peers_that_never_answer_leave_the_blocks_to_the_sender() {
     assert_eq!(stats.peer_symbols, 0);
     assert!(stats.peer_asks > 0, "it did try its peers first");
 }
+
+#[test]
+fn a_handed_off_receiver_whose_peer_list_was_lost_joins_again_until_it_has_one() {
+    let data = object(64 * 1024, 9);
+    let layout = ObjectLayout::new(data.len() as u64, 1024, 16).unwrap();
+    let manifest = Manifest::hash_object(layout, &data[..]).unwrap();
+    let sender: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+    let mut config = ReceiverConfig::new(SESSION, 7);
+    config.sender = Some(sender);
+    let retry = config.retry_interval;
+    let mut session = ReceiverSession::new(config, manifest, []);
+    let packet = |p: Packet<'_>| {
+        let mut bytes = Vec::new();
+        p.encode(SESSION, None, &mut bytes);
+        bytes
+    };
+    let kind_of = |bytes: &[u8]| Packet::decode(bytes, None).unwrap().1.kind();
+    let t0 = Instant::now();
+    let first = session.poll_transmit(t0).expect("a join");
+    assert_eq!(kind_of(&first.packet), fec::wire::Kind::Join);
+    // The session was over: the sender's answer is Ack, Peers, Handoff, and the Peers is lost.
+    session.handle_datagram(t0, sender, &packet(Packet::Ack { receiver: 7, done: false, index: 3 }));
+    session.handle_datagram(t0, sender, &packet(Packet::Handoff { receiver: 7 }));
+    let again = std::iter::successors(Some(t0), |t| Some(*t + retry / 4)).take(8).find_map(|t| session.poll_transmit(t));
+    assert_eq!(again.map(|t| kind_of(&t.packet)), Some(fec::wire::Kind::Join), "no peers known: join again");
+    // The repeated answer brings peers: no more joins, and the session introduces itself to them.
+    let peer: SocketAddr = "10.0.0.2:6000".parse().unwrap();
+    let later = t0 + 2 * retry;
+    session.handle_datagram(later, sender, &packet(Packet::Peers { peers: vec![fec::wire::PeerAddr { index: 1, addr: peer }] }));
+    let sent: Vec<_> = std::iter::from_fn(|| session.poll_transmit(later + retry)).collect();
+    assert!(sent.iter().all(|t| kind_of(&t.packet) != fec::wire::Kind::Join), "joined again with a peer known");
+    assert!(sent.iter().any(|t| t.destination == peer && kind_of(&t.packet) == fec::wire::Kind::Have));
+}

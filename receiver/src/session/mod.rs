@@ -599,7 +599,9 @@ impl ReceiverSession {
         let (packet, wait) = if self.phase == Phase::Complete {
             let root = *self.manifest.root().as_bytes();
             (Packet::Done { receiver: id, root }, self.config.retry_interval)
-        } else if !self.joined {
+        } else if !self.joined || self.lacks_peers() {
+            // A handed-off receiver whose `Peers` was lost asks again: the sender's answer to a
+            // join repeats the list.
             (Packet::Join { receiver: id }, self.config.retry_interval)
         } else if self.handed_off {
             // The sender no longer repairs for us; peers do.

@@ -147,6 +147,11 @@ impl ReceiverSession {
         self.next_ask = Some(now);
     }
 
+    /// Whether we must finish from peers and know none.
+    pub(super) fn lacks_peers(&self) -> bool {
+        self.config.peer.enabled && self.handed_off && self.peers.is_empty()
+    }
+
     /// Whether a receiver whose sender went away can still finish: peers are on, known, and
     /// we have an index to be answered by.
     pub(super) fn can_finish_from_peers(&self) -> bool {
