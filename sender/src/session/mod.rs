@@ -380,8 +380,9 @@ impl SenderSession {
                 let (block, esi, requested, to) = match self.swarm.next_repair() {
                     Some((addr, block)) => (block, self.schedule.fresh_repair_esi(now, block), true, SymbolTo::Member(addr)),
                     None => {
-                        let (block, esi, requested) = self.schedule.next(now)?;
+                        // The member first: with none left to seed, the symbol stays unsent.
                         let to = if self.config.swarm { SymbolTo::Seed(self.swarm.next_seed(&self.receivers)?) } else { SymbolTo::Group };
+                        let (block, esi, requested) = self.schedule.next(now)?;
                         (block, esi, requested, to)
                     }
                 };
