@@ -128,6 +128,9 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 match &result {
                     Ok(o) => {
                         eprintln!("  {} {:?} run {run}: {:.2} s, {:.2} CPU s", tool.name(), spec, o.seconds, o.cpu_seconds);
+                        if let Some(note) = &o.note {
+                            eprintln!("    {note}");
+                        }
                         seconds.push(o.seconds);
                         cpu.push(o.cpu_seconds);
                     }

@@ -85,6 +85,8 @@ pub struct Outcome {
     pub cpu_seconds: f64,
     /// The copies written, one per receiver that produced a file (to be verified by the caller).
     pub copies: Vec<PathBuf>,
+    /// How the time breaks down, where the tool says.
+    pub note: Option<String>,
 }
 
 /// Runs one transfer with `tool`. Errors when it fails or overruns its time limit; the processes are
@@ -129,13 +131,47 @@ fn fountain(t: &Transfer<'_>, dirs: &[PathBuf], deadline: Instant) -> anyhow::Re
     let started = Instant::now();
     let mut processes = vec![NetnsProcess::spawn(&t.topology.sender.netns, t.fountain, &sender_args, "fountain-sender", t.work_dir)?];
     wait_for_ticket(&ticket, &mut processes[0], (started + TICKET_WAIT).min(deadline))?;
+    let ticket_s = started.elapsed().as_secs_f64();
+    let mut spawned = Vec::new();
     for (i, (host, dir)) in t.topology.receivers.iter().zip(dirs).enumerate() {
         let out = dir.join("copy");
         let args = ["recv", "--manifest", &ticket.display().to_string(), "--out", &out.display().to_string(), "--iface", &host.addr.to_string()]
             .map(str::to_owned);
+        spawned.push(started.elapsed().as_secs_f64());
         processes.push(NetnsProcess::spawn(&host.netns, t.fountain, &args, &format!("fountain-rx{i}"), t.work_dir)?);
     }
-    finish(processes, started, deadline, None, dirs)
+    // A finished receiver stays a few seconds to serve its peers, so the processes' exit is not when
+    // the copies were complete. The sender ends once every receiver has reported its copy complete
+    // and verified (one datagram after the fact); a receiver the sender handed off to its peers
+    // completes later, and its own summary line says when (from its session's start, so a few ms
+    // early: the process start and the ticket read before it are not counted).
+    let sender_ok = wait_all(&mut processes[..1], deadline)?;
+    let sender_end = started.elapsed().as_secs_f64();
+    let mut outcome = finish(processes, started, deadline, None, dirs)?;
+    anyhow::ensure!(sender_ok, "fountain send did not finish within its time limit");
+    let sender_log = std::fs::read_to_string(t.work_dir.join("fountain-sender.log")).unwrap_or_default();
+    let session_s = summary_seconds(&sender_log, "sender");
+    let mut last_copy = 0.0f64;
+    for (i, at) in spawned.iter().enumerate() {
+        let log = std::fs::read_to_string(t.work_dir.join(format!("fountain-rx{i}.log"))).unwrap_or_default();
+        let elapsed = summary_seconds(&log, "received").ok_or_else(|| anyhow::anyhow!("fountain-rx{i} printed no summary"))?;
+        last_copy = last_copy.max(at + elapsed);
+    }
+    let process_exit = outcome.seconds;
+    outcome.seconds = sender_end.max(last_copy);
+    outcome.note = Some(format!(
+        "ticket written at {ticket_s:.2} s, sender's session (start of sending to end) {}, sender exit {sender_end:.2} s, \
+         last receiver's completion {last_copy:.2} s, last process exit {process_exit:.2} s",
+        session_s.map_or_else(|| "?".to_owned(), |s| format!("{s:.2} s"))
+    ));
+    Ok(outcome)
+}
+
+/// The seconds in fountain's summary line `ROLE: N bytes in S s, ...`.
+fn summary_seconds(log: &str, role: &str) -> Option<f64> {
+    let prefix = format!("{role}: ");
+    let line = log.lines().rev().find(|l| l.starts_with(&prefix) && l.contains(" bytes in "))?;
+    line.split(" bytes in ").nth(1)?.split_whitespace().next()?.parse().ok()
 }
 
 /// The sender hashes the object before it writes the ticket; receivers need the whole ticket.
@@ -231,7 +267,7 @@ fn finish(
         cpu_seconds += p.cpu_seconds().ok_or_else(|| anyhow::anyhow!("no CPU usage recorded for {}", p.name()))?;
     }
     let copies = dirs.iter().filter_map(|d| only_file(d)).collect();
-    Ok(Outcome { seconds, cpu_seconds, copies })
+    Ok(Outcome { seconds, cpu_seconds, copies, note: None })
 }
 
 /// The one regular file a receiver wrote into its directory (tools name it differently).
