@@ -15,4 +15,4 @@ pub use batch::{BatchReceiver, BatchSender, MAX_SEND_BATCH};
 pub use file::{drop_cached, start_writeback, wait_writeback};
 pub use poll::wait_readable;
 pub use stats::udp_rcvbuf_errors;
-pub use socket::{MulticastOptions, bind_feedback, bind_group, bind_sender, bind_unicast};
+pub use socket::{MulticastOptions, bind_feedback, bind_group, bind_sender, bind_unicast, send_lossy};

@@ -51,6 +51,17 @@ pub fn bind_unicast(addr: SocketAddrV4) -> io::Result<UdpSocket> {
     Ok(socket.into())
 }
 
+/// Sends `datagram` to `to` the way the network would carry it: a full socket buffer or a peer
+/// that is gone (ICMP port unreachable) loses it, like any loss, which repair makes good; other
+/// errors are real.
+pub fn send_lossy(socket: &UdpSocket, datagram: &[u8], to: SocketAddr) -> io::Result<()> {
+    match socket.send_to(datagram, to) {
+        Ok(_) => Ok(()),
+        Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::ConnectionRefused) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// A receiver's data socket: bound to the group's address and port (so it sees only that group)
 /// with address reuse, so several receivers on one host all get every datagram.
 pub fn bind_group(group: SocketAddrV4, options: MulticastOptions) -> io::Result<UdpSocket> {

@@ -63,6 +63,7 @@ enum Multicast {
 }
 
 /// A unicast datagram on its way into a node.
+#[derive(Clone)]
 enum Inbound {
     /// A whole datagram (the sender's control packets, peers' requests and maps; with full
     /// bytes, peers' symbols).
@@ -140,9 +141,9 @@ struct Node {
     to_peers: Vec<(Nanos, SocketAddr, Vec<u8>)>,
     /// Symbols peers asked for this tick.
     serves: Vec<(Nanos, ServeRequest)>,
-    /// Seeds to forward to every member (without multicast), taken in this tick: when, and the
-    /// symbol (with full bytes, its datagram).
-    forwards: Vec<(Nanos, BlockId, u32, Option<Vec<u8>>)>,
+    /// Seeds to forward to every member (without multicast), taken in this tick: when, and what
+    /// each member receives.
+    forwards: Vec<(Nanos, Inbound)>,
     /// When the seeds forwarded so far will have left, at the link's rate.
     forwarded_until: Nanos,
     /// Per serving stream, when the symbols it was given will have left, at the serving rate.
@@ -374,10 +375,12 @@ impl World<'_> {
                     continue;
                 }
                 if let Some(session) = node.session.as_mut() {
+                    // What a seed's forwarder passes on: the same datagram, from itself.
+                    let me = node.index as From;
                     let forward = match arrival.what {
                         Inbound::Packet { from, bytes } => {
                             session.handle_datagram(now, self.addr_of(from), &bytes);
-                            session.take_forward().then(|| (Packet::decode(&bytes, None).ok().and_then(|(_, p)| symbol_of(&p)), Some(bytes)))
+                            session.take_forward().then_some(Inbound::Packet { from: me, bytes })
                         }
                         Inbound::Symbol { from, block, esi, seed: false } => {
                             session.handle_symbol_accounted(now, self.addr_of(from), block, esi);
@@ -385,11 +388,11 @@ impl World<'_> {
                         }
                         Inbound::Symbol { from, block, esi, seed: true } => {
                             session.handle_seed_accounted(now, self.addr_of(from), block, esi);
-                            session.take_forward().then_some((Some((block, esi)), None))
+                            session.take_forward().then_some(Inbound::Symbol { from: me, block, esi, seed: true })
                         }
                     };
-                    if let Some((Some((block, esi)), bytes)) = forward {
-                        node.forwards.push((at, block, esi, bytes));
+                    if let Some(what) = forward {
+                        node.forwards.push((at, what));
                     }
                 }
             }
@@ -455,18 +458,14 @@ impl World<'_> {
         let forwards = std::mem::take(&mut node.forwards);
         if !forwards.is_empty() {
             let members: Vec<usize> = node.session.iter().flat_map(|s| s.members()).filter_map(|addr| by_addr.get(&addr).copied()).collect();
-            for (at, block, esi, bytes) in forwards {
+            for (at, what) in forwards {
                 node.forwarded_until = node.forwarded_until.max(at);
                 for &to in &members {
                     node.forwarded_until += forward_interval;
                     let Some(depart) = node.up.admit(node.forwarded_until, symbol_ip_bytes) else { continue };
                     let Some(arrival) = path(to, depart) else { continue };
-                    let what = match &bytes {
-                        Some(bytes) => Inbound::Packet { from: node.index as From, bytes: bytes.clone() },
-                        None => Inbound::Symbol { from: node.index as From, block, esi, seed: true },
-                    };
                     if !node.out_loss.lose(&mut node.out_rng) {
-                        out.push((to, arrival, what));
+                        out.push((to, arrival, what.clone()));
                     }
                 }
             }
@@ -792,14 +791,6 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
         repair_symbols: stats.proactive_repair_symbols + stats.requested_repair_symbols,
         conservation_violations,
         peer_symbols: nodes.iter().filter_map(|n| n.session.as_ref()).map(|s| s.stats().peer_symbols).sum(),
-    }
-}
-
-/// The block and ESI of a symbol packet.
-fn symbol_of(packet: &Packet<'_>) -> Option<(BlockId, u32)> {
-    match packet {
-        Packet::Data { block, esi, .. } | Packet::Seed { block, esi, .. } => Some((*block, *esi)),
-        _ => None,
     }
 }
 

@@ -104,12 +104,7 @@ fn serve(queue: &Receiver<ServeRequest>, socket: &UdpSocket, target: &Target, pa
         packet.clear();
         let esi = first_esi + stream.sent as u32;
         Packet::Data { block: id, esi, payload: &stream.symbols[stream.sent] }.encode(params.session_id, params.key.as_ref(), &mut packet);
-        match socket.send_to(&packet, to) {
-            Ok(_) => {}
-            // A peer gone or a full buffer loses symbols like the network would.
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::ConnectionRefused) => {}
-            Err(e) => return Err(e),
-        }
+        netio::send_lossy(socket, &packet, to)?;
         stream.sent += 1;
         stream.next_send = stream.next_send.max(now) + symbol_time;
         if stream.sent == stream.symbols.len() {

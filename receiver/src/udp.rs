@@ -303,11 +303,7 @@ fn receive_loop(
         }
         let now = Instant::now();
         while let Some(transmit) = session.poll_transmit(now) {
-            match io.feedback.send_to(&transmit.packet, transmit.destination) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::ConnectionRefused => {}
-                Err(e) => return Err(e.into()),
-            }
+            netio::send_lossy(io.feedback, &transmit.packet, transmit.destination)?;
         }
         let wake = [session.poll_timeout(), linger_until].into_iter().flatten().min();
         let mut wait = wake.map(|at| at.saturating_duration_since(Instant::now()));
@@ -334,15 +330,7 @@ fn receive_loop(
 
 /// Sends a seed from the sender, unchanged, to every member (delivery without multicast).
 fn forward(socket: &UdpSocket, session: &ReceiverSession, datagram: &[u8]) -> io::Result<()> {
-    for member in session.members() {
-        match socket.send_to(datagram, member) {
-            Ok(_) => {}
-            // A member gone or a full buffer loses the symbol like the network would.
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::ConnectionRefused) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+    session.members().try_for_each(|member| netio::send_lossy(socket, datagram, member))
 }
 
 fn ended(session: &ReceiverSession, by_sender: bool) -> ReceiveError {
