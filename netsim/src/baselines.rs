@@ -72,6 +72,7 @@ fn unicast_outcome(name: &str, plan: &Plan, faults: &Faults, completion: Vec<Opt
         repair_symbols: (segments as f64 * loss) as u64,
         conservation_violations: 0,
         peer_symbols: 0,
+        window_drops: 0,
     }
 }
 
@@ -226,6 +227,7 @@ pub fn udpcast(plan: &Plan, faults: &Faults, rng: &mut ChaCha8Rng) -> Outcome {
         repair_symbols: sent - packets as u64,
         conservation_violations: 0,
         peer_symbols: 0,
+        window_drops: 0,
     }
 }
 

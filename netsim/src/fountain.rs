@@ -21,7 +21,7 @@ use fec::wire::Packet;
 use fec::{BlockEncoder, BlockId, Manifest, ObjectLayout};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use receiver::{Event as RxEvent, ReceiverConfig, ReceiverSession, ServeBudget, ServeRequest};
+use receiver::{Event as RxEvent, ReceiverConfig, ReceiverSession, ReceiverStats, ServeBudget, ServeRequest};
 use sender::{Event as TxEvent, SenderConfig, SenderSession, SymbolTo, Transmit};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -772,6 +772,8 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
             s.stats().symbols < earned
         })
         .count();
+    // Over the sessions alive at the end (a crash starts a new one).
+    let session_total = |stat: fn(&ReceiverStats) -> u64| nodes.iter().filter_map(|n| n.session.as_ref()).map(|s| stat(s.stats())).sum();
     let verified = object.as_ref().map(|o| nodes.iter().filter(|n| n.output.as_deref() == Some(o.data.as_slice())).count());
     Outcome {
         protocol: match delivery {
@@ -790,7 +792,8 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
         verified_nodes: verified,
         repair_symbols: stats.proactive_repair_symbols + stats.requested_repair_symbols,
         conservation_violations,
-        peer_symbols: nodes.iter().filter_map(|n| n.session.as_ref()).map(|s| s.stats().peer_symbols).sum(),
+        peer_symbols: session_total(|s| s.peer_symbols),
+        window_drops: session_total(|s| s.window_drops),
     }
 }
 

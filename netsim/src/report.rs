@@ -68,6 +68,10 @@ pub struct Outcome {
     pub conservation_violations: usize,
     /// Symbols nodes took in from peers rather than the sender (fountain with peer repair).
     pub peer_symbols: u64,
+    /// Symbols receivers dropped because their window of open assemblies was full, plus
+    /// assemblies it evicted (fountain; see `ReceiverConfig::max_assemblies`). Each is asked
+    /// for again like a loss, so a large count costs repair, peer traffic and simulated events.
+    pub window_drops: u64,
 }
 
 /// One row of the summary.
@@ -93,6 +97,8 @@ pub struct Row {
     pub feedback_pct: f64,
     /// Nodes that never finished.
     pub failed_nodes: usize,
+    /// Symbols dropped at the receivers' assembly window (see [`Outcome::window_drops`]).
+    pub window_drops: u64,
     /// Full bytes only: nodes whose output hash-matched the object.
     pub verified_nodes: Option<usize>,
     /// Simulated events.
@@ -130,6 +136,7 @@ impl Row {
             feedback_packets: outcome.feedback_packets,
             feedback_pct: 100.0 * outcome.feedback_packets as f64 / outcome.data_packets.max(1) as f64,
             failed_nodes: failed,
+            window_drops: outcome.window_drops,
             verified_nodes: outcome.verified_nodes,
             events: outcome.events,
             wall_s,
@@ -200,6 +207,11 @@ impl Report {
                 r.wall_s,
                 r.events_per_s
             );
+        }
+        // Not a column: it is zero unless the receivers' window is too small for the plan, and
+        // then it explains why repair and the run's events grew.
+        for r in self.rows.iter().filter(|r| r.window_drops > 0) {
+            out += &format!("{}: receivers dropped {} symbols at their assembly window\n", r.protocol, r.window_drops);
         }
         out
     }

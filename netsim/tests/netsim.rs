@@ -151,6 +151,24 @@ fn uplink_failure_delays_only_its_rack() {
 }
 
 #[test]
+fn reports_later_than_the_window_lasts_show_as_window_drops() {
+    // 186 blocks of K = 1024: more than a receiver's window of open assemblies (64).
+    let mut plan = plan("[loss]\nmodel = \"bernoulli\"\nrate = 0.01\n");
+    plan.object_mib = 256;
+    plan.block_symbols = 1024;
+    let (report, _) = run_outcomes(&plan);
+    assert_eq!(report.rows[0].window_drops, 0, "{}", report.table());
+    // As in a group of thousands: a receiver's share of the feedback (12 × 50,000 data
+    // packets) comes only after the whole first pass (190,000), while every block with a loss
+    // stays open until repair comes.
+    plan.sender.data_packets_per_report = 50_000;
+    let (report, outcomes) = run_outcomes(&plan);
+    assert!(report.rows[0].window_drops > 0, "{}", report.table());
+    assert!(report.table().contains("dropped"), "the table says so");
+    assert!(outcomes[0].completion_ns.iter().all(Option::is_some), "dropped symbols are asked for again: {}", report.table());
+}
+
+#[test]
 fn baselines_run_on_the_same_plan() {
     let mut plan = lossy("protocols = [\"fountain\", \"sequential_unicast\", \"parallel_unicast\", \"udpcast\"]");
     // Large enough that unicast's transfer time, not a lost packet's repair round trip (up to
