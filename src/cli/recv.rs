@@ -76,6 +76,8 @@ pub struct Received {
     pub session_blocks: u32,
     /// Blocks fetched over HTTP after the session ended without them.
     pub http_blocks: u32,
+    /// What the session took in and sent.
+    pub stats: receiver::ReceiverStats,
 }
 
 /// Reads and validates a ticket file.
@@ -169,7 +171,8 @@ pub fn receive(ticket: &SessionTicket, out: &Path, journal: &Path, options: Rece
         requested_repair_symbols: 0,
         corrupt_blocks: session.stats().corrupt_blocks,
     };
-    Ok(Received { summary, resumed_blocks: resumed, session_blocks: session.stored_blocks() - resumed, http_blocks })
+    let session_blocks = session.stored_blocks() - resumed;
+    Ok(Received { summary, resumed_blocks: resumed, session_blocks, http_blocks, stats: session.stats().clone() })
 }
 
 /// Runs `fountain recv`.
@@ -193,6 +196,18 @@ pub fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
     println!(
         "received: blocks: {} from the journal, {} by multicast/peers, {} over HTTP",
         received.resumed_blocks, received.session_blocks, received.http_blocks
+    );
+    let stats = &received.stats;
+    println!(
+        "received: symbols: {} kept ({} repair, {} from peers), {} duplicate, {} dropped at the window of blocks; {} status reports, {} peer requests, {} symbols served",
+        stats.symbols,
+        stats.repair_symbols,
+        stats.peer_symbols,
+        stats.duplicate_symbols,
+        stats.window_drops,
+        stats.status_packets,
+        stats.peer_asks,
+        stats.served_symbols
     );
     if let (Some(before), Some(after)) = (kernel_drops_before, netio::udp_rcvbuf_errors())
         && after > before

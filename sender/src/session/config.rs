@@ -37,8 +37,9 @@ pub struct SenderConfig {
     pub join_window: Option<Duration>,
     /// How often the sender announces itself and its progress to the group.
     pub progress_interval: Duration,
-    /// After a repair burst for a block, a report that has not seen the burst's last symbol is
-    /// trusted only after this long (the burst may still be in flight).
+    /// Without multicast, after a repair burst to one member, its report that has not seen the
+    /// burst's last symbol is trusted only after this long (the burst may still be in flight).
+    /// Multicast repair needs no timer: reports echo the progress mark they were written after.
     pub repair_holdoff: Duration,
     /// A receiver not heard from for this long is dropped from the session.
     pub receiver_timeout: Duration,

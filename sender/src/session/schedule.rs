@@ -2,7 +2,6 @@
 
 use fec::{BlockId, ObjectLayout};
 use std::collections::VecDeque;
-use std::time::Instant;
 
 /// Per-block sending state.
 #[derive(Debug, Clone, Default)]
@@ -11,8 +10,9 @@ struct BlockSend {
     next_esi: u32,
     /// Repair symbols owed to the block's worst receiver.
     pending: u32,
-    /// When the block's latest symbol left.
-    last_sent: Option<Instant>,
+    /// [`Schedule::sent`] just after the block's latest symbol left: a report that echoes a
+    /// progress mark at least this high was written after that symbol arrived or was lost.
+    last_mark: u64,
     /// Repair symbols sent in answer to feedback.
     repaired: u32,
 }
@@ -34,6 +34,8 @@ pub struct Schedule {
     /// ESI the first pass is at within the current group.
     pass_esi: u32,
     repair_queue: VecDeque<BlockId>,
+    /// Data symbols sent so far: the mark progress packets carry.
+    sent: u64,
 }
 
 impl Schedule {
@@ -49,6 +51,7 @@ impl Schedule {
             cursor: 0,
             pass_esi: 0,
             repair_queue: VecDeque::new(),
+            sent: 0,
         }
     }
 
@@ -63,26 +66,27 @@ impl Schedule {
         self.closed
     }
 
+    /// Data symbols sent so far (see [`fec::wire::Packet::Progress`]'s `sent`).
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
     /// Whether the first pass is over and no repair is owed.
     pub fn is_idle(&self) -> bool {
         self.closed == self.layout.block_count() && self.repair_queue.is_empty()
     }
 
-    /// Records a receiver's need for `block`. The need counts only if the report was written
-    /// after the block's last symbol could have arrived: it saw every ESI sent so far, or the
-    /// holdoff since the last one has passed (that symbol was lost). While the first pass runs,
-    /// a need above `straggler_need_pct` of K comes from a receiver that is far behind (slow,
+    /// Records a receiver's need for `block`, in a report that echoed progress mark `heard`.
+    /// The need counts only if the report was written after the block's last symbol arrived or
+    /// was lost: it saw every ESI sent so far, or it had taken in a progress packet sent after
+    /// that symbol (same socket, same order). A receiver that lags, its socket holding a queue
+    /// of datagrams, reports needs the repair on their way already covers; a timer cannot tell
+    /// those apart (a 30 ms holdoff resent each need every report at 1 Gbit/s, 4 receivers on
+    /// 2 cores: repair 30% of the object), the echoed mark can. While the first pass runs, a
+    /// need above `straggler_need_pct` of K comes from a receiver that is far behind (slow,
     /// late or restarted): it waits until the pass is over, so one straggler does not set the
     /// pace of the whole group (netsim: 2% of nodes at 1/10 speed).
-    pub fn on_need(
-        &mut self,
-        now: Instant,
-        block: BlockId,
-        need: u32,
-        seen: u32,
-        holdoff: std::time::Duration,
-        straggler_need_pct: f64,
-    ) {
+    pub fn on_need(&mut self, block: BlockId, need: u32, seen: u32, heard: u64, straggler_need_pct: f64) {
         if block >= self.closed || need == 0 {
             return;
         }
@@ -92,7 +96,7 @@ impl Schedule {
             return;
         }
         let state = &mut self.blocks[block as usize];
-        let fresh = seen >= state.next_esi || state.last_sent.is_none_or(|at| now >= at + holdoff);
+        let fresh = seen >= state.next_esi || heard >= state.last_mark;
         if !fresh || need <= state.pending {
             return;
         }
@@ -102,16 +106,17 @@ impl Schedule {
         state.pending = need;
     }
 
-    /// The next symbol to send, and records it as sent at `now`. Repair goes first: it finishes
-    /// blocks, which keeps every receiver's window of blocks in flight small.
-    pub fn next(&mut self, now: Instant) -> Option<(BlockId, u32, bool)> {
+    /// The next symbol to send, and records it as sent. Repair goes first: it finishes blocks,
+    /// which keeps every receiver's window of blocks in flight small.
+    pub fn next(&mut self) -> Option<(BlockId, u32, bool)> {
         if let Some(block) = self.repair_queue.pop_front() {
+            self.sent += 1;
             let state = &mut self.blocks[block as usize];
             let esi = state.next_esi;
             state.next_esi += 1;
             state.pending -= 1;
             state.repaired += 1;
-            state.last_sent = Some(now);
+            state.last_mark = self.sent;
             if state.pending > 0 {
                 // Round-robin within the first `repair_window` blocks owed repair, not across all
                 // of them: a block's repair encoder is built once (~14 ms at K=1024) and serves
@@ -123,10 +128,10 @@ impl Schedule {
             }
             return Some((block, esi, true));
         }
-        self.next_first_pass(now).map(|(block, esi)| (block, esi, false))
+        self.next_first_pass().map(|(block, esi)| (block, esi, false))
     }
 
-    fn next_first_pass(&mut self, now: Instant) -> Option<(BlockId, u32)> {
+    fn next_first_pass(&mut self) -> Option<(BlockId, u32)> {
         let count = self.layout.block_count();
         loop {
             if self.closed >= count {
@@ -152,7 +157,8 @@ impl Schedule {
                 self.pass_esi += 1;
             }
             if esi < self.pass_symbols(block) {
-                self.blocks[block as usize].last_sent = Some(now);
+                self.sent += 1;
+                self.blocks[block as usize].last_mark = self.sent;
                 return Some((block, esi));
             }
         }
@@ -160,12 +166,13 @@ impl Schedule {
 
     /// A fresh repair ESI of `block` (closed) for one receiver alone (without multicast),
     /// counted as repair sent.
-    pub fn fresh_repair_esi(&mut self, now: Instant, block: BlockId) -> u32 {
+    pub fn fresh_repair_esi(&mut self, block: BlockId) -> u32 {
+        self.sent += 1;
         let state = &mut self.blocks[block as usize];
         let esi = state.next_esi;
         state.next_esi += 1;
         state.repaired += 1;
-        state.last_sent = Some(now);
+        state.last_mark = self.sent;
         esi
     }
 
@@ -183,14 +190,12 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn first_pass_interleaves_and_closes_groups() {
         let layout = ObjectLayout::new(4 * 64 * 3, 64, 4).unwrap();
         let mut schedule = Schedule::new(layout, 0.0, 2, 2);
-        let now = Instant::now();
-        let order: Vec<_> = std::iter::from_fn(|| schedule.next(now)).map(|(b, e, _)| (b, e)).collect();
+        let order: Vec<_> = std::iter::from_fn(|| schedule.next()).map(|(b, e, _)| (b, e)).collect();
         assert_eq!(&order[..4], &[(0, 0), (1, 0), (0, 1), (1, 1)]);
         assert_eq!(order.len(), 12);
         assert_eq!(schedule.closed(), 3);
@@ -201,32 +206,46 @@ mod tests {
     fn needs_take_the_maximum_not_the_sum() {
         let layout = ObjectLayout::new(64 * 8, 64, 8).unwrap();
         let mut schedule = Schedule::new(layout, 0.0, 1, 1);
-        let now = Instant::now();
-        while schedule.next(now).is_some() {}
-        let holdoff = Duration::from_millis(10);
-        schedule.on_need(now, 0, 3, 8, holdoff, 100.0);
-        schedule.on_need(now, 0, 5, 8, holdoff, 100.0);
-        schedule.on_need(now, 0, 2, 8, holdoff, 100.0);
-        let sent: Vec<_> = std::iter::from_fn(|| schedule.next(now)).collect();
+        while schedule.next().is_some() {}
+        let heard = schedule.sent();
+        schedule.on_need(0, 3, 8, heard, 100.0);
+        schedule.on_need(0, 5, 8, heard, 100.0);
+        schedule.on_need(0, 2, 8, heard, 100.0);
+        let sent: Vec<_> = std::iter::from_fn(|| schedule.next()).collect();
         assert_eq!(sent, vec![(0, 8, true), (0, 9, true), (0, 10, true), (0, 11, true), (0, 12, true)]);
-        // A report written before that burst arrived is ignored until the holdoff passes.
-        schedule.on_need(now, 0, 5, 8, holdoff, 100.0);
-        assert_eq!(schedule.next(now), None);
-        schedule.on_need(now + holdoff, 0, 1, 8, holdoff, 100.0);
-        assert_eq!(schedule.next(now), Some((0, 13, true)));
-        assert_eq!(schedule.repaired(0), 6);
+    }
+
+    #[test]
+    fn a_need_counts_only_once_the_repair_before_it_arrived_or_was_lost() {
+        let layout = ObjectLayout::new(64 * 8, 64, 8).unwrap();
+        let mut schedule = Schedule::new(layout, 0.0, 1, 1);
+        while schedule.next().is_some() {}
+        schedule.on_need(0, 2, 8, schedule.sent(), 100.0);
+        assert_eq!(schedule.next(), Some((0, 8, true)));
+        let before_burst_ended = schedule.sent();
+        assert_eq!(schedule.next(), Some((0, 9, true)));
+        // Written by a receiver that had not yet heard a mark past the burst (it lags, or the
+        // burst's last symbol is still on its way), however long ago the burst left: ignored.
+        schedule.on_need(0, 2, 8, before_burst_ended, 100.0);
+        assert_eq!(schedule.next(), None);
+        // It saw every symbol sent: its need is what is left.
+        schedule.on_need(0, 1, 10, before_burst_ended, 100.0);
+        assert_eq!(schedule.next(), Some((0, 10, true)));
+        // The last symbol was lost: a mark past it says so.
+        schedule.on_need(0, 1, 10, schedule.sent(), 100.0);
+        assert_eq!(schedule.next(), Some((0, 11, true)));
+        assert_eq!(schedule.repaired(0), 4);
     }
 
     #[test]
     fn repair_cycles_through_a_window_of_interleave_blocks() {
         let layout = ObjectLayout::new(64 * 8 * 6, 64, 8).unwrap();
         let mut schedule = Schedule::new(layout, 0.0, 2, 2);
-        let now = Instant::now();
-        while schedule.next(now).is_some() {}
+        while schedule.next().is_some() {}
         for block in 0..6 {
-            schedule.on_need(now, block, 2, 8, Duration::ZERO, 100.0);
+            schedule.on_need(block, 2, 8, schedule.sent(), 100.0);
         }
-        let blocks: Vec<BlockId> = std::iter::from_fn(|| schedule.next(now)).map(|(b, _, _)| b).collect();
+        let blocks: Vec<BlockId> = std::iter::from_fn(|| schedule.next()).map(|(b, _, _)| b).collect();
         assert_eq!(blocks, vec![0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5]);
     }
 
@@ -234,16 +253,14 @@ mod tests {
     fn stragglers_wait_for_the_end_of_the_first_pass() {
         let layout = ObjectLayout::new(64 * 8 * 3, 64, 8).unwrap();
         let mut schedule = Schedule::new(layout, 0.0, 1, 1);
-        let now = Instant::now();
         for _ in 0..9 {
-            schedule.next(now);
+            schedule.next();
         }
         assert_eq!(schedule.closed(), 1);
-        let holdoff = Duration::from_millis(10);
-        schedule.on_need(now, 0, 6, 8, holdoff, 25.0);
-        assert_eq!(schedule.next(now), Some((1, 1, false)), "a straggler's need is held back");
-        while schedule.next(now).is_some() {}
-        schedule.on_need(now, 0, 6, 8, holdoff, 25.0);
-        assert_eq!(schedule.next(now), Some((0, 8, true)), "and served once the pass is over");
+        schedule.on_need(0, 6, 8, schedule.sent(), 25.0);
+        assert_eq!(schedule.next(), Some((1, 1, false)), "a straggler's need is held back");
+        while schedule.next().is_some() {}
+        schedule.on_need(0, 6, 8, schedule.sent(), 25.0);
+        assert_eq!(schedule.next(), Some((0, 8, true)), "and served once the pass is over");
     }
 }
