@@ -97,6 +97,20 @@ pub fn journal_path(out: &Path) -> PathBuf {
 /// its blocks would fail verification one by one otherwise, and only after the multicast ended.
 fn ensure_same_object(http: &HttpImage, ticket: &SessionTicket) -> anyhow::Result<()> {
     let (served, expected) = (http.object.manifest.root(), ticket.manifest.root());
+    let (image, session) = (http.object.manifest.layout(), ticket.manifest.layout());
+    anyhow::ensure!(
+        (image.symbol_size(), image.block_symbols()) == (session.symbol_size(), session.block_symbols()),
+        "refusing the HTTP fallback: {}@{} is laid out in {}-byte symbols, {} a block, the session in {}-byte symbols, {} a block \
+         (send it with --symbol-size {} --block-symbols {}); nothing was written",
+        http.object.image,
+        http.object.version,
+        image.symbol_size(),
+        image.block_symbols(),
+        session.symbol_size(),
+        session.block_symbols(),
+        image.symbol_size(),
+        image.block_symbols()
+    );
     anyhow::ensure!(
         served == expected,
         "refusing the HTTP fallback: {}@{} on {} has manifest root {served}, but the session ticket's object has {expected} \
