@@ -129,7 +129,15 @@ impl SenderSession {
         let layout = *manifest.layout();
         let tag = if config.key.is_some() { TAG_LEN } else { 0 };
         Self {
-            schedule: Schedule::new(layout, config.repair_overhead_pct, config.interleave_blocks, config.repair_window_blocks),
+            schedule: Schedule::new(
+                layout,
+                config.repair_overhead_pct,
+                // Without multicast each member's repair is its own unicast, so the first pass's
+                // overhead, shared by all, is far cheaper than the repair it saves: it stays.
+                config.overhead_idle_blocks.filter(|_| !config.swarm),
+                config.interleave_blocks,
+                config.repair_window_blocks,
+            ),
             pacer: Pacer::new(config.rate_bps, config.pacing_burst, config.pacing_min_burst_bytes),
             rate: config.adaptive_rate.clone().map(AdaptiveRate::new),
             data_wire_bytes: IP_UDP_OVERHEAD + DATA_HEADER_LEN + usize::from(layout.symbol_size()) + tag,

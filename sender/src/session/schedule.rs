@@ -15,6 +15,8 @@ struct BlockSend {
     last_mark: u64,
     /// Repair symbols sent in answer to feedback.
     repaired: u32,
+    /// Symbols of its first pass, fixed when its interleave group starts; 0 before.
+    pass: u32,
 }
 
 /// The sender's plan: a first pass over groups of `interleave` blocks, round-robin one symbol of
@@ -23,7 +25,14 @@ struct BlockSend {
 #[derive(Debug)]
 pub struct Schedule {
     layout: ObjectLayout,
+    /// Proactive repair while receivers lose symbols, percent of K.
+    max_overhead_pct: f64,
+    /// Proactive repair of the next groups: `max_overhead_pct`, or 0 once `idle_blocks` blocks
+    /// closed with no receiver missing a first-pass symbol.
     overhead_pct: f64,
+    idle_blocks: Option<u32>,
+    /// Blocks closed since a receiver last reported a first-pass loss.
+    clean_blocks: u32,
     interleave: u32,
     repair_window: u32,
     blocks: Vec<BlockSend>,
@@ -39,11 +48,16 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// A schedule for `layout`.
-    pub fn new(layout: ObjectLayout, overhead_pct: f64, interleave: u32, repair_window: u32) -> Self {
+    /// A schedule for `layout`, with `overhead_pct` of proactive repair in each block's first
+    /// pass; with `idle_blocks`, none after that many blocks closed without a first-pass loss
+    /// (see `note_need`).
+    pub fn new(layout: ObjectLayout, overhead_pct: f64, idle_blocks: Option<u32>, interleave: u32, repair_window: u32) -> Self {
         Self {
             layout,
+            max_overhead_pct: overhead_pct,
             overhead_pct,
+            idle_blocks,
+            clean_blocks: 0,
             interleave: interleave.max(1),
             repair_window: repair_window.max(1),
             blocks: vec![BlockSend::default(); layout.block_count() as usize],
@@ -57,8 +71,25 @@ impl Schedule {
 
     /// Symbols of `block` in the first pass: its source symbols plus proactive repair.
     pub fn pass_symbols(&self, block: BlockId) -> u32 {
-        let k = self.layout.source_symbols(block);
-        k + (f64::from(k) * self.overhead_pct / 100.0).ceil() as u32
+        match self.blocks[block as usize].pass {
+            0 => {
+                let k = self.layout.source_symbols(block);
+                k + (f64::from(k) * self.overhead_pct / 100.0).ceil() as u32
+            }
+            fixed => fixed,
+        }
+    }
+
+    /// A receiver reported needing `block` having seen ESIs below `seen`. A need within the
+    /// block's first pass is loss the proactive repair is for: it comes back at full strength.
+    /// With none for `idle_blocks` blocks the network is clean and the proactive repair would be
+    /// wasted (1% of a transfer at 0% loss), so it stops; the first loss brings it back, and
+    /// meanwhile repair is asked for as usual.
+    fn note_need(&mut self, block: BlockId, seen: u32) {
+        if block < self.closed && seen <= self.pass_symbols(block) {
+            self.clean_blocks = 0;
+            self.overhead_pct = self.max_overhead_pct;
+        }
     }
 
     /// Blocks whose first pass is complete.
@@ -90,6 +121,7 @@ impl Schedule {
         if block >= self.closed || need == 0 {
             return;
         }
+        self.note_need(block, seen);
         let first_pass_running = self.closed < self.layout.block_count();
         let straggler = f64::from(need) > f64::from(self.layout.source_symbols(block)) * straggler_need_pct / 100.0;
         if first_pass_running && straggler {
@@ -139,6 +171,12 @@ impl Schedule {
             }
             let group_end = (self.closed + self.interleave).min(count);
             let group_len = group_end - self.closed;
+            if self.cursor == 0 && self.pass_esi == 0 && self.blocks[self.closed as usize].pass == 0 {
+                // A new group: its first pass is fixed now, whatever happens to the overhead.
+                for block in self.closed..group_end {
+                    self.blocks[block as usize].pass = self.pass_symbols(block);
+                }
+            }
             let group_max = (self.closed..group_end).map(|b| self.pass_symbols(b)).max().unwrap_or(0);
             if self.pass_esi >= group_max {
                 for block in self.closed..group_end {
@@ -147,6 +185,10 @@ impl Schedule {
                 self.closed = group_end;
                 self.cursor = 0;
                 self.pass_esi = 0;
+                self.clean_blocks += group_len;
+                if self.idle_blocks.is_some_and(|idle| self.clean_blocks >= idle) {
+                    self.overhead_pct = 0.0;
+                }
                 continue;
             }
             let block = self.closed + self.cursor;
@@ -194,7 +236,7 @@ mod tests {
     #[test]
     fn first_pass_interleaves_and_closes_groups() {
         let layout = ObjectLayout::new(4 * 64 * 3, 64, 4).unwrap();
-        let mut schedule = Schedule::new(layout, 0.0, 2, 2);
+        let mut schedule = Schedule::new(layout, 0.0, None, 2, 2);
         let order: Vec<_> = std::iter::from_fn(|| schedule.next()).map(|(b, e, _)| (b, e)).collect();
         assert_eq!(&order[..4], &[(0, 0), (1, 0), (0, 1), (1, 1)]);
         assert_eq!(order.len(), 12);
@@ -205,7 +247,7 @@ mod tests {
     #[test]
     fn needs_take_the_maximum_not_the_sum() {
         let layout = ObjectLayout::new(64 * 8, 64, 8).unwrap();
-        let mut schedule = Schedule::new(layout, 0.0, 1, 1);
+        let mut schedule = Schedule::new(layout, 0.0, None, 1, 1);
         while schedule.next().is_some() {}
         let heard = schedule.sent();
         schedule.on_need(0, 3, 8, heard, 100.0);
@@ -218,7 +260,7 @@ mod tests {
     #[test]
     fn a_need_counts_only_once_the_repair_before_it_arrived_or_was_lost() {
         let layout = ObjectLayout::new(64 * 8, 64, 8).unwrap();
-        let mut schedule = Schedule::new(layout, 0.0, 1, 1);
+        let mut schedule = Schedule::new(layout, 0.0, None, 1, 1);
         while schedule.next().is_some() {}
         schedule.on_need(0, 2, 8, schedule.sent(), 100.0);
         assert_eq!(schedule.next(), Some((0, 8, true)));
@@ -240,7 +282,7 @@ mod tests {
     #[test]
     fn repair_cycles_through_a_window_of_interleave_blocks() {
         let layout = ObjectLayout::new(64 * 8 * 6, 64, 8).unwrap();
-        let mut schedule = Schedule::new(layout, 0.0, 2, 2);
+        let mut schedule = Schedule::new(layout, 0.0, None, 2, 2);
         while schedule.next().is_some() {}
         for block in 0..6 {
             schedule.on_need(block, 2, 8, schedule.sent(), 100.0);
@@ -250,9 +292,31 @@ mod tests {
     }
 
     #[test]
+    fn proactive_repair_stops_on_a_clean_network_and_returns_with_loss() {
+        let layout = ObjectLayout::new(64 * 100 * 40, 64, 100).unwrap();
+        let mut schedule = Schedule::new(layout, 10.0, Some(8), 2, 2);
+        let proactive = |schedule: &mut Schedule, blocks: BlockId| {
+            let mut repair = 0;
+            while schedule.closed() < blocks {
+                let Some((_, esi, _)) = schedule.next() else { break };
+                repair += u32::from(esi >= 100);
+            }
+            repair
+        };
+        assert_eq!(proactive(&mut schedule, 8), 8 * 10, "10% while it is not known to be clean");
+        assert_eq!(proactive(&mut schedule, 20), 0, "none after 8 blocks without a loss");
+        // A loss in block 19's pass (it saw 40 of its 100): full strength from the next group.
+        schedule.on_need(19, 60, 40, schedule.sent(), 100.0);
+        while schedule.next().is_some_and(|(_, _, requested)| requested) {}
+        // Group 20-21 had started; the next three groups carry 10%, until 8 blocks closed clean.
+        assert_eq!(proactive(&mut schedule, 28), 6 * 10);
+        assert_eq!(proactive(&mut schedule, 40), 0);
+    }
+
+    #[test]
     fn stragglers_wait_for_the_end_of_the_first_pass() {
         let layout = ObjectLayout::new(64 * 8 * 3, 64, 8).unwrap();
-        let mut schedule = Schedule::new(layout, 0.0, 1, 1);
+        let mut schedule = Schedule::new(layout, 0.0, None, 1, 1);
         for _ in 0..9 {
             schedule.next();
         }
