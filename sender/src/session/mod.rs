@@ -454,7 +454,7 @@ impl SenderSession {
         let timers = [
             progress,
             self.join_deadline(),
-            self.receivers.oldest_unfinished().map(|at| at + self.config.receiver_timeout),
+            self.receivers.heard_floor().map(|at| at + self.config.receiver_timeout),
             self.straggler_deadline(),
         ];
         let mut next = timers.into_iter().flatten().min();
