@@ -50,6 +50,7 @@ fn fountain_moves_a_file_to_three_receivers_through_a_lossy_bridge() {
         rate_bps: Some(RATE_BPS),
         time_limit: TIME_LIMIT,
         fountain: &fountain,
+        fountain_send_args: &[],
     };
     let outcome = tools::run(Tool::Fountain, &transfer).unwrap_or_else(|e| {
         let logs: Vec<String> = std::fs::read_dir(scratch.path())

@@ -9,8 +9,10 @@ use thiserror::Error;
 /// Index of a block within an object.
 pub type BlockId = u32;
 
-/// Default symbol size: one symbol per UDP datagram at MTU 1500
-/// (1500 - 20 IP - 8 UDP - 20 fountain header - 16 tag - 28 headroom).
+/// Default symbol size of stored images: one symbol per UDP datagram at MTU 1500 on any path
+/// (1500 - 20 IP - 8 UDP - 20 fountain header - 16 tag - 28 headroom: IPv6 peers' 20 more bytes
+/// of header, rounded to the alignment). `fountain send` fills the datagram instead, sized for
+/// its own IPv4 group (see [`crate::wire::symbol_size_for_mtu`]).
 pub const DEFAULT_SYMBOL_SIZE: u16 = 1408;
 /// Default symbols per block: large enough that per-block overhead is small, small enough that a
 /// block decodes in a few milliseconds.

@@ -24,9 +24,9 @@ const FLAGS_OFFSET: usize = 2;
 #[derive(Debug, Clone)]
 enum Spec {
     Data { block: u32, esi: u32, payload: Vec<u8> },
-    Progress { closed: u32 },
+    Progress { closed: u32, sent: u64 },
     Join { receiver: u64 },
-    Status { receiver: u64, done_blocks: u32, needs: Vec<Need> },
+    Status { receiver: u64, done_blocks: u32, heard: u64, backlog_pct: u8, needs: Vec<Need> },
     Done { receiver: u64, root: [u8; 32] },
     Ack { receiver: u64, done: bool, index: u32 },
     End,
@@ -41,11 +41,15 @@ impl Spec {
     fn packet(&self) -> Packet<'_> {
         match self {
             Self::Data { block, esi, payload } => Packet::Data { block: *block, esi: *esi, payload },
-            Self::Progress { closed } => Packet::Progress { closed: *closed },
+            Self::Progress { closed, sent } => Packet::Progress { closed: *closed, sent: *sent },
             Self::Join { receiver } => Packet::Join { receiver: *receiver },
-            Self::Status { receiver, done_blocks, needs } => {
-                Packet::Status { receiver: *receiver, done_blocks: *done_blocks, needs: needs.clone() }
-            }
+            Self::Status { receiver, done_blocks, heard, backlog_pct, needs } => Packet::Status {
+                receiver: *receiver,
+                done_blocks: *done_blocks,
+                heard: *heard,
+                backlog_pct: *backlog_pct,
+                needs: needs.clone(),
+            },
             Self::Done { receiver, root } => Packet::Done { receiver: *receiver, root: *root },
             Self::Ack { receiver, done, index } => Packet::Ack { receiver: *receiver, done: *done, index: *index },
             Self::End => Packet::End,
@@ -72,10 +76,11 @@ fn spec() -> impl Strategy<Value = Spec> {
     prop_oneof![
         symbol().prop_map(|(block, esi, payload)| Spec::Data { block, esi, payload }),
         symbol().prop_map(|(block, esi, payload)| Spec::Seed { block, esi, payload }),
-        any::<u32>().prop_map(|closed| Spec::Progress { closed }),
+        (any::<u32>(), any::<u64>()).prop_map(|(closed, sent)| Spec::Progress { closed, sent }),
         any::<u64>().prop_map(|receiver| Spec::Join { receiver }),
-        (any::<u64>(), any::<u32>(), vec(need(), 0..=MAX_NEEDS_PER_STATUS))
-            .prop_map(|(receiver, done_blocks, needs)| Spec::Status { receiver, done_blocks, needs }),
+        (any::<u64>(), any::<u32>(), any::<u64>(), 0..=100u8, vec(need(), 0..=MAX_NEEDS_PER_STATUS)).prop_map(
+            |(receiver, done_blocks, heard, backlog_pct, needs)| Spec::Status { receiver, done_blocks, heard, backlog_pct, needs }
+        ),
         (any::<u64>(), any::<[u8; 32]>()).prop_map(|(receiver, root)| Spec::Done { receiver, root }),
         (any::<u64>(), any::<bool>(), any::<u32>()).prop_map(|(receiver, done, index)| Spec::Ack { receiver, done, index }),
         Just(Spec::End),

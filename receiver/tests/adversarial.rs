@@ -61,7 +61,7 @@ fn malformed_and_foreign_packets_are_rejected() {
     let now = Instant::now();
     let good = data_packet(0, 0, &encoders[0].source_symbol(0), None);
     let mut wrong_version = good.clone();
-    wrong_version[0] = 2;
+    wrong_version[0] = fec::wire::PROTOCOL_VERSION + 1;
     let mut wrong_session = Vec::new();
     Packet::Data { block: 0, esi: 1, payload: &encoders[0].source_symbol(1) }.encode(SESSION + 1, None, &mut wrong_session);
     let bad = [

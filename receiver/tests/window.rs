@@ -1,12 +1,13 @@
 //! The session's memory is a window of open blocks: at `max_assemblies`, lower blocks push the
-//! highest out and higher ones are dropped, and the object still arrives whole.
+//! highest out and higher ones are dropped, and the object still arrives whole; and how full the
+//! window is goes to the sender.
 
 use bytes::Bytes;
 use fec::wire::Packet;
 use fec::{BlockEncoder, Manifest, ObjectLayout};
 use receiver::{Event, ReceiverConfig, ReceiverSession};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const SESSION: u64 = 9;
 const T: u16 = 64;
@@ -22,6 +23,7 @@ struct Harness {
     encoders: Vec<BlockEncoder>,
     out: Vec<u8>,
     layout: ObjectLayout,
+    max_assemblies: usize,
 }
 
 impl Harness {
@@ -33,7 +35,22 @@ impl Harness {
         config.peer.enabled = false;
         let session = ReceiverSession::new(config, manifest, []);
         let encoders = BlockEncoder::for_object(&layout, &Bytes::copy_from_slice(data));
-        Self { session, encoders, out: vec![0; data.len()], layout }
+        Self { session, encoders, out: vec![0; data.len()], layout, max_assemblies }
+    }
+
+    fn control(&mut self, now: Instant, packet: Packet<'_>) {
+        let mut bytes = Vec::new();
+        packet.encode(SESSION, None, &mut bytes);
+        self.session.handle_datagram(now, from(), &bytes);
+    }
+
+    /// The status report due at `now`, if any: (echoed progress mark, backlog %, needs).
+    fn status(&mut self, now: Instant) -> Option<(u64, u8, usize)> {
+        let transmit = self.session.poll_transmit(now)?;
+        match Packet::decode(&transmit.packet, None).unwrap().1 {
+            Packet::Status { heard, backlog_pct, needs, .. } => Some((heard, backlog_pct, needs.len())),
+            other => panic!("a status report expected, got {other:?}"),
+        }
     }
 
     /// Sends symbols `esis` of `block`, runs any decode, and checks the window after each.
@@ -43,7 +60,7 @@ impl Harness {
             let mut bytes = Vec::new();
             Packet::Data { block, esi, payload: &payload }.encode(SESSION, None, &mut bytes);
             self.session.handle_datagram(Instant::now(), from(), &bytes);
-            assert!(self.session.open_blocks() <= 2, "{} blocks open", self.session.open_blocks());
+            assert!(self.session.open_blocks() <= self.max_assemblies, "{} blocks open", self.session.open_blocks());
             while let Some(event) = self.session.poll_event() {
                 if let Event::Decode(job) = event {
                     let Ok((stored, bytes)) = job.run() else { panic!("block {block} did not decode") };
@@ -79,4 +96,29 @@ fn open_blocks_stay_within_the_window_and_the_object_arrives_whole() {
     assert!(h.session.is_complete());
     assert_eq!(h.out, data);
     assert_eq!(h.session.open_blocks(), 0);
+}
+
+#[test]
+fn reports_echo_the_progress_mark_and_say_when_the_window_fills() {
+    let data: Vec<u8> = (0..(T as usize * K as usize * BLOCKS as usize)).map(|i| (i * 3 + i / 97) as u8).collect();
+    let mut h = Harness::new(&data, 4);
+    let mut now = Instant::now();
+    h.control(now, Packet::Ack { receiver: 1, done: false, index: 0 });
+    h.control(now, Packet::Progress { closed: 0, sent: 77 });
+    h.send(0, 0..K - 1);
+    assert_eq!(h.status(now), Some((77, 25, 0)), "the first report is a keepalive");
+    // Nothing needed and a quarter of the window open: quiet until the keepalive is due.
+    now += Duration::from_millis(100);
+    assert_eq!(h.status(now), None);
+    // Three of four blocks open, still nothing needed (none closed): it reports anyway, so an
+    // adaptive sender slows down before the window overflows into drops.
+    h.send(1, 0..K - 1);
+    h.send(2, 0..K - 1);
+    h.control(now, Packet::Progress { closed: 0, sent: 90 });
+    now += Duration::from_millis(100);
+    assert_eq!(h.status(now), Some((90, 75, 0)));
+    // The first pass is over: every block's need goes out with the latest mark.
+    h.control(now, Packet::Progress { closed: BLOCKS, sent: 120 });
+    now += Duration::from_millis(100);
+    assert_eq!(h.status(now), Some((120, 75, BLOCKS as usize)));
 }

@@ -28,7 +28,7 @@ fn discard(data: &UdpSocket, feedback: &UdpSocket, session: u64, manifest: &Mani
     while Instant::now() < deadline {
         let _ = rx.recv(data, |from, datagram| {
             seen += 1;
-            if let Ok((_, Packet::Progress { closed })) = Packet::decode(datagram, None) {
+            if let Ok((_, Packet::Progress { closed, .. })) = Packet::decode(datagram, None) {
                 sender = Some(from);
                 closed_all |= closed == manifest.layout().block_count();
             }

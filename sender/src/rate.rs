@@ -31,6 +31,10 @@ pub struct RateConfig {
     pub outlier_factor: f64,
     /// See `outlier_factor`.
     pub outlier_windows: u32,
+    /// A receiver whose window of blocks in flight is fuller than this fraction is not keeping
+    /// up (it decodes, hashes or writes slower than the link brings data); see
+    /// [`AdaptiveRate::on_backlog`].
+    pub backlog_threshold: f64,
 }
 
 impl RateConfig {
@@ -45,6 +49,7 @@ impl RateConfig {
             window: Duration::from_millis(100),
             outlier_factor: 3.0,
             outlier_windows: 5,
+            backlog_threshold: 0.5,
         }
     }
 }
@@ -82,6 +87,21 @@ impl AdaptiveRate {
         self.roll(now);
         let worst = self.window_loss.entry(receiver).or_insert(0.0);
         *worst = worst.max(loss);
+    }
+
+    /// `receiver`'s window of blocks in flight is `fraction` full. Past the threshold it counts
+    /// like loss of the same share of the headroom above it (a full window: loss 1.0), so an
+    /// overloaded receiver slows the sender before its window overflows and drops symbols (a
+    /// drop costs a repair round trip and more load: on 2 cores at 1 Gbit/s, 4 receivers at 1%
+    /// loss, drops were 40% of one receiver's data and goodput fell to a quarter). A receiver
+    /// that alone stays full (a slow disk) becomes an outlier like a lossy one and stops
+    /// setting the pace.
+    pub fn on_backlog(&mut self, now: Instant, receiver: u64, fraction: f64) {
+        let threshold = self.config.backlog_threshold;
+        let pressure = (fraction - threshold) / (1.0 - threshold);
+        if pressure > 0.0 {
+            self.on_loss(now, receiver, pressure.min(1.0));
+        }
     }
 
     /// Closes the window if it is over and adjusts the rate; returns the new rate if it changed.
@@ -163,6 +183,22 @@ mod tests {
         assert!(rate.is_outlier(2));
         assert!(!rate.is_outlier(1));
         assert_eq!(rate.rate_bps(), 1_000_000_000, "recovered to full rate once the slow node was left out");
+    }
+
+    #[test]
+    fn a_filling_window_backs_off_and_a_half_empty_one_does_not() {
+        let mut rate = AdaptiveRate::new(RateConfig::new(1_000_000_000));
+        let start = Instant::now();
+        for step in 0..50u32 {
+            rate.on_backlog(start + Duration::from_millis(10) * step, 1, 0.45);
+        }
+        assert_eq!(rate.rate_bps(), 1_000_000_000, "a window under half full is normal work");
+        for step in 50..100u32 {
+            let now = start + Duration::from_millis(10) * step;
+            rate.on_backlog(now, 1, 0.8);
+            rate.on_backlog(now, 2, 0.7);
+        }
+        assert!(rate.rate_bps() < 500_000_000, "every receiver behind: {} bit/s", rate.rate_bps());
     }
 
     #[test]

@@ -15,6 +15,10 @@ use thiserror::Error;
 const SLEEP_BELOW: Duration = Duration::from_millis(2);
 /// Largest datagram we accept.
 const MAX_DATAGRAM: usize = 65_536;
+/// Datagrams sent between two looks at events and feedback. Paced, the pacer ends each burst
+/// long before this; unpaced, nothing else would, and the whole first pass went out before the
+/// session's start was even reported.
+const MAX_BURST: usize = 1024;
 /// Blocks ahead of the newest one sent whose encoders are prepared on workers.
 const PREFETCH_BLOCKS: u32 = 16;
 
@@ -80,7 +84,8 @@ pub fn run_with(
     socket.set_nonblocking(true)?;
     loop {
         let now = Instant::now();
-        while let Some(transmit) = session.poll_transmit(now) {
+        for _ in 0..MAX_BURST {
+            let Some(transmit) = session.poll_transmit(now) else { break };
             match transmit {
                 Transmit::Symbol { block, esi, to } => {
                     if prefetched.is_none_or(|p| block + PREFETCH_BLOCKS > p) {

@@ -42,10 +42,10 @@ fn done(session: &mut SenderSession, now: Instant, id: u64) {
 }
 
 /// A report from `id` that it stored `done_blocks` and misses `need` symbols of block 3, having
-/// seen its whole first pass (so the need is first-pass loss).
+/// seen its whole first pass (so the need is first-pass loss) and everything sent so far.
 fn status(session: &mut SenderSession, now: Instant, id: u64, done_blocks: u32, need: u32) {
     let needs = vec![Need { block: 3, need, seen: BLOCK_SYMBOLS + 1 }];
-    feed(session, now, id, Packet::Status { receiver: id, done_blocks, needs });
+    feed(session, now, id, Packet::Status { receiver: id, done_blocks, heard: u64::MAX, backlog_pct: 0, needs });
 }
 
 /// Runs the session's timers and output from `now` to `until` (or until it finishes), as the
@@ -203,7 +203,7 @@ fn a_join_after_the_end_is_answered_with_peers_and_a_handoff() {
     assert_eq!(events, vec![Event::ReceiverJoined(9), Event::ReceiverHandedOff(9)]);
 
     // Its handoff was lost: it reports as a joined receiver would, and hears the handoff again.
-    feed(&mut session, now, 9, Packet::Status { receiver: 9, done_blocks: 0, needs: Vec::new() });
+    feed(&mut session, now, 9, Packet::Status { receiver: 9, done_blocks: 0, heard: 0, backlog_pct: 0, needs: Vec::new() });
     let transmits: Vec<Transmit> = std::iter::from_fn(|| session.poll_transmit(now)).collect();
     assert_eq!(packets_to(&transmits, addr(9)), vec![Packet::Handoff { receiver: 9 }]);
 

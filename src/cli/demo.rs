@@ -79,12 +79,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         verified += usize::from(ok);
         println!("  {}: {}", summary.role, if ok { "byte-identical (blake3 matches)" } else { "MISMATCH" });
     }
-    let blocks = ticket.manifest.layout().block_count().max(1);
+    let layout = ticket.manifest.layout();
+    let blocks = layout.block_count().max(1);
     println!(
         "goodput {:.1} MB/s; repair {:.1} symbols per block ({:.2}% of source); {verified}/{} copies verified",
         sent.goodput_mbps(),
         sent.repair_symbols as f64 / f64::from(blocks),
-        100.0 * sent.repair_symbols as f64 / (args.size as f64 / f64::from(args.send.symbol_size)).max(1.0),
+        100.0 * sent.repair_symbols as f64 / (args.size as f64 / f64::from(layout.symbol_size())).max(1.0),
         args.receivers
     );
     if args.json {

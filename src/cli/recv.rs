@@ -76,6 +76,8 @@ pub struct Received {
     pub session_blocks: u32,
     /// Blocks fetched over HTTP after the session ended without them.
     pub http_blocks: u32,
+    /// What the session took in and sent.
+    pub stats: receiver::ReceiverStats,
 }
 
 /// Reads and validates a ticket file.
@@ -95,6 +97,20 @@ pub fn journal_path(out: &Path) -> PathBuf {
 /// its blocks would fail verification one by one otherwise, and only after the multicast ended.
 fn ensure_same_object(http: &HttpImage, ticket: &SessionTicket) -> anyhow::Result<()> {
     let (served, expected) = (http.object.manifest.root(), ticket.manifest.root());
+    let (image, session) = (http.object.manifest.layout(), ticket.manifest.layout());
+    anyhow::ensure!(
+        (image.symbol_size(), image.block_symbols()) == (session.symbol_size(), session.block_symbols()),
+        "refusing the HTTP fallback: {}@{} is laid out in {}-byte symbols, {} a block, the session in {}-byte symbols, {} a block \
+         (send it with --symbol-size {} --block-symbols {}); nothing was written",
+        http.object.image,
+        http.object.version,
+        image.symbol_size(),
+        image.block_symbols(),
+        session.symbol_size(),
+        session.block_symbols(),
+        image.symbol_size(),
+        image.block_symbols()
+    );
     anyhow::ensure!(
         served == expected,
         "refusing the HTTP fallback: {}@{} on {} has manifest root {served}, but the session ticket's object has {expected} \
@@ -169,7 +185,8 @@ pub fn receive(ticket: &SessionTicket, out: &Path, journal: &Path, options: Rece
         requested_repair_symbols: 0,
         corrupt_blocks: session.stats().corrupt_blocks,
     };
-    Ok(Received { summary, resumed_blocks: resumed, session_blocks: session.stored_blocks() - resumed, http_blocks })
+    let session_blocks = session.stored_blocks() - resumed;
+    Ok(Received { summary, resumed_blocks: resumed, session_blocks, http_blocks, stats: session.stats().clone() })
 }
 
 /// Runs `fountain recv`.
@@ -193,6 +210,18 @@ pub fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
     println!(
         "received: blocks: {} from the journal, {} by multicast/peers, {} over HTTP",
         received.resumed_blocks, received.session_blocks, received.http_blocks
+    );
+    let stats = &received.stats;
+    println!(
+        "received: symbols: {} kept ({} repair, {} from peers), {} duplicate, {} dropped at the window of blocks; {} status reports, {} peer requests, {} symbols served",
+        stats.symbols,
+        stats.repair_symbols,
+        stats.peer_symbols,
+        stats.duplicate_symbols,
+        stats.window_drops,
+        stats.status_packets,
+        stats.peer_asks,
+        stats.served_symbols
     );
     if let (Some(before), Some(after)) = (kernel_drops_before, netio::udp_rcvbuf_errors())
         && after > before

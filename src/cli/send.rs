@@ -20,7 +20,8 @@ pub struct SendOptions {
     /// address and port: each symbol then goes to one receiver, which forwards it to the others.
     #[arg(long, default_value = "239.255.70.1:47000")]
     pub group: SocketAddrV4,
-    /// Pacing rate on the wire, bits/s (k/M/G suffixes; 0 or "unlimited").
+    /// Pacing rate on the wire, bits/s (k/M/G suffixes; 0 or "unlimited"): the ceiling, which
+    /// the sender backs off from while receivers lose much or fall behind (see --fixed-rate).
     #[arg(long, default_value = "1G", value_parser = parse_rate)]
     pub rate: u64,
     /// Start this many seconds after the first receiver joined, even if fewer than --receivers.
@@ -32,9 +33,13 @@ pub struct SendOptions {
     /// Multicast TTL.
     #[arg(long, default_value_t = 1)]
     pub ttl: u32,
-    /// Symbol size T in bytes (1408 fits MTU 1500; up to 8960 for jumbo frames).
-    #[arg(long, default_value_t = fec::layout::DEFAULT_SYMBOL_SIZE)]
-    pub symbol_size: u16,
+    /// Symbol size T in bytes, a multiple of 8 up to 8960. Default: the largest whose packets
+    /// fit one datagram at --mtu (1448 at 1500, 1432 with --authenticate).
+    #[arg(long)]
+    pub symbol_size: Option<u16>,
+    /// The path MTU, for the default --symbol-size (9000 for jumbo frames).
+    #[arg(long, default_value_t = 1500)]
+    pub mtu: u16,
     /// Source symbols per block K.
     #[arg(long, default_value_t = fec::layout::DEFAULT_BLOCK_SYMBOLS)]
     pub block_symbols: u32,
@@ -47,11 +52,13 @@ pub struct SendOptions {
     /// Give up after this many seconds.
     #[arg(long, value_parser = parse_seconds)]
     pub timeout: Option<Duration>,
-    /// Adapt the rate to receivers' loss: back off above --adaptive-loss, probe back up below
-    /// it, never above --rate. Receivers far behind the rest stop setting the pace.
+    /// Hold --rate whatever the receivers report. By default the rate adapts: it backs off while
+    /// receivers lose more than --adaptive-loss or their windows of blocks fill (they decode or
+    /// write slower than the link), and probes back up to --rate. Receivers far behind the rest
+    /// stop setting the pace.
     #[arg(long)]
-    pub adaptive: bool,
-    /// Loss fraction above which --adaptive backs off.
+    pub fixed_rate: bool,
+    /// Loss fraction above which the adaptive rate backs off.
     #[arg(long, default_value_t = 0.10)]
     pub adaptive_loss: f64,
     /// Drop a receiver not heard from for this many seconds.
@@ -91,9 +98,13 @@ pub struct PreparedSend {
 pub fn prepare(file: &Path, options: &SendOptions, receivers: usize) -> anyhow::Result<PreparedSend> {
     let object = File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let size = object.metadata()?.len();
-    let layout = ObjectLayout::new(size, options.symbol_size, options.block_symbols)?;
-    let manifest = Manifest::hash_object(layout, std::io::BufReader::with_capacity(1 << 20, &object))
-        .with_context(|| format!("hashing {}", file.display()))?;
+    let symbol_size = match options.symbol_size {
+        Some(size) => size,
+        None => fec::wire::symbol_size_for_mtu(options.mtu, options.authenticate)
+            .with_context(|| format!("an MTU of {} leaves no room for a symbol", options.mtu))?,
+    };
+    let layout = ObjectLayout::new(size, symbol_size, options.block_symbols)?;
+    let manifest = Manifest::hash_file(layout, &object).with_context(|| format!("hashing {}", file.display()))?;
     let key = options.authenticate.then(|| SessionKey::new(rand::random()));
     let ticket = SessionTicket { session_id: rand::random(), group: options.group, key, manifest };
     let mut config = sender::ticket_config(&ticket);
@@ -103,7 +114,7 @@ pub fn prepare(file: &Path, options: &SendOptions, receivers: usize) -> anyhow::
     config.repair_overhead_pct = options.overhead;
     config.receiver_timeout = options.receiver_timeout;
     config.straggler_deadline = options.straggler_deadline;
-    if options.adaptive {
+    if !options.fixed_rate && options.rate > 0 {
         let mut adaptive = sender::rate::RateConfig::new(options.rate);
         adaptive.loss_threshold = options.adaptive_loss;
         config.adaptive_rate = Some(adaptive);

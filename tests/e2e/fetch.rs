@@ -138,6 +138,8 @@ fn recv_fetches_over_http_what_a_dead_sender_left_missing() {
     let mut sender = Command::new(FOUNTAIN)
         .args(["send", source.to_str().unwrap(), "--manifest", ticket.to_str().unwrap(), "--group", &super::group(47_160).to_string()])
         .args(["--rate", "20M", "--timeout", "120"])
+        // The image store's layout, so the fallback serves the same object.
+        .args(["--symbol-size", &fec::layout::DEFAULT_SYMBOL_SIZE.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -53,6 +53,10 @@ struct Args {
     /// The fountain binary.
     #[arg(long, env = "FOUNTAIN_BIN", default_value = "target/release/fountain")]
     fountain: PathBuf,
+    /// An extra argument for `fountain send`, e.g. `--fountain-send-arg=--fixed-rate` (repeat
+    /// for more).
+    #[arg(long, allow_hyphen_values = true)]
+    fountain_send_arg: Vec<String>,
     /// Where the object and the copies go (tmpfs, so the disk is not what is measured).
     #[arg(long, default_value = "/dev/shm")]
     work_dir: PathBuf,
@@ -119,6 +123,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                     rate_bps: spec.rate_bps,
                     time_limit: time_limit(bytes, spec.rate_bps),
                     fountain: &fountain,
+                    fountain_send_args: &args.fountain_send_arg,
                 };
                 let result = tools::run(*tool, &transfer).and_then(|outcome| {
                     let good = outcome.copies.iter().filter(|c| hash_file(c).is_ok_and(|h| h == expected)).count();

@@ -74,6 +74,8 @@ pub struct Transfer<'a> {
     pub time_limit: Duration,
     /// The fountain binary.
     pub fountain: &'a Path,
+    /// Extra arguments for `fountain send` (e.g. `--fixed-rate`).
+    pub fountain_send_args: &'a [String],
 }
 
 /// What one transfer achieved.
@@ -128,6 +130,7 @@ fn fountain(t: &Transfer<'_>, dirs: &[PathBuf], deadline: Instant) -> anyhow::Re
         &timeout,
     ]
     .map(str::to_owned);
+    let sender_args: Vec<String> = sender_args.into_iter().chain(t.fountain_send_args.iter().cloned()).collect();
     let started = Instant::now();
     let mut processes = vec![NetnsProcess::spawn(&t.topology.sender.netns, t.fountain, &sender_args, "fountain-sender", t.work_dir)?];
     wait_for_ticket(&ticket, &mut processes[0], (started + TICKET_WAIT).min(deadline))?;

@@ -115,6 +115,9 @@ impl TransferLauncher for MulticastLauncher {
         let ticket = SessionTicket { session_id: plan.id, group: lease.group, key: Some(SessionKey::new(rand::random())), manifest };
         let mut config = sender::ticket_config(&ticket);
         config.rate_bps = self.config.rate_bps;
+        // The configured rate is a ceiling, as with `fountain send`: back off while nodes lose
+        // much or fall behind.
+        config.adaptive_rate = (config.rate_bps > 0).then(|| sender::rate::RateConfig::new(config.rate_bps));
         config.min_receivers = plan.receivers.len();
         config.join_window = Some(self.config.join_window);
         config.receiver_timeout = self.config.receiver_timeout;

@@ -4,9 +4,25 @@ use super::{Reader, SessionKey, TAG_LEN, WireError, Writer};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 /// Bytes of the common header.
 pub const HEADER_LEN: usize = 12;
+/// Bytes of a data (or seed) packet before its payload: the header, block and ESI.
+pub const DATA_HEADER_LEN: usize = HEADER_LEN + 8;
+/// Bytes of the IPv4 and UDP headers in front of every datagram.
+pub const IPV4_UDP_HEADER_LEN: usize = 28;
+
+/// The largest symbol size whose data packets (tagged or not) fit one IPv4 datagram at `mtu`,
+/// so no datagram is fragmented and none carries less than it could: at MTU 1500, 1448 bytes
+/// untagged (98.4% of the UDP payload, where a fixed 1408 was 95.7%) and 1432 tagged. `None`
+/// when the MTU leaves no room for the smallest symbol.
+pub fn symbol_size_for_mtu(mtu: u16, tagged: bool) -> Option<u16> {
+    let tag = if tagged { TAG_LEN } else { 0 };
+    let room = usize::from(mtu).checked_sub(IPV4_UDP_HEADER_LEN + DATA_HEADER_LEN + tag)?;
+    let aligned = room - room % usize::from(crate::layout::SYMBOL_ALIGNMENT);
+    let size = u16::try_from(aligned.min(usize::from(crate::layout::MAX_SYMBOL_SIZE))).ok()?;
+    (size >= crate::layout::MIN_SYMBOL_SIZE).then_some(size)
+}
 /// Most needs one status packet may carry, so it fits a 1500-byte MTU.
 pub const MAX_NEEDS_PER_STATUS: usize = 100;
 /// Most peer addresses one [`Packet::Peers`] may carry (64 IPv6 entries fit a 1500-byte MTU).
@@ -105,6 +121,10 @@ pub enum Packet<'a> {
     Progress {
         /// Blocks whose first pass is complete.
         closed: u32,
+        /// Data symbols the sender had sent when this left. A receiver echoes the latest it has
+        /// heard in its status: everything sent before that mark had arrived or was lost, so the
+        /// sender can tell a fresh need from one written while repair was still queued.
+        sent: u64,
     },
     /// A receiver registers.
     Join {
@@ -117,6 +137,12 @@ pub enum Packet<'a> {
         receiver: u64,
         /// Blocks it has verified and stored.
         done_blocks: u32,
+        /// The latest [`Packet::Progress`] mark (`sent`) it had taken in when it wrote this.
+        heard: u64,
+        /// How full its window of blocks in flight is, percent: above half, it is not keeping up
+        /// (decoding or the disk lags the link) and the sender's adaptive rate backs off before
+        /// the window overflows into loss.
+        backlog_pct: u8,
         /// Per-block needs, lowest blocks first.
         needs: Vec<Need>,
     },
@@ -214,15 +240,15 @@ impl Packet<'_> {
             Self::Data { block, esi, payload } | Self::Seed { block, esi, payload } => {
                 w.u32(*block).u32(*esi).bytes(payload);
             }
-            Self::Progress { closed } => {
-                w.u32(*closed);
+            Self::Progress { closed, sent } => {
+                w.u32(*closed).u64(*sent);
             }
             Self::Join { receiver } => {
                 w.u64(*receiver);
             }
-            Self::Status { receiver, done_blocks, needs } => {
+            Self::Status { receiver, done_blocks, heard, backlog_pct, needs } => {
                 debug_assert!(needs.len() <= MAX_NEEDS_PER_STATUS, "{} needs in one status packet", needs.len());
-                w.u64(*receiver).u32(*done_blocks).u16(needs.len() as u16);
+                w.u64(*receiver).u32(*done_blocks).u64(*heard).u8(*backlog_pct).u16(needs.len() as u16);
                 for n in needs {
                     w.u32(n.block).u32(n.need).u32(n.seen);
                 }
@@ -307,11 +333,16 @@ impl<'a> Packet<'a> {
         let packet = match kind {
             Kind::Data => Self::Data { block: r.u32()?, esi: r.u32()?, payload: r.take_rest() },
             Kind::Seed => Self::Seed { block: r.u32()?, esi: r.u32()?, payload: r.take_rest() },
-            Kind::Progress => Self::Progress { closed: r.u32()? },
+            Kind::Progress => Self::Progress { closed: r.u32()?, sent: r.u64()? },
             Kind::Join => Self::Join { receiver: r.u64()? },
             Kind::Status => {
                 let receiver = r.u64()?;
                 let done_blocks = r.u32()?;
+                let heard = r.u64()?;
+                let backlog_pct = r.u8()?;
+                if backlog_pct > 100 {
+                    return Err(WireError::Range("backlog"));
+                }
                 let count = usize::from(r.u16()?);
                 if count > MAX_NEEDS_PER_STATUS || r.rest().len() != count * NEED_LEN {
                     return Err(WireError::Range("needs"));
@@ -319,7 +350,7 @@ impl<'a> Packet<'a> {
                 let needs = (0..count)
                     .map(|_| Ok(Need { block: r.u32()?, need: r.u32()?, seen: r.u32()? }))
                     .collect::<Result<_, WireError>>()?;
-                Self::Status { receiver, done_blocks, needs }
+                Self::Status { receiver, done_blocks, heard, backlog_pct, needs }
             }
             Kind::Done => Self::Done { receiver: r.u64()?, root: r.array()? },
             Kind::Ack => {
@@ -384,9 +415,9 @@ mod tests {
         let packets = [
             Packet::Data { block: 3, esi: 1025, payload: &payload },
             Packet::Seed { block: 4, esi: 7, payload: &payload },
-            Packet::Progress { closed: 17 },
+            Packet::Progress { closed: 17, sent: 1 << 40 },
             Packet::Join { receiver: u64::MAX },
-            Packet::Status { receiver: 5, done_blocks: 2, needs: vec![Need { block: 1, need: 30, seen: 1100 }] },
+            Packet::Status { receiver: 5, done_blocks: 2, heard: 99, backlog_pct: 40, needs: vec![Need { block: 1, need: 30, seen: 1100 }] },
             Packet::Done { receiver: 5, root: [3; 32] },
             Packet::Ack { receiver: 5, done: true, index: 9 },
             Packet::End,
@@ -407,9 +438,27 @@ mod tests {
     }
 
     #[test]
+    fn symbols_sized_for_the_mtu_fill_the_datagram_without_fragmenting() {
+        let mut buf = Vec::new();
+        for (mtu, tagged) in [(1500, false), (1500, true), (9000, false), (576, true)] {
+            let size = usize::from(symbol_size_for_mtu(mtu, tagged).unwrap());
+            buf.clear();
+            let key = tagged.then(|| SessionKey::new([1; 32]));
+            let payload = vec![0u8; size];
+            Packet::Data { block: 1, esi: 2, payload: &payload }.encode(7, key.as_ref(), &mut buf);
+            let datagram = IPV4_UDP_HEADER_LEN + buf.len();
+            assert!(datagram <= usize::from(mtu), "{datagram} bytes at MTU {mtu}");
+            assert!(datagram + usize::from(crate::layout::SYMBOL_ALIGNMENT) > usize::from(mtu), "{datagram} bytes wastes room at MTU {mtu}");
+        }
+        assert_eq!(symbol_size_for_mtu(1500, false), Some(1448));
+        assert_eq!(symbol_size_for_mtu(1500, true), Some(1432));
+        assert_eq!(symbol_size_for_mtu(60, false), None);
+    }
+
+    #[test]
     fn rejects_bad_headers() {
         let mut buf = Vec::new();
-        Packet::Progress { closed: 1 }.encode(1, None, &mut buf);
+        Packet::Progress { closed: 1, sent: 0 }.encode(1, None, &mut buf);
         let mut wrong_version = buf.clone();
         wrong_version[0] = 9;
         assert_eq!(Packet::decode(&wrong_version, None), Err(WireError::Version(9)));

@@ -24,6 +24,12 @@ pub struct SenderConfig {
     /// Repair symbols sent with the first pass, in percent of each block's source symbols, to
     /// save a feedback round trip for light loss.
     pub repair_overhead_pct: f64,
+    /// After this many blocks closed with no receiver missing a first-pass symbol, the first
+    /// pass carries no proactive repair until a loss is reported: with multicast, repair asked
+    /// for costs the link no more than the proactive repair would (the worst receiver's loss,
+    /// once), and at 0% loss the proactive repair is 1% of the transfer wasted. `None` (and
+    /// without multicast, see [`Self::swarm`]): always `repair_overhead_pct`.
+    pub overhead_idle_blocks: Option<u32>,
     /// Blocks whose symbols the first pass interleaves, so a burst loss spreads thin across them.
     pub interleave_blocks: u32,
     /// Blocks owed repair that repair round-robins across at once. Below the driver's cache of
@@ -37,8 +43,9 @@ pub struct SenderConfig {
     pub join_window: Option<Duration>,
     /// How often the sender announces itself and its progress to the group.
     pub progress_interval: Duration,
-    /// After a repair burst for a block, a report that has not seen the burst's last symbol is
-    /// trusted only after this long (the burst may still be in flight).
+    /// Without multicast, after a repair burst to one member, its report that has not seen the
+    /// burst's last symbol is trusted only after this long (the burst may still be in flight).
+    /// Multicast repair needs no timer: reports echo the progress mark they were written after.
     pub repair_holdoff: Duration,
     /// A receiver not heard from for this long is dropped from the session.
     pub receiver_timeout: Duration,
@@ -72,6 +79,7 @@ impl SenderConfig {
             pacing_burst: Duration::from_millis(5),
             pacing_min_burst_bytes: 64 * 1500,
             repair_overhead_pct: 1.0,
+            overhead_idle_blocks: Some(32),
             interleave_blocks: 8,
             repair_window_blocks: 32,
             min_receivers: 1,

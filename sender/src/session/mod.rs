@@ -10,7 +10,7 @@ pub use receivers::ReceiverInfo;
 
 use crate::pacing::Pacer;
 use crate::rate::AdaptiveRate;
-use fec::wire::{HEADER_LEN, MAX_PEERS_PER_PACKET, Packet, TAG_LEN};
+use fec::wire::{DATA_HEADER_LEN, MAX_PEERS_PER_PACKET, Packet, TAG_LEN};
 use fec::{BlockId, Manifest};
 use receivers::Receivers;
 use schedule::Schedule;
@@ -20,7 +20,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 /// IPv4 + UDP header bytes, counted by the pacer because they occupy the link too.
-const IP_UDP_OVERHEAD: usize = 28;
+const IP_UDP_OVERHEAD: usize = fec::wire::IPV4_UDP_HEADER_LEN;
 
 /// Something to put on the network.
 #[must_use]
@@ -129,10 +129,18 @@ impl SenderSession {
         let layout = *manifest.layout();
         let tag = if config.key.is_some() { TAG_LEN } else { 0 };
         Self {
-            schedule: Schedule::new(layout, config.repair_overhead_pct, config.interleave_blocks, config.repair_window_blocks),
+            schedule: Schedule::new(
+                layout,
+                config.repair_overhead_pct,
+                // Without multicast each member's repair is its own unicast, so the first pass's
+                // overhead, shared by all, is far cheaper than the repair it saves: it stays.
+                config.overhead_idle_blocks.filter(|_| !config.swarm),
+                config.interleave_blocks,
+                config.repair_window_blocks,
+            ),
             pacer: Pacer::new(config.rate_bps, config.pacing_burst, config.pacing_min_burst_bytes),
             rate: config.adaptive_rate.clone().map(AdaptiveRate::new),
-            data_wire_bytes: IP_UDP_OVERHEAD + HEADER_LEN + 8 + usize::from(layout.symbol_size()) + tag,
+            data_wire_bytes: IP_UDP_OVERHEAD + DATA_HEADER_LEN + usize::from(layout.symbol_size()) + tag,
             config,
             manifest,
             receivers: Receivers::default(),
@@ -217,7 +225,7 @@ impl SenderSession {
                 }
                 self.maybe_start(now);
             }
-            Packet::Status { receiver, done_blocks, needs } => {
+            Packet::Status { receiver, done_blocks, heard, backlog_pct, needs } => {
                 self.stats.feedback_packets += 1;
                 let Some(info) = self.receivers.heard(now, receiver) else {
                     // Not registered (we restarted, or it never joined): it must join first.
@@ -237,6 +245,9 @@ impl SenderSession {
                     }
                     return;
                 }
+                if let Some(rate) = &mut self.rate {
+                    rate.on_backlog(now, receiver, f64::from(backlog_pct) / 100.0);
+                }
                 for need in needs {
                     // A need reported before any requested repair arrived measures first-pass loss.
                     if let Some(rate) = &mut self.rate
@@ -245,8 +256,7 @@ impl SenderSession {
                         let k = self.manifest.layout().source_symbols(need.block).max(1);
                         rate.on_loss(now, receiver, f64::from(need.need) / f64::from(k));
                     }
-                    let holdoff = self.config.repair_holdoff;
-                    self.schedule.on_need(now, need.block, need.need, need.seen, holdoff, self.config.straggler_need_pct);
+                    self.schedule.on_need(need.block, need.need, need.seen, heard, self.config.straggler_need_pct);
                 }
             }
             Packet::Done { receiver, root } => {
@@ -378,11 +388,11 @@ impl SenderSession {
                     return None;
                 }
                 let (block, esi, requested, to) = match self.swarm.next_repair() {
-                    Some((addr, block)) => (block, self.schedule.fresh_repair_esi(now, block), true, SymbolTo::Member(addr)),
+                    Some((addr, block)) => (block, self.schedule.fresh_repair_esi(block), true, SymbolTo::Member(addr)),
                     None => {
                         // The member first: with none left to seed, the symbol stays unsent.
                         let to = if self.config.swarm { SymbolTo::Seed(self.swarm.next_seed(&self.receivers)?) } else { SymbolTo::Group };
-                        let (block, esi, requested) = self.schedule.next(now)?;
+                        let (block, esi, requested) = self.schedule.next()?;
                         (block, esi, requested, to)
                     }
                 };
@@ -406,7 +416,7 @@ impl SenderSession {
             return None;
         }
         self.next_progress = Some(now + self.config.progress_interval);
-        self.group_packet(&Packet::Progress { closed: self.schedule.closed() })
+        self.group_packet(&Packet::Progress { closed: self.schedule.closed(), sent: self.schedule.sent() })
     }
 
     /// `packet` for the whole group: multicast, or one copy to each member without multicast.
@@ -444,7 +454,7 @@ impl SenderSession {
         let timers = [
             progress,
             self.join_deadline(),
-            self.receivers.oldest_unfinished().map(|at| at + self.config.receiver_timeout),
+            self.receivers.heard_floor().map(|at| at + self.config.receiver_timeout),
             self.straggler_deadline(),
         ];
         let mut next = timers.into_iter().flatten().min();

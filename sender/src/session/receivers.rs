@@ -29,6 +29,11 @@ pub struct Receivers {
     by_id: HashMap<u64, ReceiverInfo>,
     /// Every member that ever joined, by index: where peers can reach it.
     members: Vec<SocketAddr>,
+    /// No receiver the session waits for was last heard before this (`None`: none is waited
+    /// for). A lower bound, exact after each [`Self::expire`] scan: hearing from a receiver or
+    /// its finishing only raises the true value, so the sender's timer and expiry need not scan
+    /// every receiver for every packet it sends (at 5,000 receivers, 11% of a netsim run).
+    heard_floor: Option<Instant>,
 }
 
 impl Receivers {
@@ -41,6 +46,7 @@ impl Receivers {
                 false
             }
             None => {
+                self.heard_floor = Some(self.heard_floor.map_or(now, |floor| floor.min(now)));
                 let index = self.members.len() as u32;
                 self.members.push(addr);
                 self.by_id.insert(id, ReceiverInfo { addr, done_blocks: 0, done: false, last_heard: now, index, handed_off: false });
@@ -102,6 +108,9 @@ impl Receivers {
     /// Removes receivers not heard from after `deadline`, returning their ids. (Inclusive: the
     /// session asks to be woken exactly at `last_heard + timeout`, and must act then.)
     pub fn expire(&mut self, deadline: Instant) -> Vec<u64> {
+        if self.heard_floor.is_none_or(|floor| floor > deadline) {
+            return Vec::new();
+        }
         let lost: Vec<u64> = self
             .by_id
             .iter()
@@ -111,6 +120,7 @@ impl Receivers {
         for id in &lost {
             self.by_id.remove(id);
         }
+        self.heard_floor = self.by_id.values().filter(|info| info.is_waited_for()).map(|info| info.last_heard).min();
         lost
     }
 
@@ -141,9 +151,10 @@ impl Receivers {
         self.by_id.iter()
     }
 
-    /// When the least recently heard, unfinished receiver was last heard from.
-    pub fn oldest_unfinished(&self) -> Option<Instant> {
-        self.by_id.values().filter(|info| info.is_waited_for()).map(|info| info.last_heard).min()
+    /// No receiver the session waits for was last heard before this: when to look for silent
+    /// ones (see [`Self::expire`]).
+    pub fn heard_floor(&self) -> Option<Instant> {
+        self.heard_floor
     }
 }
 
@@ -159,6 +170,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn silent_receivers_expire_and_the_floor_follows() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + std::time::Duration::from_secs(s);
+        let addr = |id: u8| SocketAddr::from(([10, 0, 0, id], 6000));
+        let mut receivers = Receivers::default();
+        for id in 0..3u8 {
+            receivers.join(at(u64::from(id)), u64::from(id), addr(id));
+        }
+        receivers.heard(at(5), 0);
+        receivers.heard(at(6), 2).unwrap().done = true;
+        assert_eq!(receivers.heard_floor(), Some(t0), "a lower bound until the next scan");
+        assert_eq!(receivers.expire(at(1)), vec![1], "silent since 1 s; 0 was heard at 5 s, 2 is done");
+        assert_eq!(receivers.heard_floor(), Some(at(5)), "exact after a scan");
+        assert!(receivers.expire(at(4)).is_empty());
+        assert_eq!(receivers.len(), 2);
+    }
+
+    #[test]
     fn sampled_peers_are_distinct_and_never_the_asker() {
         let now = Instant::now();
         let mut receivers = Receivers::default();
@@ -166,7 +195,7 @@ mod tests {
             receivers.join(now, id, SocketAddr::from(([10, 0, (id >> 8) as u8, id as u8], 6000)));
         }
         for (members, max) in [(2, 64), (4, 64), (5, 3), (200, 64)] {
-            let sample = Receivers { by_id: HashMap::new(), members: receivers.members[..members].to_vec() };
+            let sample = Receivers { members: receivers.members[..members].to_vec(), ..Receivers::default() };
             for index in 0..members as u32 {
                 let peers = sample.sample_peers(index, max);
                 assert!(peers.iter().all(|p| p.addr == sample.members[p.index as usize]));

@@ -2,7 +2,6 @@
 
 use fec::{BlockId, ObjectLayout};
 use std::collections::VecDeque;
-use std::time::Instant;
 
 /// Per-block sending state.
 #[derive(Debug, Clone, Default)]
@@ -11,10 +10,13 @@ struct BlockSend {
     next_esi: u32,
     /// Repair symbols owed to the block's worst receiver.
     pending: u32,
-    /// When the block's latest symbol left.
-    last_sent: Option<Instant>,
+    /// [`Schedule::sent`] just after the block's latest symbol left: a report that echoes a
+    /// progress mark at least this high was written after that symbol arrived or was lost.
+    last_mark: u64,
     /// Repair symbols sent in answer to feedback.
     repaired: u32,
+    /// Symbols of its first pass, fixed when its interleave group starts; 0 before.
+    pass: u32,
 }
 
 /// The sender's plan: a first pass over groups of `interleave` blocks, round-robin one symbol of
@@ -23,7 +25,14 @@ struct BlockSend {
 #[derive(Debug)]
 pub struct Schedule {
     layout: ObjectLayout,
+    /// Proactive repair while receivers lose symbols, percent of K.
+    max_overhead_pct: f64,
+    /// Proactive repair of the next groups: `max_overhead_pct`, or 0 once `idle_blocks` blocks
+    /// closed with no receiver missing a first-pass symbol.
     overhead_pct: f64,
+    idle_blocks: Option<u32>,
+    /// Blocks closed since a receiver last reported a first-pass loss.
+    clean_blocks: u32,
     interleave: u32,
     repair_window: u32,
     blocks: Vec<BlockSend>,
@@ -34,14 +43,21 @@ pub struct Schedule {
     /// ESI the first pass is at within the current group.
     pass_esi: u32,
     repair_queue: VecDeque<BlockId>,
+    /// Data symbols sent so far: the mark progress packets carry.
+    sent: u64,
 }
 
 impl Schedule {
-    /// A schedule for `layout`.
-    pub fn new(layout: ObjectLayout, overhead_pct: f64, interleave: u32, repair_window: u32) -> Self {
+    /// A schedule for `layout`, with `overhead_pct` of proactive repair in each block's first
+    /// pass; with `idle_blocks`, none after that many blocks closed without a first-pass loss
+    /// (see `note_need`).
+    pub fn new(layout: ObjectLayout, overhead_pct: f64, idle_blocks: Option<u32>, interleave: u32, repair_window: u32) -> Self {
         Self {
             layout,
+            max_overhead_pct: overhead_pct,
             overhead_pct,
+            idle_blocks,
+            clean_blocks: 0,
             interleave: interleave.max(1),
             repair_window: repair_window.max(1),
             blocks: vec![BlockSend::default(); layout.block_count() as usize],
@@ -49,13 +65,31 @@ impl Schedule {
             cursor: 0,
             pass_esi: 0,
             repair_queue: VecDeque::new(),
+            sent: 0,
         }
     }
 
     /// Symbols of `block` in the first pass: its source symbols plus proactive repair.
     pub fn pass_symbols(&self, block: BlockId) -> u32 {
-        let k = self.layout.source_symbols(block);
-        k + (f64::from(k) * self.overhead_pct / 100.0).ceil() as u32
+        match self.blocks[block as usize].pass {
+            0 => {
+                let k = self.layout.source_symbols(block);
+                k + (f64::from(k) * self.overhead_pct / 100.0).ceil() as u32
+            }
+            fixed => fixed,
+        }
+    }
+
+    /// A receiver reported needing `block` having seen ESIs below `seen`. A need within the
+    /// block's first pass is loss the proactive repair is for: it comes back at full strength.
+    /// With none for `idle_blocks` blocks the network is clean and the proactive repair would be
+    /// wasted (1% of a transfer at 0% loss), so it stops; the first loss brings it back, and
+    /// meanwhile repair is asked for as usual.
+    fn note_need(&mut self, block: BlockId, seen: u32) {
+        if block < self.closed && seen <= self.pass_symbols(block) {
+            self.clean_blocks = 0;
+            self.overhead_pct = self.max_overhead_pct;
+        }
     }
 
     /// Blocks whose first pass is complete.
@@ -63,36 +97,38 @@ impl Schedule {
         self.closed
     }
 
+    /// Data symbols sent so far (see [`fec::wire::Packet::Progress`]'s `sent`).
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
     /// Whether the first pass is over and no repair is owed.
     pub fn is_idle(&self) -> bool {
         self.closed == self.layout.block_count() && self.repair_queue.is_empty()
     }
 
-    /// Records a receiver's need for `block`. The need counts only if the report was written
-    /// after the block's last symbol could have arrived: it saw every ESI sent so far, or the
-    /// holdoff since the last one has passed (that symbol was lost). While the first pass runs,
-    /// a need above `straggler_need_pct` of K comes from a receiver that is far behind (slow,
+    /// Records a receiver's need for `block`, in a report that echoed progress mark `heard`.
+    /// The need counts only if the report was written after the block's last symbol arrived or
+    /// was lost: it saw every ESI sent so far, or it had taken in a progress packet sent after
+    /// that symbol (same socket, same order). A receiver that lags, its socket holding a queue
+    /// of datagrams, reports needs the repair on their way already covers; a timer cannot tell
+    /// those apart (a 30 ms holdoff resent each need every report at 1 Gbit/s, 4 receivers on
+    /// 2 cores: repair 30% of the object), the echoed mark can. While the first pass runs, a
+    /// need above `straggler_need_pct` of K comes from a receiver that is far behind (slow,
     /// late or restarted): it waits until the pass is over, so one straggler does not set the
     /// pace of the whole group (netsim: 2% of nodes at 1/10 speed).
-    pub fn on_need(
-        &mut self,
-        now: Instant,
-        block: BlockId,
-        need: u32,
-        seen: u32,
-        holdoff: std::time::Duration,
-        straggler_need_pct: f64,
-    ) {
+    pub fn on_need(&mut self, block: BlockId, need: u32, seen: u32, heard: u64, straggler_need_pct: f64) {
         if block >= self.closed || need == 0 {
             return;
         }
+        self.note_need(block, seen);
         let first_pass_running = self.closed < self.layout.block_count();
         let straggler = f64::from(need) > f64::from(self.layout.source_symbols(block)) * straggler_need_pct / 100.0;
         if first_pass_running && straggler {
             return;
         }
         let state = &mut self.blocks[block as usize];
-        let fresh = seen >= state.next_esi || state.last_sent.is_none_or(|at| now >= at + holdoff);
+        let fresh = seen >= state.next_esi || heard >= state.last_mark;
         if !fresh || need <= state.pending {
             return;
         }
@@ -102,16 +138,17 @@ impl Schedule {
         state.pending = need;
     }
 
-    /// The next symbol to send, and records it as sent at `now`. Repair goes first: it finishes
-    /// blocks, which keeps every receiver's window of blocks in flight small.
-    pub fn next(&mut self, now: Instant) -> Option<(BlockId, u32, bool)> {
+    /// The next symbol to send, and records it as sent. Repair goes first: it finishes blocks,
+    /// which keeps every receiver's window of blocks in flight small.
+    pub fn next(&mut self) -> Option<(BlockId, u32, bool)> {
         if let Some(block) = self.repair_queue.pop_front() {
+            self.sent += 1;
             let state = &mut self.blocks[block as usize];
             let esi = state.next_esi;
             state.next_esi += 1;
             state.pending -= 1;
             state.repaired += 1;
-            state.last_sent = Some(now);
+            state.last_mark = self.sent;
             if state.pending > 0 {
                 // Round-robin within the first `repair_window` blocks owed repair, not across all
                 // of them: a block's repair encoder is built once (~14 ms at K=1024) and serves
@@ -123,10 +160,10 @@ impl Schedule {
             }
             return Some((block, esi, true));
         }
-        self.next_first_pass(now).map(|(block, esi)| (block, esi, false))
+        self.next_first_pass().map(|(block, esi)| (block, esi, false))
     }
 
-    fn next_first_pass(&mut self, now: Instant) -> Option<(BlockId, u32)> {
+    fn next_first_pass(&mut self) -> Option<(BlockId, u32)> {
         let count = self.layout.block_count();
         loop {
             if self.closed >= count {
@@ -134,6 +171,12 @@ impl Schedule {
             }
             let group_end = (self.closed + self.interleave).min(count);
             let group_len = group_end - self.closed;
+            if self.cursor == 0 && self.pass_esi == 0 && self.blocks[self.closed as usize].pass == 0 {
+                // A new group: its first pass is fixed now, whatever happens to the overhead.
+                for block in self.closed..group_end {
+                    self.blocks[block as usize].pass = self.pass_symbols(block);
+                }
+            }
             let group_max = (self.closed..group_end).map(|b| self.pass_symbols(b)).max().unwrap_or(0);
             if self.pass_esi >= group_max {
                 for block in self.closed..group_end {
@@ -142,6 +185,10 @@ impl Schedule {
                 self.closed = group_end;
                 self.cursor = 0;
                 self.pass_esi = 0;
+                self.clean_blocks += group_len;
+                if self.idle_blocks.is_some_and(|idle| self.clean_blocks >= idle) {
+                    self.overhead_pct = 0.0;
+                }
                 continue;
             }
             let block = self.closed + self.cursor;
@@ -152,7 +199,8 @@ impl Schedule {
                 self.pass_esi += 1;
             }
             if esi < self.pass_symbols(block) {
-                self.blocks[block as usize].last_sent = Some(now);
+                self.sent += 1;
+                self.blocks[block as usize].last_mark = self.sent;
                 return Some((block, esi));
             }
         }
@@ -160,12 +208,13 @@ impl Schedule {
 
     /// A fresh repair ESI of `block` (closed) for one receiver alone (without multicast),
     /// counted as repair sent.
-    pub fn fresh_repair_esi(&mut self, now: Instant, block: BlockId) -> u32 {
+    pub fn fresh_repair_esi(&mut self, block: BlockId) -> u32 {
+        self.sent += 1;
         let state = &mut self.blocks[block as usize];
         let esi = state.next_esi;
         state.next_esi += 1;
         state.repaired += 1;
-        state.last_sent = Some(now);
+        state.last_mark = self.sent;
         esi
     }
 
@@ -183,14 +232,12 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn first_pass_interleaves_and_closes_groups() {
         let layout = ObjectLayout::new(4 * 64 * 3, 64, 4).unwrap();
-        let mut schedule = Schedule::new(layout, 0.0, 2, 2);
-        let now = Instant::now();
-        let order: Vec<_> = std::iter::from_fn(|| schedule.next(now)).map(|(b, e, _)| (b, e)).collect();
+        let mut schedule = Schedule::new(layout, 0.0, None, 2, 2);
+        let order: Vec<_> = std::iter::from_fn(|| schedule.next()).map(|(b, e, _)| (b, e)).collect();
         assert_eq!(&order[..4], &[(0, 0), (1, 0), (0, 1), (1, 1)]);
         assert_eq!(order.len(), 12);
         assert_eq!(schedule.closed(), 3);
@@ -200,50 +247,84 @@ mod tests {
     #[test]
     fn needs_take_the_maximum_not_the_sum() {
         let layout = ObjectLayout::new(64 * 8, 64, 8).unwrap();
-        let mut schedule = Schedule::new(layout, 0.0, 1, 1);
-        let now = Instant::now();
-        while schedule.next(now).is_some() {}
-        let holdoff = Duration::from_millis(10);
-        schedule.on_need(now, 0, 3, 8, holdoff, 100.0);
-        schedule.on_need(now, 0, 5, 8, holdoff, 100.0);
-        schedule.on_need(now, 0, 2, 8, holdoff, 100.0);
-        let sent: Vec<_> = std::iter::from_fn(|| schedule.next(now)).collect();
+        let mut schedule = Schedule::new(layout, 0.0, None, 1, 1);
+        while schedule.next().is_some() {}
+        let heard = schedule.sent();
+        schedule.on_need(0, 3, 8, heard, 100.0);
+        schedule.on_need(0, 5, 8, heard, 100.0);
+        schedule.on_need(0, 2, 8, heard, 100.0);
+        let sent: Vec<_> = std::iter::from_fn(|| schedule.next()).collect();
         assert_eq!(sent, vec![(0, 8, true), (0, 9, true), (0, 10, true), (0, 11, true), (0, 12, true)]);
-        // A report written before that burst arrived is ignored until the holdoff passes.
-        schedule.on_need(now, 0, 5, 8, holdoff, 100.0);
-        assert_eq!(schedule.next(now), None);
-        schedule.on_need(now + holdoff, 0, 1, 8, holdoff, 100.0);
-        assert_eq!(schedule.next(now), Some((0, 13, true)));
-        assert_eq!(schedule.repaired(0), 6);
+    }
+
+    #[test]
+    fn a_need_counts_only_once_the_repair_before_it_arrived_or_was_lost() {
+        let layout = ObjectLayout::new(64 * 8, 64, 8).unwrap();
+        let mut schedule = Schedule::new(layout, 0.0, None, 1, 1);
+        while schedule.next().is_some() {}
+        schedule.on_need(0, 2, 8, schedule.sent(), 100.0);
+        assert_eq!(schedule.next(), Some((0, 8, true)));
+        let before_burst_ended = schedule.sent();
+        assert_eq!(schedule.next(), Some((0, 9, true)));
+        // Written by a receiver that had not yet heard a mark past the burst (it lags, or the
+        // burst's last symbol is still on its way), however long ago the burst left: ignored.
+        schedule.on_need(0, 2, 8, before_burst_ended, 100.0);
+        assert_eq!(schedule.next(), None);
+        // It saw every symbol sent: its need is what is left.
+        schedule.on_need(0, 1, 10, before_burst_ended, 100.0);
+        assert_eq!(schedule.next(), Some((0, 10, true)));
+        // The last symbol was lost: a mark past it says so.
+        schedule.on_need(0, 1, 10, schedule.sent(), 100.0);
+        assert_eq!(schedule.next(), Some((0, 11, true)));
+        assert_eq!(schedule.repaired(0), 4);
     }
 
     #[test]
     fn repair_cycles_through_a_window_of_interleave_blocks() {
         let layout = ObjectLayout::new(64 * 8 * 6, 64, 8).unwrap();
-        let mut schedule = Schedule::new(layout, 0.0, 2, 2);
-        let now = Instant::now();
-        while schedule.next(now).is_some() {}
+        let mut schedule = Schedule::new(layout, 0.0, None, 2, 2);
+        while schedule.next().is_some() {}
         for block in 0..6 {
-            schedule.on_need(now, block, 2, 8, Duration::ZERO, 100.0);
+            schedule.on_need(block, 2, 8, schedule.sent(), 100.0);
         }
-        let blocks: Vec<BlockId> = std::iter::from_fn(|| schedule.next(now)).map(|(b, _, _)| b).collect();
+        let blocks: Vec<BlockId> = std::iter::from_fn(|| schedule.next()).map(|(b, _, _)| b).collect();
         assert_eq!(blocks, vec![0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5]);
+    }
+
+    #[test]
+    fn proactive_repair_stops_on_a_clean_network_and_returns_with_loss() {
+        let layout = ObjectLayout::new(64 * 100 * 40, 64, 100).unwrap();
+        let mut schedule = Schedule::new(layout, 10.0, Some(8), 2, 2);
+        let proactive = |schedule: &mut Schedule, blocks: BlockId| {
+            let mut repair = 0;
+            while schedule.closed() < blocks {
+                let Some((_, esi, _)) = schedule.next() else { break };
+                repair += u32::from(esi >= 100);
+            }
+            repair
+        };
+        assert_eq!(proactive(&mut schedule, 8), 8 * 10, "10% while it is not known to be clean");
+        assert_eq!(proactive(&mut schedule, 20), 0, "none after 8 blocks without a loss");
+        // A loss in block 19's pass (it saw 40 of its 100): full strength from the next group.
+        schedule.on_need(19, 60, 40, schedule.sent(), 100.0);
+        while schedule.next().is_some_and(|(_, _, requested)| requested) {}
+        // Group 20-21 had started; the next three groups carry 10%, until 8 blocks closed clean.
+        assert_eq!(proactive(&mut schedule, 28), 6 * 10);
+        assert_eq!(proactive(&mut schedule, 40), 0);
     }
 
     #[test]
     fn stragglers_wait_for_the_end_of_the_first_pass() {
         let layout = ObjectLayout::new(64 * 8 * 3, 64, 8).unwrap();
-        let mut schedule = Schedule::new(layout, 0.0, 1, 1);
-        let now = Instant::now();
+        let mut schedule = Schedule::new(layout, 0.0, None, 1, 1);
         for _ in 0..9 {
-            schedule.next(now);
+            schedule.next();
         }
         assert_eq!(schedule.closed(), 1);
-        let holdoff = Duration::from_millis(10);
-        schedule.on_need(now, 0, 6, 8, holdoff, 25.0);
-        assert_eq!(schedule.next(now), Some((1, 1, false)), "a straggler's need is held back");
-        while schedule.next(now).is_some() {}
-        schedule.on_need(now, 0, 6, 8, holdoff, 25.0);
-        assert_eq!(schedule.next(now), Some((0, 8, true)), "and served once the pass is over");
+        schedule.on_need(0, 6, 8, schedule.sent(), 25.0);
+        assert_eq!(schedule.next(), Some((1, 1, false)), "a straggler's need is held back");
+        while schedule.next().is_some() {}
+        schedule.on_need(0, 6, 8, schedule.sent(), 25.0);
+        assert_eq!(schedule.next(), Some((0, 8, true)), "and served once the pass is over");
     }
 }
