@@ -119,6 +119,9 @@ pub struct SenderSession {
     next_progress: Option<Instant>,
     /// When a receiver last finished: the stragglers' deadline counts from it.
     last_done_at: Option<Instant>,
+    /// When sending started or a receiver last reported a need: proactive repair stops
+    /// [`SenderConfig::overhead_idle`] after it.
+    last_need: Option<Instant>,
     data_wire_bytes: usize,
     stats: SenderStats,
 }
@@ -129,15 +132,7 @@ impl SenderSession {
         let layout = *manifest.layout();
         let tag = if config.key.is_some() { TAG_LEN } else { 0 };
         Self {
-            schedule: Schedule::new(
-                layout,
-                config.repair_overhead_pct,
-                // Without multicast each member's repair is its own unicast, so the first pass's
-                // overhead, shared by all, is far cheaper than the repair it saves: it stays.
-                config.overhead_idle_blocks.filter(|_| !config.swarm),
-                config.interleave_blocks,
-                config.repair_window_blocks,
-            ),
+            schedule: Schedule::new(layout, config.repair_overhead_pct, config.interleave_blocks, config.repair_window_blocks),
             pacer: Pacer::new(config.rate_bps, config.pacing_burst, config.pacing_min_burst_bytes),
             rate: config.adaptive_rate.clone().map(AdaptiveRate::new),
             data_wire_bytes: IP_UDP_OVERHEAD + DATA_HEADER_LEN + usize::from(layout.symbol_size()) + tag,
@@ -150,6 +145,7 @@ impl SenderSession {
             events: VecDeque::new(),
             next_progress: None,
             last_done_at: None,
+            last_need: None,
             stats: SenderStats::default(),
         }
     }
@@ -247,6 +243,10 @@ impl SenderSession {
                 }
                 if let Some(rate) = &mut self.rate {
                     rate.on_backlog(now, receiver, f64::from(backlog_pct) / 100.0);
+                }
+                if !needs.is_empty() {
+                    self.last_need = Some(now);
+                    self.schedule.set_proactive(true);
                 }
                 for need in needs {
                     // A need reported before any requested repair arrived measures first-pass loss.
@@ -387,6 +387,14 @@ impl SenderSession {
                 if self.pacer.delay(now, self.data_wire_bytes).is_some() {
                     return None;
                 }
+                // Without multicast each member's repair is its own unicast, so the first pass's
+                // overhead, shared by all, is far cheaper than the repair it saves: it stays.
+                let idle = self.config.overhead_idle.filter(|_| !self.config.swarm);
+                if let (Some(idle), Some(at)) = (idle, self.last_need)
+                    && now >= at + idle
+                {
+                    self.schedule.set_proactive(false);
+                }
                 let (block, esi, requested, to) = match self.swarm.next_repair() {
                     Some((addr, block)) => (block, self.schedule.fresh_repair_esi(block), true, SymbolTo::Member(addr)),
                     None => {
@@ -482,6 +490,7 @@ impl SenderSession {
             if self.receivers.len() >= self.config.min_receivers || window_over {
                 self.phase = Phase::Sending;
                 self.events.push_back(Event::Started);
+                self.last_need = Some(now);
                 if self.config.swarm {
                     for (index, addr) in self.receivers.registered(|_| true) {
                         self.announce_members(index, addr);

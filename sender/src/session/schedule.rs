@@ -25,14 +25,11 @@ struct BlockSend {
 #[derive(Debug)]
 pub struct Schedule {
     layout: ObjectLayout,
-    /// Proactive repair while receivers lose symbols, percent of K.
+    /// Proactive repair while it is on, percent of K.
     max_overhead_pct: f64,
-    /// Proactive repair of the next groups: `max_overhead_pct`, or 0 once `idle_blocks` blocks
-    /// closed with no receiver missing a first-pass symbol.
+    /// Proactive repair of the groups not yet started: `max_overhead_pct`, or 0 while it is off
+    /// (see [`Self::set_proactive`]).
     overhead_pct: f64,
-    idle_blocks: Option<u32>,
-    /// Blocks closed since a receiver last reported a first-pass loss.
-    clean_blocks: u32,
     interleave: u32,
     repair_window: u32,
     blocks: Vec<BlockSend>,
@@ -49,15 +46,12 @@ pub struct Schedule {
 
 impl Schedule {
     /// A schedule for `layout`, with `overhead_pct` of proactive repair in each block's first
-    /// pass; with `idle_blocks`, none after that many blocks closed without a first-pass loss
-    /// (see `note_need`).
-    pub fn new(layout: ObjectLayout, overhead_pct: f64, idle_blocks: Option<u32>, interleave: u32, repair_window: u32) -> Self {
+    /// pass while it is on.
+    pub fn new(layout: ObjectLayout, overhead_pct: f64, interleave: u32, repair_window: u32) -> Self {
         Self {
             layout,
             max_overhead_pct: overhead_pct,
             overhead_pct,
-            idle_blocks,
-            clean_blocks: 0,
             interleave: interleave.max(1),
             repair_window: repair_window.max(1),
             blocks: vec![BlockSend::default(); layout.block_count() as usize],
@@ -80,16 +74,10 @@ impl Schedule {
         }
     }
 
-    /// A receiver reported needing `block` having seen ESIs below `seen`. A need within the
-    /// block's first pass is loss the proactive repair is for: it comes back at full strength.
-    /// With none for `idle_blocks` blocks the network is clean and the proactive repair would be
-    /// wasted (1% of a transfer at 0% loss), so it stops; the first loss brings it back, and
-    /// meanwhile repair is asked for as usual.
-    fn note_need(&mut self, block: BlockId, seen: u32) {
-        if block < self.closed && seen <= self.pass_symbols(block) {
-            self.clean_blocks = 0;
-            self.overhead_pct = self.max_overhead_pct;
-        }
+    /// Turns proactive repair on or off for the groups not yet started (see
+    /// [`super::SenderConfig::overhead_idle`]).
+    pub fn set_proactive(&mut self, on: bool) {
+        self.overhead_pct = if on { self.max_overhead_pct } else { 0.0 };
     }
 
     /// Blocks whose first pass is complete.
@@ -121,7 +109,6 @@ impl Schedule {
         if block >= self.closed || need == 0 {
             return;
         }
-        self.note_need(block, seen);
         let first_pass_running = self.closed < self.layout.block_count();
         let straggler = f64::from(need) > f64::from(self.layout.source_symbols(block)) * straggler_need_pct / 100.0;
         if first_pass_running && straggler {
@@ -185,10 +172,6 @@ impl Schedule {
                 self.closed = group_end;
                 self.cursor = 0;
                 self.pass_esi = 0;
-                self.clean_blocks += group_len;
-                if self.idle_blocks.is_some_and(|idle| self.clean_blocks >= idle) {
-                    self.overhead_pct = 0.0;
-                }
                 continue;
             }
             let block = self.closed + self.cursor;
@@ -236,7 +219,7 @@ mod tests {
     #[test]
     fn first_pass_interleaves_and_closes_groups() {
         let layout = ObjectLayout::new(4 * 64 * 3, 64, 4).unwrap();
-        let mut schedule = Schedule::new(layout, 0.0, None, 2, 2);
+        let mut schedule = Schedule::new(layout, 0.0, 2, 2);
         let order: Vec<_> = std::iter::from_fn(|| schedule.next()).map(|(b, e, _)| (b, e)).collect();
         assert_eq!(&order[..4], &[(0, 0), (1, 0), (0, 1), (1, 1)]);
         assert_eq!(order.len(), 12);
@@ -247,7 +230,7 @@ mod tests {
     #[test]
     fn needs_take_the_maximum_not_the_sum() {
         let layout = ObjectLayout::new(64 * 8, 64, 8).unwrap();
-        let mut schedule = Schedule::new(layout, 0.0, None, 1, 1);
+        let mut schedule = Schedule::new(layout, 0.0, 1, 1);
         while schedule.next().is_some() {}
         let heard = schedule.sent();
         schedule.on_need(0, 3, 8, heard, 100.0);
@@ -260,7 +243,7 @@ mod tests {
     #[test]
     fn a_need_counts_only_once_the_repair_before_it_arrived_or_was_lost() {
         let layout = ObjectLayout::new(64 * 8, 64, 8).unwrap();
-        let mut schedule = Schedule::new(layout, 0.0, None, 1, 1);
+        let mut schedule = Schedule::new(layout, 0.0, 1, 1);
         while schedule.next().is_some() {}
         schedule.on_need(0, 2, 8, schedule.sent(), 100.0);
         assert_eq!(schedule.next(), Some((0, 8, true)));
@@ -282,7 +265,7 @@ mod tests {
     #[test]
     fn repair_cycles_through_a_window_of_interleave_blocks() {
         let layout = ObjectLayout::new(64 * 8 * 6, 64, 8).unwrap();
-        let mut schedule = Schedule::new(layout, 0.0, None, 2, 2);
+        let mut schedule = Schedule::new(layout, 0.0, 2, 2);
         while schedule.next().is_some() {}
         for block in 0..6 {
             schedule.on_need(block, 2, 8, schedule.sent(), 100.0);
@@ -292,9 +275,9 @@ mod tests {
     }
 
     #[test]
-    fn proactive_repair_stops_on_a_clean_network_and_returns_with_loss() {
-        let layout = ObjectLayout::new(64 * 100 * 40, 64, 100).unwrap();
-        let mut schedule = Schedule::new(layout, 10.0, Some(8), 2, 2);
+    fn proactive_repair_applies_to_groups_not_yet_started() {
+        let layout = ObjectLayout::new(64 * 100 * 12, 64, 100).unwrap();
+        let mut schedule = Schedule::new(layout, 10.0, 2, 2);
         let proactive = |schedule: &mut Schedule, blocks: BlockId| {
             let mut repair = 0;
             while schedule.closed() < blocks {
@@ -303,20 +286,20 @@ mod tests {
             }
             repair
         };
-        assert_eq!(proactive(&mut schedule, 8), 8 * 10, "10% while it is not known to be clean");
-        assert_eq!(proactive(&mut schedule, 20), 0, "none after 8 blocks without a loss");
-        // A loss in block 19's pass (it saw 40 of its 100): full strength from the next group.
-        schedule.on_need(19, 60, 40, schedule.sent(), 100.0);
-        while schedule.next().is_some_and(|(_, _, requested)| requested) {}
-        // Group 20-21 had started; the next three groups carry 10%, until 8 blocks closed clean.
-        assert_eq!(proactive(&mut schedule, 28), 6 * 10);
-        assert_eq!(proactive(&mut schedule, 40), 0);
+        assert_eq!(proactive(&mut schedule, 4), 4 * 10);
+        // Group 4-5 started when 2-3 closed: it keeps its 10%; the next ones carry none.
+        schedule.set_proactive(false);
+        assert_eq!(proactive(&mut schedule, 8), 2 * 10);
+        assert_eq!(schedule.pass_symbols(4), 110);
+        assert_eq!(schedule.pass_symbols(6), 100);
+        schedule.set_proactive(true);
+        assert_eq!(proactive(&mut schedule, 12), 2 * 10, "group 8-9 had started without");
     }
 
     #[test]
     fn stragglers_wait_for_the_end_of_the_first_pass() {
         let layout = ObjectLayout::new(64 * 8 * 3, 64, 8).unwrap();
-        let mut schedule = Schedule::new(layout, 0.0, None, 1, 1);
+        let mut schedule = Schedule::new(layout, 0.0, 1, 1);
         for _ in 0..9 {
             schedule.next();
         }
