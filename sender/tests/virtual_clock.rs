@@ -25,23 +25,32 @@ struct Node {
 
 /// Runs one transfer to receivers with the given loss rates; returns the sender and receivers.
 fn transfer(object: &[u8], losses: &[f64], seed: u64) -> (SenderSession, Vec<Node>) {
-    transfer_with(object, losses, seed, None, false)
+    transfer_with(object, losses, seed, None, |_| {})
+}
+
+/// Adaptive rate control, deciding every 20 ms.
+fn adaptive(config: &mut SenderConfig) {
+    let mut adaptive = sender::rate::RateConfig::new(config.rate_bps);
+    adaptive.window = Duration::from_millis(20);
+    config.adaptive_rate = Some(adaptive);
 }
 
 /// [`transfer`] through a bottleneck of `capacity_bps` (whatever the sender sends above it is
-/// lost at every receiver), with or without adaptive rate control.
-fn transfer_with(object: &[u8], losses: &[f64], seed: u64, capacity_bps: Option<f64>, adaptive: bool) -> (SenderSession, Vec<Node>) {
+/// lost at every receiver), with the sender's configuration changed by `configure`.
+fn transfer_with(
+    object: &[u8],
+    losses: &[f64],
+    seed: u64,
+    capacity_bps: Option<f64>,
+    configure: fn(&mut SenderConfig),
+) -> (SenderSession, Vec<Node>) {
     let layout = ObjectLayout::new(object.len() as u64, 256, 64).unwrap();
     let manifest = Manifest::hash_object(layout, object).unwrap();
     let sender_addr: SocketAddr = "10.0.0.1:5000".parse().unwrap();
     let mut config = SenderConfig::new(SESSION, "239.1.1.1:5000".parse().unwrap());
     config.min_receivers = losses.len();
     config.rate_bps = 100_000_000;
-    if adaptive {
-        let mut adaptive = sender::rate::RateConfig::new(config.rate_bps);
-        adaptive.window = Duration::from_millis(20);
-        config.adaptive_rate = Some(adaptive);
-    }
+    configure(&mut config);
     let mut sender = SenderSession::new(config, manifest.clone());
     let encoders: Vec<BlockEncoder> = BlockEncoder::for_object(&layout, &Bytes::copy_from_slice(&object[..]));
     let mut nodes: Vec<Node> = losses
@@ -177,8 +186,8 @@ fn same_seed_same_run() {
 fn adaptive_rate_backs_off_to_the_bottleneck() {
     let data = object(256 * 64 * 200, 4);
     let capacity = Some(40_000_000.0);
-    let (fixed, _) = transfer_with(&data, &[0.01, 0.01], 4, capacity, false);
-    let (adaptive, nodes) = transfer_with(&data, &[0.01, 0.01], 4, capacity, true);
+    let (fixed, _) = transfer_with(&data, &[0.01, 0.01], 4, capacity, |_| {});
+    let (adaptive, nodes) = transfer_with(&data, &[0.01, 0.01], 4, capacity, adaptive);
     for node in &nodes {
         assert_eq!(node.output, data);
     }
@@ -186,4 +195,22 @@ fn adaptive_rate_backs_off_to_the_bottleneck() {
     // backing off wastes far less.
     let (fixed, adaptive) = (fixed.stats().wire_bytes as f64, adaptive.stats().wire_bytes as f64);
     assert!(adaptive < 0.7 * fixed, "adaptive sent {adaptive} bytes, fixed {fixed}");
+}
+
+#[test]
+fn proactive_repair_stops_while_nobody_needs_anything() {
+    // 200 blocks of K = 64: one proactive symbol each (1%), 0.27 s at 100 Mbit/s.
+    let data = object(256 * 64 * 200, 5);
+    let (always, _) = transfer_with(&data, &[0.0, 0.0], 5, None, |config| config.overhead_idle = None);
+    let (idle, nodes) = transfer_with(&data, &[0.0, 0.0], 5, None, |config| config.overhead_idle = Some(Duration::from_millis(50)));
+    for node in &nodes {
+        assert_eq!(node.output, data);
+    }
+    assert_eq!(always.stats().proactive_repair_symbols, 200);
+    let proactive = idle.stats().proactive_repair_symbols;
+    assert!((1..100).contains(&proactive), "{proactive} proactive symbols after 50 ms without a need");
+    assert_eq!(idle.stats().requested_repair_symbols, 0);
+    // A loss brings it back: at 5% every block needs repair, and the first pass keeps its 1%.
+    let (lossy, _) = transfer_with(&data, &[0.05], 5, None, |config| config.overhead_idle = Some(Duration::from_millis(50)));
+    assert!(lossy.stats().proactive_repair_symbols > 150, "{}", lossy.stats().proactive_repair_symbols);
 }
