@@ -43,7 +43,8 @@ pub struct SendOptions {
     /// Source symbols per block K.
     #[arg(long, default_value_t = fec::layout::DEFAULT_BLOCK_SYMBOLS)]
     pub block_symbols: u32,
-    /// Proactive repair in the first pass, percent of each block.
+    /// Proactive repair in the first pass, percent of each block. With multicast it pauses after
+    /// 1 s of sending in which no receiver needed anything, until one does.
     #[arg(long, default_value_t = 1.0)]
     pub overhead: f64,
     /// Authenticate every packet with a random per-session key (carried in the ticket).
