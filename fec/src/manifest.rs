@@ -76,10 +76,7 @@ impl Manifest {
         let mut hashes = Vec::with_capacity(layout.block_count() as usize);
         for block in layout.blocks() {
             let len = layout.block_len(block);
-            object.read_exact(&mut buf[..len]).map_err(|e| match e.kind() {
-                std::io::ErrorKind::UnexpectedEof => ManifestError::ShortObject(layout.object_size() - layout.block_offset(block)),
-                _ => ManifestError::Io(e),
-            })?;
+            object.read_exact(&mut buf[..len]).map_err(|e| read_error(&layout, block, e))?;
             hashes.push(blake3::hash(&buf[..len]));
         }
         Self::from_block_hashes(layout, hashes)
@@ -100,10 +97,7 @@ impl Manifest {
                 .step_by(threads)
                 .map(|block| {
                     let len = layout.block_len(block);
-                    file.read_exact_at(&mut buf[..len], layout.block_offset(block)).map_err(|e| match e.kind() {
-                        std::io::ErrorKind::UnexpectedEof => ManifestError::ShortObject(layout.object_size() - layout.block_offset(block)),
-                        _ => ManifestError::Io(e),
-                    })?;
+                    file.read_exact_at(&mut buf[..len], layout.block_offset(block)).map_err(|e| read_error(&layout, block, e))?;
                     Ok(blake3::hash(&buf[..len]))
                 })
                 .collect()
@@ -212,6 +206,14 @@ fn root_hash(layout: &ObjectLayout, block_hashes: &[blake3::Hash]) -> blake3::Ha
         hasher.update(hash.as_bytes());
     }
     hasher.finalize()
+}
+
+/// Why reading `block` of the object failed: it ended early, or the read did.
+fn read_error(layout: &ObjectLayout, block: BlockId, e: std::io::Error) -> ManifestError {
+    match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => ManifestError::ShortObject(layout.object_size() - layout.block_offset(block)),
+        _ => ManifestError::Io(e),
+    }
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 const SESSION: u64 = 0xf0f0;
 /// Data packet header bytes on top of the symbol (fec wire header + block + esi).
-const DATA_HEADER: u64 = fec::wire::HEADER_LEN as u64 + 8;
+const DATA_HEADER: u64 = fec::wire::DATA_HEADER_LEN as u64;
 /// A silent receiver is dropped after this long (shorter than the real default so crash plans
 /// finish in reasonable virtual time).
 const RECEIVER_TIMEOUT: Duration = Duration::from_secs(3);

@@ -12,7 +12,7 @@ pub type Nanos = u64;
 /// Ethernet preamble, header, FCS and inter-frame gap: wire bytes around every IP packet.
 pub const ETHERNET_OVERHEAD: u64 = 38;
 /// IPv4 + UDP headers.
-pub const IP_UDP_OVERHEAD: u64 = 28;
+pub const IP_UDP_OVERHEAD: u64 = fec::wire::IPV4_UDP_HEADER_LEN as u64;
 /// Standard Ethernet MTU.
 pub const MTU: u64 = 1500;
 

@@ -623,7 +623,7 @@ impl ReceiverSession {
             // need that appears when the next blocks close is reported at once.
             let keeping_up = backlog_pct <= BACKLOG_REPORT_PCT;
             let quiet = needs.is_empty() && keeping_up && self.next_keepalive.is_some_and(|at| now < at);
-            if quiet || (!needs.is_empty() && self.report_withheld()) {
+            if quiet || (!needs.is_empty() && self.report_withheld(keeping_up)) {
                 self.next_report = Some(now + self.config.status_interval);
                 return None;
             }
@@ -680,9 +680,9 @@ impl ReceiverSession {
     /// a receiver wait once half its window of blocks is open: the budget grows with the group
     /// (500,000 packets at 5,000 receivers) and would outlast the window, whose overflow drops
     /// symbols that must then be asked for again (netsim rack_deploy_5000: 1.7× the packets).
-    fn report_withheld(&self) -> bool {
+    fn report_withheld(&self, keeping_up: bool) -> bool {
         let first_pass_running = self.closed < self.manifest.layout().block_count();
-        first_pass_running && self.packets_since_report < self.report_after_packets && self.backlog_pct() <= BACKLOG_REPORT_PCT
+        first_pass_running && keeping_up && self.packets_since_report < self.report_after_packets
     }
 
     /// Data packets between two status reports: the group's share, jittered by ±50%.

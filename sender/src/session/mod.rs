@@ -10,7 +10,7 @@ pub use receivers::ReceiverInfo;
 
 use crate::pacing::Pacer;
 use crate::rate::AdaptiveRate;
-use fec::wire::{DATA_HEADER_LEN, MAX_PEERS_PER_PACKET, Packet, TAG_LEN};
+use fec::wire::{DATA_HEADER_LEN, IPV4_UDP_HEADER_LEN, MAX_PEERS_PER_PACKET, Packet, TAG_LEN};
 use fec::{BlockId, Manifest};
 use receivers::Receivers;
 use schedule::Schedule;
@@ -18,9 +18,6 @@ use swarm::Swarm;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
-
-/// IPv4 + UDP header bytes, counted by the pacer because they occupy the link too.
-const IP_UDP_OVERHEAD: usize = fec::wire::IPV4_UDP_HEADER_LEN;
 
 /// Something to put on the network.
 #[must_use]
@@ -135,7 +132,7 @@ impl SenderSession {
             schedule: Schedule::new(layout, config.repair_overhead_pct, config.interleave_blocks, config.repair_window_blocks),
             pacer: Pacer::new(config.rate_bps, config.pacing_burst, config.pacing_min_burst_bytes),
             rate: config.adaptive_rate.clone().map(AdaptiveRate::new),
-            data_wire_bytes: IP_UDP_OVERHEAD + DATA_HEADER_LEN + usize::from(layout.symbol_size()) + tag,
+            data_wire_bytes: IPV4_UDP_HEADER_LEN + DATA_HEADER_LEN + usize::from(layout.symbol_size()) + tag,
             config,
             manifest,
             receivers: Receivers::default(),
@@ -432,11 +429,11 @@ impl SenderSession {
         let mut bytes = Vec::new();
         packet.encode(self.config.session_id, self.config.key.as_ref(), &mut bytes);
         if !self.config.swarm {
-            self.stats.wire_bytes += (bytes.len() + IP_UDP_OVERHEAD) as u64;
+            self.stats.wire_bytes += (bytes.len() + IPV4_UDP_HEADER_LEN) as u64;
             return Some(Transmit::Control { destination: self.config.group, packet: bytes });
         }
         for (_, destination) in self.receivers.registered(|_| true) {
-            self.stats.wire_bytes += (bytes.len() + IP_UDP_OVERHEAD) as u64;
+            self.stats.wire_bytes += (bytes.len() + IPV4_UDP_HEADER_LEN) as u64;
             self.control.push_back(Transmit::Control { destination, packet: bytes.clone() });
         }
         self.control.pop_front()

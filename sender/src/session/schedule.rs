@@ -129,13 +129,9 @@ impl Schedule {
     /// which keeps every receiver's window of blocks in flight small.
     pub fn next(&mut self) -> Option<(BlockId, u32, bool)> {
         if let Some(block) = self.repair_queue.pop_front() {
-            self.sent += 1;
+            let esi = self.fresh_repair_esi(block);
             let state = &mut self.blocks[block as usize];
-            let esi = state.next_esi;
-            state.next_esi += 1;
             state.pending -= 1;
-            state.repaired += 1;
-            state.last_mark = self.sent;
             if state.pending > 0 {
                 // Round-robin within the first `repair_window` blocks owed repair, not across all
                 // of them: a block's repair encoder is built once (~14 ms at K=1024) and serves
@@ -182,8 +178,7 @@ impl Schedule {
                 self.pass_esi += 1;
             }
             if esi < self.pass_symbols(block) {
-                self.sent += 1;
-                self.blocks[block as usize].last_mark = self.sent;
+                self.mark_sent(block);
                 return Some((block, esi));
             }
         }
@@ -192,13 +187,18 @@ impl Schedule {
     /// A fresh repair ESI of `block` (closed) for one receiver alone (without multicast),
     /// counted as repair sent.
     pub fn fresh_repair_esi(&mut self, block: BlockId) -> u32 {
-        self.sent += 1;
+        self.mark_sent(block);
         let state = &mut self.blocks[block as usize];
         let esi = state.next_esi;
         state.next_esi += 1;
         state.repaired += 1;
-        state.last_mark = self.sent;
         esi
+    }
+
+    /// Counts a symbol of `block` as sent: the progress mark moves past it.
+    fn mark_sent(&mut self, block: BlockId) {
+        self.sent += 1;
+        self.blocks[block as usize].last_mark = self.sent;
     }
 
     /// The next ESI [`Self::fresh_repair_esi`] gives for `block`.
