@@ -12,6 +12,7 @@ pub mod client;
 pub mod error;
 pub mod health;
 pub mod image;
+pub mod inventory;
 pub mod ipxe;
 pub mod layout;
 pub mod mac;
