@@ -28,11 +28,13 @@ pub mod capacity;
 mod check;
 mod disk_match;
 mod error;
+mod protected;
 pub mod size;
 
 use serde::{Deserialize, Serialize};
 
 pub use error::LayoutError;
+pub use protected::Protected;
 
 /// A whole disk layout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,6 +208,11 @@ pub fn parse(yaml: &str) -> Result<Layout, Vec<LayoutError>> {
         return Err(vec![LayoutError::Syntax(format!("layout is larger than {LAYOUT_MAX_BYTES} bytes"))]);
     }
     let layout: Layout = serde_norway::from_str(yaml).map_err(|e| vec![LayoutError::Syntax(e.to_string())])?;
-    let errors = check::check(&layout);
+    let errors = validate(&layout);
     if errors.is_empty() { Ok(layout) } else { Err(errors) }
+}
+
+/// Every problem in a layout already parsed (the agent checks what it is given before planning).
+pub fn validate(layout: &Layout) -> Vec<LayoutError> {
+    check::check(layout)
 }
