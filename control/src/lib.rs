@@ -18,6 +18,7 @@ pub mod layout;
 pub mod mac;
 pub mod names;
 pub mod node;
+pub mod publish;
 pub mod range;
 pub mod selection;
 pub mod stateless;
