@@ -11,6 +11,7 @@ pub mod cli;
 pub mod client;
 pub mod error;
 pub mod health;
+pub mod http;
 pub mod image;
 pub mod inventory;
 pub mod ipxe;
