@@ -87,7 +87,7 @@ fn populate(server: &Server, n: usize, mixed: bool) {
     control::layout::parse(LAYOUT).unwrap();
     store.put_layout("simple", LAYOUT, false).unwrap();
     for i in 0..4 {
-        store.add_server(&NewServer { url: format!("http://127.0.0.1:{}", 9100 + i), weight: 1, healthy: true }).unwrap();
+        store.add_server(&NewServer { url: format!("http://127.0.0.1:{}", 9100 + i), weight: 1, healthy: None }, true).unwrap();
     }
     server.state().reload_pool().unwrap();
     for i in 0..n {

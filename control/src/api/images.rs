@@ -12,6 +12,9 @@ use super::extract::{Admin, ApiJson};
 use super::state::AppState;
 use crate::error::ApiError;
 use crate::image::{IMAGES_DIR, Image, ImageVersion, NewImage, NewVersion, Rollback, RollbackDone, check_relative_path};
+use crate::names::check_name;
+use crate::sync::lock;
+use crate::transfer::SessionState;
 use crate::store::images::VersionFiles;
 
 /// Largest manifest accepted, bytes: a manifest holds one hash per block, a few MiB for the largest images.
@@ -43,20 +46,51 @@ pub async fn show(_: Admin, State(st): State<Arc<AppState>>, Path(name): Path<St
     Ok(Json(ImageDetail { image: st.store.image(&name)?, versions: st.store.versions(&name)? }))
 }
 
-/// `POST /api/v1/images/{name}/versions`: publishes files already in `<data>/images`.
+/// `POST /api/v1/images/{name}/versions`: publishes files already in `<data>/images`, creating the
+/// image on its first version in the same transaction, so a refused version leaves no empty image.
 pub async fn add_version(
     _: Admin,
     State(st): State<Arc<AppState>>,
     Path(name): Path<String>,
     ApiJson(new): ApiJson<NewVersion>,
 ) -> Result<(StatusCode, Json<ImageVersion>), ApiError> {
+    check_name("image", &name).map_err(ApiError::Invalid)?;
     check_relative_path("artifact", &new.artifact).map_err(ApiError::Invalid)?;
     check_relative_path("manifest", &new.manifest).map_err(ApiError::Invalid)?;
     let images = st.data_dir.join(IMAGES_DIR);
     let artifact_bytes = regular_file(&images, &new.artifact)?.len();
     let manifest_blake3 = hash_manifest(&images, &new.manifest)?;
     let files = VersionFiles { artifact: new.artifact, manifest: new.manifest, artifact_bytes, manifest_blake3 };
-    Ok((StatusCode::CREATED, Json(st.store.add_version(&name, &files, new.make_default)?)))
+    Ok((StatusCode::CREATED, Json(st.store.publish(&name, &files, new.make_default)?)))
+}
+
+/// `DELETE /api/v1/images/{name}`: the image and its versions, unless a node is assigned it or a
+/// transfer session sends it.
+pub async fn delete(_: Admin, State(st): State<Arc<AppState>>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+    refuse_if_sending(&st, &name, None)?;
+    st.store.delete_image(&name)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /api/v1/images/{name}/versions/{version}`: one version, unless it is the default, a node is
+/// assigned it, or a transfer session sends it.
+pub async fn delete_version(_: Admin, State(st): State<Arc<AppState>>, Path((name, version)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+    let version: u32 = version.parse().map_err(|_| ApiError::BadRequest(format!("invalid version {version:?}: expected a number")))?;
+    refuse_if_sending(&st, &name, Some(version))?;
+    st.store.delete_version(&name, version)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Refuses while a gathering or running session is for `image` (and `version`, when given).
+fn refuse_if_sending(st: &AppState, image: &str, version: Option<u32>) -> Result<(), ApiError> {
+    let busy = lock(&st.gatherer)
+        .status()
+        .into_iter()
+        .find(|s| s.image == image && version.is_none_or(|v| v == s.version) && matches!(s.state, SessionState::Gathering | SessionState::Running));
+    match busy {
+        Some(s) => Err(ApiError::Conflict(format!("transfer session {} is sending {}@{}", s.id, s.image, s.version))),
+        None => Ok(()),
+    }
 }
 
 /// `POST /api/v1/images/{name}/rollback`

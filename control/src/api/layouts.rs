@@ -47,6 +47,12 @@ pub async fn show(_: Admin, State(st): State<Arc<AppState>>, Path(name): Path<St
     Ok(([(header::CONTENT_TYPE, "application/yaml")], st.store.layout(&name)?))
 }
 
+/// `DELETE /api/v1/layouts/{name}`: refused while a node is assigned it.
+pub async fn delete(_: Admin, State(st): State<Arc<AppState>>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+    st.store.delete_layout(&name)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// `POST /api/v1/layouts/validate`: checks a layout without storing it.
 pub async fn validate(_: Admin, body: String) -> Result<Json<Valid>, ApiError> {
     layout::parse(&body).map_err(ApiError::Layout)?;

@@ -39,6 +39,7 @@ pub async fn manifest(
 ) -> Result<Response, ApiError> {
     st.check_node_token(&name, &t)?;
     let v = resolve(&st, image, &version)?;
+    super::agent::check_download(&st, &name, &v)?;
     let path = st.data_dir.join(IMAGES_DIR).join(&v.manifest);
     let internal = |e: String| ApiError::Internal(format!("{}: {e}", path.display()));
     let size = tokio::fs::metadata(&path).await.map_err(|e| internal(e.to_string()))?.len();
@@ -65,6 +66,7 @@ pub async fn object(
 ) -> Result<Response, ApiError> {
     st.check_node_token(&name, &t)?;
     let v = resolve(&st, image, &version)?;
+    super::agent::check_download(&st, &name, &v)?;
     let path = st.data_dir.join(IMAGES_DIR).join(&v.artifact);
     let internal = |e: String| ApiError::Internal(format!("{}: {e}", path.display()));
     let mut file = tokio::fs::File::open(&path).await.map_err(|e| internal(e.to_string()))?;

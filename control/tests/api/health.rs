@@ -33,7 +33,7 @@ fn probes_take_a_dead_server_out_and_bring_it_back() {
     ts.publish("rocky");
     let (live, dead) = (live_server(), dead_server());
     ts.send("POST", "/api/v1/servers", json!({ "url": live })).expect(201);
-    ts.send("POST", "/api/v1/servers", json!({ "url": dead })).expect(201);
+    ts.send("POST", "/api/v1/servers", json!({ "url": dead, "healthy": true })).expect(201);
     ts.send("POST", "/api/v1/servers", json!({ "url": live_server(), "healthy": false })).expect(201);
     let health = || ts.get("/api/v1/servers").json().as_array().unwrap().iter().map(|s| s["healthy"].as_bool().unwrap()).collect::<Vec<_>>();
     let state = ts.state();

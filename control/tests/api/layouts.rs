@@ -29,7 +29,7 @@ fn good_layouts_are_stored_as_written() {
         ts.put_layout(name, file).expect(201);
         assert_eq!(ts.get(&format!("/api/v1/layouts/{name}")).expect(200).body, body, "comments and all");
     }
-    assert_eq!(ts.put_layout("bios", "good/bios-single.yaml").expect(409).error(), "layout bios already exists (use replace to overwrite it)");
+    assert_eq!(ts.put_layout("bios", "good/bios-single.yaml").expect(409).error(), "layout bios already exists (use --replace, or ?replace=true, to overwrite it)");
     let body = layout_file("good/uefi-raid1-lvm.yaml");
     ts.request("PUT", "/api/v1/layouts/bios?replace=true", Some(&ts.admin), Body::Raw("application/yaml", &body)).expect(201);
     assert_eq!(ts.get("/api/v1/layouts/bios").body, body);
