@@ -9,7 +9,7 @@ mod layouts;
 mod nodes;
 pub mod schema;
 mod servers;
-mod sessions;
+pub mod sessions;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};

@@ -8,7 +8,7 @@ use crate::util::{TestServer, kernel_arg, mac};
 use control::health::HealthTracker;
 
 /// A listener that answers every connection with `200 OK`, for as long as the test runs.
-fn live_server() -> String {
+pub fn live_server() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     std::thread::spawn(move || {
@@ -22,7 +22,7 @@ fn live_server() -> String {
 }
 
 /// A loopback URL nothing listens on.
-fn dead_server() -> String {
+pub fn dead_server() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     format!("http://{}", listener.local_addr().unwrap())
 }

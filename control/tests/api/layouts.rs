@@ -15,7 +15,7 @@ const BAD: &[(&str, &str)] = &[
     ("swap-mounted.yaml", "partition \"swap\": swap cannot have a mount point"),
     ("fs-on-member.yaml", "partition \"a2\" is used by raid \"md0\", so it cannot carry a filesystem or mount point"),
     ("duplicate-mount.yaml", "mount point \"/\" is used by both partition \"r1\" and partition \"r2\""),
-    ("bad-size.yaml", "disk \"sda\" partition \"root\": invalid size \"1.5G\": unknown unit \".5G\": use K, M, G, T or P (binary)"),
+    ("bad-size.yaml", "disk \"sda\" partition \"root\": invalid size \"1.5Gb\": unknown unit \"Gb\": use K, M, G, T, P (binary, also KiB…PiB) or kB, MB, GB, TB, PB (decimal)"),
     ("unknown-field.yaml", "unknown field `sise`"),
 ];
 
