@@ -1,12 +1,14 @@
 //! Issue 17, the state and input findings: what a careless operator or a hostile boot network could do
 //! to the store, each refused with a clear message and nothing written.
 use std::collections::BTreeSet;
+use std::process::ExitCode;
 use std::time::Instant;
 
 use control::store::discovered::DiscoveryLimits;
 use control::store::sessions::INTERRUPTED;
 use serde_json::{Value, json};
 
+use crate::cli::{fountain, try_fountain};
 use crate::health::{dead_server, live_server};
 use crate::util::{Body, Resp, TestServer, kernel_arg, layout_file, mac};
 
@@ -245,4 +247,25 @@ fn macs_no_machine_has_are_refused() {
     }
     assert_eq!(ts.get("/api/v1/nodes").json(), json!([]));
     assert_eq!(ts.get("/api/v1/discovered").json(), json!({ "discovered": [] }));
+}
+
+#[test]
+fn the_cli_removes_what_it_can_and_a_failed_image_add_leaves_nothing() {
+    let ts = server_with_rocky(10, 3);
+    let err = try_fountain(&ts, &["image", "add", "fresh", "--artifact", "fresh/none.img", "--manifest", "fresh/none.manifest"]).unwrap_err();
+    assert!(err.to_string().contains("fresh/none.img"), "{err}");
+    ts.get("/api/v1/images/fresh").expect(404);
+
+    ts.add_node(json!({ "name": "n1", "macs": [mac(1)], "image": { "name": "rocky", "version": 1 }, "layout": "l" }));
+    let server = ts.send("POST", "/api/v1/servers", json!({ "url": "http://127.0.0.1:9001", "healthy": true })).expect(201).json()["id"].to_string();
+    let refused = try_fountain(&ts, &["layout", "delete", "l"]).unwrap_err();
+    assert!(refused.to_string().contains("layout l is assigned to node(s) n1 (HTTP 409)"), "{refused}");
+    for args in [&["image", "delete", "rocky", "--version", "2"][..], &["node", "delete", "n1"], &["layout", "delete", "l"], &["image", "delete", "rocky"], &["server", "delete", &server]] {
+        assert_eq!(fountain(&ts, args), ExitCode::SUCCESS, "{args:?}");
+    }
+    for list in ["/api/v1/nodes", "/api/v1/images", "/api/v1/layouts", "/api/v1/servers"] {
+        assert_eq!(ts.get(list).json(), json!([]), "{list}");
+    }
+    ts.boot("02:00:00:00:00:09");
+    assert_eq!(fountain(&ts, &["node", "discovered", "--limit", "1"]), ExitCode::SUCCESS);
 }
