@@ -80,9 +80,8 @@ impl Mix {
 
 fn populate(server: &Server, n: usize, mixed: bool) {
     let store = &server.state().store;
-    store.create_image("rocky").unwrap();
     let files = VersionFiles { artifact: "rocky/1/root.img".into(), manifest: "rocky/1/manifest".into(), artifact_bytes: 0, manifest_blake3: "0".repeat(64) };
-    store.add_version("rocky", &files, true).unwrap();
+    store.publish("rocky", &files, true).unwrap();
     assert!(LAYOUT.len() < LAYOUT_MAX_BYTES);
     control::layout::parse(LAYOUT).unwrap();
     store.put_layout("simple", LAYOUT, false).unwrap();
