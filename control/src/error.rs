@@ -20,6 +20,9 @@ pub enum ApiError {
     /// A layout broke one or more rules; each is listed in `details`.
     #[error("invalid layout: {} problem(s)", .0.len())]
     Layout(Vec<LayoutError>),
+    /// The request body is larger than the route takes.
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// The named thing does not exist.
     #[error("{0} not found")]
     NotFound(String),
@@ -61,6 +64,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Invalid(_) | ApiError::Layout(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
