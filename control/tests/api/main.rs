@@ -10,6 +10,7 @@ mod fetch;
 mod images;
 mod layouts;
 mod lifecycle;
+mod limits;
 mod openapi;
 mod restart;
 mod selection;
