@@ -20,6 +20,7 @@ pub mod names;
 pub mod node;
 pub mod range;
 pub mod selection;
+pub mod served;
 pub mod stateless;
 pub mod serve;
 pub mod store;

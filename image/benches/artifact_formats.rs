@@ -13,6 +13,9 @@ use image::artifact::{PackOptions, pack_with, unpack};
 use image::meta::{Family, ImageMeta, Source};
 use image::store::Store;
 
+/// Builds an artifact of a root at a path.
+type Build = dyn Fn(&Path, &Path);
+
 fn squashfs(compressor: &str, level: Option<u32>, extra: &[&str]) -> impl Fn(&Path, &Path) {
     let options = PackOptions { compressor: compressor.into(), level, ..PackOptions::default() };
     let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
@@ -115,7 +118,7 @@ fn main() {
     let erofs_lz4 = erofs(Some("lz4"));
     let erofs_lz4hc = erofs(Some("lz4hc,9"));
     let erofs_plain = erofs(None);
-    let configs: Vec<(&str, &str, &dyn Fn(&Path, &Path))> = vec![
+    let configs: Vec<(&str, &str, &Build)> = vec![
         ("squashfs", "zstd-3", &squash_zstd3),
         ("squashfs", "zstd-15", &squash_zstd15),
         ("squashfs", "zstd-19", &squash_zstd19),

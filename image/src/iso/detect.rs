@@ -70,12 +70,12 @@ fn ini_value(text: &str, section: &str, key: &str) -> Option<String> {
     for line in text.lines().map(str::trim) {
         if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
             current = s.trim();
-        } else if current == section {
-            if let Some((k, v)) = line.split_once('=') {
-                if k.trim() == key && !v.trim().is_empty() {
-                    return Some(v.trim().to_string());
-                }
-            }
+        } else if current == section
+            && let Some((k, v)) = line.split_once('=')
+            && k.trim() == key
+            && !v.trim().is_empty()
+        {
+            return Some(v.trim().to_string());
         }
     }
     None

@@ -209,10 +209,10 @@ impl Upload {
     /// and lists it.
     pub fn finish(mut self, expected_blake3: Option<&str>) -> Result<(IsoInfo, bool), IsoError> {
         let id = self.hasher.finalize().to_hex().to_string();
-        if let Some(expected) = expected_blake3 {
-            if !expected.eq_ignore_ascii_case(&id) {
-                return Err(IsoError::HashMismatch { expected: expected.to_string(), actual: id });
-            }
+        if let Some(expected) = expected_blake3
+            && !expected.eq_ignore_ascii_case(&id)
+        {
+            return Err(IsoError::HashMismatch { expected: expected.to_string(), actual: id });
         }
         if let Ok(existing) = self.store.get(&id) {
             return Ok((existing, false));

@@ -25,7 +25,7 @@ mod version;
 
 pub use chunker::{AVG_CHUNK_BYTES, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES};
 pub use gc::GcReport;
-pub use report::{Diff, MetaChange, PackageChange, Usage};
+pub use report::{Diff, MetaChange, PackageChange, Usage, usage};
 pub use verify::{Problem, VerifyReport};
 pub use version::{ChunkRef, Version, check_name, parse_label};
 
