@@ -17,7 +17,7 @@ fn parse(args: &[&str]) -> Result<Fountain, clap::Error> {
 }
 
 /// Runs `fountain <group> <args> --server <ts> --token-file <ts>`.
-fn fountain(ts: &TestServer, args: &[&str]) -> ExitCode {
+pub fn fountain(ts: &TestServer, args: &[&str]) -> ExitCode {
     let token_file = ts.dir.path().join("admin.token");
     let url = ts.url();
     let mut all: Vec<&str> = args.to_vec();

@@ -142,3 +142,36 @@ fn isos_are_uploaded_as_streams_checked_and_stored_once() {
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
     assert_eq!(list[0]["name"], json!("alma.iso"));
 }
+
+#[test]
+fn the_cli_drives_the_store_and_isos() {
+    use crate::cli::fountain;
+    use std::process::ExitCode;
+    let ts = TestServer::start();
+    publish(&ts, &[], &["base 1"]);
+    publish(&ts, &[("usr/lib/mpkg", 50_000)], &["base 1", "mpkg 2"]);
+    for args in [&["image", "stored"][..], &["image", "stored", "compute"], &["image", "diff", "compute@1", "compute@2"], &["image", "gc"]] {
+        assert_eq!(fountain(&ts, args), ExitCode::SUCCESS, "{args:?}");
+    }
+    assert_eq!(fountain(&ts, &["image", "verify"]), ExitCode::SUCCESS);
+    assert_eq!(fountain(&ts, &["image", "serve", "compute@1", "--no-default"]), ExitCode::SUCCESS);
+    let image = ts.get("/api/v1/images/compute").expect(200).json();
+    assert_eq!((image["latest_version"].clone(), image["default_version"].clone()), (json!(1), json!(null)));
+
+    // A damaged chunk: verify says so with exit status 1.
+    let store = Store::open(ts.dir.path().join("store")).unwrap();
+    let id = store.get("compute", 2).unwrap().chunks[0].id.clone();
+    let chunk = ts.dir.path().join("store/chunks").join(&id[..2]).join(&id);
+    let mut bytes = std::fs::read(&chunk).unwrap();
+    bytes[0] ^= 0xff;
+    std::fs::write(&chunk, bytes).unwrap();
+    assert_eq!(fountain(&ts, &["image", "verify"]), ExitCode::from(1));
+
+    let iso = make_iso(&ts, "rocky 9.iso", Some("[release]\nname = Rocky Linux\nversion = 9.4\n"));
+    std::fs::write(ts.dir.path().join("rocky 9.iso"), &iso).unwrap();
+    let path = ts.dir.path().join("rocky 9.iso");
+    assert_eq!(fountain(&ts, &["iso", "add", path.to_str().unwrap()]), ExitCode::SUCCESS);
+    assert_eq!(fountain(&ts, &["iso", "list"]), ExitCode::SUCCESS);
+    let list = ts.get("/api/v1/isos").expect(200).json();
+    assert_eq!((list[0]["name"].as_str(), list[0]["detected"]["release"].as_str()), (Some("rocky 9.iso"), Some("9.4")));
+}
