@@ -3,8 +3,9 @@
 //! stateful node gets its files), and how much the store grows when a second version differs by one
 //! package (the same package's files copied from this host into a copy of the root).
 //!
-//! `cargo bench -p image --bench artifact_formats -- --root DIR [--package zstd]`
-//! (DIR: e.g. `debootstrap --variant=minbase bookworm DIR`). Prints a table and one JSON line.
+//! `cargo bench -p image --bench artifact_formats -- --root DIR [--package zstd] [--only TEXT]`
+//! (DIR: e.g. `debootstrap --variant=minbase bookworm DIR`; `--only` keeps the rows whose
+//! `format setting` contains TEXT). Prints a table and one JSON line.
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -95,6 +96,7 @@ fn main() {
         std::process::exit(2);
     };
     let package = arg("--package").unwrap_or_else(|| "zstd".into());
+    let only = arg("--only").unwrap_or_default();
     let work = tempfile::tempdir_in("/var/tmp").unwrap();
     let root2 = work.path().join("root2");
     run(Command::new("cp").arg("-a").arg(&root).arg(&root2));
@@ -131,7 +133,7 @@ fn main() {
     ];
     println!("{:<9} {:<22} {:>8} {:>12} {:>9} {:>11} {:>14} {:>8}", "format", "setting", "build s", "bytes", "unpack s", "unpack MB/s", "growth bytes", "growth%");
     let mut results = Vec::new();
-    for (format, setting, build) in configs {
+    for (format, setting, build) in configs.into_iter().filter(|(f, s, _)| format!("{f} {s}").contains(&only)) {
         let (a, b) = (work.path().join(format!("{format}-{setting}-1")), work.path().join(format!("{format}-{setting}-2")));
         let t = Instant::now();
         build(&root, &a);

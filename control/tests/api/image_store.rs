@@ -5,24 +5,19 @@
 use std::process::Command;
 
 use ::image::artifact::pack;
-use ::image::meta::{Family, ImageMeta, Source};
+use ::image::meta::ImageMeta;
 use ::image::store::Store;
 use serde_json::json;
 
 use crate::util::TestServer;
 
 fn meta(packages: &[&str]) -> ImageMeta {
-    ImageMeta {
-        family: Family::Debian,
-        release: "12".into(),
-        kernels: vec![],
-        packages: packages.iter().map(|p| p.to_string()).collect(),
-        role: Some("compute".into()),
-        source: Source::Debootstrap { suite: "bookworm".into(), mirror: "http://deb.debian.org/debian".into() },
-        parent_version: None,
-        size_bytes: 0,
-        created_unix_s: 1_700_000_000,
-    }
+    serde_json::from_value(json!({
+        "family": "debian", "release": "12", "kernels": [], "packages": packages, "role": "compute",
+        "source": { "kind": "debootstrap", "suite": "bookworm", "mirror": "http://deb.debian.org/debian" },
+        "parent_version": null, "size_bytes": 0, "created_unix_s": 1_700_000_000,
+    }))
+    .unwrap()
 }
 
 /// Packs a small root (plus `extra` files) into an artifact and publishes it to the server's store.
@@ -42,17 +37,11 @@ fn publish(ts: &TestServer, extra: &[(&str, usize)], packages: &[&str]) -> Vec<u
     std::fs::read(&artifact).unwrap()
 }
 
-/// Incompressible bytes (xorshift), so the artifact is as large as the files.
+/// Incompressible bytes, so the artifact is as large as the files.
 fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s as u8
-        })
-        .collect()
+    let mut out = vec![0; len];
+    blake3::Hasher::new().update(&seed.to_le_bytes()).finalize_xof().fill(&mut out);
+    out
 }
 
 #[test]
