@@ -2,3 +2,7 @@
 //! nodes mount, how it is made (from distribution media with a role, or captured from a running node),
 //! and the content-addressed store on the appliance that keeps every version.
 pub mod meta;
+pub mod build;
+pub mod command;
+pub mod role;
+pub mod rootfs;
