@@ -92,6 +92,8 @@ impl PackageInstaller for Apt<'_> {
         debug_assert!(groups.is_empty(), "Role::parse refuses groups for Debian");
         let apt = |args: &[&str]| {
             let mut argv = vec!["apt-get", "-q", "-y", "-o", "Dpkg::Options::=--force-confdef"];
+            // A stalled mirror fails the build instead of hanging it.
+            argv.extend_from_slice(&["-o", "Acquire::http::Timeout=60", "-o", "Acquire::Retries=2"]);
             argv.extend_from_slice(args);
             let mut cmd = command::in_chroot(self.root, &argv);
             cmd.env("DEBIAN_FRONTEND", "noninteractive").env("LC_ALL", "C");
