@@ -3,6 +3,7 @@
 //! and the content-addressed store on the appliance that keeps every version.
 pub mod meta;
 pub mod build;
+pub mod capture;
 pub mod command;
 pub mod role;
 pub mod rootfs;

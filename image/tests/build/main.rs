@@ -1,5 +1,6 @@
 //! Image builds and captures with the real tools: debootstrap and apt, rpmbuild, createrepo_c,
 //! xorriso and dnf, tar, loop-mounted ext4.
+mod capture;
 mod debian;
 mod el;
 mod fake_el_iso;
