@@ -1,7 +1,9 @@
 //! Control-plane subcommands of the `fountain` binary: `serve`, and `node`, `image`, `layout`,
 //! `server`, which talk to a running server through its API. Tables for people by default, `--json`
 //! for scripts.
+mod capture;
 mod image;
+mod image_build;
 mod layout;
 mod node;
 mod serve;
@@ -52,6 +54,15 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: layout::LayoutCommand,
+    },
+    /// Capture this running node as a new version of an image (run on the node).
+    Capture {
+        /// How to reach the server.
+        #[command(flatten)]
+        client: ClientArgs,
+        /// What to capture.
+        #[command(flatten)]
+        args: capture::CaptureArgs,
     },
     /// Manage stateless servers: add, list, set.
     Server {
@@ -109,5 +120,6 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Image { client, command } => image::run(&client, command),
         Command::Layout { client, command } => layout::run(&client, command),
         Command::Server { client, command } => server::run(&client, command),
+        Command::Capture { client, args } => capture::run(&client, args),
     }
 }

@@ -52,6 +52,14 @@ pub fn plan(mounts: &[Mount], root: &Path, excludes: &[PathBuf]) -> Vec<Filesyst
             Some((m, Path::new("/").join(inside)))
         })
         .collect();
+    // A root that is a folder, not a mount point, belongs to the deepest mount above it (the last
+    // one mounted there when several are).
+    if !candidates.iter().any(|(_, at)| at == Path::new("/")) {
+        let covering = mounts.iter().filter(|m| root.starts_with(&m.mount_point)).max_by_key(|m| m.mount_point.components().count());
+        if let Some(m) = covering {
+            candidates.insert(0, (m, PathBuf::from("/")));
+        }
+    }
     // Later mounts on the same point hide earlier ones: keep the last of each.
     let mut seen = Vec::new();
     candidates.reverse();
@@ -68,8 +76,10 @@ pub fn plan(mounts: &[Mount], root: &Path, excludes: &[PathBuf]) -> Vec<Filesyst
     for (mount, at) in candidates {
         let under = |dirs: &[PathBuf]| dirs.iter().any(|d| at.starts_with(d));
         let duplicate = chosen.iter().any(|(_, m)| m.device == mount.device && m.fs_root == mount.fs_root);
-        let ignored = PSEUDO_FS.contains(&mount.fs_type.as_str()) || is_network(&mount.fs_type);
-        if under(&skipped_dirs) || under(excludes) || under(&skipped_mounts) || duplicate || ignored {
+        // The root is captured whatever it is: a node's root is its system, even in memory or on NFS.
+        let is_root = at == Path::new("/");
+        let ignored = !is_root && (PSEUDO_FS.contains(&mount.fs_type.as_str()) || is_network(&mount.fs_type));
+        if !is_root && (under(&skipped_dirs) || under(excludes) || under(&skipped_mounts) || duplicate || ignored) {
             skipped_mounts.push(at);
             continue;
         }
@@ -125,6 +135,10 @@ mod tests {
     fn a_capture_root_below_slash_maps_mount_points() {
         let mounts = [m("8:1", "/", "ext4"), m("7:0", "/mnt/node", "ext4"), m("7:1", "/mnt/node/srv", "ext4"), m("0:9", "/mnt/node/tmp", "tmpfs")];
         let plan = plan(&mounts, Path::new("/mnt/node"), &[]);
+        let folder = super::plan(&mounts, Path::new("/mnt/node/srv/tree"), &[]);
+        assert_eq!(folder.len(), 1);
+        assert_eq!((folder[0].mount_point.as_path(), folder[0].path.as_path()), (Path::new("/"), Path::new("/mnt/node/srv/tree")));
+        assert_eq!(folder[0].exclude_contents.len(), SKIPPED_DIRS.len());
         assert_eq!(plan.len(), 2);
         assert_eq!((plan[0].mount_point.as_path(), plan[0].path.as_path()), (Path::new("/"), Path::new("/mnt/node")));
         assert_eq!((plan[1].mount_point.as_path(), plan[1].path.as_path()), (Path::new("/srv"), Path::new("/mnt/node/srv")));

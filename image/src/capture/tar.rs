@@ -40,9 +40,17 @@ pub enum StreamError {
     },
 }
 
-/// Streams `fs` as a tar archive into `out`; returns the bytes written. Files that change while
-/// being read (a live node) are kept as read, with tar's warning logged.
-pub fn send(fs: &Filesystem, out: &mut dyn Write) -> Result<u64, StreamError> {
+/// One filesystem being read by tar: read the archive from it, then [`Sending::finish`].
+pub struct Sending {
+    what: String,
+    mount_point: std::path::PathBuf,
+    child: Child,
+    stdout: std::process::ChildStdout,
+    messages: JoinHandle<String>,
+}
+
+/// Starts streaming `fs` as a tar archive.
+pub fn start_send(fs: &Filesystem) -> Result<Sending, StreamError> {
     let what = format!("reading {}", fs.mount_point.display());
     let mut cmd = Command::new("tar");
     cmd.args(["--create", "--file=-", "--one-file-system", "--sparse", "--ignore-failed-read"]).args(COMMON);
@@ -58,20 +66,41 @@ pub fn send(fs: &Filesystem, out: &mut dyn Write) -> Result<u64, StreamError> {
     }
     cmd.arg(".");
     let (mut child, messages) = spawn(&what, cmd.stdout(Stdio::piped()))?;
-    let mut stdout = child.stdout.take().expect("piped");
-    let copied = std::io::copy(&mut stdout, out);
-    drop(stdout);
-    let (status, stderr) = finish(&what, child, messages)?;
-    let bytes = copied.map_err(|source| StreamError::Io { what: what.clone(), source })?;
-    // tar exits 1 when a file changed while it was read: expected on a running node.
-    match status.code() {
-        Some(0) => Ok(bytes),
-        Some(1) => {
-            tracing::warn!(mount = %fs.mount_point.display(), "files changed while captured: {stderr}");
-            Ok(bytes)
-        }
-        _ => Err(StreamError::Tar { what, status, stderr }),
+    let stdout = child.stdout.take().expect("piped");
+    Ok(Sending { what, mount_point: fs.mount_point.clone(), child, stdout, messages })
+}
+
+impl Read for Sending {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.stdout.read(buf)
     }
+}
+
+impl Sending {
+    /// Waits for tar once the archive has been read (or abandoned). Files that changed while being
+    /// read (a live node) are kept as read, with tar's warning logged.
+    pub fn finish(self) -> Result<(), StreamError> {
+        drop(self.stdout);
+        let (status, stderr) = finish(&self.what, self.child, self.messages)?;
+        // tar exits 1 when a file changed while it was read: expected on a running node.
+        match status.code() {
+            Some(0) => Ok(()),
+            Some(1) => {
+                tracing::warn!(mount = %self.mount_point.display(), "files changed while captured: {stderr}");
+                Ok(())
+            }
+            _ => Err(StreamError::Tar { what: self.what, status, stderr }),
+        }
+    }
+}
+
+/// Streams `fs` as a tar archive into `out`; returns the bytes written.
+pub fn send(fs: &Filesystem, out: &mut dyn Write) -> Result<u64, StreamError> {
+    let mut sending = start_send(fs)?;
+    let copied = std::io::copy(&mut sending, out);
+    let what = sending.what.clone();
+    sending.finish()?;
+    copied.map_err(|source| StreamError::Io { what, source })
 }
 
 /// Unpacks a tar stream made by [`send`] into `dest` (which must exist), owners and modes as recorded.
