@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use super::ClientArgs;
 use super::table::Table;
-use crate::capture::capture_node;
+use crate::capture::{capture_node, discover};
 
 /// Arguments of `fountain capture`.
 #[derive(Debug, clap::Args)]
@@ -21,9 +21,12 @@ pub struct CaptureArgs {
     /// Leave this path (as the node sees it) out; repeatable.
     #[arg(long = "exclude")]
     excludes: Vec<PathBuf>,
-    /// Send this layout YAML (the node's disk layout) to be checked with the capture.
+    /// Read this node's disk layout (lsblk: partitions, MD arrays, LVM) and send it with the capture.
     #[arg(long)]
-    layout: Option<PathBuf>,
+    layout: bool,
+    /// Send this layout YAML instead of reading the node's.
+    #[arg(long, conflicts_with = "layout")]
+    layout_file: Option<PathBuf>,
     /// The node's root (another folder when capturing a system mounted there).
     #[arg(long, default_value = "/")]
     root: PathBuf,
@@ -32,7 +35,11 @@ pub struct CaptureArgs {
 /// Runs `fountain capture`.
 pub fn run(client_args: &ClientArgs, args: CaptureArgs) -> anyhow::Result<ExitCode> {
     let client = client_args.client()?;
-    let layout = args.layout.as_ref().map(|p| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))).transpose()?;
+    let layout = match (&args.layout_file, args.layout) {
+        (Some(p), _) => Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?),
+        (None, true) => Some(serde_norway::to_string(&discover::discover()?)?),
+        (None, false) => None,
+    };
     let node = match args.node {
         Some(n) => n,
         None => std::fs::read_to_string("/proc/sys/kernel/hostname").context("reading the host name")?.trim().to_owned(),

@@ -1,6 +1,8 @@
 //! Captures of running nodes, as the API sees them: a node streams its filesystems one by one into a
 //! staging root on the appliance, then asks for the capture to be finished (scrubbed, described and,
 //! with a disk layout, checked).
+pub mod discover;
+
 use serde::{Deserialize, Serialize};
 
 use crate::names::check_name;
