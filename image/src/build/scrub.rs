@@ -2,7 +2,8 @@
 //! root becomes an image: every node deployed from it must come up with its own identity.
 //! - `etc/machine-id` is emptied (not removed): systemd then makes a fresh one on first boot and an
 //!   empty file keeps read-only roots (stateless nodes) bootable;
-//! - SSH host keys go: the node's config step must make new ones (`ssh-keygen -A`);
+//! - SSH host keys go; an image with ssh-keygen gets a oneshot unit that makes new ones on first boot
+//!   before sshd starts (EL's sshd-keygen does this already, Debian's openssh-server does not);
 //! - logs, package caches and lists, random seeds, DHCP leases, shell histories, temp files and the
 //!   build host's hostname and resolv.conf go.
 use std::fs;
@@ -36,6 +37,13 @@ const EMPTIED_DIRS: &[&str] = &[
     "var/tmp",
 ];
 
+/// The unit that makes SSH host keys on first boot, and where it goes.
+const HOST_KEYS_UNIT: &str = "etc/systemd/system/fountain-ssh-host-keys.service";
+const HOST_KEYS_UNIT_TEXT: &str = "[Unit]\nDescription=Make the SSH host keys that the image was scrubbed of\n\
+    Before=ssh.service sshd.service\nConditionPathExistsGlob=!/etc/ssh/ssh_host_*_key\n\n\
+    [Service]\nType=oneshot\nExecStart=/usr/bin/ssh-keygen -A\n\n[Install]\nWantedBy=multi-user.target\n";
+const HOST_KEYS_WANTS: &str = "etc/systemd/system/multi-user.target.wants/fountain-ssh-host-keys.service";
+
 /// Scrubs the root at `root` and returns what it removed or emptied, relative to the root, sorted.
 pub fn scrub(root: &Path) -> io::Result<Vec<String>> {
     let mut done = Vec::new();
@@ -65,6 +73,11 @@ pub fn scrub(root: &Path) -> io::Result<Vec<String>> {
     }
     for dir in EMPTIED_DIRS {
         empty_dir(root, dir, &mut done)?;
+    }
+    if root.join("usr/bin/ssh-keygen").exists() && !root.join(HOST_KEYS_UNIT).exists() {
+        fs::create_dir_all(root.join(HOST_KEYS_WANTS).parent().expect("has a parent"))?;
+        fs::write(root.join(HOST_KEYS_UNIT), HOST_KEYS_UNIT_TEXT)?;
+        std::os::unix::fs::symlink(Path::new("/").join(HOST_KEYS_UNIT), root.join(HOST_KEYS_WANTS))?;
     }
     done.sort();
     Ok(done)
@@ -124,6 +137,7 @@ mod tests {
             ("home/alice/.bash_history", "ls"),
             ("home/alice/notes", "keep"),
             ("etc/passwd", "root:x:0:0::/root:/bin/sh\n"),
+            ("usr/bin/ssh-keygen", "#!/bin/sh\n"),
         ] {
             fs::create_dir_all(root.join(path).parent().unwrap()).unwrap();
             fs::write(root.join(path), content).unwrap();
@@ -146,5 +160,10 @@ mod tests {
             assert!(root.join(kept).exists(), "{kept} was removed");
         }
         assert!(root.join("var/log/journal/abc").is_dir());
+        let unit = fs::read_to_string(root.join(HOST_KEYS_UNIT)).unwrap();
+        assert!(unit.contains("ExecStart=/usr/bin/ssh-keygen -A") && unit.contains("Before=ssh.service"));
+        assert_eq!(fs::read_link(root.join(HOST_KEYS_WANTS)).unwrap(), Path::new("/").join(HOST_KEYS_UNIT));
+        // A second scrub (a capture of a node deployed from this image) leaves it as it is.
+        scrub(root).unwrap();
     }
 }

@@ -51,6 +51,10 @@ fn compute_and_storage_roles_differ_as_they_say() {
         assert!(matches!(&meta.source, Source::Debootstrap { suite, .. } if suite == "bookworm"));
         assert!(!meta.kernels.is_empty(), "no kernel in /lib/modules");
         assert!(root.join("lib/modules").join(&meta.kernels[0]).join("modules.dep").exists());
+        assert!(root.join("boot").join(format!("initrd.img-{}", meta.kernels[0])).exists(), "no initramfs");
+        assert!(root.join("boot").join(format!("vmlinuz-{}", meta.kernels[0])).exists(), "no kernel image");
+        let keygen = root.join("etc/systemd/system/multi-user.target.wants/fountain-ssh-host-keys.service");
+        assert!(keygen.symlink_metadata().is_ok(), "nothing makes new SSH host keys on first boot");
         for needed in ["linux-image-amd64", "grub-pc", "mdadm", "lvm2", "openssh-server", "initramfs-tools"] {
             assert!(dpkg_installed(root, needed), "{}: {needed} missing", role.name);
             assert!(has_package(meta, needed));
