@@ -109,7 +109,7 @@ pub fn from_lsblk(json: &str) -> Result<Layout, DiscoverError> {
             last.size = "rest".into();
         }
         let matcher = DiskMatch { path: disk.path.clone().or_else(|| Some(format!("/dev/{}", disk.name))), ..DiskMatch::default() };
-        layout.disks.push(Disk { id: disk.name.clone(), matcher, partitions });
+        layout.disks.push(Disk { id: disk.name.clone(), matcher, partitions, protected: false });
     }
     layout.raid = raids.into_values().collect();
     layout.lvm = vgs.into_values().collect();
