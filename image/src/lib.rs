@@ -6,6 +6,7 @@ pub mod build;
 pub mod capture;
 pub mod command;
 pub mod meta;
+pub mod publish;
 pub mod role;
 pub mod rootfs;
 pub mod store;

@@ -4,6 +4,8 @@ use std::process::Command;
 
 use image::build::el::{self, ElSpec};
 use image::meta::{Family, Source};
+use image::publish::publish_root;
+use image::store::Store;
 use image::role::Role;
 
 use crate::fake_el_iso;
@@ -70,6 +72,25 @@ fn compute_and_storage_roles_from_an_iso_differ_as_they_say() {
         assert!(rpm_installed(storage, p) && !rpm_installed(compute, p), "{p} should be on storage only");
     }
     assert!(!rpm_installed(compute, "gcc"), "the development group came with compute");
+
+    // Published as two versions of one image, then the first one unpacked from the store.
+    let store = Store::open(dir.path().join("store")).unwrap();
+    let mut growth = Vec::new();
+    for (_, result) in &built {
+        let published = publish_root(&store, "el-node", &result.root, &result.meta, &dir.path().join("artifact")).unwrap();
+        growth.push((published.version.version, published.version.meta.parent_version, published.new_bytes, published.version.artifact_bytes));
+    }
+    println!("store growth per version (version, parent, new bytes, artifact bytes): {growth:?}");
+    assert_eq!((growth[0].0, growth[0].1, growth[1].0, growth[1].1), (1, None, 2, Some(1)));
+    assert!(!dir.path().join("artifact").exists(), "the scratch artifact was left behind");
+    let artifact = dir.path().join("v1.squashfs");
+    let v1 = store.materialise("el-node", 1, &artifact).unwrap();
+    assert_eq!(v1.meta.role.as_deref(), Some("compute"));
+    let unpacked = dir.path().join("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    image::artifact::unpack(&artifact, &unpacked).unwrap();
+    assert!(rpm_installed(&unpacked, "tuned") && !rpm_installed(&unpacked, "targetcli"));
+    assert_eq!(std::fs::read(unpacked.join("etc/machine-id")).unwrap(), b"");
 }
 
 #[test]
