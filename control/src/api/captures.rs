@@ -11,7 +11,10 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::extract::{Admin, ApiJson};
 use super::state::AppState;
-use crate::capture::{CAPTURES_DIR, Capture, CaptureDone, FinishCapture, NewCapture};
+use ::image::publish::publish_root;
+use ::image::store::{Published, Store};
+
+use crate::capture::{CAPTURES_DIR, Capture, CaptureDone, FinishCapture, IMAGE_STORE_DIR, NewCapture};
 use crate::error::ApiError;
 
 /// What a capture's folder holds besides `root/`: the request, and one marker per filesystem received.
@@ -55,7 +58,8 @@ pub async fn put_filesystem(
 }
 
 /// `POST /api/v1/captures/{id}/finish`: once every filesystem arrived, scrubs the node's identity from
-/// the staging root and describes it; a layout sent along is checked first.
+/// the staging root, describes it and publishes it to the image store as the next version of the
+/// image (created when new); a layout sent along is checked first.
 pub async fn finish(
     _: Admin,
     State(st): State<Arc<AppState>>,
@@ -71,14 +75,31 @@ pub async fn finish(
         return Err(ApiError::Conflict(format!("capture {id} is missing filesystems {missing:?}")));
     }
     let layout = finish.layout.as_deref().map(crate::layout::parse).transpose().map_err(ApiError::Layout)?;
-    let root = dir.join("root");
-    let node = request.node.clone();
-    let meta = tokio::task::spawn_blocking(move || ::image::capture::finish(&root, &node))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Invalid(format!("capture {id}: {e}")))?;
-    let root = format!("{CAPTURES_DIR}/{id}/root");
-    Ok(Json(CaptureDone { id, image: request.image, root, meta, layout }))
+    let store_dir = st.data_dir.join(IMAGE_STORE_DIR);
+    let (image, node) = (request.image.clone(), request.node.clone());
+    let published = tokio::task::spawn_blocking(move || -> Result<Published, ApiError> {
+        let root = dir.join("root");
+        let meta = ::image::capture::finish(&root, &node).map_err(|e| ApiError::Invalid(format!("capture of {node}: {e}")))?;
+        let store = Store::open(store_dir).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let published = publish_root(&store, &image, &root, &meta, &dir.join("artifact")).map_err(|e| ApiError::Internal(e.to_string()))?;
+        // Published: the staging tree is of no further use (a failure to remove it costs only space).
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            tracing::warn!(dir = %dir.display(), "removing a finished capture: {e}");
+        }
+        Ok(published)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let v = published.version;
+    Ok(Json(CaptureDone {
+        id,
+        image: request.image,
+        version: v.version,
+        artifact_bytes: v.artifact_bytes,
+        new_bytes: published.new_bytes,
+        meta: v.meta,
+        layout,
+    }))
 }
 
 /// The folder and request of capture `id`.

@@ -10,6 +10,9 @@ use crate::names::check_name;
 /// Folder under the data directory that holds captures in progress, one folder per capture id.
 pub const CAPTURES_DIR: &str = "captures";
 
+/// Folder under the data directory that holds the image store (`image::store`).
+pub const IMAGE_STORE_DIR: &str = "store";
+
 /// Most filesystems one capture may stream.
 pub const MAX_FILESYSTEMS: usize = 64;
 
@@ -74,8 +77,12 @@ pub struct CaptureDone {
     pub id: String,
     /// Image name.
     pub image: String,
-    /// The staging root, relative to the data directory.
-    pub root: String,
+    /// The version published.
+    pub version: u32,
+    /// Artifact size in bytes.
+    pub artifact_bytes: u64,
+    /// Bytes the version added to the store (chunks it shares with other versions cost nothing).
+    pub new_bytes: u64,
     /// What the root holds.
     pub meta: ::image::meta::ImageMeta,
     /// The layout, checked, when one was sent.

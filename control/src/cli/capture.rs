@@ -53,7 +53,9 @@ pub fn run(client_args: &ClientArgs, args: CaptureArgs) -> anyhow::Result<ExitCo
         Table::fields(vec![
             ("capture", d.id.clone()),
             ("image", d.image.clone()),
-            ("root", d.root.clone()),
+            ("version", d.version.to_string()),
+            ("bytes", d.artifact_bytes.to_string()),
+            ("new in the store", d.new_bytes.to_string()),
             ("release", d.meta.release.clone()),
             ("kernels", d.meta.kernels.join(" ")),
             ("packages", d.meta.packages.len().to_string()),

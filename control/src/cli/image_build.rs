@@ -1,5 +1,5 @@
 //! `fountain image build`: an image version made on the appliance from distribution media and a role
-//! (debootstrap for Debian, an ISO's own repositories for EL).
+//! (debootstrap for Debian, an ISO's own repositories for EL), published to the image store.
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -32,7 +32,7 @@ pub struct BuildArgs {
     /// Role: compute, login, storage, head, or a role YAML file.
     #[arg(long)]
     role: String,
-    /// The appliance's data directory (build cache and work space).
+    /// The appliance's data directory (image store, build cache and work space).
     #[arg(long, env = "FOUNTAIN_DATA", default_value = DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
 }
@@ -59,7 +59,19 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
         }
         (None, None) => unreachable!("clap requires --debootstrap or --iso"),
     };
-    println!("{}", serde_json::to_string_pretty(&built.meta)?);
-    eprintln!("image {} built in {}", args.name, built.root.display());
+    let store = image::store::Store::open(args.data_dir.join(crate::capture::IMAGE_STORE_DIR))?;
+    let published = image::publish::publish_root(&store, &args.name, &built.root, &built.meta, &work.join("artifact"))?;
+    std::fs::remove_dir_all(&work).with_context(|| format!("removing {}", work.display()))?;
+    let v = &published.version;
+    println!(
+        "{}: {} {} ({} packages, kernels {}), {} bytes, {} new in the store",
+        v.label(),
+        v.meta.release,
+        v.meta.role.as_deref().unwrap_or("-"),
+        v.meta.packages.len(),
+        v.meta.kernels.join(" "),
+        v.artifact_bytes,
+        published.new_bytes
+    );
     Ok(ExitCode::SUCCESS)
 }

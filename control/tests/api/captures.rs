@@ -36,6 +36,15 @@ fn node_tree(dir: &Path) -> PathBuf {
     assert!(status.success(), "setfattr (package attr) is needed");
     let sparse = std::fs::File::create(node.join("srv/sparse")).unwrap();
     sparse.set_len(256 << 20).unwrap();
+    // Incompressible bytes, so that the artifact is large enough for chunk sharing to show.
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let blob: Vec<u8> = (0..4 << 20).map(|_| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x as u8
+    }).collect();
+    write(&node, "srv/blob", &blob);
     write(&node, "var/cache/skip/me", b"excluded");
     write(&node, "tmp/junk", b"not captured");
     node
@@ -56,7 +65,16 @@ fn a_capture_arrives_scrubbed_and_described() {
     assert_eq!(done.meta.source, image::meta::Source::Captured { node: "node1".into() });
     assert_eq!(done.layout.unwrap().disks.len(), 1);
 
-    let root = ts.dir.path().join(&done.root);
+    assert_eq!((done.version, done.meta.parent_version), (1, None));
+    assert!(!ts.dir.path().join("captures").join(&done.id).exists(), "the staging tree outlived the publish");
+
+    // The version, unpacked from the store as a node would get it.
+    let store = image::store::Store::open(ts.dir.path().join("store")).unwrap();
+    let artifact = dir.path().join("v1.squashfs");
+    store.materialise("captured", 1, &artifact).unwrap();
+    let root = dir.path().join("unpacked");
+    std::fs::create_dir_all(&root).unwrap();
+    image::artifact::unpack(&artifact, &root).unwrap();
     assert_eq!(std::fs::read(root.join("srv/data")).unwrap(), b"payload");
     let (a, b) = (root.join("srv/data").metadata().unwrap(), root.join("srv/data-link").metadata().unwrap());
     assert_eq!((a.ino(), a.nlink()), (b.ino(), 2), "hard link lost");
@@ -66,6 +84,14 @@ fn a_capture_arrives_scrubbed_and_described() {
     assert!(!root.join("var/cache/skip").exists() && !root.join("tmp/junk").exists() && root.join("tmp").is_dir());
     assert_eq!(std::fs::read(root.join("etc/machine-id")).unwrap(), b"");
     assert!(!root.join("etc/ssh/ssh_host_rsa_key").exists());
+
+    // The node changed by hand, captured again: the next version, descending from the first, costing
+    // the store a fraction of it.
+    write(&node, "srv/added", b"a file written by hand");
+    let again = capture_node(&client, "captured", "node1", &plan, None).unwrap();
+    assert_eq!((again.version, again.meta.parent_version), (2, Some(1)));
+    println!("second capture: {} of {} artifact bytes new in the store", again.new_bytes, again.artifact_bytes);
+    assert!(again.new_bytes < again.artifact_bytes / 2, "{} of {} bytes new", again.new_bytes, again.artifact_bytes);
 }
 
 #[test]
