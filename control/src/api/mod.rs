@@ -3,6 +3,7 @@
 //! description is served at `/openapi.json`; a test checks that it and the router agree.
 pub mod agent;
 pub mod boot;
+pub mod captures;
 pub mod extract;
 pub mod file_body;
 pub mod image_store;
@@ -52,6 +53,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/servers", get(servers::list).post(servers::add))
         .route("/api/v1/servers/{id}", axum::routing::patch(servers::set).delete(servers::delete))
         .route("/api/v1/transfers", get(transfers::list))
+        .route("/api/v1/captures", post(captures::start))
+        .route("/api/v1/captures/{id}/filesystems/{index}", put(captures::put_filesystem))
+        .route("/api/v1/captures/{id}/finish", post(captures::finish))
         .route("/api/v1/agent/nodes/{name}/config", get(agent::config))
         .route("/api/v1/agent/nodes/{name}/register", post(agent::register))
         .route("/api/v1/agent/nodes/{name}/progress", post(agent::progress))

@@ -3,6 +3,7 @@ mod util;
 
 mod auth;
 mod bad_input;
+mod captures;
 mod cli;
 mod health;
 mod boot;
