@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch.
 
+pub mod boot;
 pub mod demo;
 pub mod fetch;
 pub mod progress;
@@ -30,6 +31,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run a netsim plan: fountain and baselines on a simulated network of many nodes.
     Sim(sim::SimArgs),
+    /// Agent boot files: build the kernel and initramfs nodes PXE-boot into.
+    Boot(boot::BootArgs),
     #[command(flatten)]
     Control(control::cli::Command),
 }
@@ -42,6 +45,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fetch(args) => fetch::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Sim(args) => sim::run(args),
+        Command::Boot(args) => boot::run(args),
         Command::Control(command) => control::cli::run(command),
     }
 }

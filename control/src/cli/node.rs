@@ -8,6 +8,8 @@ use super::ClientArgs;
 use super::table::{Table, or_dash};
 use crate::mac::Mac;
 use crate::node::{BootMode, ImageRef, NewNode, NextBoot, Node, NodeConfig, NodePatch};
+use crate::inventory::Inventory;
+use crate::store::agent_status::AgentStatus;
 use crate::store::discovered::Discovered;
 
 /// Node subcommands.
@@ -17,6 +19,9 @@ pub enum NodeCommand {
     Add {
         /// Node name.
         name: String,
+        /// Adopt a discovered machine: its MAC becomes the node's (with any --mac given).
+        #[arg(long, value_name = "MAC")]
+        from_discovered: Option<Mac>,
         #[command(flatten)]
         fields: NodeFields,
     },
@@ -98,7 +103,17 @@ impl NodeFields {
 pub fn run(args: &ClientArgs, command: NodeCommand) -> anyhow::Result<ExitCode> {
     let client = args.client()?;
     match command {
-        NodeCommand::Add { name, fields } => {
+        NodeCommand::Add { name, from_discovered, mut fields } => {
+            if let Some(mac) = from_discovered {
+                let found: Vec<Discovered> = client.get("/api/v1/discovered")?;
+                let d = found.iter().find(|d| d.mac == mac).with_context(|| format!("MAC {mac} has not been discovered (see `fountain node discovered`)"))?;
+                if let Some(inventory) = &d.inventory {
+                    eprintln!("adopting {mac}: {}", inventory_summary(inventory).join(", "));
+                }
+                if !fields.macs.contains(&mac) {
+                    fields.macs.insert(0, mac);
+                }
+            }
             let new = NewNode {
                 config: fields.node_config()?.unwrap_or_default(),
                 name,
@@ -139,7 +154,16 @@ pub fn run(args: &ClientArgs, command: NodeCommand) -> anyhow::Result<ExitCode> 
         }
         NodeCommand::Show { name } => {
             let node: Node = client.get(&format!("/api/v1/nodes/{name}"))?;
-            args.print(&node, node_detail)?;
+            let agent: Option<AgentStatus> = client.get(&format!("/api/v1/nodes/{name}/agent"))?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "node": node, "agent": agent }))?);
+            } else {
+                let mut t = node_detail(&node);
+                for (k, v) in agent_fields(agent.as_ref()) {
+                    t.row(vec![k.to_string(), v]);
+                }
+                print!("{t}");
+            }
         }
         NodeCommand::Reimage { name } => {
             let node: Node = client.send("POST", &format!("/api/v1/nodes/{name}/reimage"), &())?;
@@ -148,9 +172,10 @@ pub fn run(args: &ClientArgs, command: NodeCommand) -> anyhow::Result<ExitCode> 
         NodeCommand::Discovered => {
             let found: Vec<Discovered> = client.get("/api/v1/discovered")?;
             args.print(&found, |found| {
-                let mut t = Table::new(&["MAC", "BOOTS", "LAST SEEN (UNIX S)"]);
+                let mut t = Table::new(&["MAC", "BOOTS", "LAST SEEN (UNIX S)", "INVENTORY"]);
                 for d in found {
-                    t.row(vec![d.mac.to_string(), d.boots.to_string(), d.last_seen_unix_s.to_string()]);
+                    let inventory = d.inventory.as_ref().map(|i| inventory_summary(i).join(", "));
+                    t.row(vec![d.mac.to_string(), d.boots.to_string(), d.last_seen_unix_s.to_string(), or_dash(inventory)]);
                 }
                 t
             })?;
@@ -174,6 +199,38 @@ fn node_detail(n: &Node) -> Table {
         ("kernel args", n.config.kernel_args.join(" ")),
         ("installed", or_dash(n.installed.as_ref().map(|i| format!("{}@{}", i.image, i.version)))),
     ])
+}
+
+/// The agent's last word on a node, for `node show`.
+fn agent_fields(agent: Option<&AgentStatus>) -> Vec<(&'static str, String)> {
+    let Some(a) = agent else { return vec![("agent", "-".into())] };
+    vec![
+        ("agent", format!("{} (at {} unix s)", a.message, a.updated_unix_s)),
+        ("error", or_dash(a.error.as_ref())),
+        ("last error", or_dash(a.last_error.as_ref())),
+        ("hardware", or_dash(a.inventory.as_ref().map(|i| inventory_summary(i).join(", ")))),
+    ]
+}
+
+/// One line per kind of hardware: CPUs, memory, each disk, each NIC.
+fn inventory_summary(i: &Inventory) -> Vec<String> {
+    let gib = |b: u64| format!("{:.1}G", b as f64 / (1u64 << 30) as f64);
+    let mut out = vec![format!("{} CPU", i.cpus), format!("{} RAM", gib(i.memory_bytes))];
+    for d in &i.disks {
+        let mut s = format!("{} {}", d.name, gib(d.size_bytes));
+        for extra in [&d.model, &d.serial].into_iter().filter(|x| !x.is_empty()) {
+            s.push(' ');
+            s.push_str(extra);
+        }
+        if d.rotational {
+            s.push_str(" hdd");
+        }
+        out.push(s);
+    }
+    for n in &i.nics {
+        out.push(format!("{} {}{}", n.name, n.mac, if n.link { " up" } else { "" }));
+    }
+    out
 }
 
 fn join<T: ToString>(items: &[T]) -> String {

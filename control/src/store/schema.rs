@@ -65,6 +65,15 @@ const MIGRATIONS: &[&str] = &[
         started_unix_s INTEGER NOT NULL
     );
     "#,
+    // 2: what agents report: a discovered machine's inventory, and each node's last agent status.
+    r#"
+    ALTER TABLE discovered_macs ADD COLUMN inventory TEXT;
+    CREATE TABLE agent_status (
+        node TEXT PRIMARY KEY REFERENCES nodes(name) ON DELETE CASCADE,
+        doc TEXT NOT NULL,
+        updated_unix_s INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// Brings the schema up to date.
