@@ -2,3 +2,11 @@
 //! kernel arguments, reports the node's hardware to the control plane, turns (layout, inventory) into
 //! an ordered plan of disk steps with no I/O, runs that plan, and then installs or mounts the image.
 pub mod bootfiles;
+pub mod cmdline;
+mod error;
+pub mod inventory;
+pub mod net;
+mod report;
+pub mod run;
+
+pub use error::AgentError;

@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch.
 
+pub mod agent;
 pub mod boot;
 pub mod demo;
 pub mod fetch;
@@ -33,6 +34,8 @@ enum Command {
     Sim(sim::SimArgs),
     /// Agent boot files: build the kernel and initramfs nodes PXE-boot into.
     Boot(boot::BootArgs),
+    /// The node agent (runs in the agent initramfs): report hardware, lay out disks.
+    Agent(agent::AgentArgs),
     #[command(flatten)]
     Control(control::cli::Command),
 }
@@ -46,6 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args),
         Command::Sim(args) => sim::run(args),
         Command::Boot(args) => boot::run(args),
+        Command::Agent(args) => agent::run(args),
         Command::Control(command) => control::cli::run(command),
     }
 }

@@ -67,6 +67,7 @@ const EMPTY_DIRS: &[&str] = &["proc", "sys", "dev", "run", "tmp", "root", "mnt",
 const AGENT_PATH: &str = "usr/bin/fountain";
 const INIT: &str = include_str!("init.sh");
 const LVM_CONF: &str = include_str!("lvm.conf");
+const UDHCPC_HOOK: &str = include_str!("udhcpc.sh");
 
 /// What to build from.
 #[derive(Debug, Clone)]
@@ -136,6 +137,7 @@ pub fn build(config: &BuildConfig) -> Result<BuildReport, BootFilesError> {
         add_tree(&mut archive, &config.root, &config.root.join(platform))?;
     }
     archive.insert("init", Entry::File { data: INIT.as_bytes().to_vec(), mode: 0o755 });
+    archive.insert(crate::net::UDHCPC_SCRIPT, Entry::File { data: UDHCPC_HOOK.as_bytes().to_vec(), mode: 0o755 });
     archive.insert("etc/lvm/lvm.conf", Entry::File { data: LVM_CONF.as_bytes().to_vec(), mode: 0o644 });
     let raw = archive.to_bytes(config.mtime);
     let initrd = zstd(&raw, config.zstd_level)?;

@@ -8,12 +8,14 @@ use super::BootFilesError;
 /// Modules a node needs to find its disks and NIC, assemble RAID and LVM, and mount what it installs:
 /// virtio (with the failover pair virtio_net needs), NVMe, AHCI/SCSI disks, common server NICs, MD
 /// RAID of every level, device-mapper, the filesystems layouts make and images ship as, and loop.
+/// `crc32c_generic` comes first: libcrc32c (needed by raid456, xfs, erofs) fails to load without a
+/// crc32c implementation, and modules.dep cannot say so.
 pub const NODE_MODULES: &[&str] = &[
-    "virtio_pci", "virtio_blk", "virtio_net", "virtio_scsi", "failover", "net_failover",
+    "crc32c_generic", "virtio_pci", "virtio_blk", "virtio_net", "virtio_scsi", "failover", "net_failover",
     "nvme", "ahci", "sd_mod",
     "e1000", "e1000e", "igb", "ixgbe",
     "md_mod", "raid0", "raid1", "raid10", "raid456", "dm_mod",
-    "crc32c_generic", "ext4", "xfs", "vfat", "nls_cp437", "nls_iso8859_1", "squashfs", "erofs", "overlay", "loop",
+    "ext4", "xfs", "vfat", "nls_cp437", "nls_iso8859_1", "squashfs", "erofs", "overlay", "loop",
 ];
 
 /// Module names compare with `-` and `_` alike (`dm-mod` is `dm_mod`).
