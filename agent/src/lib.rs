@@ -4,8 +4,11 @@
 pub mod bootfiles;
 pub mod cmdline;
 mod error;
+pub mod exec;
 pub mod inventory;
+pub mod layout;
 pub mod net;
+pub mod plan;
 mod report;
 pub mod run;
 

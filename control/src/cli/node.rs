@@ -1,4 +1,4 @@
-//! `fountain node add|set|list|show|reimage|discovered`.
+//! `fountain node add|set|list|show|reimage|delete|discovered`.
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,7 +10,7 @@ use crate::mac::Mac;
 use crate::node::{BootMode, ImageRef, NewNode, NextBoot, Node, NodeConfig, NodePatch};
 use crate::inventory::Inventory;
 use crate::store::agent_status::AgentStatus;
-use crate::store::discovered::Discovered;
+use crate::store::discovered::{DISCOVERED_PAGE_DEFAULT, DISCOVERED_PAGE_MAX, Discovered, DiscoveredPage};
 
 /// Node subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -48,8 +48,20 @@ pub enum NodeCommand {
         /// Node name.
         name: String,
     },
-    /// List unknown MACs that booted.
-    Discovered,
+    /// Remove a node (its MACs boot as unknown afterwards; its token stops working).
+    Delete {
+        /// Node name.
+        name: String,
+    },
+    /// List unknown MACs that booted, most recently seen first, one page at a time.
+    Discovered {
+        /// Rows per page.
+        #[arg(long, default_value_t = DISCOVERED_PAGE_DEFAULT)]
+        limit: usize,
+        /// Start after this cursor (printed at the end of the previous page).
+        #[arg(long)]
+        after: Option<String>,
+    },
 }
 
 /// Node settings shared by `add` and `set`.
@@ -105,8 +117,7 @@ pub fn run(args: &ClientArgs, command: NodeCommand) -> anyhow::Result<ExitCode> 
     match command {
         NodeCommand::Add { name, from_discovered, mut fields } => {
             if let Some(mac) = from_discovered {
-                let found: Vec<Discovered> = client.get("/api/v1/discovered")?;
-                let d = found.iter().find(|d| d.mac == mac).with_context(|| format!("MAC {mac} has not been discovered (see `fountain node discovered`)"))?;
+                let d = find_discovered(&client, mac)?.with_context(|| format!("MAC {mac} has not been discovered (see `fountain node discovered`)"))?;
                 if let Some(inventory) = &d.inventory {
                     eprintln!("adopting {mac}: {}", inventory_summary(inventory).join(", "));
                 }
@@ -169,16 +180,24 @@ pub fn run(args: &ClientArgs, command: NodeCommand) -> anyhow::Result<ExitCode> 
             let node: Node = client.send("POST", &format!("/api/v1/nodes/{name}/reimage"), &())?;
             args.print(&node, node_detail)?;
         }
-        NodeCommand::Discovered => {
-            let found: Vec<Discovered> = client.get("/api/v1/discovered")?;
-            args.print(&found, |found| {
+        NodeCommand::Delete { name } => {
+            client.delete(&format!("/api/v1/nodes/{name}"))?;
+            eprintln!("node {name} removed");
+        }
+        NodeCommand::Discovered { limit, after } => {
+            let after = after.map(|a| format!("&after={a}")).unwrap_or_default();
+            let page: DiscoveredPage = client.get(&format!("/api/v1/discovered?limit={limit}{after}"))?;
+            args.print(&page, |page| {
                 let mut t = Table::new(&["MAC", "BOOTS", "LAST SEEN (UNIX S)", "INVENTORY"]);
-                for d in found {
+                for d in &page.discovered {
                     let inventory = d.inventory.as_ref().map(|i| inventory_summary(i).join(", "));
                     t.row(vec![d.mac.to_string(), d.boots.to_string(), d.last_seen_unix_s.to_string(), or_dash(inventory)]);
                 }
                 t
             })?;
+            if let (Some(next), false) = (&page.next, args.json) {
+                eprintln!("more: fountain node discovered --limit {limit} --after {next}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -199,6 +218,21 @@ fn node_detail(n: &Node) -> Table {
         ("kernel args", n.config.kernel_args.join(" ")),
         ("installed", or_dash(n.installed.as_ref().map(|i| format!("{}@{}", i.image, i.version)))),
     ])
+}
+
+/// The discovered entry of `mac`, looked up page by page (the list is bounded, so this ends).
+fn find_discovered(client: &crate::client::Client, mac: Mac) -> anyhow::Result<Option<Discovered>> {
+    let mut after = String::new();
+    loop {
+        let page: DiscoveredPage = client.get(&format!("/api/v1/discovered?limit={DISCOVERED_PAGE_MAX}{after}"))?;
+        if let Some(d) = page.discovered.into_iter().find(|d| d.mac == mac) {
+            return Ok(Some(d));
+        }
+        match page.next {
+            Some(next) => after = format!("&after={next}"),
+            None => return Ok(None),
+        }
+    }
 }
 
 /// The agent's last word on a node, for `node show`.
