@@ -4,10 +4,14 @@
 //! where `fountain node show` prints them.
 use std::path::Path;
 
+use control::inventory::Inventory;
+use control::layout::Protected;
 use control::store::agent_status::AgentReport;
 
 use crate::cmdline::{self, Job};
 use crate::error::AgentError;
+use crate::exec::SystemRunner;
+use crate::layout::{self, Mode};
 use crate::inventory;
 use crate::net;
 use crate::report::Reporter;
@@ -79,10 +83,24 @@ pub fn run(src: &Sources<'_>) -> Result<(), AgentError> {
     }
 }
 
-/// Fetches the node's layout and applies it to its disks.
-fn reimage(reporter: &Reporter, node: &str, _inventory: &control::inventory::Inventory) -> Result<(), AgentError> {
+/// Fetches the node's layout and lays out its disks (the planner prints the plan and the executor
+/// each command with its output through `tracing`, which the initramfs sends to the console).
+fn reimage(reporter: &Reporter, node: &str, inventory: &Inventory) -> Result<(), AgentError> {
     let config = reporter.config()?;
-    let layout = config.layout.ok_or_else(|| AgentError::NoLayout(node.to_string()))?;
-    say(&format!("layout for {node}: {} bytes of YAML", layout.len()));
-    Err(AgentError::Unsupported("applying disk layouts is not built yet".into()))
+    let yaml = config.layout.ok_or_else(|| AgentError::NoLayout(node.to_string()))?;
+    let layout = control::layout::parse(&yaml).map_err(|errors| AgentError::LayoutInvalid(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))?;
+    let name = config.node.layout.unwrap_or_default();
+    say(&format!("laying out the disks with layout {name}"));
+    reporter.status(&AgentReport { message: format!("laying out the disks with layout {name}"), error: None, inventory: None })?;
+    let report = layout::apply(&layout, inventory, &Protected::default(), layout::TARGET_ROOT, Mode::Apply, &mut SystemRunner)?;
+    for line in report.plan.to_string().lines() {
+        say(line);
+    }
+    let changed = report.plan.steps.iter().filter(|s| s.destructive()).count();
+    let message = match &report.plan.rebuild {
+        None => format!("layout {name} converged: the disks already held it, no changes ({} mount steps)", report.plan.steps.len()),
+        Some(why) => format!("layout {name} applied: {changed} disk-changing steps of {} ({why})", report.plan.steps.len()),
+    };
+    say(&message);
+    reporter.status(&AgentReport { message, error: None, inventory: None })
 }

@@ -2,4 +2,5 @@
 //! the `vmtest` crate). They skip with a message where qemu cannot start; they run one at a time,
 //! since TCG guests are CPU-bound.
 mod discovery;
+mod layout;
 mod util;

@@ -111,6 +111,11 @@ impl Lab {
         format!("http://{HOST_ADDR}:{SERVER_PORT}")
     }
 
+    /// The server's data directory (images go in its `images/`).
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     /// The folder holding logs, consoles and the server's data.
     pub fn dir(&self) -> &Path {
         self.dir.path()

@@ -7,7 +7,8 @@
 /bin/busybox mkdir -p /dev/pts /dev/shm /run/lvm /run/mdadm
 /bin/busybox mount -t devpts devpts /dev/pts
 /bin/busybox --install -s
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+# The planner's plan and every command the executor runs, with its output, go to the console.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root FOUNTAIN_LOG=warn,agent=info
 echo "fountain: initramfs up, loading modules"
 while read -r module; do
     insmod "$module" 2>/dev/null || echo "fountain: insmod $module failed"
