@@ -301,3 +301,52 @@ fn write_atomically(path: &Path, data: &[u8]) -> Result<(), BootFilesError> {
     std::fs::write(&tmp, data).map_err(io(format!("writing {}", tmp.display())))?;
     std::fs::rename(&tmp, path).map_err(io(format!("renaming {} to {}", tmp.display(), path.display())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A build with busybox standing in for the fountain binary (any ELF strips the same way).
+    fn build_into(dir: &Path) -> Option<BuildReport> {
+        if let Err(e) = kernel::find(Path::new("/")) {
+            eprintln!("skipping the boot-file build: {e}");
+            return None;
+        }
+        let config = BuildConfig { root: "/".into(), agent_binary: "/usr/bin/busybox".into(), out_dir: dir.to_path_buf(), zstd_level: 3, mtime: 0 };
+        Some(build(&config).unwrap())
+    }
+
+    #[test]
+    fn two_builds_give_the_same_bytes_and_the_initramfs_holds_what_a_node_needs() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let Some(first) = build_into(a.path()) else { return };
+        let second = build_into(b.path()).unwrap();
+        eprintln!(
+            "boot files: initrd {:.1} MiB ({:.1} MiB unpacked, {} entries, {} modules), built in {:.1} s and {:.1} s",
+            first.initrd_bytes as f64 / 1048576.0,
+            first.initrd_raw_bytes as f64 / 1048576.0,
+            first.entries,
+            first.modules,
+            first.elapsed.as_secs_f64(),
+            second.elapsed.as_secs_f64()
+        );
+        for f in [control::ipxe::KERNEL_FILE, control::ipxe::INITRD_FILE] {
+            assert_eq!(std::fs::read(a.path().join(f)).unwrap(), std::fs::read(b.path().join(f)).unwrap(), "{f} differs between two builds");
+        }
+        let raw = unpack("zstd", &first.initrd_path).unwrap();
+        assert_eq!(raw.len() as u64, first.initrd_raw_bytes);
+        let mut cpio = Command::new("cpio").args(["-t", "--quiet"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        let mut stdin = cpio.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || stdin.write_all(&raw));
+        let listing = String::from_utf8(cpio.wait_with_output().unwrap().stdout).unwrap();
+        writer.join().unwrap().unwrap();
+        let names: std::collections::BTreeSet<&str> = listing.lines().collect();
+        for needed in ["init", "bin", "usr/bin/fountain", "usr/bin/busybox", "usr/sbin/mdadm", "usr/sbin/lvm", "usr/sbin/sgdisk", "usr/sbin/mkfs.xfs", "usr/sbin/grub-install", "etc/lvm/lvm.conf", MODULE_LIST, "etc/fountain/udhcpc.sh", "usr/lib/grub/i386-pc/normal.mod"] {
+            assert!(names.contains(needed), "{needed} missing from the initramfs");
+        }
+        assert!(names.iter().any(|n| n.contains("libc.so.6")), "glibc missing");
+        for module in ["virtio_blk.ko", "raid1.ko", "dm-mod.ko", "xfs.ko", "e1000.ko", "failover.ko"] {
+            assert!(names.iter().any(|n| n.ends_with(module)), "{module} missing from the initramfs");
+        }
+    }
+}
