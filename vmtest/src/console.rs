@@ -66,6 +66,11 @@ impl Console {
     pub fn run(&mut self, command: &str, timeout: Duration, alive: &mut dyn FnMut() -> anyhow::Result<()>) -> anyhow::Result<(i32, String)> {
         if self.stream.is_none() {
             let stream = UnixStream::connect(&self.socket).with_context(|| format!("connecting to {}", self.socket.display()))?;
+            // qemu also sends the output here, one byte per write: unread, those fill the socket's
+            // buffer within a few hundred characters and stall the guest's serial port. The log file
+            // has it all, so this copy is drained and dropped.
+            let mut drain = stream.try_clone().context("cloning the console socket")?;
+            std::thread::spawn(move || std::io::copy(&mut drain, &mut std::io::sink()));
             self.stream = Some(stream);
         }
         self.commands += 1;
@@ -79,8 +84,11 @@ impl Console {
             let at = text.find(&marker)?;
             let status: String = text[at + marker.len()..].chars().take_while(char::is_ascii_digit).collect();
             let status = status.parse::<i32>().ok()?;
-            // Output starts after the echoed command line.
+            // Output starts after the (last) echo of the command line: typed before the shell is up,
+            // it shows once from the tty and once more after the prompt.
             let body = &text[..at];
+            let echoed = format!("__E\"\"ND{n}_");
+            let body = body.rfind(&echoed).map_or(body, |e| &body[e..]);
             let body = body.find('\n').map_or("", |i| &body[i + 1..]);
             Some((status, body.to_string()))
         })?;
