@@ -12,6 +12,9 @@ use super::state::AppState;
 use crate::sync::lock;
 use crate::error::ApiError;
 use crate::image::ImageVersion;
+use crate::inventory::Inventory;
+use crate::mac::Mac;
+use crate::store::agent_status::{AgentReport, AgentStatus};
 use crate::node::{ImageRef, NextBoot, Node};
 use crate::transfer::gather::GatherError;
 use crate::transfer::{ReceiverState, SessionId, SessionKey, SessionState, TransferGrant};
@@ -169,6 +172,25 @@ pub async fn report(State(st): State<Arc<AppState>>, Path(name): Path<String>, N
         st.store.record_session(&status)?;
     }
     Ok(Json(node))
+}
+
+/// `POST /api/v1/agent/nodes/{name}/status`: the agent's progress, error or inventory, which
+/// `fountain node show` prints.
+pub async fn status(State(st): State<Arc<AppState>>, Path(name): Path<String>, NodeToken(t): NodeToken, ApiJson(r): ApiJson<AgentReport>) -> Result<Json<AgentStatus>, ApiError> {
+    st.check_node_token(&name, &t)?;
+    if let Some(error) = &r.error {
+        tracing::warn!(node = %name, %error, "agent reported an error");
+    }
+    Ok(Json(st.store.record_agent_report(&name, r)?))
+}
+
+/// `POST /api/v1/agent/discovered/{mac}/inventory`: an unknown machine's discovery agent reports its
+/// hardware. Open like the boot routes (it has no token), and accepted only for a MAC that booted the
+/// discovery script and belongs to no node.
+pub async fn discovered_inventory(State(st): State<Arc<AppState>>, Path(mac): Path<String>, ApiJson(inventory): ApiJson<Inventory>) -> Result<Json<Inventory>, ApiError> {
+    let mac: Mac = mac.parse().map_err(|e: crate::mac::MacError| ApiError::BadRequest(e.to_string()))?;
+    st.store.record_discovered_inventory(mac, &inventory)?;
+    Ok(Json(inventory))
 }
 
 /// Refuses a report that is not about what `name` was given: its current session, and the image version

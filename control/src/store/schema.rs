@@ -83,6 +83,15 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX discovered_by_age ON discovered_macs(last_seen_unix_s, mac);
     ALTER TABLE transfer_sessions ADD COLUMN status TEXT;
     "#,
+    // 3: what agents report: a discovered machine's inventory, and each node's last agent status.
+    r#"
+    ALTER TABLE discovered_macs ADD COLUMN inventory TEXT;
+    CREATE TABLE agent_status (
+        node TEXT PRIMARY KEY REFERENCES nodes(name) ON DELETE CASCADE,
+        doc TEXT NOT NULL,
+        updated_unix_s INTEGER NOT NULL
+    );
+    "#,
 ];
 
 /// Brings the schema up to date.
