@@ -27,3 +27,4 @@ pub mod serve;
 pub mod store;
 pub mod sync;
 pub mod transfer;
+pub mod yaml;

@@ -116,7 +116,7 @@ impl Server {
         pool.set_servers(store.servers()?);
         let gatherer = Gatherer::new(GatherConfig { window: config.window, max_receivers: config.max_receivers }, store.first_free_session_id()?);
         let state = Arc::new(AppState {
-            store,
+            store: Arc::new(store),
             auth,
             pool: Mutex::new(pool),
             gatherer: Arc::new(Mutex::new(gatherer)),

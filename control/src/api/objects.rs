@@ -35,6 +35,7 @@ pub async fn manifest(
 ) -> Result<Response, ApiError> {
     st.check_node_token(&name, &t)?;
     let v = resolve(&st, image, &version)?;
+    super::agent::check_download(&st, &name, &v)?;
     let path = st.data_dir.join(IMAGES_DIR).join(&v.manifest);
     let expected = v.manifest_blake3.clone();
     let manifest = tokio::task::spawn_blocking(move || manifest_file::read(&path, Some(&expected)))
@@ -60,6 +61,7 @@ pub async fn object(
 ) -> Result<Response, ApiError> {
     st.check_node_token(&name, &t)?;
     let v = resolve(&st, image, &version)?;
+    super::agent::check_download(&st, &name, &v)?;
     let path = st.data_dir.join(IMAGES_DIR).join(&v.artifact);
     let internal = |e: String| ApiError::Internal(format!("{}: {e}", path.display()));
     let file = tokio::fs::File::open(&path).await.map_err(|e| internal(e.to_string()))?;

@@ -18,8 +18,8 @@ use crate::transfer::launcher::{EventSink, LaunchPlan, PlannedReceiver, Transfer
 
 /// Shared server state.
 pub struct AppState {
-    /// The store.
-    pub store: Store,
+    /// The store (shared with the senders' event sinks, which record each session's end).
+    pub store: Arc<Store>,
     /// Token material.
     pub auth: Auth,
     /// Stateless servers with their loads.
@@ -73,7 +73,7 @@ impl AppState {
     pub fn start_launches(&self) {
         loop {
             let Some(launch) = lock(&self.gatherer).poll_launch() else { break };
-            let sink = EventSink::new(self.gatherer.clone(), launch.id);
+            let sink = EventSink::new(self.gatherer.clone(), launch.id).with_journal(self.store.clone());
             if let Err(reason) = self.start(launch, sink.clone()) {
                 sink.finished(Err(format!("the sender could not start: {reason}")));
             }

@@ -4,8 +4,7 @@ use std::process::ExitCode;
 use super::ClientArgs;
 use super::table::{Table, or_dash};
 use crate::api::images::ImageDetail;
-use crate::client::ClientError;
-use crate::image::{Image, ImageVersion, NewImage, NewVersion, Rollback, RollbackDone};
+use crate::image::{Image, ImageVersion, NewVersion, Rollback, RollbackDone};
 use crate::transfer::{ReceiverState, SessionState, SessionStatus};
 
 /// Image subcommands.
@@ -30,6 +29,14 @@ pub enum ImageCommand {
     },
     /// List images.
     List,
+    /// Remove an image, or one version of it, that no node is assigned (the files stay).
+    Delete {
+        /// Image name.
+        name: String,
+        /// Only this version.
+        #[arg(long)]
+        version: Option<u32>,
+    },
     /// List the versions of an image.
     Versions {
         /// Image name.
@@ -55,13 +62,14 @@ pub fn run(args: &ClientArgs, command: ImageCommand) -> anyhow::Result<ExitCode>
     let client = args.client()?;
     match command {
         ImageCommand::Add { name, artifact, manifest, no_default } => {
-            match client.send::<_, Image>("POST", "/api/v1/images", &NewImage { name: name.clone() }) {
-                Ok(_) | Err(ClientError::Api { status: 409, .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
             let body = NewVersion { artifact, manifest, make_default: !no_default };
             let v: ImageVersion = client.send("POST", &format!("/api/v1/images/{name}/versions"), &body)?;
             args.print(&v, |v| versions_table(std::slice::from_ref(v)))?;
+        }
+        ImageCommand::Delete { name, version } => {
+            let path = version.map_or_else(|| format!("/api/v1/images/{name}"), |v| format!("/api/v1/images/{name}/versions/{v}"));
+            client.delete(&path)?;
+            eprintln!("removed {name}{}", version.map(|v| format!("@{v}")).unwrap_or_default());
         }
         ImageCommand::List => {
             let images: Vec<Image> = client.get("/api/v1/images")?;
