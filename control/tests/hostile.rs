@@ -4,7 +4,7 @@
 //! the few seconds the probes take. A test binary of its own, so the API tests' own load does not
 //! share the cores with it.
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -12,26 +12,11 @@ use std::time::{Duration, Instant};
 use control::serve::{ServeConfig, Server};
 use control::transfer::launcher::NoEngine;
 
+mod raw_http;
+use raw_http::{healthz, partial_header};
+
 /// Longest a hostile client waits on the server.
 const PATIENCE: Duration = Duration::from_secs(5);
-
-/// A connection that has sent the start of a request header and nothing more.
-fn partial_header(addr: SocketAddr) -> TcpStream {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: fountain\r\nX-Slow: ").unwrap();
-    s
-}
-
-/// `GET /healthz` on a fresh connection; the status line and how long the answer took.
-fn healthz(addr: SocketAddr, limit: Duration) -> (String, Duration) {
-    let started = Instant::now();
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(limit)).unwrap();
-    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: fountain\r\nConnection: close\r\n\r\n").unwrap();
-    let mut reply = String::new();
-    let _ = s.read_to_string(&mut reply);
-    (reply.lines().next().unwrap_or_default().to_string(), started.elapsed())
-}
 
 /// Hostile clients, each kind on its own threads, until `stop`: counts of what they did.
 #[derive(Default)]

@@ -2,11 +2,12 @@
 //! silent (a body that stops, a download nobody reads) is dropped, and the connection cap frees up
 //! again. (`/healthz` under hostile load is `tests/hostile.rs`, a binary of its own.)
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use control::http::ConnectionLimits;
 
+use crate::raw_http::{healthz, partial_header};
 use crate::util::TestServer;
 
 /// Slots, and how long a client may take over a header or stay silent.
@@ -30,24 +31,6 @@ fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
         }
     }
     false
-}
-
-/// A connection that has sent the start of a request header and nothing more.
-fn partial_header(addr: SocketAddr) -> TcpStream {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: fountain\r\nX-Slow: ").unwrap();
-    s
-}
-
-/// `GET /healthz` on a fresh connection; the status line and how long the answer took.
-fn healthz(addr: SocketAddr, limit: Duration) -> (String, Duration) {
-    let started = Instant::now();
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(limit)).unwrap();
-    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: fountain\r\nConnection: close\r\n\r\n").unwrap();
-    let mut reply = String::new();
-    let _ = s.read_to_string(&mut reply);
-    (reply.lines().next().unwrap_or_default().to_string(), started.elapsed())
 }
 
 #[test]
