@@ -10,6 +10,7 @@ mod health;
 mod boot;
 mod fetch;
 mod hardening;
+mod image_store;
 mod images;
 mod layouts;
 mod lifecycle;
