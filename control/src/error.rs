@@ -87,6 +87,34 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Longest plain-text refusal rewritten by [`uniform_refusals`]; axum's own are one line.
+const PLAIN_REFUSAL_MAX_BYTES: usize = 16 << 10;
+
+/// Gives every refusal the `{"error": ...}` body, including those axum writes itself before a
+/// handler runs (a body over the size limit, a method not allowed) as plain text or empty; their
+/// status and headers (`Allow`, `Content-Range`) are kept.
+pub async fn uniform_refusals(response: Response) -> Response {
+    use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+    let status = response.status();
+    let json = response.headers().get(CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, PLAIN_REFUSAL_MAX_BYTES).await.map(|b| String::from_utf8_lossy(&b).trim().to_string()).unwrap_or_default();
+    let reason = status.canonical_reason().unwrap_or("refused").to_lowercase();
+    let error = match (status, text.is_empty()) {
+        (StatusCode::PAYLOAD_TOO_LARGE, _) => format!("request body too large: {text}"),
+        (_, true) => reason,
+        (_, false) => text,
+    };
+    let mut out = (status, axum::Json(Body { error, details: Vec::new() })).into_response();
+    for (name, value) in parts.headers.iter().filter(|(name, _)| **name != CONTENT_TYPE && **name != CONTENT_LENGTH) {
+        out.headers_mut().insert(name, value.clone());
+    }
+    out
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal(detail) = &self {

@@ -27,6 +27,10 @@ pub struct AgentConfig {
     pub layout: Option<String>,
     /// Once its session's sender runs: the ticket and receiver id to join it with.
     pub transfer: Option<TransferGrant>,
+    /// Why its transfer session failed (the sender could not start or gave up): the agent stops
+    /// waiting for `transfer` and reports the failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_error: Option<String>,
 }
 
 /// Reply to a registration.
@@ -37,6 +41,9 @@ pub struct Registered {
     /// Present when this registration started the sender; otherwise poll the config until it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer: Option<TransferGrant>,
+    /// Present when the session failed, e.g. its sender could not start: why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_error: Option<String>,
 }
 
 /// Body of a progress report.
@@ -83,8 +90,13 @@ pub async fn config(State(st): State<Arc<AppState>>, Path(name): Path<String>, N
     let node = st.store.node(&name)?;
     let image = node.image.as_ref().map(|r| st.store.resolve(r)).transpose()?;
     let layout = node.layout.as_ref().map(|l| st.store.layout(l)).transpose()?;
-    let transfer = if node.next_boot == NextBoot::Reimage { lock(&st.gatherer).grant(&name) } else { None };
-    Ok(Json(AgentConfig { node, image, layout, transfer }))
+    let (transfer, transfer_error) = if node.next_boot == NextBoot::Reimage {
+        let g = lock(&st.gatherer);
+        (g.grant(&name), g.failure(&name))
+    } else {
+        (None, None)
+    };
+    Ok(Json(AgentConfig { node, image, layout, transfer, transfer_error }))
 }
 
 /// `POST /api/v1/agent/nodes/{name}/register`: the agent is up and waits for its transfer.
@@ -107,10 +119,13 @@ pub async fn register(State(st): State<Arc<AppState>>, Path(name): Path<String>,
         }
         .map_err(|e| ApiError::Conflict(e.to_string()))?
     };
+    tracing::info!(node = %name, session, "node registered for its transfer");
     st.window_changed.notify_one();
     st.start_launches();
-    let transfer = lock(&st.gatherer).grant(&name).filter(|g| g.session == session);
-    Ok(Json(Registered { session, transfer }))
+    let g = lock(&st.gatherer);
+    let transfer = g.grant(&name).filter(|g| g.session == session);
+    let transfer_error = g.failure(&name).filter(|_| g.session_of(&name) == Some(session));
+    Ok(Json(Registered { session, transfer, transfer_error }))
 }
 
 /// `POST /api/v1/agent/nodes/{name}/progress`
@@ -123,7 +138,7 @@ pub async fn progress(State(st): State<Arc<AppState>>, Path(name): Path<String>,
     let session = g.session_of(&name).ok_or_else(|| ApiError::Conflict(format!("node {name} is in no transfer session")))?;
     g.update_receiver(session, &name, ReceiverState::Receiving { blocks_done: p.blocks_done, blocks_total: p.blocks_total })
         .map_err(|e| ApiError::Conflict(e.to_string()))?;
-    Ok(Json(Registered { session, transfer: None }))
+    Ok(Json(Registered { session, transfer: None, transfer_error: None }))
 }
 
 /// `POST /api/v1/agent/nodes/{name}/report`: the end of a re-image. Success flips the next boot to
@@ -135,7 +150,10 @@ pub async fn report(State(st): State<Arc<AppState>>, Path(name): Path<String>, N
     check_assignment(&st, &name, &r)?;
     let installed = st.store.resolve(&ImageRef { name: r.image.clone(), version: Some(r.version) })?;
     let (node, state) = match r.outcome {
-        Outcome::Success => (st.store.finish_reimage(&name, &installed)?, ReceiverState::Done),
+        Outcome::Success => {
+            tracing::info!(node = %name, image = %installed.image, version = installed.version, "node reported a successful re-image");
+            (st.store.finish_reimage(&name, &installed)?, ReceiverState::Done)
+        }
         Outcome::Failure => {
             let reason = r.message.unwrap_or_else(|| "agent reported failure".into());
             tracing::warn!(node = %name, %reason, "re-image failed");

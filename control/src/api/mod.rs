@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod boot;
 pub mod extract;
+pub mod file_body;
 pub mod images;
 pub mod layouts;
 pub mod nodes;
@@ -54,5 +55,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON) }))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { ApiError::NotFound("route".into()).into_response() })
+        .layer(axum::middleware::map_response(crate::error::uniform_refusals))
         .with_state(state)
 }

@@ -11,16 +11,18 @@ use crate::transfer::{ReceiverState, SessionState, SessionStatus};
 #[derive(Debug, clap::Subcommand)]
 pub enum ImageCommand {
     /// Publish a new version of an image (creating the image on first use). The files must already be
-    /// in the server's data directory under images/.
+    /// in the server's data directory under images/; the server checks that the manifest is this
+    /// artifact's (size and root hash) before publishing.
     Add {
         /// Image name.
         name: String,
         /// Artifact path relative to <data>/images.
         #[arg(long)]
         artifact: String,
-        /// Manifest path relative to <data>/images.
+        /// Manifest path relative to <data>/images (a manifest or a ticket from `fountain send`);
+        /// without it the server hashes the artifact and writes <artifact>.manifest next to it.
         #[arg(long)]
-        manifest: String,
+        manifest: Option<String>,
         /// Publish without making it the default version.
         #[arg(long)]
         no_default: bool,

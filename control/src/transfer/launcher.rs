@@ -51,6 +51,10 @@ pub enum LaunchError {
 pub trait TransferLauncher: Send + Sync + 'static {
     /// Starts a sender for `plan`; returns the ticket the plan's receivers join with.
     fn launch(&self, plan: LaunchPlan, events: EventSink) -> Result<EncodedTicket, LaunchError>;
+
+    /// Stops every running sender (each reports its end through its sink) and returns once they
+    /// have; later launches fail. Called when the control plane shuts down.
+    fn shutdown(&self) {}
 }
 
 /// Where a running sender reports its receivers' progress and its end; what it reports shows in the
@@ -90,8 +94,12 @@ impl EventSink {
         lock(&self.gatherer).fail_waiting(self.session, node, "never joined the multicast session");
     }
 
-    /// The session ended.
+    /// The session ended; when it failed, every receiver not done or failed already fails with it.
     pub fn finished(&self, outcome: Result<(), String>) {
+        match &outcome {
+            Ok(()) => tracing::info!(session = self.session, "transfer session finished"),
+            Err(reason) => tracing::warn!(session = self.session, %reason, "transfer session failed"),
+        }
         let status = {
             let mut g = lock(&self.gatherer);
             g.finish(self.session, outcome);

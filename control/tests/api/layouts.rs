@@ -17,6 +17,10 @@ const BAD: &[(&str, &str)] = &[
     ("duplicate-mount.yaml", "mount point \"/\" is used by both partition \"r1\" and partition \"r2\""),
     ("bad-size.yaml", "disk \"sda\" partition \"root\": invalid size \"1.5Gb\": unknown unit \"Gb\": use K, M, G, T, P (binary, also KiB…PiB) or kB, MB, GB, TB, PB (decimal)"),
     ("unknown-field.yaml", "unknown field `sise`"),
+    ("lv-too-big.yaml", "vg \"vg0\": logical volumes need 2 TiB but its physical volumes hold only 0 B (after LVM metadata)"),
+    ("raid-mismatch.yaml", "raid \"md0\": member \"small\" is 1 GiB but \"big\" is 100 GiB"),
+    ("vg-too-small.yaml", "vg \"vg0\": logical volumes need 500 GiB but its physical volumes may hold only 399.9 GiB (after LVM metadata)"),
+    ("protected-used.yaml", "disk \"keep\" is protected, so it cannot have partitions or be used by RAID or LVM"),
 ];
 
 #[test]
@@ -55,7 +59,7 @@ fn all_problems_are_reported_at_once() {
     assert_eq!(
         errors,
         vec![
-            "disk \"a\" has an empty match: give at least one of path, model, size",
+            "disk \"a\" has an empty match: give at least one of path, by_path, model, serial, size",
             "disk \"a\" partition \"p\": invalid size \"0M\": size must be greater than zero",
             "no filesystem is mounted at \"/\"",
             "bootloader uefi needs an EFI system partition: a vfat partition with flags [esp]",
