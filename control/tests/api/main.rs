@@ -11,6 +11,7 @@ mod hardening;
 mod images;
 mod layouts;
 mod lifecycle;
+mod limits;
 mod openapi;
 mod restart;
 mod selection;
