@@ -88,6 +88,11 @@ impl Client {
         Self::json(self.finish(self.request(method, path).send_json(body))?)
     }
 
+    /// `DELETE path`; the reply body is ignored.
+    pub fn delete(&self, path: &str) -> Result<(), ClientError> {
+        self.finish(self.request("DELETE", path).call()).map(drop)
+    }
+
     /// `method path` with a text body; the reply body is ignored.
     pub fn send_text(&self, method: &str, path: &str, body: &str) -> Result<(), ClientError> {
         self.finish(self.request(method, path).set("Content-Type", "application/yaml").send_string(body)).map(drop)

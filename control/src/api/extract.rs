@@ -42,9 +42,11 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Api
     }
 }
 
-/// The bearer token of a request, if it has one.
+/// The bearer token of a request, if it has one; the scheme name is case-insensitive (RFC 9110
+/// §11.1), so `bearer` and `BEARER` work as `Bearer` does.
 pub fn bearer(parts: &Parts) -> Option<&str> {
-    parts.headers.get(AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+    let (scheme, token) = parts.headers.get(AUTHORIZATION)?.to_str().ok()?.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// Proof that the request carries the admin token.

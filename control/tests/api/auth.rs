@@ -6,7 +6,7 @@ use crate::util::{Body, TestServer, kernel_arg, mac};
 /// Two stateless nodes and their tokens.
 fn two_nodes(ts: &TestServer) -> (String, String) {
     ts.publish("rocky");
-    ts.send("POST", "/api/v1/servers", json!({ "url": "http://127.0.0.1:9001" })).expect(201);
+    ts.send("POST", "/api/v1/servers", json!({ "url": "http://127.0.0.1:9001", "healthy": true })).expect(201);
     for (i, name) in ["a", "b"].iter().enumerate() {
         ts.add_node(json!({ "name": name, "macs": [mac(i)], "image": { "name": "rocky" }, "boot_mode": "stateless" }));
     }
@@ -41,7 +41,7 @@ fn a_node_reads_only_its_own_config() {
     assert_eq!(r.error(), "this token may not access this resource");
     ts.request("GET", "/api/v1/agent/nodes/nobody/config", Some(&a), Body::None).expect(403);
     ts.request("GET", "/api/v1/agent/nodes/a/config", Some(&ts.admin), Body::None).expect(403);
-    ts.request("POST", "/api/v1/agent/nodes/a/report", Some(&b), Body::Json(json!({ "outcome": "success", "image": "rocky", "version": 1 }))).expect(403);
+    ts.request("POST", "/api/v1/agent/nodes/a/report", Some(&b), Body::Json(json!({ "outcome": "success", "image": "rocky", "version": 1, "session": 1 }))).expect(403);
 }
 
 #[test]

@@ -8,7 +8,7 @@ fn script_for_each_state() {
     let ts = TestServer::start();
     ts.put_layout("l", "good/bios-single.yaml").expect(201);
     ts.publish("rocky");
-    ts.send("POST", "/api/v1/servers", json!({ "url": "http://127.0.0.1:9001/images" })).expect(201);
+    ts.send("POST", "/api/v1/servers", json!({ "url": "http://127.0.0.1:9001/images", "healthy": true })).expect(201);
     ts.add_node(json!({ "name": "local", "macs": [mac(1)], "image": { "name": "rocky" }, "layout": "l" }));
     ts.add_node(json!({ "name": "inst", "macs": [mac(2)], "image": { "name": "rocky" }, "layout": "l", "next_boot": "reimage" }));
     ts.add_node(json!({ "name": "ram", "macs": [mac(3)], "image": { "name": "rocky" }, "boot_mode": "stateless" }));
@@ -40,14 +40,14 @@ fn unknown_mac_gets_discovery_and_is_recorded() {
     assert_eq!(kernel_arg(&script, "fountain.mac").as_deref(), Some("52:54:00:aa:bb:cc"));
     assert!(kernel_arg(&script, "fountain.token").is_none(), "unknown machines get no token");
     ts.boot("52:54:00:AA:BB:CC");
-    let found = ts.get("/api/v1/discovered").expect(200).json();
+    let found = ts.get("/api/v1/discovered").expect(200).json()["discovered"].clone();
     assert_eq!(found.as_array().unwrap().len(), 1);
     assert_eq!(found[0]["mac"], "52:54:00:aa:bb:cc");
-    assert_eq!(found[0]["boots"], 2);
+    assert_eq!(found[0]["boots"], 1, "a boot within a minute of the last is not written again");
 
     // Adding a node with that MAC takes it off the discovered list.
     ts.add_node(json!({ "name": "new", "macs": ["52:54:00:aa:bb:cc"] }));
-    assert_eq!(ts.get("/api/v1/discovered").json(), json!([]));
+    assert_eq!(ts.get("/api/v1/discovered").json(), json!({ "discovered": [] }));
 }
 
 #[test]
@@ -57,7 +57,7 @@ fn bad_boot_requests_are_refused() {
     assert_eq!(r.error(), "missing query parameter 'mac'");
     let r = ts.request("GET", "/boot/ipxe?mac=52:54:00:zz:00:01", None, Body::None).expect(400);
     assert!(r.error().starts_with("invalid MAC address \"52:54:00:zz:00:01\""), "{}", r.error());
-    assert_eq!(ts.get("/api/v1/discovered").json(), json!([]), "nothing recorded");
+    assert_eq!(ts.get("/api/v1/discovered").json(), json!({ "discovered": [] }), "nothing recorded");
     let r = ts.request("GET", "/boot/files/..%2Fadmin.token", None, Body::None);
     assert_eq!(r.status, 404);
     assert!(!r.body.contains(&ts.admin));

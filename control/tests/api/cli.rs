@@ -17,12 +17,17 @@ fn parse(args: &[&str]) -> Result<Fountain, clap::Error> {
 }
 
 /// Runs `fountain <group> <args> --server <ts> --token-file <ts>`.
-fn fountain(ts: &TestServer, args: &[&str]) -> ExitCode {
+pub fn fountain(ts: &TestServer, args: &[&str]) -> ExitCode {
+    try_fountain(ts, args).unwrap()
+}
+
+/// [`fountain`], returning the command's error.
+pub fn try_fountain(ts: &TestServer, args: &[&str]) -> anyhow::Result<ExitCode> {
     let token_file = ts.dir.path().join("admin.token");
     let url = ts.url();
     let mut all: Vec<&str> = args.to_vec();
     all.extend(["--server", &url, "--token-file", token_file.to_str().unwrap()]);
-    control::cli::run(parse(&all).unwrap().command).unwrap()
+    control::cli::run(parse(&all).unwrap().command)
 }
 
 #[test]

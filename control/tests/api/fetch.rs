@@ -45,9 +45,9 @@ impl Fixture {
         Self::new(3 << 20, ObjectLayout::new(3 << 20, SYMBOL_BYTES, BLOCK_SYMBOLS).unwrap())
     }
 
-    /// Adds a node and returns its current token.
+    /// Adds a node assigned rocky and returns its current token.
     fn add_node(ts: &TestServer, name: &str, i: usize) -> String {
-        ts.add_node(json!({ "name": name, "macs": [mac(i)] }));
+        ts.add_node(json!({ "name": name, "macs": [mac(i)], "image": { "name": "rocky" } }));
         let state = ts.state();
         state.auth.node_token(name, state.store.token_generation(name).unwrap()).expose().to_string()
     }

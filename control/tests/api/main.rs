@@ -7,6 +7,7 @@ mod cli;
 mod health;
 mod boot;
 mod fetch;
+mod hardening;
 mod images;
 mod layouts;
 mod lifecycle;

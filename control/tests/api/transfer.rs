@@ -87,7 +87,7 @@ fn agent(ts: &TestServer, name: &str, token: &str, out: &Path, image: &[u8], see
     drop(target);
     assert!(std::fs::read(&path).unwrap() == image, "{name} holds the image byte for byte");
 
-    let report = json!({ "outcome": "success", "image": "rocky", "version": 1 });
+    let report = json!({ "outcome": "success", "image": "rocky", "version": 1, "session": registered["session"] });
     ts.request("POST", &format!("{base}/report"), Some(token), Body::Json(report)).expect(200);
 }
 

@@ -1,0 +1,18 @@
+//! Unpacking an artifact onto a stateful node's target (its root filesystem mounted at a directory,
+//! the other filesystems mounted below it). unsquashfs restores owners, modes, times, xattrs
+//! (SELinux labels and capabilities included), hard links, and leaves zero blocks as holes.
+use std::path::Path;
+use std::process::Command;
+
+use super::{ArtifactError, tool};
+
+/// Unpacks `artifact` into `target`, which must exist (a mount point, usually empty). Existing files
+/// are overwritten; any error, an xattr that could not be set included, fails the unpack.
+pub fn unpack(artifact: &Path, target: &Path) -> Result<(), ArtifactError> {
+    if !target.is_dir() {
+        return Err(ArtifactError::NotADirectory(target.to_path_buf()));
+    }
+    let mut cmd = Command::new("unsquashfs");
+    cmd.args(["-no-progress", "-quiet", "-force", "-xattrs", "-strict-errors", "-dest"]).arg(target).arg(artifact);
+    tool::run("unsquashfs", &mut cmd)
+}

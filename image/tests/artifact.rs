@@ -1,0 +1,92 @@
+//! The artifact round trip with the real squashfs-tools: reproducible bytes, and what a stateful node
+//! needs back (owners, xattrs, hard links, holes, symlinks).
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::Command;
+
+use image::artifact::{pack, unpack};
+
+/// Builds a small root: files made in the order `names` gives, a hard link, a sparse file, an xattr,
+/// a symlink and a file owned by another user.
+fn make_root(root: &Path, names: &[&str]) {
+    for n in names {
+        let p = root.join(n);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, format!("contents of {n}\n").repeat(50)).unwrap();
+    }
+    std::fs::hard_link(root.join("usr/bin/tool"), root.join("usr/bin/tool-alias")).unwrap();
+    let mut sparse = std::fs::File::create(root.join("var/sparse.img")).unwrap();
+    sparse.seek(SeekFrom::Start(8 << 20)).unwrap();
+    sparse.write_all(b"end").unwrap();
+    std::os::unix::fs::symlink("../usr/bin/tool", root.join("etc/tool-link")).unwrap();
+    std::os::unix::fs::chown(root.join("etc/owned"), Some(1234), Some(4321)).unwrap();
+    std::fs::set_permissions(root.join("usr/bin/tool"), std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let st = Command::new("setfattr").args(["-n", "user.fountain", "-v", "kept"]).arg(root.join("etc/owned")).status().unwrap();
+    assert!(st.success(), "setfattr failed: this test needs user xattrs on the temp filesystem");
+    // Same mtimes whatever order the files were made in: the tree is the input.
+    for n in names.iter().copied().chain(["usr/bin/tool-alias", "var/sparse.img"]) {
+        let st = Command::new("touch").args(["-h", "-d", "@1700000000"]).arg(root.join(n)).status().unwrap();
+        assert!(st.success());
+    }
+    for d in ["", "etc", "usr", "usr/bin", "var"] {
+        assert!(Command::new("touch").args(["-d", "@1700000000"]).arg(root.join(d)).status().unwrap().success());
+    }
+    assert!(Command::new("touch").args(["-h", "-d", "@1700000000"]).arg(root.join("etc/tool-link")).status().unwrap().success());
+}
+
+const NAMES: [&str; 5] = ["etc/owned", "etc/hosts", "usr/bin/tool", "usr/bin/other", "var/log"];
+
+#[test]
+fn the_same_tree_packs_to_the_same_bytes_and_unpacks_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    make_root(&a, &NAMES);
+    let mut reversed = NAMES;
+    reversed.reverse();
+    make_root(&b, &reversed);
+    let pa = pack(&a, &tmp.path().join("a.sqfs")).unwrap();
+    let pb = pack(&b, &tmp.path().join("b.sqfs")).unwrap();
+    assert_eq!(pa.bytes, std::fs::metadata(&pa.path).unwrap().len());
+    assert_eq!(std::fs::read(&pa.path).unwrap(), std::fs::read(&pb.path).unwrap(), "two packs of one tree differ");
+    assert!(!tmp.path().join("a.sqfs.partial").exists());
+
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    unpack(&pa.path, &out).unwrap();
+    for n in NAMES {
+        assert_eq!(std::fs::read(out.join(n)).unwrap(), std::fs::read(a.join(n)).unwrap(), "{n}");
+    }
+    let (t, alias) = (std::fs::metadata(out.join("usr/bin/tool")).unwrap(), std::fs::metadata(out.join("usr/bin/tool-alias")).unwrap());
+    assert_eq!(t.ino(), alias.ino(), "the hard link came back as a copy");
+    assert_eq!(t.mode() & 0o7777, 0o4755);
+    let sparse = std::fs::metadata(out.join("var/sparse.img")).unwrap();
+    assert_eq!(sparse.len(), (8 << 20) + 3);
+    assert!(sparse.blocks() * 512 < 1 << 20, "the sparse file was filled: {} blocks", sparse.blocks());
+    assert_eq!(std::fs::read_link(out.join("etc/tool-link")).unwrap(), Path::new("../usr/bin/tool"));
+    let owned = std::fs::metadata(out.join("etc/owned")).unwrap();
+    assert_eq!((owned.uid(), owned.gid()), (1234, 4321));
+    assert_eq!(owned.mtime(), 1_700_000_000);
+    let x = Command::new("getfattr").args(["--only-values", "-n", "user.fountain"]).arg(out.join("etc/owned")).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&x.stdout), "kept");
+}
+
+#[test]
+fn packing_a_missing_root_fails_and_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("x.sqfs");
+    let e = pack(&tmp.path().join("absent"), &out).unwrap_err();
+    assert!(e.to_string().contains("not a directory"), "{e}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn unpacking_a_damaged_artifact_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.sqfs");
+    std::fs::write(&bad, vec![0x5a; 64 * 1024]).unwrap();
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let e = unpack(&bad, &out).unwrap_err();
+    assert!(e.to_string().contains("unsquashfs failed"), "{e}");
+}

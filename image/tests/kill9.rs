@@ -1,0 +1,130 @@
+//! kill -9 during publish: a child process publishes fresh artifacts in a loop and is killed at
+//! different points (after N chunk files exist, i.e. inside chunk writing, and right after a version
+//! appears); after each kill the store must verify clean, and every version it lists must materialise
+//! to exactly the bytes that were published.
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use image::meta::{Family, ImageMeta, Source};
+use image::store::Store;
+
+/// Set in the child's environment: the store directory.
+const CHILD_STORE_ENV: &str = "IMAGE_KILL9_STORE";
+/// Set in the child's environment: the first seed it publishes.
+const CHILD_SEED_ENV: &str = "IMAGE_KILL9_SEED";
+/// Size of each artifact the child publishes: ~64 chunks.
+const ARTIFACT_BYTES: usize = 4 << 20;
+/// How long the parent waits for the child to reach a kill point.
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The bytes published under `seed`: fresh per seed, so every publish writes new chunks.
+fn artifact(seed: u64) -> Vec<u8> {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..ARTIFACT_BYTES)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s as u8
+        })
+        .collect()
+}
+
+fn meta(seed: u64) -> ImageMeta {
+    ImageMeta {
+        family: Family::El,
+        release: "9.4".into(),
+        kernels: vec![],
+        packages: vec![format!("seed {seed}")],
+        role: None,
+        source: Source::Captured { node: "n1".into() },
+        parent_version: None,
+        size_bytes: 0,
+        created_unix_s: seed,
+    }
+}
+
+/// The child: publishes artifacts until killed (bounded, in case nobody kills it).
+#[test]
+#[ignore = "the child process of the kill -9 tests; runs only when they start it"]
+fn publishing_child() {
+    let store = Store::open(std::env::var(CHILD_STORE_ENV).expect("run by the kill -9 test")).unwrap();
+    let first: u64 = std::env::var(CHILD_SEED_ENV).unwrap().parse().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    for seed in first..first + 50 {
+        let p = scratch.path().join("artifact");
+        std::fs::write(&p, artifact(seed)).unwrap();
+        let published = store.publish("img", &p, &meta(seed)).unwrap();
+        assert_eq!(published.version.meta.packages, vec![format!("seed {seed}")]);
+    }
+}
+
+fn start_child(store: &Path, seed: u64) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "publishing_child", "--ignored", "--nocapture", "--test-threads", "1"])
+        .env(CHILD_STORE_ENV, store)
+        .env(CHILD_SEED_ENV, seed.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn chunk_files(store: &Path) -> usize {
+    std::fs::read_dir(store.join("chunks")).map_or(0, |d| d.flatten().map(|e| std::fs::read_dir(e.path()).map_or(0, |f| f.count())).sum())
+}
+
+fn version_files(store: &Path) -> usize {
+    std::fs::read_dir(store.join("versions/img")).map_or(0, |d| d.count())
+}
+
+/// Waits until `ready` holds, failing the test after `WAIT`.
+fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Checks the store after a kill: verifies clean, and every listed version is whole.
+fn check(store_dir: &Path, out: &Path) -> usize {
+    let store = Store::open(store_dir).unwrap();
+    let report = store.verify().unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    let versions = store.versions(Some("img")).unwrap();
+    for v in &versions {
+        store.materialise("img", v.version, out).unwrap();
+        let seed = v.meta.created_unix_s;
+        assert!(std::fs::read(out).unwrap() == artifact(seed), "{} is not the artifact of seed {seed}", v.label());
+    }
+    versions.len()
+}
+
+#[test]
+fn a_publish_killed_at_any_point_leaves_the_store_valid_and_no_half_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store: PathBuf = tmp.path().join("store");
+    let out = tmp.path().join("materialised");
+    let mut seed = 1_000;
+    // Kill points: while the first chunks are written, mid-artifact, near its end, and just after a
+    // version file appears (the next publish's chunks, or the old one's temp cleanup).
+    for (round, chunk_offset) in [1usize, 20, 50, 63, 64, 90, 0].into_iter().enumerate() {
+        let (chunks_before, versions_before) = (chunk_files(&store), version_files(&store));
+        let mut child = start_child(&store, seed);
+        if chunk_offset == 0 {
+            wait_for("a version to appear", || version_files(&store) > versions_before);
+        } else {
+            wait_for("chunks to be written", || chunk_files(&store) >= chunks_before + chunk_offset);
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let listed = check(&store, &out);
+        let gc = Store::open(&store).unwrap().gc().unwrap();
+        assert_eq!(check(&store, &out), listed, "gc changed the listing");
+        println!("round {round}: killed after {chunk_offset} new chunks; {listed} versions listed, gc removed {gc:?}");
+        seed += 50;
+    }
+    assert!(check(&store, &out) >= 1, "no publish ever finished: the kill points were all too early");
+}
