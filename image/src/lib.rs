@@ -2,5 +2,12 @@
 //! nodes mount, how it is made (from distribution media with a role, or captured from a running node),
 //! and the content-addressed store on the appliance that keeps every version.
 pub mod artifact;
+mod durable;
+pub mod iso;
 pub mod meta;
 pub mod store;
+
+/// Now, in seconds since the Unix epoch (0 if the clock is before it).
+fn now_unix_s() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
