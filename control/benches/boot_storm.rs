@@ -80,14 +80,13 @@ impl Mix {
 
 fn populate(server: &Server, n: usize, mixed: bool) {
     let store = &server.state().store;
-    store.create_image("rocky").unwrap();
     let files = VersionFiles { artifact: "rocky/1/root.img".into(), manifest: "rocky/1/manifest".into(), artifact_bytes: 0, manifest_blake3: "0".repeat(64) };
-    store.add_version("rocky", &files, true).unwrap();
+    store.publish("rocky", &files, true).unwrap();
     assert!(LAYOUT.len() < LAYOUT_MAX_BYTES);
     control::layout::parse(LAYOUT).unwrap();
     store.put_layout("simple", LAYOUT, false).unwrap();
     for i in 0..4 {
-        store.add_server(&NewServer { url: format!("http://127.0.0.1:{}", 9100 + i), weight: 1, healthy: true }).unwrap();
+        store.add_server(&NewServer { url: format!("http://127.0.0.1:{}", 9100 + i), weight: 1, healthy: None }, true).unwrap();
     }
     server.state().reload_pool().unwrap();
     for i in 0..n {

@@ -20,6 +20,9 @@ pub enum ApiError {
     /// A layout broke one or more rules; each is listed in `details`.
     #[error("invalid layout: {} problem(s)", .0.len())]
     Layout(Vec<LayoutError>),
+    /// The request body is larger than the route takes.
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// The named thing does not exist.
     #[error("{0} not found")]
     NotFound(String),
@@ -61,6 +64,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Invalid(_) | ApiError::Layout(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
@@ -81,6 +85,33 @@ impl From<StoreError> for ApiError {
             e @ (StoreError::Corrupt(_) | StoreError::Sqlite(_) | StoreError::Io(_)) => ApiError::Internal(e.to_string()),
         }
     }
+}
+
+/// Longest plain-text refusal rewritten by [`uniform_refusals`]; axum's own are one line.
+const PLAIN_REFUSAL_MAX_BYTES: usize = 16 << 10;
+
+/// Gives every refusal the `{"error": ...}` body, including those axum writes itself before a
+/// handler runs (a body over the size limit, a method not allowed) as plain text or empty; their
+/// status and headers (`Allow`, `Content-Range`) are kept.
+pub async fn uniform_refusals(response: Response) -> Response {
+    use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+    let status = response.status();
+    let json = response.headers().get(CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, PLAIN_REFUSAL_MAX_BYTES).await.map(|b| String::from_utf8_lossy(&b).trim().to_string()).unwrap_or_default();
+    let reason = status.canonical_reason().unwrap_or("refused").to_lowercase();
+    let mut out = match (status, text.is_empty()) {
+        (StatusCode::PAYLOAD_TOO_LARGE, _) => ApiError::PayloadTooLarge(format!("request body too large: {text}")).into_response(),
+        (_, true) => (status, axum::Json(Body { error: reason, details: Vec::new() })).into_response(),
+        (_, false) => (status, axum::Json(Body { error: text, details: Vec::new() })).into_response(),
+    };
+    for (name, value) in parts.headers.iter().filter(|(name, _)| **name != CONTENT_TYPE && **name != CONTENT_LENGTH) {
+        out.headers_mut().insert(name, value.clone());
+    }
+    out
 }
 
 impl IntoResponse for ApiError {

@@ -51,8 +51,10 @@ pub struct NewImage {
 pub struct NewVersion {
     /// Artifact path relative to `<data>/images`.
     pub artifact: String,
-    /// Manifest path relative to `<data>/images`.
-    pub manifest: String,
+    /// Manifest path relative to `<data>/images`; when absent the server hashes the artifact and
+    /// writes its manifest next to it as `<artifact>.manifest`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
     /// Make the new version the default (true unless said otherwise).
     #[serde(default = "yes")]
     pub make_default: bool,
@@ -98,18 +100,6 @@ pub fn check_relative_path(what: &str, path: &str) -> Result<(), String> {
     } else {
         Err(format!("invalid {what} path {path:?}: expected a path relative to the data directory's {IMAGES_DIR}/ folder, without '..'"))
     }
-}
-
-/// Decodes a published version's manifest file: a bare manifest, or a session ticket as `fountain send`
-/// writes (its manifest is taken). Refuses bytes whose blake3 is not `manifest_blake3`, the hash
-/// recorded at publication, so a file swapped behind the store's back is never served.
-pub fn decode_manifest(bytes: &[u8], manifest_blake3: &str) -> Result<fec::Manifest, String> {
-    if blake3::hash(bytes).to_hex().as_str() != manifest_blake3 {
-        return Err("the manifest changed since the image version was published".into());
-    }
-    fec::Manifest::decode(bytes)
-        .or_else(|e| fec::SessionTicket::decode(bytes).map(|t| t.manifest).map_err(|_| e))
-        .map_err(|e| format!("not a fountain manifest: {e}"))
 }
 
 impl NewImage {

@@ -16,6 +16,14 @@ pub const KERNEL_FILE: &str = "vmlinuz";
 pub const INITRD_FILE: &str = "initrd.img";
 /// Seconds a node waits before rebooting after a failed boot, so a broken setup does not spin.
 const RETRY_DELAY_S: u32 = 30;
+/// Seconds a node waits before asking again when the control plane cannot boot it yet (no healthy
+/// stateless server, an internal error): long enough that a rack of waiting nodes is a trickle of
+/// requests, short enough that they boot soon after the cause is fixed.
+pub const ASK_AGAIN_DELAY_S: u32 = 10;
+/// Path of the boot script route.
+pub const SCRIPT_PATH: &str = "/boot/ipxe";
+/// The query iPXE fills in with the MAC of its first network device.
+const MAC_QUERY: &str = "mac=${net0/mac}";
 
 /// The agent's job when the script boots it.
 #[derive(Debug)]
@@ -64,6 +72,13 @@ pub enum Script<'a> {
         /// The MAC it booted from.
         mac: Mac,
     },
+    /// No MAC in the request (a DHCP server handing out the bare URL): ask again with it.
+    AskWithMac,
+    /// The machine cannot be booted now: say why on its console, wait, ask again.
+    AskAgain {
+        /// Why, for the console (characters a script could interpret are replaced).
+        reason: &'a str,
+    },
 }
 
 /// Renders `script` for a control plane reachable at `base_url`.
@@ -74,6 +89,18 @@ pub fn render(base_url: &str, script: &Script<'_>) -> String {
         Script::Local { node } => {
             let _ = writeln!(out, "# fountain: node {node} boots from local disk");
             out.push_str("exit\n");
+            return out;
+        }
+        Script::AskWithMac => {
+            out.push_str("# fountain: no MAC in the request; asking again with this machine's\n");
+            let _ = writeln!(out, "chain --replace --autofree {base_url}{SCRIPT_PATH}?{MAC_QUERY}");
+            return out;
+        }
+        Script::AskAgain { reason } => {
+            let reason = console_text(reason);
+            let _ = writeln!(out, "echo fountain: {reason}; asking again in {ASK_AGAIN_DELAY_S} s");
+            let _ = writeln!(out, "sleep {ASK_AGAIN_DELAY_S}");
+            let _ = writeln!(out, "chain --replace --autofree {base_url}{SCRIPT_PATH}?{MAC_QUERY}");
             return out;
         }
         Script::Discovery { mac } => {
@@ -105,6 +132,12 @@ pub fn render(base_url: &str, script: &Script<'_>) -> String {
     out
 }
 
+/// `text` with every character iPXE could read as syntax (`$`, `&`, `|`, `#`, quotes, newlines...)
+/// replaced, so a message can be echoed and never run.
+fn console_text(text: &str) -> String {
+    text.chars().map(|c| if c.is_ascii_alphanumeric() || " .,:;_/@=+-()'".contains(c) { c } else { '?' }).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +146,20 @@ mod tests {
     fn local_script_only_exits() {
         let s = render("http://cp:8080", &Script::Local { node: "n1" });
         assert_eq!(s, "#!ipxe\n# fountain: node n1 boots from local disk\nexit\n");
+    }
+
+    #[test]
+    fn bare_requests_are_asked_again_with_the_mac() {
+        let s = render("http://cp:8080", &Script::AskWithMac);
+        assert!(s.starts_with("#!ipxe\n"));
+        assert!(s.ends_with("\nchain --replace --autofree http://cp:8080/boot/ipxe?mac=${net0/mac}\n"), "{s}");
+    }
+
+    #[test]
+    fn ask_again_echoes_a_defused_reason_waits_and_retries() {
+        let s = render("http://cp:8080", &Script::AskAgain { reason: "no healthy server\nshell ${x} && reboot" });
+        let lines: Vec<&str> = s.lines().collect();
+        assert_eq!(lines, ["#!ipxe", "echo fountain: no healthy server?shell ??x? ?? reboot; asking again in 10 s", "sleep 10", "chain --replace --autofree http://cp:8080/boot/ipxe?mac=${net0/mac}"]);
     }
 
     #[test]

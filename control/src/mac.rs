@@ -7,11 +7,23 @@ use std::str::FromStr;
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Mac([u8; 6]);
 
-/// Why a string is not a MAC address.
+/// Why a string is not the MAC address of a machine.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid MAC address {input:?}: expected six hex pairs separated by ':' or '-', like 52:54:00:12:34:56")]
-pub struct MacError {
-    input: String,
+pub enum MacError {
+    /// Not six hex pairs.
+    #[error("invalid MAC address {input:?}: expected six hex pairs separated by ':' or '-', like 52:54:00:12:34:56")]
+    Malformed {
+        /// What was given (at most 64 characters of it).
+        input: String,
+    },
+    /// Well-formed, but no network card has it: all zero, broadcast or multicast (group bit set).
+    #[error("invalid MAC address {mac}: {kind} addresses belong to no single machine")]
+    NotUnicast {
+        /// The address, normalised.
+        mac: String,
+        /// `all-zero`, `broadcast` or `multicast`.
+        kind: &'static str,
+    },
 }
 
 impl Mac {
@@ -25,7 +37,7 @@ impl FromStr for Mac {
     type Err = MacError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || MacError { input: s.chars().take(64).collect() };
+        let err = || MacError::Malformed { input: s.chars().take(64).collect() };
         let sep = if s.contains('-') { '-' } else { ':' };
         let mut octets = [0u8; 6];
         let mut parts = s.split(sep);
@@ -39,7 +51,14 @@ impl FromStr for Mac {
         if parts.next().is_some() {
             return Err(err());
         }
-        Ok(Mac(octets))
+        let mac = Mac(octets);
+        let kind = match octets {
+            [0, 0, 0, 0, 0, 0] => "all-zero",
+            [0xff, 0xff, 0xff, 0xff, 0xff, 0xff] => "broadcast",
+            [first, ..] if first & 1 == 1 => "multicast",
+            _ => return Ok(mac),
+        };
+        Err(MacError::NotUnicast { mac: mac.to_string(), kind })
     }
 }
 
@@ -87,5 +106,14 @@ mod tests {
             let err = bad.parse::<Mac>().unwrap_err();
             assert!(err.to_string().contains("invalid MAC address"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn rejects_addresses_no_machine_has() {
+        for (bad, kind) in [("00:00:00:00:00:00", "all-zero"), ("FF:FF:FF:FF:FF:FF", "broadcast"), ("01:00:5e:00:00:01", "multicast"), ("33:33:00:00:00:01", "multicast")] {
+            let err = bad.parse::<Mac>().unwrap_err().to_string();
+            assert!(err.contains(kind) && err.contains("belong to no single machine"), "{bad}: {err}");
+        }
+        assert!("02:00:00:00:00:01".parse::<Mac>().is_ok(), "locally administered unicast is fine");
     }
 }

@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use crate::api::{self, AppState};
 use crate::auth::Auth;
 use crate::health::HealthTracker;
+use crate::http::{self, ConnectionLimits};
 use crate::selection::{Policy, ServerPool};
 use crate::stateless::check_url;
 use crate::sync::lock;
@@ -37,6 +38,8 @@ pub struct ServeConfig {
     pub max_receivers: usize,
     /// How often stateless servers are probed; `None` leaves health to the API.
     pub health_interval: Option<Duration>,
+    /// Connection cap and timeouts.
+    pub limits: ConnectionLimits,
 }
 
 impl ServeConfig {
@@ -52,6 +55,7 @@ impl ServeConfig {
             window: Duration::from_secs(3600),
             max_receivers,
             health_interval: None,
+            limits: ConnectionLimits::default(),
         }
     }
 }
@@ -78,7 +82,7 @@ pub struct Server {
     addr: SocketAddr,
     state: Arc<AppState>,
     stop: watch::Sender<bool>,
-    http: JoinHandle<std::io::Result<()>>,
+    http: JoinHandle<()>,
     timer: JoinHandle<()>,
     checkpointer: JoinHandle<()>,
     health: Option<JoinHandle<()>>,
@@ -92,6 +96,9 @@ impl Server {
     pub async fn start(config: ServeConfig, launcher: Arc<dyn TransferLauncher>) -> Result<Server, ServeError> {
         if config.max_receivers == 0 {
             return Err(ServeError::Config("max receivers must be at least 1".into()));
+        }
+        if config.limits.max_connections == 0 {
+            return Err(ServeError::Config("max connections must be at least 1".into()));
         }
         let store = Store::open(&config.data_dir)?;
         let auth = Auth::load_or_create(&config.data_dir).map_err(ServeError::Tokens)?;
@@ -110,7 +117,7 @@ impl Server {
         pool.set_servers(store.servers()?);
         let gatherer = Gatherer::new(GatherConfig { window: config.window, max_receivers: config.max_receivers }, store.first_free_session_id()?);
         let state = Arc::new(AppState {
-            store,
+            store: Arc::new(store),
             auth,
             pool: Mutex::new(pool),
             gatherer: Arc::new(Mutex::new(gatherer)),
@@ -120,11 +127,7 @@ impl Server {
             public_url,
         });
         let (stop, stopped) = watch::channel(false);
-        let mut http_stopped = stopped.clone();
-        let app = api::router(state.clone());
-        let http = tokio::spawn(async move {
-            axum::serve(listener, app).with_graceful_shutdown(async move { while !*http_stopped.borrow_and_update() && http_stopped.changed().await.is_ok() {} }).await
-        });
+        let http = tokio::spawn(http::serve(listener, api::router(state.clone()), config.limits, stopped.clone()));
         let timer = tokio::spawn(run_window_timer(state.clone(), stopped.clone()));
         let checkpointer = tokio::spawn(run_checkpointer(state.clone(), stopped.clone()));
         let health = config.health_interval.map(|every| tokio::spawn(run_health_checks(state.clone(), every, stopped)));
@@ -142,16 +145,20 @@ impl Server {
         &self.state
     }
 
-    /// Stops accepting, finishes open requests and returns when both tasks have ended.
+    /// Stops accepting, stops running senders (their sessions fail, saying so), finishes open
+    /// requests and returns when every task has ended.
     pub async fn shutdown(self) -> std::io::Result<()> {
         let _ = self.stop.send(true);
+        let state = self.state.clone();
+        tokio::task::spawn_blocking(move || state.launcher.shutdown()).await.map_err(std::io::Error::other)?;
         let _ = self.timer.await;
         let _ = self.checkpointer.await;
         if let Some(health) = self.health {
             let _ = health.await;
         }
+        self.http.await.map_err(std::io::Error::other)?;
         let _ = self.state.store.checkpoint();
-        self.http.await.map_err(std::io::Error::other)?
+        Ok(())
     }
 
     /// Serves until the HTTP task ends (the CLI runs this until Ctrl-C).

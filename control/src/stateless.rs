@@ -28,9 +28,10 @@ pub struct NewServer {
     /// Weight, 1 by default.
     #[serde(default = "one")]
     pub weight: u32,
-    /// Healthy when added unless said otherwise.
-    #[serde(default = "yes")]
-    pub healthy: bool,
+    /// Health to start with; when absent the server is probed once before it is stored and starts
+    /// with that probe's answer, so a server nobody has checked is never handed to a node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy: Option<bool>,
 }
 
 /// Body of `PATCH /api/v1/servers/{id}`.
@@ -49,21 +50,20 @@ fn one() -> u32 {
     1
 }
 
-fn yes() -> bool {
-    true
-}
-
 /// Checks a server URL: http(s), and nothing that would break out of a kernel argument.
 pub fn check_url(url: &str) -> Result<(), String> {
     let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"));
     let ok = url.len() <= URL_MAX_CHARS
         && rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
         && url.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:/[]%@+~".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("invalid server URL {:?}: expected http://host[:port][/path] without spaces, quotes or '$'", url.chars().take(80).collect::<String>()))
+    if !ok {
+        return Err(format!("invalid server URL {:?}: expected http://host[:port][/path] without spaces, quotes or '$'", url.chars().take(80).collect::<String>()));
     }
+    let authority = rest.unwrap_or_default().split('/').next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err("server URLs with credentials (user@ or user:password@) are refused: every stateless node's boot script shows the URL".into());
+    }
+    Ok(())
 }
 
 /// Checks a weight.
@@ -81,5 +81,9 @@ mod tests {
         for bad in ["ftp://x", "http://", "http://a b", "http://x/${y}", "http:///x"] {
             assert!(check_url(bad).is_err(), "{bad}");
         }
+        for creds in ["http://user:secret@10.0.0.1/images", "https://user@host"] {
+            assert!(check_url(creds).unwrap_err().contains("credentials"), "{creds}");
+        }
+        assert!(check_url("http://10.0.0.1/a@b").is_ok(), "an @ in the path is no credential");
     }
 }

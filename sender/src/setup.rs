@@ -57,4 +57,14 @@ impl PreparedSender {
     pub fn run(&mut self, deadline: Option<Instant>, on_event: impl FnMut(&SenderSession, &Event)) -> Result<(), SendError> {
         udp::run(&mut self.session, &self.socket, &mut self.source, deadline, on_event)
     }
+
+    /// [`PreparedSender::run`], also ending as soon as `stop` gives a reason; see [`udp::run_stoppable`].
+    pub fn run_stoppable(
+        &mut self,
+        deadline: Option<Instant>,
+        stop: &mut dyn FnMut(&SenderSession) -> Option<String>,
+        on_event: impl FnMut(&SenderSession, &Event),
+    ) -> Result<(), SendError> {
+        udp::run_stoppable(&mut self.session, &self.socket, &mut self.source, deadline, stop, on_event)
+    }
 }

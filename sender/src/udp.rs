@@ -19,6 +19,8 @@ const MAX_DATAGRAM: usize = 65_536;
 /// long before this; unpaced, nothing else would, and the whole first pass went out before the
 /// session's start was even reported.
 const MAX_BURST: usize = 1024;
+/// How often a stoppable run looks at its stop condition while nothing else wakes it.
+pub const STOP_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 /// Blocks ahead of the newest one sent whose encoders are prepared on workers.
 const PREFETCH_BLOCKS: u32 = 16;
 
@@ -39,6 +41,9 @@ pub enum SendError {
         /// Receivers registered.
         joined: usize,
     },
+    /// The caller's stop condition ended the run.
+    #[error("stopped: {0}")]
+    Stopped(String),
 }
 
 /// How long the packet loop sleeps at least when paced: half the time the pacer's bucket takes to
@@ -72,6 +77,32 @@ pub fn run_with(
     source: &mut BlockSource,
     deadline: Option<Instant>,
     gso: bool,
+    on_event: impl FnMut(&SenderSession, &Event),
+) -> Result<(), SendError> {
+    drive(session, socket, source, deadline, gso, None, on_event)
+}
+
+/// [`run`], also ending with [`SendError::Stopped`] as soon as `stop` gives a reason; `stop` is
+/// asked after every burst and at least every [`STOP_CHECK_INTERVAL`]. An embedder (the control
+/// plane) stops senders this way on shutdown, or when nobody joins.
+pub fn run_stoppable(
+    session: &mut SenderSession,
+    socket: &UdpSocket,
+    source: &mut BlockSource,
+    deadline: Option<Instant>,
+    stop: &mut dyn FnMut(&SenderSession) -> Option<String>,
+    on_event: impl FnMut(&SenderSession, &Event),
+) -> Result<(), SendError> {
+    drive(session, socket, source, deadline, true, Some(stop), on_event)
+}
+
+fn drive(
+    session: &mut SenderSession,
+    socket: &UdpSocket,
+    source: &mut BlockSource,
+    deadline: Option<Instant>,
+    gso: bool,
+    mut stop: Option<&mut dyn FnMut(&SenderSession) -> Option<String>>,
     mut on_event: impl FnMut(&SenderSession, &Event),
 ) -> Result<(), SendError> {
     let session_id = session.config().session_id;
@@ -115,6 +146,9 @@ pub fn run_with(
         if session.is_finished() {
             return Ok(());
         }
+        if let Some(reason) = stop.as_mut().and_then(|stop| stop(session)) {
+            return Err(SendError::Stopped(reason));
+        }
         if deadline.is_some_and(|d| now >= d) {
             let done = session.receivers().filter(|(_, r)| r.done).count();
             return Err(SendError::TimedOut { done, joined: session.receivers().count() });
@@ -129,7 +163,8 @@ pub fn run_with(
             }
         }
         let now = Instant::now();
-        let wake = session.poll_timeout(now).into_iter().chain(deadline).min();
+        let check_stop = stop.is_some().then(|| now + STOP_CHECK_INTERVAL);
+        let wake = session.poll_timeout(now).into_iter().chain(deadline).chain(check_stop).min();
         match wake.map(|w| w.saturating_duration_since(now)) {
             Some(w) if w < SLEEP_BELOW => std::thread::sleep(w.max(quantum)),
             wait => {

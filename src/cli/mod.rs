@@ -14,8 +14,22 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Parser)]
 #[command(version, about)]
 pub struct Cli {
+    /// How log lines are written to stderr: text (coloured only on a terminal) or one JSON object
+    /// per line. `FOUNTAIN_LOG` sets the level (default warn; `FOUNTAIN_LOG=info` for the control
+    /// plane's state changes).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Debug, clap::Subcommand)]

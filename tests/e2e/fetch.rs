@@ -31,7 +31,7 @@ impl Serve {
         std::fs::write(images.join("root.manifest"), fec::Manifest::hash_object(layout, data).unwrap().encode()).unwrap();
         let serve = Serve::start(&data_dir);
         serve.admin(&data_dir, &["image", "add", "rocky", "--artifact", "rocky/1/root.img", "--manifest", "rocky/1/root.manifest"]);
-        serve.admin(&data_dir, &["server", "add", "http://127.0.0.1:9"]);
+        serve.admin(&data_dir, &["server", "add", "http://127.0.0.1:9", "--healthy", "true"]);
         serve.admin(&data_dir, &["node", "add", "n0", "--mac", MAC, "--image", "rocky", "--mode", "stateless"]);
         let token = serve.boot_token(MAC);
         (serve, token)

@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::image::ImageVersion;
 use crate::node::{ImageRef, NextBoot, Node};
 use crate::transfer::gather::GatherError;
-use crate::transfer::{ReceiverState, SessionId, SessionKey, TransferGrant};
+use crate::transfer::{ReceiverState, SessionId, SessionKey, SessionState, TransferGrant};
 
 /// What the agent needs to do its job.
 #[derive(Debug, Serialize, Deserialize)]
@@ -27,6 +27,10 @@ pub struct AgentConfig {
     pub layout: Option<String>,
     /// Once its session's sender runs: the ticket and receiver id to join it with.
     pub transfer: Option<TransferGrant>,
+    /// Why its transfer session failed (the sender could not start or gave up): the agent stops
+    /// waiting for `transfer` and reports the failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_error: Option<String>,
 }
 
 /// Reply to a registration.
@@ -37,6 +41,9 @@ pub struct Registered {
     /// Present when this registration started the sender; otherwise poll the config until it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer: Option<TransferGrant>,
+    /// Present when the session failed, e.g. its sender could not start: why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_error: Option<String>,
 }
 
 /// Body of a progress report.
@@ -69,6 +76,9 @@ pub struct Report {
     pub image: String,
     /// Version installed.
     pub version: u32,
+    /// The transfer session the node was given (its `register` reply or config says which); a report
+    /// for any other session, image or version is refused.
+    pub session: SessionId,
     /// Details for the operator.
     #[serde(default)]
     pub message: Option<String>,
@@ -80,8 +90,13 @@ pub async fn config(State(st): State<Arc<AppState>>, Path(name): Path<String>, N
     let node = st.store.node(&name)?;
     let image = node.image.as_ref().map(|r| st.store.resolve(r)).transpose()?;
     let layout = node.layout.as_ref().map(|l| st.store.layout(l)).transpose()?;
-    let transfer = if node.next_boot == NextBoot::Reimage { lock(&st.gatherer).grant(&name) } else { None };
-    Ok(Json(AgentConfig { node, image, layout, transfer }))
+    let (transfer, transfer_error) = if node.next_boot == NextBoot::Reimage {
+        let g = lock(&st.gatherer);
+        (g.grant(&name), g.failure(&name))
+    } else {
+        (None, None)
+    };
+    Ok(Json(AgentConfig { node, image, layout, transfer, transfer_error }))
 }
 
 /// `POST /api/v1/agent/nodes/{name}/register`: the agent is up and waits for its transfer.
@@ -104,10 +119,13 @@ pub async fn register(State(st): State<Arc<AppState>>, Path(name): Path<String>,
         }
         .map_err(|e| ApiError::Conflict(e.to_string()))?
     };
+    tracing::info!(node = %name, session, "node registered for its transfer");
     st.window_changed.notify_one();
     st.start_launches();
-    let transfer = lock(&st.gatherer).grant(&name).filter(|g| g.session == session);
-    Ok(Json(Registered { session, transfer }))
+    let g = lock(&st.gatherer);
+    let transfer = g.grant(&name).filter(|g| g.session == session);
+    let transfer_error = g.failure(&name).filter(|_| g.session_of(&name) == Some(session));
+    Ok(Json(Registered { session, transfer, transfer_error }))
 }
 
 /// `POST /api/v1/agent/nodes/{name}/progress`
@@ -120,25 +138,70 @@ pub async fn progress(State(st): State<Arc<AppState>>, Path(name): Path<String>,
     let session = g.session_of(&name).ok_or_else(|| ApiError::Conflict(format!("node {name} is in no transfer session")))?;
     g.update_receiver(session, &name, ReceiverState::Receiving { blocks_done: p.blocks_done, blocks_total: p.blocks_total })
         .map_err(|e| ApiError::Conflict(e.to_string()))?;
-    Ok(Json(Registered { session, transfer: None }))
+    Ok(Json(Registered { session, transfer: None, transfer_error: None }))
 }
 
 /// `POST /api/v1/agent/nodes/{name}/report`: the end of a re-image. Success flips the next boot to
-/// local in the same transaction that records the installed version.
+/// local in the same transaction that records the installed version. Only a report about the node's own
+/// assignment counts: the session it is in, that session's image version, and for success a node that
+/// registered (so a node cannot record itself as running an image it was never sent).
 pub async fn report(State(st): State<Arc<AppState>>, Path(name): Path<String>, NodeToken(t): NodeToken, ApiJson(r): ApiJson<Report>) -> Result<Json<Node>, ApiError> {
     st.check_node_token(&name, &t)?;
+    check_assignment(&st, &name, &r)?;
     let installed = st.store.resolve(&ImageRef { name: r.image.clone(), version: Some(r.version) })?;
     let (node, state) = match r.outcome {
-        Outcome::Success => (st.store.finish_reimage(&name, &installed)?, ReceiverState::Done),
+        Outcome::Success => {
+            tracing::info!(node = %name, image = %installed.image, version = installed.version, "node reported a successful re-image");
+            (st.store.finish_reimage(&name, &installed)?, ReceiverState::Done)
+        }
         Outcome::Failure => {
             let reason = r.message.unwrap_or_else(|| "agent reported failure".into());
             tracing::warn!(node = %name, %reason, "re-image failed");
             (st.store.node(&name)?, ReceiverState::Failed { reason })
         }
     };
-    let mut g = lock(&st.gatherer);
-    if let Some(session) = g.session_of(&name) {
-        let _ = g.update_receiver(session, &name, state);
+    let status = {
+        let mut g = lock(&st.gatherer);
+        let _ = g.update_receiver(r.session, &name, state);
+        g.status().into_iter().find(|s| s.id == r.session && s.state != SessionState::Gathering)
+    };
+    if let Some(status) = status {
+        st.store.record_session(&status)?;
     }
     Ok(Json(node))
+}
+
+/// Refuses a report that is not about what `name` was given: its current session, and the image version
+/// that session sends; a success needs the node to have registered in it.
+fn check_assignment(st: &AppState, name: &str, r: &Report) -> Result<(), ApiError> {
+    let g = lock(&st.gatherer);
+    let Some(session) = g.session_of(name) else {
+        return Err(ApiError::Conflict(format!("node {name} is in no transfer session: register before reporting")));
+    };
+    if session != r.session {
+        return Err(ApiError::Conflict(format!("node {name} is in transfer session {session}, not {}", r.session)));
+    }
+    let status = g.status().into_iter().find(|s| s.id == session).ok_or_else(|| ApiError::Conflict(format!("transfer session {session} has ended")))?;
+    if (status.image.as_str(), status.version) != (r.image.as_str(), r.version) {
+        return Err(ApiError::Conflict(format!("node {name} was given {}@{}, not {}@{}", status.image, status.version, r.image, r.version)));
+    }
+    let registered = status.receivers.get(name).is_some_and(|s| *s != ReceiverState::Assigned);
+    if r.outcome == Outcome::Success && !registered {
+        return Err(ApiError::Conflict(format!("node {name} never registered in session {session}, so it cannot have installed its image")));
+    }
+    Ok(())
+}
+
+/// Refuses a download of `v` by `name` unless it is the version the node is assigned now, or the one
+/// its transfer session sends (the default may have moved since the session began): a node token
+/// reads no other image.
+pub(crate) fn check_download(st: &AppState, name: &str, v: &ImageVersion) -> Result<(), ApiError> {
+    let node = st.store.node(name)?;
+    let assigned = node.image.as_ref().and_then(|r| st.store.resolve(r).ok());
+    if assigned.is_some_and(|a| (a.image.as_str(), a.version) == (v.image.as_str(), v.version)) {
+        return Ok(());
+    }
+    let g = lock(&st.gatherer);
+    let in_session = g.session_of(name).is_some_and(|id| g.status().iter().any(|s| s.id == id && s.image == v.image && s.version == v.version));
+    if in_session { Ok(()) } else { Err(ApiError::Forbidden) }
 }

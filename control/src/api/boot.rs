@@ -2,12 +2,13 @@
 //! and initramfs.
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, header};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::extract::ApiQuery;
+use super::file_body::FileAnswer;
 use super::state::AppState;
 use crate::sync::lock;
 use crate::error::ApiError;
@@ -25,11 +26,26 @@ pub struct BootQuery {
     mac: Option<String>,
 }
 
-/// `GET /boot/ipxe?mac=...`: the script for the machine with this MAC (iPXE sends `${net0/mac}`).
-pub async fn ipxe_script(State(st): State<Arc<AppState>>, ApiQuery(q): ApiQuery<BootQuery>) -> Result<impl IntoResponse, ApiError> {
-    let mac: Mac = q.mac.ok_or_else(|| ApiError::BadRequest("missing query parameter 'mac'".into()))?.parse().map_err(|e: crate::mac::MacError| ApiError::BadRequest(e.to_string()))?;
-    let script = script_for(&st, mac)?;
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], script))
+/// `GET /boot/ipxe[?mac=...]`: the script for the machine with this MAC (iPXE sends `${net0/mac}`).
+/// Firmware runs only a script, so every answer is one (200): without a MAC it asks again with it,
+/// and when the machine cannot be booted now (a bad MAC, no healthy stateless server, a failure of
+/// ours) it prints why, waits and asks again.
+pub async fn ipxe_script(State(st): State<Arc<AppState>>, query: Result<Query<BootQuery>, QueryRejection>) -> impl IntoResponse {
+    let mac = query.map(|Query(q)| q.mac).map_err(|e| ApiError::BadRequest(e.body_text()));
+    let script = match mac {
+        Ok(None) => ipxe::render(&st.public_url, &Script::AskWithMac),
+        mac => match mac.and_then(|mac| mac.unwrap_or_default().parse::<Mac>().map_err(|e| ApiError::BadRequest(e.to_string()))).and_then(|mac| script_for(&st, mac)) {
+            Ok(script) => script,
+            Err(e) => {
+                match &e {
+                    ApiError::Internal(detail) => tracing::error!(%detail, "boot script failed"),
+                    e => tracing::info!(reason = %e, "boot script: asking the machine again later"),
+                }
+                ipxe::render(&st.public_url, &Script::AskAgain { reason: &e.to_string() })
+            }
+        },
+    };
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], script)
 }
 
 fn script_for(st: &AppState, mac: Mac) -> Result<String, ApiError> {
@@ -58,13 +74,23 @@ fn script_for(st: &AppState, mac: Mac) -> Result<String, ApiError> {
     Ok(ipxe::render(&st.public_url, &Script::Agent { node: &node.name, token: &token, job, kernel_args: &node.config.kernel_args }))
 }
 
-/// `GET /boot/files/{file}`: the agent kernel or initramfs from `<data>/boot`.
-pub async fn file(State(st): State<Arc<AppState>>, Path(file): Path<String>) -> Result<impl IntoResponse, ApiError> {
+/// Bytes read from disk per body chunk of a boot file: a boot storm is hundreds of downloads at
+/// once, each holding about one chunk in flight, so chunks stay small.
+const BOOT_FILE_CHUNK_BYTES: usize = 64 << 10;
+
+/// `GET|HEAD /boot/files/{file}`: the agent kernel or initramfs from `<data>/boot`, whole or one
+/// byte range, streamed from disk.
+pub async fn file(State(st): State<Arc<AppState>>, Path(file): Path<String>, method: Method, headers: HeaderMap) -> Result<Response, ApiError> {
     if file != KERNEL_FILE && file != INITRD_FILE {
         return Err(ApiError::NotFound(format!("boot file {file:?}")));
     }
-    let bytes = tokio::fs::read(st.data_dir.join(BOOT_DIR).join(&file))
-        .await
-        .map_err(|e| ApiError::NotFound(format!("boot file {file} ({e}; put it in the data directory's {BOOT_DIR}/ folder)")))?;
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes))
+    let path = st.data_dir.join(BOOT_DIR).join(&file);
+    let missing = |e: std::io::Error| ApiError::NotFound(format!("boot file {file} ({e}; put it in the data directory's {BOOT_DIR}/ folder)"));
+    let opened = tokio::fs::File::open(&path).await.map_err(missing)?;
+    let meta = opened.metadata().await.map_err(missing)?;
+    let modified = meta.modified().ok();
+    let since_epoch = modified.and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok()).unwrap_or_default();
+    let etag = format!("\"{:x}-{:x}\"", meta.len(), since_epoch.as_nanos());
+    let answer = FileAnswer { method: &method, headers: &headers, etag, last_modified: modified, chunk_bytes: BOOT_FILE_CHUNK_BYTES };
+    answer.respond(opened, meta.len(), &path.display().to_string()).await
 }

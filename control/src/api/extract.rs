@@ -23,6 +23,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
             Err(JsonRejection::JsonDataError(e)) => Err(ApiError::Invalid(format!("invalid request body: {}", e.body_text()))),
             Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::BadRequest(format!("malformed JSON: {}", e.body_text()))),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::BadRequest("expected 'Content-Type: application/json'".into())),
+            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::PayloadTooLarge(format!("request body too large: {}", e.body_text()))),
             Err(e) => Err(ApiError::BadRequest(e.body_text())),
         }
     }
@@ -42,9 +43,11 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Api
     }
 }
 
-/// The bearer token of a request, if it has one.
+/// The bearer token of a request, if it has one; the scheme name is case-insensitive (RFC 9110
+/// §11.1), so `bearer` and `BEARER` work as `Bearer` does.
 pub fn bearer(parts: &Parts) -> Option<&str> {
-    parts.headers.get(AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+    let (scheme, token) = parts.headers.get(AUTHORIZATION)?.to_str().ok()?.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// Proof that the request carries the admin token.

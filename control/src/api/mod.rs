@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod boot;
 pub mod extract;
+pub mod file_body;
 pub mod image_store;
 pub mod images;
 pub mod isos;
@@ -31,12 +32,13 @@ pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/v1/nodes", get(nodes::list).post(nodes::add))
-        .route("/api/v1/nodes/{name}", get(nodes::show).patch(nodes::set))
+        .route("/api/v1/nodes/{name}", get(nodes::show).patch(nodes::set).delete(nodes::delete))
         .route("/api/v1/nodes/{name}/reimage", post(nodes::reimage))
         .route("/api/v1/discovered", get(nodes::discovered))
         .route("/api/v1/images", get(images::list).post(images::add))
-        .route("/api/v1/images/{name}", get(images::show))
+        .route("/api/v1/images/{name}", get(images::show).delete(images::delete))
         .route("/api/v1/images/{name}/versions", post(images::add_version))
+        .route("/api/v1/images/{name}/versions/{version}", axum::routing::delete(images::delete_version))
         .route("/api/v1/images/{name}/rollback", post(images::rollback))
         .route("/api/v1/store/versions", get(image_store::versions))
         .route("/api/v1/store/diff", get(image_store::diff))
@@ -46,9 +48,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/isos", get(isos::list).post(isos::upload))
         .route("/api/v1/layouts", get(layouts::list))
         .route("/api/v1/layouts/validate", post(layouts::validate))
-        .route("/api/v1/layouts/{name}", put(layouts::put).get(layouts::show))
+        .route("/api/v1/layouts/{name}", put(layouts::put).get(layouts::show).delete(layouts::delete))
         .route("/api/v1/servers", get(servers::list).post(servers::add))
-        .route("/api/v1/servers/{id}", axum::routing::patch(servers::set))
+        .route("/api/v1/servers/{id}", axum::routing::patch(servers::set).delete(servers::delete))
         .route("/api/v1/transfers", get(transfers::list))
         .route("/api/v1/agent/nodes/{name}/config", get(agent::config))
         .route("/api/v1/agent/nodes/{name}/register", post(agent::register))
@@ -61,5 +63,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON) }))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { ApiError::NotFound("route".into()).into_response() })
+        .layer(axum::middleware::map_response(crate::error::uniform_refusals))
         .with_state(state)
 }

@@ -5,13 +5,13 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 
-use super::extract::{Admin, ApiJson};
+use super::extract::{Admin, ApiJson, ApiQuery};
 use super::state::AppState;
 use crate::error::ApiError;
 use crate::node::{NewNode, NextBoot, Node, NodePatch};
 use crate::sync::lock;
 use crate::store::StoreError;
-use crate::store::discovered::Discovered;
+use crate::store::discovered::{Cursor, DISCOVERED_PAGE_DEFAULT, DISCOVERED_PAGE_MAX, DiscoveredPage, PageQuery};
 
 /// `GET /api/v1/nodes`
 pub async fn list(_: Admin, State(st): State<Arc<AppState>>) -> Result<Json<Vec<Node>>, ApiError> {
@@ -32,11 +32,19 @@ pub async fn show(_: Admin, State(st): State<Arc<AppState>>, Path(name): Path<St
 
 /// `PATCH /api/v1/nodes/{name}`
 pub async fn set(_: Admin, State(st): State<Arc<AppState>>, Path(name): Path<String>, ApiJson(patch): ApiJson<NodePatch>) -> Result<Json<Node>, ApiError> {
-    let node = st.store.update_node(&name, |n| n.patched(patch).map_err(StoreError::Invalid))?;
+    let reimage_requested = patch.next_boot == Some(NextBoot::Reimage);
+    let node = st.store.update_node(&name, reimage_requested, |n| n.patched(patch).map_err(StoreError::Invalid))?;
     if node.next_boot != NextBoot::Reimage {
         lock(&st.gatherer).withdraw(&name);
     }
     Ok(Json(node))
+}
+
+/// `DELETE /api/v1/nodes/{name}`: the node, its MACs and its token; it leaves any gathering window.
+pub async fn delete(_: Admin, State(st): State<Arc<AppState>>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+    st.store.delete_node(&name)?;
+    lock(&st.gatherer).withdraw(&name);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/v1/nodes/{name}/reimage`: the next boot re-images the node.
@@ -44,7 +52,13 @@ pub async fn reimage(_: Admin, State(st): State<Arc<AppState>>, Path(name): Path
     Ok(Json(st.store.set_reimage(&name)?))
 }
 
-/// `GET /api/v1/discovered`
-pub async fn discovered(_: Admin, State(st): State<Arc<AppState>>) -> Result<Json<Vec<Discovered>>, ApiError> {
-    Ok(Json(st.store.discovered()?))
+/// `GET /api/v1/discovered?limit=N&after=CURSOR`: one page of unknown MACs, most recently seen first;
+/// `next` is the cursor of the following page.
+pub async fn discovered(_: Admin, State(st): State<Arc<AppState>>, ApiQuery(q): ApiQuery<PageQuery>) -> Result<Json<DiscoveredPage>, ApiError> {
+    let limit = q.limit.unwrap_or(DISCOVERED_PAGE_DEFAULT);
+    if !(1..=DISCOVERED_PAGE_MAX).contains(&limit) {
+        return Err(ApiError::BadRequest(format!("invalid limit {limit}: use 1 to {DISCOVERED_PAGE_MAX}")));
+    }
+    let after = q.after.as_deref().map(str::parse::<Cursor>).transpose().map_err(ApiError::BadRequest)?;
+    Ok(Json(st.store.discovered_page(limit, after.as_ref())?))
 }

@@ -2,23 +2,19 @@
 //! multicast nor its peers can deliver (networks without multicast, a node everyone else has left
 //! behind). The client asks for runs of blocks by `Range` and checks each block against the manifest
 //! before writing it, so the server only streams bytes and never holds an object in memory.
-use std::io::SeekFrom;
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
 
 use super::extract::NodeToken;
-use super::images::MANIFEST_MAX_BYTES;
+use super::file_body::FileAnswer;
 use super::state::AppState;
 use crate::error::ApiError;
-use crate::image::{IMAGES_DIR, ImageVersion, decode_manifest};
+use crate::image::{IMAGES_DIR, ImageVersion};
 use crate::node::ImageRef;
-use crate::range;
+use crate::transfer::manifest_file;
 
 /// Bytes read from the artifact per body chunk: each read is a hop to tokio's blocking pool, so at
 /// 256 KiB a 10 Gbit/s stream costs ~5,000 hops a second, while a thousand concurrent fetches hold
@@ -39,16 +35,16 @@ pub async fn manifest(
 ) -> Result<Response, ApiError> {
     st.check_node_token(&name, &t)?;
     let v = resolve(&st, image, &version)?;
+    super::agent::check_download(&st, &name, &v)?;
     let path = st.data_dir.join(IMAGES_DIR).join(&v.manifest);
-    let internal = |e: String| ApiError::Internal(format!("{}: {e}", path.display()));
-    let size = tokio::fs::metadata(&path).await.map_err(|e| internal(e.to_string()))?.len();
-    if size > MANIFEST_MAX_BYTES {
-        return Err(internal(format!("larger than {MANIFEST_MAX_BYTES} bytes")));
-    }
-    let bytes = tokio::fs::read(&path).await.map_err(|e| internal(e.to_string()))?;
-    let manifest = decode_manifest(&bytes, &v.manifest_blake3).map_err(internal)?;
+    let expected = v.manifest_blake3.clone();
+    let manifest = tokio::task::spawn_blocking(move || manifest_file::read(&path, Some(&expected)))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .manifest;
     if manifest.layout().object_size() != v.artifact_bytes {
-        return Err(internal(format!("describes {} bytes, the artifact was published with {}", manifest.layout().object_size(), v.artifact_bytes)));
+        return Err(ApiError::Internal(format!("{}: describes {} bytes, the artifact was published with {}", v.manifest, manifest.layout().object_size(), v.artifact_bytes)));
     }
     Ok(([(header::CONTENT_TYPE, "application/octet-stream".to_string()), (header::HeaderName::from_static(VERSION_HEADER), v.version.to_string())], manifest.encode())
         .into_response())
@@ -65,39 +61,18 @@ pub async fn object(
 ) -> Result<Response, ApiError> {
     st.check_node_token(&name, &t)?;
     let v = resolve(&st, image, &version)?;
+    super::agent::check_download(&st, &name, &v)?;
     let path = st.data_dir.join(IMAGES_DIR).join(&v.artifact);
     let internal = |e: String| ApiError::Internal(format!("{}: {e}", path.display()));
-    let mut file = tokio::fs::File::open(&path).await.map_err(|e| internal(e.to_string()))?;
+    let file = tokio::fs::File::open(&path).await.map_err(|e| internal(e.to_string()))?;
     let len = file.metadata().await.map_err(|e| internal(e.to_string()))?.len();
     if len != v.artifact_bytes {
         return Err(internal(format!("holds {len} bytes, {} when published", v.artifact_bytes)));
     }
-    let unsatisfiable = |reason: String| ApiError::RangeNotSatisfiable { reason, object_bytes: len };
-    let range = match headers.get(header::RANGE) {
-        None => None,
-        Some(h) => {
-            let h = h.to_str().map_err(|_| unsatisfiable("the Range header is not ASCII".into()))?;
-            Some(range::parse(h, len).map_err(|e| unsatisfiable(e.to_string()))?)
-        }
-    };
-    let bytes = range.clone().unwrap_or(0..len);
-    let mut response = Response::builder()
-        .status(if range.is_some() { StatusCode::PARTIAL_CONTENT } else { StatusCode::OK })
-        .header(header::CONTENT_TYPE, "application/octet-stream")
-        .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::CONTENT_LENGTH, bytes.end - bytes.start)
-        .header(header::ETAG, format!("\"{}\"", v.manifest_blake3))
-        .header(VERSION_HEADER, v.version);
-    if range.is_some() {
-        response = response.header(header::CONTENT_RANGE, format!("bytes {}-{}/{len}", bytes.start, bytes.end - 1));
-    }
-    let body = if method == Method::HEAD {
-        Body::empty()
-    } else {
-        file.seek(SeekFrom::Start(bytes.start)).await.map_err(|e| internal(e.to_string()))?;
-        Body::from_stream(ReaderStream::with_capacity(file.take(bytes.end - bytes.start), READ_CHUNK_BYTES))
-    };
-    response.body(body).map_err(|e| ApiError::Internal(e.to_string()))
+    let answer = FileAnswer { method: &method, headers: &headers, etag: format!("\"{}\"", v.manifest_blake3), last_modified: None, chunk_bytes: READ_CHUNK_BYTES };
+    let mut response = answer.respond(file, len, &path.display().to_string()).await?;
+    response.headers_mut().insert(VERSION_HEADER, HeaderValue::from(v.version));
+    Ok(response)
 }
 
 /// The version `{version}` names: a number, or [`DEFAULT_VERSION`].

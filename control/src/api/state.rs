@@ -18,8 +18,8 @@ use crate::transfer::launcher::{EventSink, LaunchPlan, PlannedReceiver, Transfer
 
 /// Shared server state.
 pub struct AppState {
-    /// The store.
-    pub store: Store,
+    /// The store (shared with the senders' event sinks, which record each session's end).
+    pub store: Arc<Store>,
     /// Token material.
     pub auth: Auth,
     /// Stateless servers with their loads.
@@ -37,11 +37,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Refuses `token` unless it is the current token of `node`; unknown nodes get the same answer as
-    /// wrong tokens, so a token holder cannot probe for node names.
+    /// Refuses `token` (401) unless it is the current token of `node`: wrong, revoked and other nodes'
+    /// tokens alike, and unknown nodes get the same answer, so a token holder cannot probe for node
+    /// names.
     pub fn check_node_token(&self, node: &str, token: &str) -> Result<(), ApiError> {
-        let generation = self.store.token_generation(node).map_err(|_| ApiError::Forbidden)?;
-        if self.auth.is_node(node, generation, token) { Ok(()) } else { Err(ApiError::Forbidden) }
+        let generation = self.store.token_generation(node).map_err(|_| ApiError::Unauthorized)?;
+        if self.auth.is_node(node, generation, token) { Ok(()) } else { Err(ApiError::Unauthorized) }
     }
 
     /// Reloads the server pool from the store after a server changed.
@@ -72,10 +73,9 @@ impl AppState {
     pub fn start_launches(&self) {
         loop {
             let Some(launch) = lock(&self.gatherer).poll_launch() else { break };
-            let sink = EventSink::new(self.gatherer.clone(), launch.id);
+            let sink = EventSink::new(self.gatherer.clone(), launch.id).with_journal(self.store.clone());
             if let Err(reason) = self.start(launch, sink.clone()) {
-                tracing::warn!(session = sink.session(), %reason, "transfer session failed to start");
-                sink.finished(Err(reason));
+                sink.finished(Err(format!("the sender could not start: {reason}")));
             }
         }
     }

@@ -4,30 +4,39 @@ use std::process::ExitCode;
 use super::ClientArgs;
 use super::table::{Table, or_dash};
 use crate::api::images::ImageDetail;
-use crate::client::ClientError;
-use crate::image::{Image, ImageVersion, NewImage, NewVersion, Rollback, RollbackDone};
+use crate::image::{Image, ImageVersion, NewVersion, Rollback, RollbackDone};
 use crate::transfer::{ReceiverState, SessionState, SessionStatus};
 
 /// Image subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum ImageCommand {
     /// Publish a new version of an image (creating the image on first use). The files must already be
-    /// in the server's data directory under images/.
+    /// in the server's data directory under images/; the server checks that the manifest is this
+    /// artifact's (size and root hash) before publishing.
     Add {
         /// Image name.
         name: String,
         /// Artifact path relative to <data>/images.
         #[arg(long)]
         artifact: String,
-        /// Manifest path relative to <data>/images.
+        /// Manifest path relative to <data>/images (a manifest or a ticket from `fountain send`);
+        /// without it the server hashes the artifact and writes <artifact>.manifest next to it.
         #[arg(long)]
-        manifest: String,
+        manifest: Option<String>,
         /// Publish without making it the default version.
         #[arg(long)]
         no_default: bool,
     },
     /// List images.
     List,
+    /// Remove an image, or one version of it, that no node is assigned (the files stay).
+    Delete {
+        /// Image name.
+        name: String,
+        /// Only this version.
+        #[arg(long)]
+        version: Option<u32>,
+    },
     /// List the versions of an image.
     Versions {
         /// Image name.
@@ -56,13 +65,14 @@ pub fn run(args: &ClientArgs, command: ImageCommand) -> anyhow::Result<ExitCode>
     let client = args.client()?;
     match command {
         ImageCommand::Add { name, artifact, manifest, no_default } => {
-            match client.send::<_, Image>("POST", "/api/v1/images", &NewImage { name: name.clone() }) {
-                Ok(_) | Err(ClientError::Api { status: 409, .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
             let body = NewVersion { artifact, manifest, make_default: !no_default };
             let v: ImageVersion = client.send("POST", &format!("/api/v1/images/{name}/versions"), &body)?;
             args.print(&v, |v| versions_table(std::slice::from_ref(v)))?;
+        }
+        ImageCommand::Delete { name, version } => {
+            let path = version.map_or_else(|| format!("/api/v1/images/{name}"), |v| format!("/api/v1/images/{name}/versions/{v}"));
+            client.delete(&path)?;
+            eprintln!("removed {name}{}", version.map(|v| format!("@{v}")).unwrap_or_default());
         }
         ImageCommand::List => {
             let images: Vec<Image> = client.get("/api/v1/images")?;

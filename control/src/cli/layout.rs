@@ -1,4 +1,4 @@
-//! `fountain layout add|show|list|validate`.
+//! `fountain layout add|show|list|validate|delete`.
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -28,6 +28,11 @@ pub enum LayoutCommand {
     },
     /// List stored layouts.
     List,
+    /// Remove a layout no node is assigned.
+    Delete {
+        /// Layout name.
+        name: String,
+    },
     /// Check a layout file locally, without a server; exits 1 and lists every problem when invalid.
     Validate {
         /// YAML file.
@@ -45,6 +50,10 @@ pub fn run(args: &ClientArgs, command: LayoutCommand) -> anyhow::Result<ExitCode
         LayoutCommand::Add { name, file, replace } => {
             args.client()?.send_text("PUT", &format!("/api/v1/layouts/{name}?replace={replace}"), &read(&file)?)?;
             eprintln!("layout {name} stored");
+        }
+        LayoutCommand::Delete { name } => {
+            args.client()?.delete(&format!("/api/v1/layouts/{name}"))?;
+            eprintln!("layout {name} removed");
         }
         LayoutCommand::Show { name } => print!("{}", args.client()?.get_text(&format!("/api/v1/layouts/{name}"))?),
         LayoutCommand::List => {

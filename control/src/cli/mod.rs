@@ -28,7 +28,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub enum Command {
     /// Run the control plane (HTTP API, boot scripts, transfer sessions).
     Serve(serve::ServeArgs),
-    /// Manage nodes: add, set, list, show, reimage.
+    /// Manage nodes: add, set, list, show, reimage, delete.
     Node {
         /// How to reach the server.
         #[command(flatten)]
@@ -37,7 +37,7 @@ pub enum Command {
         #[command(subcommand)]
         command: node::NodeCommand,
     },
-    /// Manage images: add versions, list, roll back, watch transfers.
+    /// Manage images: add versions, list, roll back, delete, watch transfers.
     Image {
         /// How to reach the server.
         #[command(flatten)]
@@ -55,7 +55,7 @@ pub enum Command {
         #[command(subcommand)]
         command: iso::IsoCommand,
     },
-    /// Manage disk layouts: add, show, validate.
+    /// Manage disk layouts: add, show, validate, delete.
     Layout {
         /// How to reach the server.
         #[command(flatten)]
@@ -64,7 +64,7 @@ pub enum Command {
         #[command(subcommand)]
         command: layout::LayoutCommand,
     },
-    /// Manage stateless servers: add, list, set.
+    /// Manage stateless servers: add, list, set, delete.
     Server {
         /// How to reach the server.
         #[command(flatten)]

@@ -1,4 +1,4 @@
-//! `fountain node add|set|list|show|reimage|discovered`.
+//! `fountain node add|set|list|show|reimage|delete|discovered`.
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -8,7 +8,7 @@ use super::ClientArgs;
 use super::table::{Table, or_dash};
 use crate::mac::Mac;
 use crate::node::{BootMode, ImageRef, NewNode, NextBoot, Node, NodeConfig, NodePatch};
-use crate::store::discovered::Discovered;
+use crate::store::discovered::{DISCOVERED_PAGE_DEFAULT, DiscoveredPage};
 
 /// Node subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -43,8 +43,20 @@ pub enum NodeCommand {
         /// Node name.
         name: String,
     },
-    /// List unknown MACs that booted.
-    Discovered,
+    /// Remove a node (its MACs boot as unknown afterwards; its token stops working).
+    Delete {
+        /// Node name.
+        name: String,
+    },
+    /// List unknown MACs that booted, most recently seen first, one page at a time.
+    Discovered {
+        /// Rows per page.
+        #[arg(long, default_value_t = DISCOVERED_PAGE_DEFAULT)]
+        limit: usize,
+        /// Start after this cursor (printed at the end of the previous page).
+        #[arg(long)]
+        after: Option<String>,
+    },
 }
 
 /// Node settings shared by `add` and `set`.
@@ -145,15 +157,23 @@ pub fn run(args: &ClientArgs, command: NodeCommand) -> anyhow::Result<ExitCode> 
             let node: Node = client.send("POST", &format!("/api/v1/nodes/{name}/reimage"), &())?;
             args.print(&node, node_detail)?;
         }
-        NodeCommand::Discovered => {
-            let found: Vec<Discovered> = client.get("/api/v1/discovered")?;
-            args.print(&found, |found| {
+        NodeCommand::Delete { name } => {
+            client.delete(&format!("/api/v1/nodes/{name}"))?;
+            eprintln!("node {name} removed");
+        }
+        NodeCommand::Discovered { limit, after } => {
+            let after = after.map(|a| format!("&after={a}")).unwrap_or_default();
+            let page: DiscoveredPage = client.get(&format!("/api/v1/discovered?limit={limit}{after}"))?;
+            args.print(&page, |page| {
                 let mut t = Table::new(&["MAC", "BOOTS", "LAST SEEN (UNIX S)"]);
-                for d in found {
+                for d in &page.discovered {
                     t.row(vec![d.mac.to_string(), d.boots.to_string(), d.last_seen_unix_s.to_string()]);
                 }
                 t
             })?;
+            if let (Some(next), false) = (&page.next, args.json) {
+                eprintln!("more: fountain node discovered --limit {limit} --after {next}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::http::ConnectionLimits;
 use crate::selection::Policy;
 use crate::serve::{ServeConfig, Server};
 use crate::transfer::engine::{EngineConfig, MulticastLauncher};
@@ -49,6 +50,16 @@ pub struct ServeArgs {
     /// Pacing rate of each session on the wire, bits per second (0: unlimited).
     #[arg(long, default_value_t = 1_000_000_000)]
     rate_bps: u64,
+    /// HTTP connections served at once; more wait until one closes.
+    #[arg(long, default_value_t = ConnectionLimits::default().max_connections)]
+    max_connections: usize,
+    /// Time a client has to send a request header (and an idle keep-alive connection stays
+    /// open), in milliseconds.
+    #[arg(long, default_value_t = ConnectionLimits::default().header_read_timeout.as_millis() as u64)]
+    header_timeout_ms: u64,
+    /// Time a connection may move no byte while no request is being handled, in milliseconds.
+    #[arg(long, default_value_t = ConnectionLimits::default().idle_timeout.as_millis() as u64)]
+    idle_timeout_ms: u64,
 }
 
 /// Runs the server until Ctrl-C.
@@ -62,6 +73,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         window: Duration::from_millis(args.window_ms),
         max_receivers: args.max_receivers,
         health_interval: (args.health_interval_ms > 0).then(|| Duration::from_millis(args.health_interval_ms)),
+        limits: ConnectionLimits {
+            max_connections: args.max_connections,
+            header_read_timeout: Duration::from_millis(args.header_timeout_ms),
+            idle_timeout: Duration::from_millis(args.idle_timeout_ms),
+            ..ConnectionLimits::default()
+        },
     };
     let engine = EngineConfig { interface: args.iface, ttl: args.ttl, rate_bps: args.rate_bps, ..EngineConfig::loopback(args.group) };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

@@ -1,4 +1,4 @@
-//! `fountain server add|list|set`.
+//! `fountain server add|list|set|delete`.
 use std::process::ExitCode;
 
 use super::ClientArgs;
@@ -15,12 +15,17 @@ pub enum ServerCommand {
         /// Relative capacity.
         #[arg(long, default_value_t = 1)]
         weight: u32,
-        /// Add it marked unhealthy (never chosen until set healthy).
+        /// Start with this health instead of probing the server first.
         #[arg(long)]
-        unhealthy: bool,
+        healthy: Option<bool>,
     },
     /// List stateless servers with their loads.
     List,
+    /// Remove a server; its nodes get another at their next boot.
+    Delete {
+        /// Server id (see `server list`).
+        id: i64,
+    },
     /// Change a server's weight or health.
     Set {
         /// Server id (see `server list`).
@@ -38,7 +43,12 @@ pub enum ServerCommand {
 pub fn run(args: &ClientArgs, command: ServerCommand) -> anyhow::Result<ExitCode> {
     let client = args.client()?;
     let servers: Vec<StatelessServer> = match command {
-        ServerCommand::Add { url, weight, unhealthy } => vec![client.send("POST", "/api/v1/servers", &NewServer { url, weight, healthy: !unhealthy })?],
+        ServerCommand::Add { url, weight, healthy } => vec![client.send("POST", "/api/v1/servers", &NewServer { url, weight, healthy })?],
+        ServerCommand::Delete { id } => {
+            client.delete(&format!("/api/v1/servers/{id}"))?;
+            eprintln!("server {id} removed");
+            return Ok(ExitCode::SUCCESS);
+        }
         ServerCommand::List => client.get("/api/v1/servers")?,
         ServerCommand::Set { id, weight, healthy } => vec![client.send("PATCH", &format!("/api/v1/servers/{id}"), &ServerPatch { weight, healthy })?],
     };

@@ -1,12 +1,10 @@
 //! The rules a layout must follow beyond its schema; each broken rule adds one [`LayoutError`].
 use std::collections::BTreeMap;
 
-use super::size::{Human, Size, parse_bound, parse_size};
+use super::capacity::{self, Space};
+use super::size::{Bound, parse_bound};
 use super::{Bootloader, FsType, Layout, LayoutError, PartitionFlag};
 use crate::names::{check_abs_path, check_name};
-
-/// Space GPT keeps at the start of a disk before the first partition (the usual 1 MiB alignment).
-const GPT_START_BYTES: u64 = 1 << 20;
 
 /// Fewest members each supported RAID level needs.
 fn raid_min_members(level: u8) -> Option<usize> {
@@ -21,7 +19,7 @@ fn raid_min_members(level: u8) -> Option<usize> {
 /// What kind of device an id names, which decides what may use it.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    Disk { partitioned: bool },
+    Disk { partitioned: bool, protected: bool },
     Partition,
     Raid,
     Vg,
@@ -34,9 +32,8 @@ pub(super) fn check(layout: &Layout) -> Vec<LayoutError> {
         c.errors.push(LayoutError::NoDisks);
     }
     c.collect_ids(layout);
-    for disk in &layout.disks {
-        c.check_disk(disk);
-    }
+    let sizes = layout.disks.iter().map(|d| (d.id.clone(), c.check_match(d))).collect();
+    c.errors.extend(capacity::resolve(layout, &sizes).1);
     c.check_raid_and_lvm(layout);
     c.check_filesystems(layout);
     c.errors
@@ -72,7 +69,7 @@ impl Checker {
 
     fn collect_ids(&mut self, layout: &Layout) {
         for disk in &layout.disks {
-            self.add_id(&disk.id, Kind::Disk { partitioned: !disk.partitions.is_empty() });
+            self.add_id(&disk.id, Kind::Disk { partitioned: !disk.partitions.is_empty(), protected: disk.protected });
             for p in &disk.partitions {
                 self.add_id(&p.id, Kind::Partition);
             }
@@ -94,56 +91,24 @@ impl Checker {
         }
     }
 
-    /// Parses sizes, lays partitions out in order and checks overlaps and the fit on the smallest
-    /// disk the match rules allow.
-    fn check_disk(&mut self, disk: &super::Disk) {
+    /// Checks the match rules and returns what they say about the disk's size: the smallest disk they
+    /// allow, exactly known only when they name one size.
+    fn check_match(&mut self, disk: &super::Disk) -> Space {
         let m = &disk.matcher;
-        if m.path.is_none() && m.model.is_none() && m.size.is_none() {
+        if m.path.is_none() && m.by_path.is_none() && m.model.is_none() && m.serial.is_none() && m.size.is_none() {
             self.errors.push(LayoutError::EmptyMatch(disk.id.clone()));
         }
-        let min_disk = m.size.as_ref().and_then(|s| match parse_bound(s) {
-            Ok(b) => b.min_bytes(),
-            Err(reason) => {
-                self.errors.push(LayoutError::BadSize { place: format!("disk {:?} match", disk.id), value: s.clone(), reason });
-                None
-            }
-        });
-        let mut cursor = GPT_START_BYTES;
-        let mut previous: Option<&str> = None;
-        let last = disk.partitions.len().saturating_sub(1);
-        for (i, p) in disk.partitions.iter().enumerate() {
-            let place = format!("disk {:?} partition {:?}", disk.id, p.id);
-            let start = match p.start.as_deref().map(super::size::parse_bytes) {
-                None => cursor,
-                Some(Ok(start)) => start,
-                Some(Err(reason)) => {
-                    self.errors.push(LayoutError::BadSize { place: place.clone(), value: p.start.clone().unwrap_or_default(), reason });
-                    cursor
-                }
-            };
-            if start < cursor
-                && let Some(first) = previous
-            {
-                self.errors.push(LayoutError::Overlap {
-                    disk: disk.id.clone(),
-                    first: first.to_string(),
-                    second: p.id.clone(),
-                    start: Human(start),
-                    end: Human(cursor),
-                });
-            }
-            match parse_size(&p.size) {
-                Ok(Size::Bytes(n)) => cursor = start.saturating_add(n),
-                Ok(Size::Rest) if i != last => self.errors.push(LayoutError::RestNotLast(place)),
-                Ok(Size::Rest) => cursor = start.max(cursor),
-                Err(reason) => self.errors.push(LayoutError::BadSize { place, value: p.size.clone(), reason }),
-            }
-            previous = Some(&p.id);
+        if disk.protected && !disk.partitions.is_empty() {
+            self.errors.push(LayoutError::ProtectedUsed(disk.id.clone()));
         }
-        if let Some(have) = min_disk
-            && cursor > have
-        {
-            self.errors.push(LayoutError::TooBig { disk: disk.id.clone(), need: Human(cursor), have: Human(have) });
+        match m.size.as_deref().map(parse_bound) {
+            None | Some(Ok(Bound::AtMost(_))) => Space::UNKNOWN,
+            Some(Ok(Bound::AtLeast(n))) => Space { bytes: Some(n), exact: false },
+            Some(Ok(Bound::Exactly(n))) => Space::exact(n),
+            Some(Err(reason)) => {
+                self.errors.push(LayoutError::BadSize { place: format!("disk {:?} match", disk.id), value: m.size.clone().unwrap_or_default(), reason });
+                Space::UNKNOWN
+            }
         }
     }
 
@@ -151,7 +116,8 @@ impl Checker {
     fn consume(&mut self, user: &str, id: &str, may_use: impl Fn(Kind) -> bool) {
         match self.kinds.get(id).copied() {
             None => self.errors.push(LayoutError::UnknownRef { user: user.to_string(), id: id.to_string() }),
-            Some(Kind::Disk { partitioned: true }) => self.errors.push(LayoutError::PartitionedDiskUsedWhole(id.to_string())),
+            Some(Kind::Disk { protected: true, .. }) => self.errors.push(LayoutError::ProtectedUsed(id.to_string())),
+            Some(Kind::Disk { partitioned: true, .. }) => self.errors.push(LayoutError::PartitionedDiskUsedWhole(id.to_string())),
             Some(kind) if !may_use(kind) => self.errors.push(LayoutError::UnknownRef { user: user.to_string(), id: id.to_string() }),
             Some(_) => {
                 if let Some(first) = self.consumers.insert(id.to_string(), user.to_string()) {
@@ -182,15 +148,6 @@ impl Checker {
             }
             for pv in &vg.pvs {
                 self.consume(&user, pv, |k| k != Kind::Vg);
-            }
-            let last = vg.lvs.len().saturating_sub(1);
-            for (i, lv) in vg.lvs.iter().enumerate() {
-                let place = format!("lv {}/{}", vg.vg, lv.name);
-                match parse_size(&lv.size) {
-                    Ok(Size::Rest) if i != last => self.errors.push(LayoutError::RestNotLast(place)),
-                    Ok(_) => {}
-                    Err(reason) => self.errors.push(LayoutError::BadSize { place, value: lv.size.clone(), reason }),
-                }
             }
         }
     }

@@ -1,4 +1,5 @@
 //! What can be wrong with a layout, one variant per rule, each message naming the entries involved.
+use super::capacity::may_be;
 use super::size::Human;
 
 /// One problem in a layout.
@@ -17,7 +18,7 @@ pub enum LayoutError {
     #[error("id {0:?} is used more than once")]
     DuplicateId(String),
     /// A disk without any match rule would match any disk.
-    #[error("disk {0:?} has an empty match: give at least one of path, model, size")]
+    #[error("disk {0:?} has an empty match: give at least one of path, by_path, model, serial, size")]
     EmptyMatch(String),
     /// A size that does not parse.
     #[error("{place}: invalid size {value:?}: {reason}")]
@@ -46,15 +47,95 @@ pub enum LayoutError {
         /// Where the first ends.
         end: Human,
     },
-    /// Partitions larger than the smallest disk the match allows.
-    #[error("disk {disk:?}: partitions need {need} but a matching disk may be only {have}")]
+    /// Partitions larger than the disk (or the smallest disk the match allows).
+    #[error("disk {disk:?}: partitions need {need} but {}only {have}", if *.exact { "the disk is " } else { "a matching disk may be " })]
     TooBig {
         /// Disk id.
         disk: String,
-        /// Bytes the partitions need.
+        /// Bytes the partitions need, GPT included.
         need: Human,
-        /// Smallest matching disk.
+        /// The disk's size, or the smallest the match allows.
         have: Human,
+        /// Whether `have` is the disk's real size.
+        exact: bool,
+    },
+    /// `rest` with no space left for it.
+    #[error("{place}: size 'rest' leaves it no space: the entries before it take everything")]
+    NoRoomForRest {
+        /// Where.
+        place: String,
+    },
+    /// RAID members so different in size that most of the larger is lost.
+    #[error("raid {id:?}: member {small:?} is {small_size} but {large:?} is {large_size}: an array uses only its smallest member's size on each member, so refuse mismatched members (make them about equal)")]
+    RaidMismatch {
+        /// Array id.
+        id: String,
+        /// Smallest member.
+        small: String,
+        /// Its size.
+        small_size: Human,
+        /// Largest member.
+        large: String,
+        /// Its size.
+        large_size: Human,
+    },
+    /// A member too small to hold mdadm's superblock and data offset.
+    #[error("raid {id:?}: member {member:?} {} only {size}, too small for mdadm's superblock and data offset", if *.exact { "is" } else { "may be" })]
+    RaidMemberTooSmall {
+        /// Array id.
+        id: String,
+        /// The member.
+        member: String,
+        /// Its size.
+        size: Human,
+        /// Whether `size` is certain.
+        exact: bool,
+    },
+    /// A spare smaller than the members it would replace.
+    #[error("raid {id:?}: spare {spare:?} is {have}, smaller than the members ({need}), so it could never replace one")]
+    SpareTooSmall {
+        /// Array id.
+        id: String,
+        /// The spare.
+        spare: String,
+        /// Its size.
+        have: Human,
+        /// The smallest member's size.
+        need: Human,
+    },
+    /// A physical volume with no room for one extent after LVM's metadata.
+    #[error("vg {vg:?}: physical volume {pv:?} {} {size}, too small for LVM (it needs at least {need})", if *.exact { "is" } else { "may be" })]
+    PvTooSmall {
+        /// Volume group.
+        vg: String,
+        /// The physical volume's id.
+        pv: String,
+        /// Its size.
+        size: Human,
+        /// Metadata plus one extent.
+        need: Human,
+        /// Whether `size` is certain.
+        exact: bool,
+    },
+    /// Logical volumes that do not fit their volume group.
+    #[error("vg {vg:?}: logical volumes need {need} but its physical volumes {}hold only {have} (after LVM metadata)", may_be(.exact))]
+    VgTooSmall {
+        /// Volume group.
+        vg: String,
+        /// Bytes the logical volumes need.
+        need: Human,
+        /// Bytes the volume group has.
+        have: Human,
+        /// Whether `have` is certain.
+        exact: bool,
+    },
+    /// Percent sizes adding up to more than the whole.
+    #[error("vg {vg:?}: logical volume percentages add up to {pct}%")]
+    PercentOver {
+        /// Volume group.
+        vg: String,
+        /// Their sum.
+        pct: u64,
     },
     /// A reference to an id that does not exist.
     #[error("{user} refers to unknown device {id:?}")]
@@ -77,6 +158,9 @@ pub enum LayoutError {
     /// A whole disk used by RAID or LVM while it also has partitions.
     #[error("disk {0:?} has partitions, so it cannot also be used whole by RAID or LVM")]
     PartitionedDiskUsedWhole(String),
+    /// A protected disk given partitions or used by RAID or LVM.
+    #[error("disk {0:?} is protected, so it cannot have partitions or be used by RAID or LVM")]
+    ProtectedUsed(String),
     /// Unsupported RAID level.
     #[error("raid {id:?}: level {level} is not supported (use 0, 1, 5, 6 or 10)")]
     RaidLevel {

@@ -6,7 +6,7 @@
 //! bootloader: uefi            # or bios
 //! disks:
 //!   - id: a
-//!     match: { size: ">=400G" }      # and/or path: /dev/sda, model: "SAMSUNG*"
+//!     match: { size: ">=400G" }      # and/or path, by_path, model: "SAMSUNG*", serial
 //!     partitions:
 //!       - { id: esp, size: 512M, flags: [esp], fs: vfat, mount: /boot/efi }
 //!       - { id: a2, size: rest }
@@ -18,14 +18,23 @@
 //!     lvs:
 //!       - { name: root, size: 50G, fs: xfs, mount: / }
 //!       - { name: swap, size: 8G, fs: swap }
+//!       - { name: data, size: 50%, fs: ext4, mount: /data }   # of the VG; `rest` takes what is left
+//!   # - { id: keep, match: { serial: "WD-123*" }, protected: true }   # under disks: never touched
 //! ```
+//!
+//! Sizes are checked through the whole stack ([`capacity`]) both here, against the smallest disks the
+//! match rules allow, and by the agent's planner against the node's real disks.
+pub mod capacity;
 mod check;
+mod disk_match;
 mod error;
+mod protected;
 pub mod size;
 
 use serde::{Deserialize, Serialize};
 
 pub use error::LayoutError;
+pub use protected::Protected;
 
 /// A whole disk layout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +74,10 @@ pub struct Disk {
     /// GPT partitions in order.
     #[serde(default)]
     pub partitions: Vec<Partition>,
+    /// Every disk these rules match is kept out of the layout and never written (a data disk, the
+    /// disk of another OS). Such an entry has no partitions and nothing uses it; the disk need not exist.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub protected: bool,
 }
 
 /// Rules that pick a disk; all given ones must hold.
@@ -74,9 +87,15 @@ pub struct DiskMatch {
     /// Device path (`/dev/sda`, `/dev/disk/by-path/...`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// Stable path under `/dev/disk/by-path/` (the full path or the name in that folder), `*` as wildcard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_path: Option<String>,
     /// Model, `*` as wildcard.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// Serial number, `*` as wildcard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
     /// Size bound: `>=400G`, `<=2T` or an exact size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<String>,
@@ -170,7 +189,7 @@ pub struct VolumeGroup {
 pub struct LogicalVolume {
     /// Name inside its volume group.
     pub name: String,
-    /// Size (`50G`) or `rest`.
+    /// Size (`50G`), a percentage of the volume group (`20%`) or `rest`.
     pub size: String,
     /// Filesystem to make.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -189,6 +208,11 @@ pub fn parse(yaml: &str) -> Result<Layout, Vec<LayoutError>> {
         return Err(vec![LayoutError::Syntax(format!("layout is larger than {LAYOUT_MAX_BYTES} bytes"))]);
     }
     let layout: Layout = serde_norway::from_str(yaml).map_err(|e| vec![LayoutError::Syntax(e.to_string())])?;
-    let errors = check::check(&layout);
+    let errors = validate(&layout);
     if errors.is_empty() { Ok(layout) } else { Err(errors) }
+}
+
+/// Every problem in a layout already parsed (the agent checks what it is given before planning).
+pub fn validate(layout: &Layout) -> Vec<LayoutError> {
+    check::check(layout)
 }

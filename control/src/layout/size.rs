@@ -1,9 +1,14 @@
-//! Sizes in layouts: `512M`, `1.5T` is not accepted (binary units and whole numbers keep arithmetic
-//! exact), `rest` for the remaining space, and `>=400G`-style bounds for matching disks.
+//! Sizes in layouts: `512M`, `1.5T`, `40GB`, `rest` for the remaining space, and `>=400G`-style bounds
+//! for matching disks.
+//!
+//! Units: `K`, `M`, `G`, `T`, `P` and `KiB` … `PiB` are binary (powers of 1024), as partitioning tools
+//! read them; `kB`/`KB`, `MB`, `GB`, `TB`, `PB` are decimal SI units (powers of 1000), as disk vendors
+//! label capacity, so `40GB` is 40,000,000,000 bytes and never silently 40 GiB. A fraction is allowed
+//! when it comes to whole bytes (`1.5T`, `0.5G`); anything else is refused with the reason.
 use std::fmt;
 
-/// One kibibyte; layout units are binary (K = KiB, M = MiB, ...), as disk tools use.
-const KIB: u64 = 1024;
+/// Fractional digits a size may have (`1.125T`).
+const FRACTION_DIGITS_MAX: usize = 6;
 
 /// The size of a partition or logical volume.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,25 +40,39 @@ impl Bound {
     }
 }
 
-/// Parses `<digits><unit>` with unit one of B, K, M, G, T, P (optionally followed by `iB`).
+/// Parses `<number><unit>`: a whole or decimal number and one of the units in the module docs.
 pub fn parse_bytes(s: &str) -> Result<u64, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    if digits.is_empty() {
-        return Err("expected a whole number followed by a unit, like 512M or 2T".into());
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty() || (number.contains('.') && fraction.is_empty()) || fraction.contains('.') {
+        return Err("expected a number followed by a unit, like 512M, 1.5T or 40GB".into());
     }
-    let shift = match unit.trim_end_matches("iB").trim_end_matches('B') {
-        "" => 0,
-        "K" | "k" => 1,
-        "M" => 2,
-        "G" => 3,
-        "T" => 4,
-        "P" => 5,
-        other => return Err(format!("unknown unit {other:?}: use K, M, G, T or P (binary)")),
+    if fraction.len() > FRACTION_DIGITS_MAX {
+        return Err(format!("at most {FRACTION_DIGITS_MAX} digits after the point"));
+    }
+    let unit_bytes: u128 = match unit {
+        "" | "B" => 1,
+        "K" | "k" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        "T" | "TiB" => 1 << 40,
+        "P" | "PiB" => 1 << 50,
+        "kB" | "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "TB" => 1_000_000_000_000,
+        "PB" => 1_000_000_000_000_000,
+        other => return Err(format!("unknown unit {other:?}: use K, M, G, T, P (binary, also KiB…PiB) or kB, MB, GB, TB, PB (decimal)")),
     };
-    let n: u64 = digits.parse().map_err(|_| "number too large".to_string())?;
-    n.checked_mul(KIB.pow(shift)).ok_or_else(|| "size too large".into())
+    let scale = 10u128.pow(fraction.len() as u32);
+    let digits: u128 = format!("{whole}{fraction}").parse().map_err(|_| "too large".to_string())?;
+    let scaled = digits.checked_mul(unit_bytes).ok_or_else(|| "too large".to_string())?;
+    if scaled % scale != 0 {
+        return Err("not a whole number of bytes".into());
+    }
+    u64::try_from(scaled / scale).map_err(|_| "too large".to_string())
 }
 
 /// Parses a partition or LV size.
@@ -107,8 +126,19 @@ mod tests {
         assert_eq!(parse_size("rest").unwrap(), Size::Rest);
         assert_eq!(parse_bound(">=400G").unwrap(), Bound::AtLeast(400 << 30));
         assert!(parse_size("0M").is_err());
-        assert!(parse_bytes("1.5G").unwrap_err().contains("unknown unit"));
         assert!(parse_bytes("99999999999P").unwrap_err().contains("too large"));
         assert_eq!(Human(512 << 20).to_string(), "512 MiB");
+    }
+
+    #[test]
+    fn decimal_units_are_si_and_fractions_must_be_whole_bytes() {
+        assert_eq!(parse_bytes("40GB").unwrap(), 40_000_000_000, "GB is decimal, never GiB");
+        assert_eq!(parse_bytes("40G").unwrap(), 40 << 30);
+        assert_eq!(parse_bytes("1.5T").unwrap(), 3 << 39);
+        assert_eq!(parse_bytes("2.5kB").unwrap(), 2_500);
+        assert!(parse_bytes("1.5B").unwrap_err().contains("not a whole number of bytes"));
+        assert!(parse_bytes("1.").unwrap_err().contains("expected a number"));
+        assert!(parse_bytes("1.2.3G").unwrap_err().contains("expected a number"));
+        assert!(parse_bytes("3Gb").unwrap_err().contains("unknown unit \"Gb\""));
     }
 }

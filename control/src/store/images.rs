@@ -1,6 +1,6 @@
 //! Images and their versions in the store. Versions are append-only (triggers refuse UPDATE and
 //! DELETE); only an image's default pointer moves.
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use super::{Store, StoreError, found, now_unix_s};
 use crate::image::{Image, ImageVersion, RollbackDone};
@@ -64,31 +64,47 @@ impl Store {
         })
     }
 
-    /// Publishes the next version of `image`, optionally making it the default.
-    pub fn add_version(&self, image: &str, files: &VersionFiles, make_default: bool) -> Result<ImageVersion, StoreError> {
+    /// Creates `image` if it does not exist and publishes its next version, in one transaction: a
+    /// refused version leaves no empty image behind.
+    pub fn publish(&self, image: &str, files: &VersionFiles, make_default: bool) -> Result<ImageVersion, StoreError> {
         self.write(|tx| {
-            let exists: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM images WHERE name = ?1)", [image], |r| r.get(0))?;
-            if !exists {
+            tx.execute("INSERT OR IGNORE INTO images (name, created_unix_s) VALUES (?1, ?2)", params![image, now_unix_s()])?;
+            insert_version(tx, image, files, make_default)
+        })
+    }
+
+    /// Removes an image and all its versions; refused while a node is assigned it. The files under
+    /// `images/` stay: they are the operator's.
+    pub fn delete_image(&self, image: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let users = users_of_image(tx, image, None)?;
+            if !users.is_empty() {
+                return Err(StoreError::Conflict(format!("image {image} is assigned to node(s) {}: assign them another first", users.join(", "))));
+            }
+            tx.execute("DELETE FROM image_versions WHERE image = ?1", [image])?;
+            if tx.execute("DELETE FROM images WHERE name = ?1", [image])? == 0 {
                 return Err(StoreError::NotFound(format!("image {image}")));
             }
-            let version: u32 = tx.query_row("SELECT COALESCE(MAX(version), 0) + 1 FROM image_versions WHERE image = ?1", [image], |r| r.get(0))?;
-            let created = now_unix_s();
-            tx.execute(
-                &format!("INSERT INTO image_versions ({VERSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-                params![image, version, files.artifact, files.manifest, files.artifact_bytes, files.manifest_blake3, created],
-            )?;
-            if make_default {
-                tx.execute("UPDATE images SET default_version = ?2 WHERE name = ?1", params![image, version])?;
+            Ok(())
+        })
+    }
+
+    /// Removes one version; refused for the default version and for a version a node is assigned.
+    pub fn delete_version(&self, image: &str, version: u32) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let default: Option<u32> =
+                found(tx.query_row("SELECT default_version FROM images WHERE name = ?1", [image], |r| r.get(0)), || format!("image {image}"))?;
+            if default == Some(version) {
+                return Err(StoreError::Conflict(format!("version {version} is the default of image {image}: roll back or publish another first")));
             }
-            Ok(ImageVersion {
-                image: image.to_string(),
-                version,
-                artifact: files.artifact.clone(),
-                manifest: files.manifest.clone(),
-                artifact_bytes: files.artifact_bytes,
-                manifest_blake3: files.manifest_blake3.clone(),
-                created_unix_s: created,
-            })
+            let users = users_of_image(tx, image, Some((version, default)))?;
+            if !users.is_empty() {
+                return Err(StoreError::Conflict(format!("{image}@{version} is assigned to node(s) {}", users.join(", "))));
+            }
+            if tx.execute("DELETE FROM image_versions WHERE image = ?1 AND version = ?2", params![image, version])? == 0 {
+                return Err(StoreError::NotFound(format!("version {version} of image {image}")));
+            }
+            Ok(())
         })
     }
 
@@ -154,4 +170,52 @@ impl Store {
             Ok(RollbackDone { image: image.to_string(), from, to: target, node: node.map(str::to_string) })
         })
     }
+}
+
+/// Inserts the next version of the existing `image`.
+fn insert_version(tx: &Transaction<'_>, image: &str, files: &VersionFiles, make_default: bool) -> Result<ImageVersion, StoreError> {
+    // One past every version ever published, deleted ones included, so a number never means two
+    // different artifacts.
+    let version: u32 = tx.query_row(
+        "SELECT MAX(last_version, COALESCE((SELECT MAX(version) FROM image_versions WHERE image = ?1), 0)) + 1 FROM images WHERE name = ?1",
+        [image],
+        |r| r.get(0),
+    )?;
+    tx.execute("UPDATE images SET last_version = ?2 WHERE name = ?1", params![image, version])?;
+    let created = now_unix_s();
+    tx.execute(
+        &format!("INSERT INTO image_versions ({VERSION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+        params![image, version, files.artifact, files.manifest, files.artifact_bytes, files.manifest_blake3, created],
+    )?;
+    if make_default {
+        tx.execute("UPDATE images SET default_version = ?2 WHERE name = ?1", params![image, version])?;
+    }
+    Ok(ImageVersion {
+        image: image.to_string(),
+        version,
+        artifact: files.artifact.clone(),
+        manifest: files.manifest.clone(),
+        artifact_bytes: files.artifact_bytes,
+        manifest_blake3: files.manifest_blake3.clone(),
+        created_unix_s: created,
+    })
+}
+
+/// Nodes assigned `image` (any version), or with `Some((version, default))` those that resolve to that
+/// version: pinned to it, or following the image's default when it is the default.
+fn users_of_image(tx: &Transaction<'_>, image: &str, version: Option<(u32, Option<u32>)>) -> Result<Vec<String>, StoreError> {
+    let mut stmt = tx.prepare_cached("SELECT name, json_extract(doc, '$.image.version') FROM nodes WHERE json_extract(doc, '$.image.name') = ?1 ORDER BY name")?;
+    let rows = stmt.query_map([image], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<u32>>(1)?)))?;
+    let mut users = Vec::new();
+    for row in rows {
+        let (name, pinned) = row?;
+        let uses = match version {
+            None => true,
+            Some((v, default)) => pinned.or(default) == Some(v),
+        };
+        if uses {
+            users.push(name);
+        }
+    }
+    Ok(users)
 }

@@ -14,7 +14,22 @@ impl Store {
                 "INSERT OR IGNORE INTO layouts (name, yaml, updated_unix_s) VALUES (?1, ?2, ?3)"
             };
             if tx.execute(sql, params![name, yaml, now_unix_s()])? == 0 {
-                return Err(StoreError::Conflict(format!("layout {name} already exists (use replace to overwrite it)")));
+                return Err(StoreError::Conflict(format!("layout {name} already exists (use --replace, or ?replace=true, to overwrite it)")));
+            }
+            Ok(())
+        })
+    }
+
+    /// Removes a layout; refused while a node is assigned it.
+    pub fn delete_layout(&self, name: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let mut stmt = tx.prepare_cached("SELECT name FROM nodes WHERE json_extract(doc, '$.layout') = ?1 ORDER BY name")?;
+            let users = stmt.query_map([name], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+            if !users.is_empty() {
+                return Err(StoreError::Conflict(format!("layout {name} is assigned to node(s) {}", users.join(", "))));
+            }
+            if tx.execute("DELETE FROM layouts WHERE name = ?1", [name])? == 0 {
+                return Err(StoreError::NotFound(format!("layout {name}")));
             }
             Ok(())
         })

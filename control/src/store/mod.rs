@@ -9,7 +9,7 @@ mod layouts;
 mod nodes;
 pub mod schema;
 mod servers;
-mod sessions;
+pub mod sessions;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -54,6 +54,8 @@ pub enum StoreError {
 pub struct Store {
     conn: Mutex<Connection>,
     checkpointer: Mutex<Connection>,
+    /// The budget for recording new unknown MACs.
+    discovery: Mutex<discovered::Bucket>,
 }
 
 impl Store {
@@ -70,7 +72,8 @@ impl Store {
         schema::migrate(&mut conn)?;
         let checkpointer = Connection::open(data_dir.join(DB_FILE))?;
         checkpointer.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS))?;
-        Ok(Store { conn: Mutex::new(conn), checkpointer: Mutex::new(checkpointer) })
+        let discovery = Mutex::new(discovered::Bucket::new(discovered::DiscoveryLimits::default()));
+        Ok(Store { conn: Mutex::new(conn), checkpointer: Mutex::new(checkpointer), discovery })
     }
 
     /// Copies what it can of the write-ahead log back into the database without blocking readers or

@@ -35,23 +35,51 @@ impl Store {
                 return Err(StoreError::Conflict(format!("node {} already exists", node.name)));
             }
             check_references(tx, node)?;
-            tx.execute("INSERT INTO nodes (name, doc, updated_unix_s) VALUES (?1, ?2, ?3)", params![node.name, encode(node), now_unix_s()])?;
+            // A name used before continues its token generations, so no token of the deleted node
+            // works for the new one.
+            let generation: u64 =
+                tx.query_row("SELECT COALESCE((SELECT next_token_generation FROM retired_nodes WHERE name = ?1), 0)", [&node.name], |r| r.get(0))?;
+            tx.execute(
+                "INSERT INTO nodes (name, doc, token_generation, updated_unix_s) VALUES (?1, ?2, ?3, ?4)",
+                params![node.name, encode(node), generation, now_unix_s()],
+            )?;
             put_macs(tx, node)
         })
     }
 
-    /// Replaces node `name` by `change(current)`, checked against the store, in one transaction.
-    pub fn update_node(&self, name: &str, change: impl FnOnce(&Node) -> Result<Node, StoreError>) -> Result<Node, StoreError> {
+    /// Replaces node `name` by `change(current)`, checked against the store, in one transaction. The
+    /// node's token is revoked (its generation bumped) when `reimage_requested` (every re-image request
+    /// gets a fresh token) or when the change takes the node out of re-imaging (a cancelled re-image
+    /// leaves no token that still reads its config or image).
+    pub fn update_node(&self, name: &str, reimage_requested: bool, change: impl FnOnce(&Node) -> Result<Node, StoreError>) -> Result<Node, StoreError> {
         self.write(|tx| {
             let current = get(tx, name)?;
             let node = change(&current)?;
             check_references(tx, &node)?;
-            tx.execute("UPDATE nodes SET doc = ?2, updated_unix_s = ?3 WHERE name = ?1", params![name, encode(&node), now_unix_s()])?;
+            let cancelled = current.next_boot == NextBoot::Reimage && node.next_boot != NextBoot::Reimage;
+            if reimage_requested || cancelled {
+                put_doc_revoking_token(tx, &node)?;
+            } else {
+                tx.execute("UPDATE nodes SET doc = ?2, updated_unix_s = ?3 WHERE name = ?1", params![name, encode(&node), now_unix_s()])?;
+            }
             if node.macs != current.macs {
                 tx.execute("DELETE FROM node_macs WHERE node = ?1", [name])?;
                 put_macs(tx, &node)?;
             }
             Ok(node)
+        })
+    }
+
+    /// Removes a node and its MACs, revoking its token for good.
+    pub fn delete_node(&self, name: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let generation: u64 = found(tx.query_row("SELECT token_generation FROM nodes WHERE name = ?1", [name], |r| r.get(0)), || format!("node {name}"))?;
+            tx.execute(
+                "INSERT INTO retired_nodes (name, next_token_generation) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET next_token_generation = ?2",
+                params![name, generation + 1],
+            )?;
+            tx.execute("DELETE FROM nodes WHERE name = ?1", [name])?;
+            Ok(())
         })
     }
 

@@ -65,6 +65,24 @@ const MIGRATIONS: &[&str] = &[
         started_unix_s INTEGER NOT NULL
     );
     "#,
+    // 2: deletion (an image version may go once no node uses it; version numbers and node tokens are
+    // never handed out twice), discovery ordered by age, transfer history that survives a restart.
+    r#"
+    DROP TRIGGER image_versions_no_delete;
+    CREATE TRIGGER image_versions_no_delete_in_use BEFORE DELETE ON image_versions
+        WHEN EXISTS (SELECT 1 FROM nodes WHERE json_extract(doc, '$.image.name') = OLD.image AND (
+            json_extract(doc, '$.image.version') = OLD.version
+            OR (json_extract(doc, '$.image.version') IS NULL AND (SELECT default_version FROM images WHERE name = OLD.image) = OLD.version)))
+        BEGIN SELECT RAISE(ABORT, 'image version is in use by a node'); END;
+    ALTER TABLE images ADD COLUMN last_version INTEGER NOT NULL DEFAULT 0;
+    UPDATE images SET last_version = COALESCE((SELECT MAX(version) FROM image_versions v WHERE v.image = images.name), 0);
+    CREATE TABLE retired_nodes (
+        name TEXT PRIMARY KEY,
+        next_token_generation INTEGER NOT NULL
+    );
+    CREATE INDEX discovered_by_age ON discovered_macs(last_seen_unix_s, mac);
+    ALTER TABLE transfer_sessions ADD COLUMN status TEXT;
+    "#,
 ];
 
 /// Brings the schema up to date.
@@ -106,13 +124,23 @@ mod tests {
     fn published_versions_cannot_be_changed_even_by_hand() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store.create_image("rocky").unwrap();
-        let files = VersionFiles { artifact: "a".into(), manifest: "m".into(), artifact_bytes: 1, manifest_blake3: "00".into() };
-        store.add_version("rocky", &files, true).unwrap();
+                let files = VersionFiles { artifact: "a".into(), manifest: "m".into(), artifact_bytes: 1, manifest_blake3: "00".into() };
+        store.publish("rocky", &files, true).unwrap();
+        let node = crate::node::NewNode {
+            name: "n1".into(),
+            macs: vec!["52:54:00:00:00:01".parse().unwrap()],
+            groups: vec![],
+            image: Some("rocky".parse().unwrap()),
+            layout: None,
+            boot_mode: crate::node::BootMode::Stateful,
+            next_boot: None,
+            config: Default::default(),
+        };
+        store.insert_node(&node.into_node().unwrap()).unwrap();
         let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
-        for sql in ["UPDATE image_versions SET artifact = 'evil'", "DELETE FROM image_versions"] {
+        for (sql, refusal) in [("UPDATE image_versions SET artifact = 'evil'", "image versions are immutable"), ("DELETE FROM image_versions", "in use by a node")] {
             let err = conn.execute(sql, []).unwrap_err().to_string();
-            assert!(err.contains("image versions are immutable"), "{sql}: {err}");
+            assert!(err.contains(refusal), "{sql}: {err}");
         }
         assert_eq!(store.versions("rocky").unwrap()[0].artifact, "a");
     }

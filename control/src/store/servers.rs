@@ -11,15 +11,16 @@ fn server_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StatelessServer> {
 }
 
 impl Store {
-    /// Adds a server; refuses a URL already listed.
-    pub fn add_server(&self, s: &NewServer) -> Result<StatelessServer, StoreError> {
+    /// Adds a server with health `healthy` (known from a probe or the operator); refuses a URL already
+    /// listed.
+    pub fn add_server(&self, s: &NewServer, healthy: bool) -> Result<StatelessServer, StoreError> {
         self.write(|tx| {
             let taken: Option<i64> = tx.query_row("SELECT id FROM stateless_servers WHERE url = ?1", [&s.url], |r| r.get(0)).optional()?;
             if let Some(id) = taken {
                 return Err(StoreError::Conflict(format!("server {} is already listed as id {id}", s.url)));
             }
-            tx.execute("INSERT INTO stateless_servers (url, weight, healthy) VALUES (?1, ?2, ?3)", params![s.url, s.weight, s.healthy])?;
-            Ok(StatelessServer { id: tx.last_insert_rowid(), url: s.url.clone(), weight: s.weight, healthy: s.healthy, load: 0 })
+            tx.execute("INSERT INTO stateless_servers (url, weight, healthy) VALUES (?1, ?2, ?3)", params![s.url, s.weight, healthy])?;
+            Ok(StatelessServer { id: tx.last_insert_rowid(), url: s.url.clone(), weight: s.weight, healthy, load: 0 })
         })
     }
 
@@ -34,6 +35,16 @@ impl Store {
                 return Err(StoreError::NotFound(format!("server {id}")));
             }
             found(tx.query_row(&format!("{SERVER_QUERY} WHERE s.id = ?1"), [id], server_row), || format!("server {id}"))
+        })
+    }
+
+    /// Removes a server; its nodes get another one at their next boot.
+    pub fn delete_server(&self, id: i64) -> Result<(), StoreError> {
+        self.write(|tx| {
+            if tx.execute("DELETE FROM stateless_servers WHERE id = ?1", [id])? == 0 {
+                return Err(StoreError::NotFound(format!("server {id}")));
+            }
+            Ok(())
         })
     }
 

@@ -1,10 +1,16 @@
 //! Transfer sessions in the store: ids stay unique across restarts, and launched sessions leave a
-//! record of who received what.
+//! record of who received what, so `image transfers` still shows them after a restart.
+use std::collections::BTreeMap;
+
 use rusqlite::params;
 
 use super::{Store, StoreError, now_unix_s};
-use crate::transfer::SessionId;
 use crate::transfer::gather::Launch;
+use crate::transfer::{ReceiverState, SessionId, SessionState, SessionStatus};
+
+/// The state shown for a session that had not ended when the server stopped: its sender ran in the
+/// server's process, so it ended with it.
+pub const INTERRUPTED: &str = "interrupted: the control plane stopped before the session ended";
 
 impl Store {
     /// The first session id this run may use: one past every launched session. The id of a window that
@@ -24,5 +30,44 @@ impl Store {
             )?;
             Ok(())
         })
+    }
+
+    /// Records where a launched session stands (its end, or a receiver's report).
+    pub fn record_session(&self, status: &SessionStatus) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(status).expect("a session status serialises");
+        self.write(|tx| {
+            tx.execute("UPDATE transfer_sessions SET status = ?2 WHERE id = ?1", params![status.id, doc])?;
+            Ok(())
+        })
+    }
+
+    /// The `limit` most recent launched sessions as last recorded, oldest first; one that had not
+    /// ended shows as failed with [`INTERRUPTED`].
+    pub fn session_history(&self, limit: usize) -> Result<Vec<SessionStatus>, StoreError> {
+        let rows: Vec<(SessionId, String, u32, String, Option<String>)> = self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT id, image, version, receivers, status FROM transfer_sessions ORDER BY id DESC LIMIT ?1")?;
+            let rows = stmt.query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })?;
+        let mut history = rows
+            .into_iter()
+            .map(|(id, image, version, receivers, status)| {
+                let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("transfer session {id}: {e}"));
+                let mut s = match status {
+                    Some(doc) => serde_json::from_str::<SessionStatus>(&doc).map_err(corrupt)?,
+                    None => {
+                        let names: Vec<String> = serde_json::from_str(&receivers).map_err(corrupt)?;
+                        let receivers = names.into_iter().map(|n| (n, ReceiverState::Registered)).collect::<BTreeMap<_, _>>();
+                        SessionStatus { id, image, version, state: SessionState::Running, receivers }
+                    }
+                };
+                if matches!(s.state, SessionState::Gathering | SessionState::Running) {
+                    s.state = SessionState::Failed { reason: INTERRUPTED.into() };
+                }
+                Ok(s)
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        history.reverse();
+        Ok(history)
     }
 }

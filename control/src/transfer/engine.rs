@@ -3,20 +3,23 @@
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use fec::SessionTicket;
 use fec::wire::SessionKey;
-use fec::{Manifest, SessionTicket};
 use netio::MulticastOptions;
 use sender::Event;
 
 use super::launcher::{EventSink, LaunchError, LaunchPlan, TransferLauncher};
+use super::manifest_file;
 use super::{EncodedTicket, ReceiverState};
 use crate::sync::lock;
 
-/// Largest manifest read, bytes (one hash per block: a few MiB for the largest images).
-const MANIFEST_MAX_BYTES: u64 = 64 << 20;
+/// Why a sender stops when the control plane does.
+pub const SHUTDOWN_REASON: &str = "the control plane shut down";
 
 /// How sessions are sent.
 #[derive(Debug, Clone)]
@@ -36,6 +39,9 @@ pub struct EngineConfig {
     pub join_window: Duration,
     /// Drop a receiver not heard from for this long.
     pub receiver_timeout: Duration,
+    /// Give a session up when no node has joined it this long after it started: its nodes were
+    /// gathered because their agents registered, so they join within seconds or not at all.
+    pub first_join_timeout: Duration,
     /// Give a session up after this long, whether or not anyone joined.
     pub session_timeout: Duration,
 }
@@ -52,6 +58,7 @@ impl EngineConfig {
             rate_bps: 1_000_000_000,
             join_window: Duration::from_secs(30),
             receiver_timeout: Duration::from_secs(10),
+            first_join_timeout: Duration::from_secs(120),
             session_timeout: Duration::from_secs(4 * 3600),
         }
     }
@@ -62,12 +69,16 @@ impl EngineConfig {
 pub struct MulticastLauncher {
     config: EngineConfig,
     groups: Arc<Mutex<BTreeSet<u32>>>,
+    /// Set on shutdown: every running sender stops at its next look.
+    stopping: Arc<AtomicBool>,
+    /// The sender threads, joined on shutdown.
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl MulticastLauncher {
     /// A launcher sending as `config` says.
     pub fn new(config: EngineConfig) -> Self {
-        MulticastLauncher { config, groups: Arc::default() }
+        MulticastLauncher { config, groups: Arc::default(), stopping: Arc::default(), threads: Mutex::default() }
     }
 
     /// The lowest free group address, held until the lease is dropped.
@@ -101,7 +112,10 @@ impl Drop for GroupLease {
 
 impl TransferLauncher for MulticastLauncher {
     fn launch(&self, plan: LaunchPlan, events: EventSink) -> Result<EncodedTicket, LaunchError> {
-        let manifest = read_manifest(&plan)?;
+        if self.stopping.load(Ordering::Relaxed) {
+            return Err(LaunchError::Failed(SHUTDOWN_REASON.into()));
+        }
+        let manifest = manifest_file::read(&plan.manifest, Some(&plan.manifest_blake3)).map_err(|e| LaunchError::Failed(e.to_string()))?.manifest;
         let object = File::open(&plan.artifact).map_err(|e| LaunchError::Failed(format!("opening {}: {e}", plan.artifact.display())))?;
         let size = object.metadata().map_err(|e| LaunchError::Failed(format!("reading {}: {e}", plan.artifact.display())))?.len();
         if size != manifest.layout().object_size() {
@@ -125,14 +139,25 @@ impl TransferLauncher for MulticastLauncher {
         let mut sender = sender::setup(&ticket, config, object, multicast).map_err(|e| LaunchError::Failed(format!("binding the sender socket: {e}")))?;
         let nodes: HashMap<u64, String> = plan.receivers.iter().map(|r| (r.id, r.node.clone())).collect();
         let blocks_total = u64::from(ticket.manifest.layout().block_count());
-        let deadline = Instant::now() + self.config.session_timeout;
+        let started = Instant::now();
+        let deadline = started + self.config.session_timeout;
+        let (stopping, first_join_timeout) = (self.stopping.clone(), self.config.first_join_timeout);
+        let mut stop = move |session: &sender::SenderSession| {
+            if stopping.load(Ordering::Relaxed) {
+                Some(SHUTDOWN_REASON.to_string())
+            } else if session.receivers().next().is_none() && started.elapsed() >= first_join_timeout {
+                Some(format!("no node joined within {} s", first_join_timeout.as_secs_f64()))
+            } else {
+                None
+            }
+        };
         tracing::info!(session = plan.id, group = %lease.group, receivers = nodes.len(), "multicast sender starting");
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name(format!("fountain-session-{}", plan.id))
             .spawn(move || {
                 let _lease = lease;
                 let mut joined = BTreeSet::new();
-                let outcome = sender.run(Some(deadline), |session, event| {
+                let outcome = sender.run_stoppable(Some(deadline), &mut stop, |session, event| {
                     let (id, state) = match *event {
                         Event::ReceiverJoined(id) => {
                             joined.insert(id);
@@ -166,30 +191,25 @@ impl TransferLauncher for MulticastLauncher {
                 events.finished(outcome.map_err(|e| e.to_string()));
             })
             .map_err(|e| LaunchError::Failed(format!("starting the sender thread: {e}")))?;
+        let mut threads = lock(&self.threads);
+        threads.retain(|t| !t.is_finished());
+        threads.push(thread);
         Ok(EncodedTicket::new(ticket.encode()))
     }
-}
 
-/// The image's manifest: a bare manifest, or a session ticket as `fountain send` writes (its manifest
-/// is taken, the rest ignored).
-fn read_manifest(plan: &LaunchPlan) -> Result<Manifest, LaunchError> {
-    use std::io::Read;
-    let path = &plan.manifest;
-    let mut bytes = Vec::new();
-    File::open(path)
-        .and_then(|f| f.take(MANIFEST_MAX_BYTES).read_to_end(&mut bytes))
-        .map_err(|e| LaunchError::Failed(format!("reading {}: {e}", path.display())))?;
-    if blake3::hash(&bytes).to_hex().as_str() != plan.manifest_blake3 {
-        return Err(LaunchError::Failed(format!("{} changed since the image version was published", path.display())));
+    fn shutdown(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        for thread in threads {
+            let _ = thread.join();
+        }
     }
-    Manifest::decode(&bytes)
-        .or_else(|e| SessionTicket::decode(&bytes).map(|t| t.manifest).map_err(|_| e))
-        .map_err(|e| LaunchError::Failed(format!("{} is not a fountain manifest: {e}", path.display())))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use fec::Manifest;
     use crate::transfer::gather::{GatherConfig, Gatherer};
     use crate::transfer::launcher::PlannedReceiver;
 

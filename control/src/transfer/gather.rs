@@ -185,9 +185,18 @@ impl Gatherer {
         }
     }
 
-    /// Records the end of a session.
+    /// Records the end of a session. A failed session takes every receiver that is not done (or
+    /// failed for a reason of its own) down with it, so its agents learn why (see
+    /// [`Gatherer::failure`]) instead of waiting for a ticket that will never come.
     pub fn finish(&mut self, id: SessionId, outcome: Result<(), String>) {
         if let Some(s) = self.sessions.get_mut(&id) {
+            if let Err(reason) = &outcome {
+                for r in s.receivers.values_mut() {
+                    if !matches!(r, ReceiverState::Done | ReceiverState::Failed { .. }) {
+                        *r = ReceiverState::Failed { reason: format!("transfer session failed: {reason}") };
+                    }
+                }
+            }
             s.state = match outcome {
                 Ok(()) => SessionState::Finished,
                 Err(reason) => SessionState::Failed { reason },
@@ -195,6 +204,18 @@ impl Gatherer {
             s.grant = None;
         }
         self.forget_old();
+    }
+
+    /// Why `node`'s transfer failed, if its last session has ended and left it failed.
+    pub fn failure(&self, node: &str) -> Option<String> {
+        let s = self.sessions.get(self.node_session.get(node)?)?;
+        if matches!(s.state, SessionState::Gathering | SessionState::Running) {
+            return None;
+        }
+        match s.receivers.get(node)? {
+            ReceiverState::Failed { reason } => Some(reason.clone()),
+            _ => None,
+        }
     }
 
     /// The session `node` was last put in.
@@ -386,5 +407,28 @@ mod tests {
         assert_eq!(g.status()[0].receivers["b"], ReceiverState::Failed { reason: "never joined".into() });
         g.finish(id, Ok(()));
         assert_eq!(g.grant("a"), None, "the ticket is withdrawn when the session ends");
+    }
+
+    #[test]
+    fn a_failed_session_fails_its_waiting_receivers_and_says_why() {
+        let mut g = gatherer(3);
+        let id = g.assign("a", key("rocky"));
+        g.assign("b", key("rocky"));
+        g.assign("c", key("rocky"));
+        for node in ["a", "b", "c"] {
+            g.register(Instant::now(), node).unwrap();
+        }
+        g.poll_launch().unwrap();
+        g.update_receiver(id, "a", ReceiverState::Done).unwrap();
+        g.update_receiver(id, "b", ReceiverState::Receiving { blocks_done: 1, blocks_total: 9 }).unwrap();
+        assert_eq!(g.failure("b"), None, "running");
+        g.finish(id, Err("bad magic".into()));
+        let status = &g.status()[0];
+        assert_eq!(status.receivers["a"], ReceiverState::Done);
+        for node in ["b", "c"] {
+            assert_eq!(status.receivers[node], ReceiverState::Failed { reason: "transfer session failed: bad magic".into() });
+            assert_eq!(g.failure(node).as_deref(), Some("transfer session failed: bad magic"));
+        }
+        assert_eq!(g.failure("a"), None);
     }
 }

@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use super::gather::Gatherer;
 use super::{EncodedTicket, ReceiverState, SessionId};
+use crate::store::Store;
 use crate::sync::lock;
 
 /// Everything a sender needs to run one session.
@@ -50,6 +51,10 @@ pub enum LaunchError {
 pub trait TransferLauncher: Send + Sync + 'static {
     /// Starts a sender for `plan`; returns the ticket the plan's receivers join with.
     fn launch(&self, plan: LaunchPlan, events: EventSink) -> Result<EncodedTicket, LaunchError>;
+
+    /// Stops every running sender (each reports its end through its sink) and returns once they
+    /// have; later launches fail. Called when the control plane shuts down.
+    fn shutdown(&self) {}
 }
 
 /// Where a running sender reports its receivers' progress and its end; what it reports shows in the
@@ -58,12 +63,19 @@ pub trait TransferLauncher: Send + Sync + 'static {
 pub struct EventSink {
     gatherer: Arc<Mutex<Gatherer>>,
     session: SessionId,
+    /// Where the session's end is recorded, so it outlives a restart.
+    journal: Option<Arc<Store>>,
 }
 
 impl EventSink {
     /// A sink for `session`.
     pub fn new(gatherer: Arc<Mutex<Gatherer>>, session: SessionId) -> Self {
-        EventSink { gatherer, session }
+        EventSink { gatherer, session, journal: None }
+    }
+
+    /// This sink, recording the session's end in `store`.
+    pub fn with_journal(self, store: Arc<Store>) -> Self {
+        EventSink { journal: Some(store), ..self }
     }
 
     /// The session this sink reports on.
@@ -82,9 +94,22 @@ impl EventSink {
         lock(&self.gatherer).fail_waiting(self.session, node, "never joined the multicast session");
     }
 
-    /// The session ended.
+    /// The session ended; when it failed, every receiver not done or failed already fails with it.
     pub fn finished(&self, outcome: Result<(), String>) {
-        lock(&self.gatherer).finish(self.session, outcome);
+        match &outcome {
+            Ok(()) => tracing::info!(session = self.session, "transfer session finished"),
+            Err(reason) => tracing::warn!(session = self.session, %reason, "transfer session failed"),
+        }
+        let status = {
+            let mut g = lock(&self.gatherer);
+            g.finish(self.session, outcome);
+            g.status().into_iter().find(|s| s.id == self.session)
+        };
+        if let (Some(store), Some(status)) = (&self.journal, status)
+            && let Err(e) = store.record_session(&status)
+        {
+            tracing::warn!(session = self.session, %e, "could not record the end of a transfer session");
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod engine;
 pub mod gather;
 pub mod launcher;
+pub mod manifest_file;
 
 use serde::{Deserialize, Serialize};
 

@@ -8,7 +8,7 @@ use crate::util::{TestServer, kernel_arg, mac};
 use control::health::HealthTracker;
 
 /// A listener that answers every connection with `200 OK`, for as long as the test runs.
-fn live_server() -> String {
+pub fn live_server() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     std::thread::spawn(move || {
@@ -22,7 +22,7 @@ fn live_server() -> String {
 }
 
 /// A loopback URL nothing listens on.
-fn dead_server() -> String {
+pub fn dead_server() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     format!("http://{}", listener.local_addr().unwrap())
 }
@@ -33,7 +33,7 @@ fn probes_take_a_dead_server_out_and_bring_it_back() {
     ts.publish("rocky");
     let (live, dead) = (live_server(), dead_server());
     ts.send("POST", "/api/v1/servers", json!({ "url": live })).expect(201);
-    ts.send("POST", "/api/v1/servers", json!({ "url": dead })).expect(201);
+    ts.send("POST", "/api/v1/servers", json!({ "url": dead, "healthy": true })).expect(201);
     ts.send("POST", "/api/v1/servers", json!({ "url": live_server(), "healthy": false })).expect(201);
     let health = || ts.get("/api/v1/servers").json().as_array().unwrap().iter().map(|s| s["healthy"].as_bool().unwrap()).collect::<Vec<_>>();
     let state = ts.state();

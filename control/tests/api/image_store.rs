@@ -71,9 +71,9 @@ fn stored_versions_are_listed_diffed_verified_and_served() {
     let images = ts.dir.path().join("images");
     let artifact = std::fs::read(images.join(v["artifact"].as_str().unwrap())).unwrap();
     assert!(artifact == second, "the served artifact is not the one published");
-    let manifest = std::fs::read(images.join(v["manifest"].as_str().unwrap())).unwrap();
-    let m = control::image::decode_manifest(&manifest, v["manifest_blake3"].as_str().unwrap()).unwrap();
-    assert_eq!(m.layout().object_size(), second.len() as u64);
+    let m = control::transfer::manifest_file::read(&images.join(v["manifest"].as_str().unwrap()), v["manifest_blake3"].as_str()).unwrap();
+    assert_eq!(m.manifest.layout().object_size(), second.len() as u64);
+    assert_eq!(*m.manifest.root(), *fec::Manifest::hash_object(*m.manifest.layout(), &second[..]).unwrap().root());
     assert_eq!(ts.get("/api/v1/images/compute").expect(200).json()["default_version"], json!(1));
     ts.send("POST", "/api/v1/store/serve", json!({ "version": "compute@2" })).expect(409);
     ts.send("POST", "/api/v1/store/serve", json!({ "version": "compute@7" })).expect(404);

@@ -15,8 +15,12 @@ const BAD: &[(&str, &str)] = &[
     ("swap-mounted.yaml", "partition \"swap\": swap cannot have a mount point"),
     ("fs-on-member.yaml", "partition \"a2\" is used by raid \"md0\", so it cannot carry a filesystem or mount point"),
     ("duplicate-mount.yaml", "mount point \"/\" is used by both partition \"r1\" and partition \"r2\""),
-    ("bad-size.yaml", "disk \"sda\" partition \"root\": invalid size \"1.5G\": unknown unit \".5G\": use K, M, G, T or P (binary)"),
+    ("bad-size.yaml", "disk \"sda\" partition \"root\": invalid size \"1.5Gb\": unknown unit \"Gb\": use K, M, G, T, P (binary, also KiB…PiB) or kB, MB, GB, TB, PB (decimal)"),
     ("unknown-field.yaml", "unknown field `sise`"),
+    ("lv-too-big.yaml", "vg \"vg0\": logical volumes need 2 TiB but its physical volumes hold only 0 B (after LVM metadata)"),
+    ("raid-mismatch.yaml", "raid \"md0\": member \"small\" is 1 GiB but \"big\" is 100 GiB"),
+    ("vg-too-small.yaml", "vg \"vg0\": logical volumes need 500 GiB but its physical volumes may hold only 399.9 GiB (after LVM metadata)"),
+    ("protected-used.yaml", "disk \"keep\" is protected, so it cannot have partitions or be used by RAID or LVM"),
 ];
 
 #[test]
@@ -29,7 +33,7 @@ fn good_layouts_are_stored_as_written() {
         ts.put_layout(name, file).expect(201);
         assert_eq!(ts.get(&format!("/api/v1/layouts/{name}")).expect(200).body, body, "comments and all");
     }
-    assert_eq!(ts.put_layout("bios", "good/bios-single.yaml").expect(409).error(), "layout bios already exists (use replace to overwrite it)");
+    assert_eq!(ts.put_layout("bios", "good/bios-single.yaml").expect(409).error(), "layout bios already exists (use --replace, or ?replace=true, to overwrite it)");
     let body = layout_file("good/uefi-raid1-lvm.yaml");
     ts.request("PUT", "/api/v1/layouts/bios?replace=true", Some(&ts.admin), Body::Raw("application/yaml", &body)).expect(201);
     assert_eq!(ts.get("/api/v1/layouts/bios").body, body);
@@ -55,7 +59,7 @@ fn all_problems_are_reported_at_once() {
     assert_eq!(
         errors,
         vec![
-            "disk \"a\" has an empty match: give at least one of path, model, size",
+            "disk \"a\" has an empty match: give at least one of path, by_path, model, serial, size",
             "disk \"a\" partition \"p\": invalid size \"0M\": size must be greater than zero",
             "no filesystem is mounted at \"/\"",
             "bootloader uefi needs an EFI system partition: a vfat partition with flags [esp]",

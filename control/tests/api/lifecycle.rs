@@ -53,7 +53,7 @@ fn add_reimage_boot_report_then_boot_local() {
     ts.request("POST", "/api/v1/agent/nodes/n1/progress", Some(&token), Body::Json(json!({ "blocks_done": 8, "blocks_total": 8 }))).expect(200);
     assert_eq!(ts.get("/api/v1/transfers").json()[0]["receivers"]["n1"]["blocks_done"], 8);
 
-    let done = ts.request("POST", "/api/v1/agent/nodes/n1/report", Some(&token), Body::Json(json!({ "outcome": "success", "image": "rocky", "version": 1 })));
+    let done = ts.request("POST", "/api/v1/agent/nodes/n1/report", Some(&token), Body::Json(json!({ "outcome": "success", "image": "rocky", "version": 1, "session": session })));
     let node = done.expect(200).json();
     assert_eq!(node["next_boot"], "local");
     assert_eq!(node["installed"]["version"], 1);
@@ -62,8 +62,8 @@ fn add_reimage_boot_report_then_boot_local() {
     assert_eq!(ts.get("/api/v1/transfers").json()[0]["state"]["state"], "finished");
 
     assert!(ts.boot(&mac(1)).contains("\nexit\n"), "next boot is local");
-    let again = ts.request("POST", "/api/v1/agent/nodes/n1/report", Some(&token), Body::Json(json!({ "outcome": "success", "image": "rocky", "version": 1 })));
-    assert_eq!(again.status, 403, "the install's token is revoked once it reported");
+    let again = ts.request("POST", "/api/v1/agent/nodes/n1/report", Some(&token), Body::Json(json!({ "outcome": "success", "image": "rocky", "version": 1, "session": session })));
+    assert_eq!(again.status, 401, "the install's token is revoked once it reported");
 }
 
 #[test]
@@ -73,8 +73,8 @@ fn failed_reimage_keeps_the_node_reimaging() {
     ts.publish("rocky");
     ts.add_node(json!({ "name": "n1", "macs": [mac(1)], "image": { "name": "rocky" }, "layout": "l", "next_boot": "reimage" }));
     let token = kernel_arg(&ts.boot(&mac(1)), "fountain.token").unwrap();
-    ts.request("POST", "/api/v1/agent/nodes/n1/register", Some(&token), Body::None).expect(200);
-    let r = ts.request("POST", "/api/v1/agent/nodes/n1/report", Some(&token), Body::Json(json!({ "outcome": "failure", "image": "rocky", "version": 1, "message": "disk sdb missing" })));
+    let session = ts.request("POST", "/api/v1/agent/nodes/n1/register", Some(&token), Body::None).expect(200).json()["session"].clone();
+    let r = ts.request("POST", "/api/v1/agent/nodes/n1/report", Some(&token), Body::Json(json!({ "outcome": "failure", "image": "rocky", "version": 1, "session": session, "message": "disk sdb missing" })));
     assert_eq!(r.expect(200).json()["next_boot"], "reimage");
     let status = ts.get("/api/v1/transfers").json();
     assert_eq!(status[0]["receivers"]["n1"], json!({ "state": "failed", "reason": "disk sdb missing" }));

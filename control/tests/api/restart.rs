@@ -10,7 +10,7 @@ fn restart_keeps_everything() {
     ts.publish("rocky");
     ts.publish("rocky");
     ts.send("POST", "/api/v1/images/rocky/rollback", json!({})).expect(200);
-    ts.send("POST", "/api/v1/servers", json!({ "url": "http://127.0.0.1:9001", "weight": 3 })).expect(201);
+    ts.send("POST", "/api/v1/servers", json!({ "url": "http://127.0.0.1:9001", "weight": 3, "healthy": true })).expect(201);
     ts.add_node(json!({ "name": "disk", "macs": [mac(1), mac(2)], "groups": ["rack1"], "image": { "name": "rocky" }, "layout": "l",
                         "config": { "nfs_mounts": [{ "server": "nfs1", "export": "/home", "mount_point": "/home", "options": "ro" }] } }));
     ts.add_node(json!({ "name": "ram", "macs": [mac(3)], "image": { "name": "rocky", "version": 2 }, "boot_mode": "stateless" }));
@@ -39,7 +39,7 @@ fn restart_keeps_everything() {
     // The agent that booted before the restart carries on with its token; it gets a new session.
     let reg = ts.request("POST", "/api/v1/agent/nodes/disk/register", Some(&token), Body::None).expect(200).json();
     assert_eq!(reg["session"], first_session + 1, "session ids are not reused");
-    ts.request("POST", "/api/v1/agent/nodes/disk/report", Some(&token), Body::Json(json!({ "outcome": "success", "image": "rocky", "version": 1 }))).expect(200);
+    ts.request("POST", "/api/v1/agent/nodes/disk/report", Some(&token), Body::Json(json!({ "outcome": "success", "image": "rocky", "version": 1, "session": first_session + 1 }))).expect(200);
     ts.restart();
     assert_eq!(ts.get("/api/v1/nodes/disk").json()["next_boot"], "local");
     assert_eq!(ts.get("/api/v1/servers").json()[0]["load"], 1, "the stateless assignment survived");

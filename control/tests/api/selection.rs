@@ -21,7 +21,7 @@ fn storm(policy: Policy) -> (TestServer, BTreeMap<String, usize>) {
     });
     ts.publish("rocky");
     for i in 0..HEALTHY {
-        ts.send("POST", "/api/v1/servers", json!({ "url": format!("http://127.0.0.1:{}", 9100 + i) })).expect(201);
+        ts.send("POST", "/api/v1/servers", json!({ "url": format!("http://127.0.0.1:{}", 9100 + i), "healthy": true })).expect(201);
     }
     ts.send("POST", "/api/v1/servers", json!({ "url": "http://127.0.0.1:9199", "healthy": false })).expect(201);
     for i in 0..STORM_NODES {
@@ -66,7 +66,7 @@ fn a_rebooting_node_gives_back_its_old_assignment() {
     let ts = TestServer::start();
     ts.publish("rocky");
     for i in 0..2 {
-        ts.send("POST", "/api/v1/servers", json!({ "url": format!("http://127.0.0.1:{}", 9100 + i) })).expect(201);
+        ts.send("POST", "/api/v1/servers", json!({ "url": format!("http://127.0.0.1:{}", 9100 + i), "healthy": true })).expect(201);
     }
     ts.add_node(json!({ "name": "s", "macs": [mac(1)], "image": { "name": "rocky" }, "boot_mode": "stateless" }));
     for _ in 0..10 {
