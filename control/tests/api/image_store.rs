@@ -80,6 +80,14 @@ fn stored_versions_are_listed_diffed_verified_and_served() {
 
     let gc = ts.send("POST", "/api/v1/store/gc", json!({})).expect(200).json();
     assert_eq!(gc["chunks_removed"], json!(0));
+    // Unstored, version 2's own chunks go at the next gc; version 1 and the served copy stay whole.
+    ts.request("DELETE", "/api/v1/store/versions/compute/2", Some(&ts.admin), crate::util::Body::None).expect(204);
+    ts.request("DELETE", "/api/v1/store/versions/compute/2", Some(&ts.admin), crate::util::Body::None).expect(404);
+    let gc = ts.send("POST", "/api/v1/store/gc", json!({})).expect(200).json();
+    assert!(gc["bytes_freed"].as_u64().unwrap() >= alone, "{gc}");
+    let r = ts.send("POST", "/api/v1/store/verify", json!({})).expect(200).json();
+    assert_eq!((r["versions"].as_u64(), r["problems"].clone()), (Some(1), json!([])));
+    assert!(std::fs::read(images.join(v["artifact"].as_str().unwrap())).unwrap() == second);
 }
 
 fn make_iso(ts: &TestServer, name: &str, treeinfo: Option<&str>) -> Vec<u8> {
@@ -146,6 +154,9 @@ fn the_cli_drives_the_store_and_isos() {
     assert_eq!(fountain(&ts, &["image", "serve", "compute@1", "--no-default"]), ExitCode::SUCCESS);
     let image = ts.get("/api/v1/images/compute").expect(200).json();
     assert_eq!((image["latest_version"].clone(), image["default_version"].clone()), (json!(1), json!(null)));
+    assert_eq!(fountain(&ts, &["image", "unstore", "compute@1"]), ExitCode::SUCCESS);
+    let stored = ts.get("/api/v1/store/versions").expect(200).json();
+    assert_eq!(stored.as_array().unwrap().iter().map(|v| v["label"].as_str().unwrap()).collect::<Vec<_>>(), vec!["compute@2"]);
 
     // A damaged chunk: verify says so with exit status 1.
     let store = Store::open(ts.dir.path().join("store")).unwrap();
