@@ -43,6 +43,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/images/{name}/versions/{version}", axum::routing::delete(images::delete_version))
         .route("/api/v1/images/{name}/rollback", post(images::rollback))
         .route("/api/v1/store/versions", get(image_store::versions))
+        .route("/api/v1/store/versions/{name}/{version}", axum::routing::delete(image_store::remove))
         .route("/api/v1/store/diff", get(image_store::diff))
         .route("/api/v1/store/verify", post(image_store::verify))
         .route("/api/v1/store/gc", post(image_store::gc))
