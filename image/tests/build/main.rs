@@ -4,6 +4,7 @@ mod capture;
 mod debian;
 mod el;
 mod fake_el_iso;
+mod kill9;
 
 use std::path::PathBuf;
 
