@@ -721,6 +721,9 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
                     }
                 }
             }
+            if std::env::var_os("NETSIM_DEBUG").is_some() && tick_end % 50_000_000 == 0 {
+                eprintln!("{:.2}s rate {:.3} Gbit/s {:?}", tick_end as f64 / 1e9, sender.rate_bps() as f64 / 1e9, sender.stats());
+            }
             // Every node, up to the end of the tick.
             rounds.round(tick_end, &advance);
             // Peer traffic left its nodes in node order: sort it by destination chunk, in that
