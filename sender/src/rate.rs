@@ -85,11 +85,11 @@ impl RateConfig {
             min_fraction: 0.01,
             loss_threshold: 0.02,
             queue_threshold: Duration::from_millis(5),
-            drain_gain: 0.95,
+            drain_gain: 0.97,
             react: Duration::from_millis(20),
             window: Duration::from_millis(100),
             probe_start: 0.01,
-            probe_near: 0.04,
+            probe_near: 0.03,
             probe_max: 0.16,
             outlier_factor: 0.5,
             outlier_share: 0.1,
@@ -100,6 +100,9 @@ impl RateConfig {
         }
     }
 }
+
+/// Spans of fewer symbols sent say nothing about the rate.
+const MIN_MARKS: u32 = 32;
 
 /// Loss above this is never taken for a link's usual random loss.
 const MAX_USUAL_LOSS: f64 = 0.25;
@@ -187,13 +190,17 @@ impl AdaptiveRate {
         let lossy = delivery.marks > 0
             && loss > peer.usual_loss + config.loss_threshold
             && (peer.quiet_spans > 0 || queue_us * 10 >= threshold_us);
-        // A span in which the sender sent nothing (it waited for feedback) says nothing.
-        let congested = delivery.marks > 0 && (queue_us > threshold_us || lossy);
+        // A span in which the sender sent little (it waited for feedback, or sent a few repair
+        // symbols) says nothing about the rate: its loss is a few symbols' luck, its delivery
+        // rate ours.
+        let span_s = f64::from(delivery.span_us.max(1)) / 1e6;
+        let busy = delivery.marks >= MIN_MARKS && f64::from(delivery.marks) * symbol_bits / span_s >= 0.5 * self.rate_bps;
+        let congested = busy && (queue_us > threshold_us || lossy);
         if delivery.marks > 0 && !congested && loss < MAX_USUAL_LOSS {
             peer.usual_loss = if peer.quiet_spans == 0 { loss } else { 0.9 * peer.usual_loss + 0.1 * loss };
             peer.quiet_spans += 1;
         }
-        let estimate = measured.then(|| {
+        let estimate = (measured && busy).then(|| {
             let delivered_bps = f64::from(delivery.symbols) * symbol_bits / (f64::from(delivery.span_us) / 1e6);
             delivered_bps / (1.0 - peer.usual_loss).max(0.5)
         });
@@ -475,7 +482,8 @@ mod tests {
         let start = Instant::now();
         for step in 0..500u32 {
             let now = start + Duration::from_millis(10) * step;
-            rate.on_report(now, 1, u64::from(step), &Delivery { symbols: 0, marks: 100, span_us: 10_000, queue_us: 1000 }, SYMBOL_BITS);
+            let marks = (rate.rate_bps() as f64 * 0.01 / SYMBOL_BITS) as u32;
+            rate.on_report(now, 1, u64::from(step), &Delivery { symbols: 0, marks, span_us: 10_000, queue_us: 1000 }, SYMBOL_BITS);
             rate.roll(now, u64::from(step));
         }
         assert_eq!(rate.rate_bps(), 10_000_000);

@@ -44,10 +44,10 @@ fn done(session: &mut SenderSession, now: Instant, id: u64) {
 /// A report from `id` that it stored `done_blocks` and misses `need` symbols of block 3, having
 /// seen its whole first pass (so the need is first-pass loss) and everything sent so far.
 /// Receiver `id` needs `need` symbols of block 3: it lost as many of the last span's
-/// `BLOCK_SYMBOLS`, with a queue of 1 ms standing on its path.
+/// `BLOCK_SYMBOLS` (sent in 100 µs), with a queue of 1 ms standing on its path.
 fn status(session: &mut SenderSession, now: Instant, id: u64, done_blocks: u32, need: u32) {
     let needs = vec![Need { block: 3, need, seen: BLOCK_SYMBOLS + 1 }];
-    let delivery = Delivery { symbols: BLOCK_SYMBOLS - need, marks: BLOCK_SYMBOLS, span_us: 10_000, queue_us: 1_000 };
+    let delivery = Delivery { symbols: BLOCK_SYMBOLS - need, marks: BLOCK_SYMBOLS, span_us: 100, queue_us: 1_000 };
     feed(session, now, id, Packet::Status { receiver: id, done_blocks, heard: u64::MAX, backlog_pct: 0, delivery, needs });
 }
 

@@ -44,9 +44,9 @@ impl DeliveryMeter {
     }
 
     /// A progress packet with mark `sent` and the sender's clock `stamp_us` arrived at `now`.
-    /// Older marks (reordered, or repeated) are ignored.
+    /// Older marks (reordered) are ignored; an unchanged one is an idle sender's.
     pub(super) fn on_progress(&mut self, now: Instant, sent: u64, stamp_us: u64) {
-        if self.last.is_some_and(|last| sent <= last.mark) {
+        if self.last.is_some_and(|last| sent < last.mark) {
             return;
         }
         let epoch = *self.epoch.get_or_insert(now);
@@ -56,7 +56,12 @@ impl DeliveryMeter {
         self.min_offset_us = Some(min);
         self.queue_us = (offset - min).clamp(0, i64::from(u32::MAX)) as u32;
         let point = Point { at: now, mark: sent, symbols: self.symbols };
-        self.start.get_or_insert(point);
+        // Nothing arrived since the previous progress packet: the sender was idle (waiting for
+        // receivers to join, or for feedback), or the path was down. The span starts over here,
+        // so the time without data does not pass for a slow path.
+        if self.last.is_none_or(|last| last.symbols == self.symbols) {
+            self.start = Some(point);
+        }
         self.last = Some(point);
     }
 
@@ -107,6 +112,22 @@ mod tests {
         assert_eq!(span.span_us, 20_000, "1000 symbols over 20 ms: 50 per ms");
         assert_eq!(span.queue_us, 10_000);
         assert_eq!(meter.take().marks, 0, "the next span starts where this one ended");
+    }
+
+    #[test]
+    fn time_without_data_is_left_out() {
+        let t0 = Instant::now();
+        let mut meter = DeliveryMeter::default();
+        for ms in 0..100 {
+            meter.on_progress(t0 + Duration::from_millis(ms), 0, 1000 * ms);
+        }
+        for ms in 100..110 {
+            meter.on_progress(t0 + Duration::from_millis(ms), ms, 1000 * ms);
+            meter.on_symbol();
+        }
+        meter.on_progress(t0 + Duration::from_millis(110), 110, 110_000);
+        let span = meter.take();
+        assert_eq!((span.symbols, span.marks, span.span_us), (10, 10, 10_000), "from the last idle progress on");
     }
 
     #[test]
