@@ -176,7 +176,7 @@ impl Store {
         }
         self.write(|tx| {
             let n = tx.execute(
-                &format!("INSERT OR IGNORE INTO discovered_macs ({COLUMNS}) VALUES (?1, ?2, ?2, 1)"),
+                "INSERT OR IGNORE INTO discovered_macs (mac, first_seen_unix_s, last_seen_unix_s, boots) VALUES (?1, ?2, ?2, 1)",
                 params![key, now_s],
             )?;
             let rows: u64 = tx.query_row("SELECT COUNT(*) FROM discovered_macs", [], |r| r.get(0))?;
