@@ -139,6 +139,8 @@ disks:
     assert!(c.contains(&"sgdisk --new=2:525312K:+1048576K --typecode=2:8300 --change-name=2:boot --attributes=2:set:2 /dev/nvme0n1".to_string()));
     assert!(c.contains(&"sgdisk --new=3:1573888K:+1048576K --typecode=3:8200 --change-name=3:swap /dev/nvme0n1".to_string()));
     assert!(c.contains(&"mkfs.vfat -F 32 /dev/nvme0n1p1".to_string()), "nvme partitions take a p");
+    let small_esp = Step::Mkfs { device: "/dev/sda1".into(), fs: control::layout::FsType::Vfat, size: 32 << 20 };
+    assert_eq!(small_esp.argv(), ["mkfs.vfat", "/dev/sda1"], "too few clusters for FAT32: mkfs.vfat picks");
     assert!(c.contains(&"mkswap /dev/nvme0n1p3".to_string()));
     let mounts: Vec<&String> = c.iter().filter(|c| c.starts_with("mount")).collect();
     assert_eq!(
