@@ -98,6 +98,12 @@ impl Client {
         self.finish(self.request("DELETE", path).call()).map(drop)
     }
 
+    /// `POST path` with `body` streamed as it is read (`len` bytes), JSON back.
+    pub fn post_stream<T: DeserializeOwned>(&self, path: &str, body: impl std::io::Read, len: u64) -> Result<T, ClientError> {
+        let req = self.request("POST", path).set("Content-Type", "application/octet-stream").set("Content-Length", &len.to_string());
+        Self::json(self.finish(req.send(body))?)
+    }
+
     /// `method path` with a text body; the reply body is ignored.
     pub fn send_text(&self, method: &str, path: &str, body: &str) -> Result<(), ClientError> {
         self.finish(self.request(method, path).set("Content-Type", "application/yaml").send_string(body)).map(drop)

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicIsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -76,11 +76,12 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ConnectionLimits,
             }
         };
         let _ = stream.set_nodelay(true);
-        let busy = Arc::new(AtomicUsize::new(0));
+        let busy = Arc::new(AtomicIsize::new(0));
         let io = TokioIo::new(IdleTimeout::new(stream, limits.idle_timeout, busy.clone()));
         let app = app.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             let handling = Handling::start(&busy);
+            let request = request.map(|body| axum::body::Body::new(AwaitedBody::new(body, &busy)));
             let mut app = app.clone();
             async move {
                 let response = app.call(request).await;
@@ -121,10 +122,10 @@ async fn stop_signal(stopped: &mut watch::Receiver<bool>) {
 
 /// Counts a request being handled on its connection while alive; a connection is never idle while
 /// its handler works (hashing an artifact at publication can take minutes).
-struct Handling(Arc<AtomicUsize>);
+struct Handling(Arc<AtomicIsize>);
 
 impl Handling {
-    fn start(busy: &Arc<AtomicUsize>) -> Self {
+    fn start(busy: &Arc<AtomicIsize>) -> Self {
         busy.fetch_add(1, Ordering::Relaxed);
         Handling(busy.clone())
     }
@@ -136,17 +137,69 @@ impl Drop for Handling {
     }
 }
 
+/// A request body being read: while the handler waits for its bytes the connection is not busy, so a
+/// body that stops arriving is cut off by the idle timeout like any other silence.
+struct AwaitedBody {
+    inner: Incoming,
+    waiting: Option<Waiting>,
+}
+
+impl AwaitedBody {
+    fn new(inner: Incoming, busy: &Arc<AtomicIsize>) -> Self {
+        use http_body::Body as _;
+        let waiting = (!inner.is_end_stream()).then(|| Waiting::start(busy));
+        AwaitedBody { inner, waiting }
+    }
+}
+
+/// Undoes one [`Handling`] while alive: the handler waits for the client.
+struct Waiting(Arc<AtomicIsize>);
+
+impl Waiting {
+    fn start(busy: &Arc<AtomicIsize>) -> Self {
+        busy.fetch_sub(1, Ordering::Relaxed);
+        Waiting(busy.clone())
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl http_body::Body for AwaitedBody {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let poll = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(poll, Poll::Ready(None | Some(Err(_)))) {
+            self.waiting = None;
+        }
+        poll
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// A stream that fails with `TimedOut` once it has gone `timeout` without moving a byte either way
 /// while no request was being handled.
 struct IdleTimeout<S> {
     inner: S,
     timeout: Duration,
-    busy: Arc<AtomicUsize>,
+    busy: Arc<AtomicIsize>,
     deadline: Pin<Box<Sleep>>,
 }
 
 impl<S> IdleTimeout<S> {
-    fn new(inner: S, timeout: Duration, busy: Arc<AtomicUsize>) -> Self {
+    fn new(inner: S, timeout: Duration, busy: Arc<AtomicIsize>) -> Self {
         IdleTimeout { inner, timeout, busy, deadline: Box::pin(tokio::time::sleep(timeout)) }
     }
 

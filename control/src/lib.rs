@@ -23,6 +23,7 @@ pub mod node;
 pub mod publish;
 pub mod range;
 pub mod selection;
+pub mod served;
 pub mod stateless;
 pub mod serve;
 pub mod store;

@@ -102,6 +102,7 @@ impl Server {
         }
         let store = Store::open(&config.data_dir)?;
         let auth = Auth::load_or_create(&config.data_dir).map_err(ServeError::Tokens)?;
+        crate::served::clean_interrupted_uploads(&config.data_dir);
         let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| ServeError::Bind(config.listen, e))?;
         let addr = listener.local_addr().map_err(|e| ServeError::Bind(config.listen, e))?;
         let public_url = match config.public_url {

@@ -3,7 +3,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{insert_package, make_root, meta};
+use common::{insert_package, make_root, meta, noise};
 use image::artifact::pack;
 use image::store::{Problem, Store, StoreError};
 
@@ -56,18 +56,6 @@ fn publish_bytes(store: &Store, dir: &Path, name: &str, bytes: &[u8]) -> image::
     let p = dir.join(format!("{name}-{}.bin", bytes.len()));
     std::fs::write(&p, bytes).unwrap();
     store.publish(name, &p, &meta(&[])).unwrap()
-}
-
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s as u8
-        })
-        .collect()
 }
 
 #[test]

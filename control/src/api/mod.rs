@@ -6,7 +6,9 @@ pub mod boot;
 pub mod captures;
 pub mod extract;
 pub mod file_body;
+pub mod image_store;
 pub mod images;
+pub mod isos;
 pub mod layouts;
 pub mod nodes;
 pub mod objects;
@@ -39,6 +41,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/images/{name}/versions", post(images::add_version))
         .route("/api/v1/images/{name}/versions/{version}", axum::routing::delete(images::delete_version))
         .route("/api/v1/images/{name}/rollback", post(images::rollback))
+        .route("/api/v1/store/versions", get(image_store::versions))
+        .route("/api/v1/store/diff", get(image_store::diff))
+        .route("/api/v1/store/verify", post(image_store::verify))
+        .route("/api/v1/store/gc", post(image_store::gc))
+        .route("/api/v1/store/serve", post(image_store::serve))
+        .route("/api/v1/isos", get(isos::list).post(isos::upload))
         .route("/api/v1/layouts", get(layouts::list))
         .route("/api/v1/layouts/validate", post(layouts::validate))
         .route("/api/v1/layouts/{name}", put(layouts::put).get(layouts::show).delete(layouts::delete))

@@ -57,6 +57,9 @@ pub enum ImageCommand {
         #[arg(long)]
         node: Option<String>,
     },
+    /// The image store: stored versions, diff, verify, gc, serve.
+    #[command(flatten)]
+    Store(super::image_store::StoreCommand),
 }
 
 /// Runs an image subcommand.
@@ -110,6 +113,7 @@ pub fn run(args: &ClientArgs, command: ImageCommand) -> anyhow::Result<ExitCode>
                 Table::fields(vec![("image", d.image.clone()), ("node", or_dash(d.node.as_ref())), ("from", or_dash(d.from)), ("to", d.to.to_string())])
             })?;
         }
+        ImageCommand::Store(command) => return super::image_store::run(args, command),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,8 @@
 mod capture;
 mod image;
 mod image_build;
+mod image_store;
+mod iso;
 mod layout;
 mod node;
 mod serve;
@@ -45,6 +47,15 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: image::ImageCommand,
+    },
+    /// Distribution ISOs on the appliance: add (streamed upload), list.
+    Iso {
+        /// How to reach the server.
+        #[command(flatten)]
+        client: ClientArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: iso::IsoCommand,
     },
     /// Manage disk layouts: add, show, validate, delete.
     Layout {
@@ -118,6 +129,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args),
         Command::Node { client, command } => node::run(&client, command),
         Command::Image { client, command } => image::run(&client, command),
+        Command::Iso { client, command } => iso::run(&client, command),
         Command::Layout { client, command } => layout::run(&client, command),
         Command::Server { client, command } => server::run(&client, command),
         Command::Capture { client, args } => capture::run(&client, args),
