@@ -3,8 +3,8 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-/// How much of a failed tool's output an error keeps: the end, where the reason usually is.
-const STDERR_TAIL_BYTES: usize = 4000;
+/// How much of each of a failed tool's outputs an error keeps: the end, where the reason usually is.
+const OUTPUT_TAIL_BYTES: usize = 3000;
 
 /// A tool that could not be started or that failed.
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +28,7 @@ pub enum CommandError {
         program: String,
         /// Its exit status.
         status: std::process::ExitStatus,
-        /// The end of its standard error (or output, when stderr was empty).
+        /// The ends of its standard output and standard error.
         output: String,
     },
 }
@@ -60,14 +60,11 @@ fn check(what: &str, program: &str, out: Output) -> Result<Vec<u8>, CommandError
     if out.status.success() {
         return Ok(out.stdout);
     }
-    let text = if out.stderr.iter().all(u8::is_ascii_whitespace) { &out.stdout } else { &out.stderr };
-    let start = text.len().saturating_sub(STDERR_TAIL_BYTES);
-    Err(CommandError::Failed {
-        what: what.to_owned(),
-        program: program.to_owned(),
-        status: out.status,
-        output: String::from_utf8_lossy(&text[start..]).trim_end().to_owned(),
-    })
+    // Both ends: apt passes dpkg's own messages (the reason) through its standard output, while its
+    // standard error holds only the summary.
+    let tail = |bytes: &[u8]| String::from_utf8_lossy(&bytes[bytes.len().saturating_sub(OUTPUT_TAIL_BYTES)..]).trim().to_owned();
+    let output = [tail(&out.stdout), tail(&out.stderr)].into_iter().filter(|t| !t.is_empty()).collect::<Vec<_>>().join("\n");
+    Err(CommandError::Failed { what: what.to_owned(), program: program.to_owned(), status: out.status, output })
 }
 
 /// A command that runs `argv` chrooted into `root`, with /proc, /sys and /dev mounted inside it for

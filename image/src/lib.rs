@@ -2,11 +2,11 @@
 //! nodes mount, how it is made (from distribution media with a role, or captured from a running node),
 //! and the content-addressed store on the appliance that keeps every version.
 pub mod artifact;
-mod durable;
-pub mod iso;
 pub mod build;
 pub mod capture;
 pub mod command;
+mod durable;
+pub mod iso;
 pub mod meta;
 pub mod publish;
 pub mod role;

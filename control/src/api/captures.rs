@@ -11,10 +11,10 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::extract::{Admin, ApiJson};
 use super::state::AppState;
-use ::image::publish::publish_root;
-use ::image::store::{Published, Store};
+use ::image::publish::{PublishError, publish_root};
+use ::image::store::Published;
 
-use crate::capture::{CAPTURES_DIR, Capture, CaptureDone, FinishCapture, IMAGE_STORE_DIR, NewCapture};
+use crate::capture::{CAPTURES_DIR, Capture, CaptureDone, FinishCapture, NewCapture};
 use crate::error::ApiError;
 
 /// What a capture's folder holds besides `root/`: the request, and one marker per filesystem received.
@@ -75,13 +75,16 @@ pub async fn finish(
         return Err(ApiError::Conflict(format!("capture {id} is missing filesystems {missing:?}")));
     }
     let layout = finish.layout.as_deref().map(crate::layout::parse).transpose().map_err(ApiError::Layout)?;
-    let store_dir = st.data_dir.join(IMAGE_STORE_DIR);
+    let data_dir = st.data_dir.clone();
     let (image, node) = (request.image.clone(), request.node.clone());
     let published = tokio::task::spawn_blocking(move || -> Result<Published, ApiError> {
         let root = dir.join("root");
         let meta = ::image::capture::finish(&root, &node).map_err(|e| ApiError::Invalid(format!("capture of {node}: {e}")))?;
-        let store = Store::open(store_dir).map_err(|e| ApiError::Internal(e.to_string()))?;
-        let published = publish_root(&store, &image, &root, &meta, &dir.join("artifact")).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let store = crate::served::image_store(&data_dir)?;
+        let published = publish_root(&store, &image, &root, &meta, &dir.join("artifact")).map_err(|e| match e {
+            PublishError::Store(e) => crate::served::store_error(e),
+            e => ApiError::Internal(e.to_string()),
+        })?;
         // Published: the staging tree is of no further use (a failure to remove it costs only space).
         if let Err(e) = std::fs::remove_dir_all(&dir) {
             tracing::warn!(dir = %dir.display(), "removing a finished capture: {e}");

@@ -10,9 +10,6 @@ use crate::names::check_name;
 /// Folder under the data directory that holds captures in progress, one folder per capture id.
 pub const CAPTURES_DIR: &str = "captures";
 
-/// Folder under the data directory that holds the image store (`image::store`).
-pub const IMAGE_STORE_DIR: &str = "store";
-
 /// Most filesystems one capture may stream.
 pub const MAX_FILESYSTEMS: usize = 64;
 

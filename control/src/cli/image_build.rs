@@ -27,9 +27,10 @@ pub struct BuildArgs {
     /// Debian mirror.
     #[arg(long, requires = "debootstrap", default_value = build::debian::DEFAULT_MIRROR)]
     mirror: String,
-    /// Build an EL image from this ISO file.
+    /// Build an EL image from this ISO: its id in the appliance's ISO store (`fountain iso list`), or
+    /// the path of an ISO file.
     #[arg(long)]
-    iso: Option<PathBuf>,
+    iso: Option<String>,
     /// Role: compute, login, storage, head, or a role YAML file.
     #[arg(long)]
     role: String,
@@ -80,12 +81,25 @@ fn build_and_publish(args: &BuildArgs, role: &Role, work: &Path) -> anyhow::Resu
             build::debian::build(&spec, role, work)?
         }
         (None, Some(iso)) => {
-            let bytes = std::fs::read(iso).with_context(|| format!("reading {}", iso.display()))?;
-            let spec = build::el::ElSpec { iso: iso.clone(), iso_blake3: blake3::hash(&bytes).to_hex().to_string() };
+            let spec = iso_spec(&args.data_dir, iso)?;
             build::el::build(&spec, role, work)?
         }
         (None, None) => unreachable!("clap requires --debootstrap or --iso"),
     };
-    let store = image::store::Store::open(args.data_dir.join(crate::capture::IMAGE_STORE_DIR))?;
+    let store = image::store::Store::open(args.data_dir.join(crate::served::STORE_DIR))?;
     Ok(image::publish::publish_root(&store, &args.name, &built.root, &built.meta, &work.join("artifact"))?)
+}
+
+/// The ISO named by `iso`: an id of the ISO store under `data_dir`, else a file path.
+fn iso_spec(data_dir: &Path, iso: &str) -> anyhow::Result<build::el::ElSpec> {
+    let isos = image::iso::IsoStore::open(data_dir.join(crate::served::ISOS_DIR))?;
+    if let Ok(path) = isos.path(iso) {
+        return Ok(build::el::ElSpec { iso: path, iso_blake3: iso.to_owned() });
+    }
+    let path = PathBuf::from(iso);
+    let isos_dir = data_dir.join(crate::served::ISOS_DIR);
+    let mut file = std::fs::File::open(&path).with_context(|| format!("--iso {iso}: not an ISO id in {} nor a readable file", isos_dir.display()))?;
+    let mut hasher = blake3::Hasher::new();
+    std::io::copy(&mut file, &mut hasher).with_context(|| format!("reading {iso}"))?;
+    Ok(build::el::ElSpec { iso: path, iso_blake3: hasher.finalize().to_hex().to_string() })
 }

@@ -3,9 +3,9 @@
 //! for scripts.
 mod capture;
 mod image;
+mod image_build;
 mod image_store;
 mod iso;
-mod image_build;
 mod layout;
 mod node;
 mod serve;

@@ -71,7 +71,7 @@ pub fn build(spec: &ElSpec, role: &Role, work: &Path) -> Result<BuiltRoot, Build
     Ok(BuiltRoot { root, meta })
 }
 
-/// Extracts `.treeinfo` and the repositories it names (not the installer images) into `media`.
+/// Reads `.treeinfo` and extracts the repositories it names (not the installer images) into `media`.
 fn extract_repositories(iso: &Path, media: &Path) -> Result<Treeinfo, BuildError> {
     std::fs::create_dir_all(media).map_err(BuildError::io(format!("creating {}", media.display())))?;
     let extract = |inside: &str| {
@@ -80,10 +80,7 @@ fn extract_repositories(iso: &Path, media: &Path) -> Result<Treeinfo, BuildError
         cmd.args(["-extract", &format!("/{inside}")]).arg(media.join(inside));
         cmd
     };
-    if command::run("reading .treeinfo from the ISO", &mut extract(".treeinfo")).is_err() {
-        return Err(TreeinfoError::Missing.into());
-    }
-    let text = std::fs::read_to_string(media.join(".treeinfo")).map_err(BuildError::io("reading .treeinfo"))?;
+    let text = crate::iso::detect::extract(iso, ".treeinfo", media).ok_or(TreeinfoError::Missing)?;
     let tree = Treeinfo::parse(&text)?;
     for repo in &tree.repositories {
         command::run(&format!("extracting repository {repo} from the ISO"), &mut extract(repo))?;

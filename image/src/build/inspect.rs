@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use super::{BuildError, now_unix_s};
+use super::BuildError;
 use crate::command;
 use crate::meta::{Family, ImageMeta, Source};
 use crate::rootfs;
@@ -20,7 +20,7 @@ pub fn inspect(root: &Path, family: Family, role: Option<String>, source: Source
         source,
         parent_version: None,
         size_bytes: 0,
-        created_unix_s: now_unix_s(),
+        created_unix_s: crate::now_unix_s(),
     })
 }
 

@@ -57,8 +57,3 @@ impl BuildError {
         move |source| BuildError::Io { what, source }
     }
 }
-
-/// The current time as the metadata records it.
-fn now_unix_s() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}

@@ -34,8 +34,8 @@ pub enum TreeinfoError {
     /// The medium has none: not EL 8/9 install media.
     #[error("the ISO has no .treeinfo: not EL install media (BaseOS/AppStream)")]
     Missing,
-    /// No `[release] version` nor `[general] version`.
-    #[error(".treeinfo names no release version")]
+    /// No `[release]` nor `[general]` name and version.
+    #[error(".treeinfo names no distribution and release")]
     NoRelease,
     /// No `[variant-*] repository` entries.
     #[error(".treeinfo names no repositories")]
@@ -46,48 +46,36 @@ pub enum TreeinfoError {
 }
 
 impl Treeinfo {
-    /// Parses `.treeinfo` text.
+    /// Parses `.treeinfo` text: name, release and arch as the ISO store detects them, plus the
+    /// repositories of its variants.
     pub fn parse(text: &str) -> Result<Treeinfo, TreeinfoError> {
-        let mut section = String::new();
-        let (mut family, mut release_name, mut general_version, mut release_version, mut arch) =
-            (None, None, None, None, None);
+        let detected = crate::iso::detect::parse(".treeinfo", text).ok_or(TreeinfoError::NoRelease)?;
+        let mut section = "";
         let mut repositories = Vec::new();
         for line in text.lines().map(str::trim) {
-            if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-                continue;
-            }
             if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-                section = name.trim().to_owned();
+                section = name.trim();
                 continue;
             }
             let Some((key, value)) = line.split_once('=') else { continue };
-            let (key, value) = (key.trim(), value.trim().to_owned());
-            match (section.as_str(), key) {
-                ("general", "family") => family = Some(value),
-                ("general", "version") => general_version = Some(value),
-                ("general", "arch") | ("tree", "arch") => arch = Some(value),
-                ("release", "name") => release_name = Some(value),
-                ("release", "version") => release_version = Some(value),
-                (s, "repository") if s.starts_with("variant-") => {
-                    let climbs = value.split('/').any(|c| c == "..");
-                    if value.starts_with('/') || climbs {
-                        return Err(TreeinfoError::BadRepository(value));
-                    }
-                    if !repositories.contains(&value) {
-                        repositories.push(value);
-                    }
-                }
-                _ => {}
+            if !section.starts_with("variant-") || key.trim() != "repository" {
+                continue;
+            }
+            let value = value.trim().to_owned();
+            if value.starts_with('/') || value.split('/').any(|c| c == "..") {
+                return Err(TreeinfoError::BadRepository(value));
+            }
+            if !repositories.contains(&value) {
+                repositories.push(value);
             }
         }
-        let release = release_version.or(general_version).ok_or(TreeinfoError::NoRelease)?;
         if repositories.is_empty() {
             return Err(TreeinfoError::NoRepositories);
         }
         Ok(Treeinfo {
-            family: release_name.or(family).unwrap_or_default(),
-            release,
-            arch: arch.unwrap_or_default(),
+            family: detected.distribution,
+            release: detected.release,
+            arch: detected.arch.unwrap_or_default(),
             repositories,
         })
     }
@@ -120,9 +108,9 @@ mod tests {
 
     #[test]
     fn refuses_what_a_build_cannot_use() {
-        assert_eq!(Treeinfo::parse("[general]\nversion = 9\n"), Err(TreeinfoError::NoRepositories));
+        assert_eq!(Treeinfo::parse("[general]\nfamily = R\nversion = 9\n"), Err(TreeinfoError::NoRepositories));
         assert_eq!(Treeinfo::parse("[variant-B]\nrepository = B\n"), Err(TreeinfoError::NoRelease));
-        let escape = "[general]\nversion = 9\n[variant-B]\nrepository = ../../etc\n";
+        let escape = "[general]\nfamily = R\nversion = 9\n[variant-B]\nrepository = ../../etc\n";
         assert_eq!(Treeinfo::parse(escape), Err(TreeinfoError::BadRepository("../../etc".into())));
     }
 }
