@@ -80,7 +80,7 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ConnectionLimits,
         let io = TokioIo::new(IdleTimeout::new(stream, limits.idle_timeout, busy.clone()));
         let app = app.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-            let handling = Handling::start(&busy);
+            let handling = Busy::add(&busy, 1);
             let request = request.map(|body| axum::body::Body::new(AwaitedBody::new(body, &busy)));
             let mut app = app.clone();
             async move {
@@ -120,20 +120,21 @@ async fn stop_signal(stopped: &mut watch::Receiver<bool>) {
     let _ = stopped.wait_for(|s| *s).await;
 }
 
-/// Counts a request being handled on its connection while alive; a connection is never idle while
-/// its handler works (hashing an artifact at publication can take minutes).
-struct Handling(Arc<AtomicIsize>);
+/// Adds `delta` to a connection's count of running handlers while alive: +1 for a request being
+/// handled (a connection is never idle while its handler works: hashing an artifact at publication
+/// can take minutes), -1 while that handler waits for the client's body.
+struct Busy(Arc<AtomicIsize>, isize);
 
-impl Handling {
-    fn start(busy: &Arc<AtomicIsize>) -> Self {
-        busy.fetch_add(1, Ordering::Relaxed);
-        Handling(busy.clone())
+impl Busy {
+    fn add(busy: &Arc<AtomicIsize>, delta: isize) -> Self {
+        busy.fetch_add(delta, Ordering::Relaxed);
+        Busy(busy.clone(), delta)
     }
 }
 
-impl Drop for Handling {
+impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.fetch_sub(self.1, Ordering::Relaxed);
     }
 }
 
@@ -141,30 +142,14 @@ impl Drop for Handling {
 /// body that stops arriving is cut off by the idle timeout like any other silence.
 struct AwaitedBody {
     inner: Incoming,
-    waiting: Option<Waiting>,
+    waiting: Option<Busy>,
 }
 
 impl AwaitedBody {
     fn new(inner: Incoming, busy: &Arc<AtomicIsize>) -> Self {
         use http_body::Body as _;
-        let waiting = (!inner.is_end_stream()).then(|| Waiting::start(busy));
+        let waiting = (!inner.is_end_stream()).then(|| Busy::add(busy, -1));
         AwaitedBody { inner, waiting }
-    }
-}
-
-/// Undoes one [`Handling`] while alive: the handler waits for the client.
-struct Waiting(Arc<AtomicIsize>);
-
-impl Waiting {
-    fn start(busy: &Arc<AtomicIsize>) -> Self {
-        busy.fetch_sub(1, Ordering::Relaxed);
-        Waiting(busy.clone())
-    }
-}
-
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
     }
 }
 
