@@ -8,8 +8,11 @@
 //! (each chunk and the whole checked against their blake3), the fec manifest is hashed beside it,
 //! and it is registered as the next version of image NAME, like `image add`. Keeping an artifact
 //! file per version in the store instead would give up the sharing that lets it keep every version;
-//! the copy is paid only for versions nodes are given.
+//! the copy is paid only for versions nodes are given, and `gc` removes copies no image version
+//! refers to any more (their versions deleted).
+use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Mutex;
 
 use ::image::store::{Store as ImageStore, StoreError as ImageStoreError, parse_label};
 
@@ -17,6 +20,11 @@ use crate::error::ApiError;
 use crate::image::{IMAGES_DIR, ImageVersion};
 use crate::publish::{PublishError, check_files};
 use crate::store::Store;
+use crate::sync::lock;
+
+/// Held while a copy is materialised and registered, and while copies are swept: between the two
+/// steps of serving, a copy is on disk but not yet referenced, and the sweep must not take it.
+static MATERIALISING: Mutex<()> = Mutex::new(());
 
 /// The image store under the data directory.
 pub const STORE_DIR: &str = "store";
@@ -59,6 +67,7 @@ fn served_artifact(name: &str, version: u32) -> String {
 /// NAME (created if needed). Blocking: run it off the async workers.
 pub fn serve(data_dir: &Path, db: &Store, label: &str, make_default: bool) -> Result<ImageVersion, ApiError> {
     let (name, version) = parse_label(label).map_err(store_error)?;
+    let _serving = lock(&MATERIALISING);
     let store = image_store(data_dir)?;
     store.get(&name, version).map_err(store_error)?;
     let artifact_rel = served_artifact(&name, version);
@@ -77,4 +86,47 @@ pub fn serve(data_dir: &Path, db: &Store, label: &str, make_default: bool) -> Re
         e => ApiError::Internal(e.to_string()),
     })?;
     Ok(db.publish(&name, &files, make_default)?)
+}
+
+/// What sweeping the materialised copies removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Swept {
+    /// Copies (artifact and manifest) removed.
+    pub served_copies_removed: usize,
+    /// Their bytes.
+    pub served_bytes_freed: u64,
+}
+
+/// Removes the materialised copies (`images/store/NAME/V/`) that no image version refers to.
+/// Blocking.
+pub fn sweep_materialised(data_dir: &Path, db: &Store) -> Result<Swept, ApiError> {
+    let _sweeping = lock(&MATERIALISING);
+    let root = data_dir.join(IMAGES_DIR).join(SERVED_DIR);
+    let mut referenced = HashSet::new();
+    for image in db.images()? {
+        referenced.extend(db.versions(&image.name)?.into_iter().map(|v| v.artifact));
+    }
+    let io = |what: &str, p: &Path, e: std::io::Error| ApiError::Internal(format!("{what} {}: {e}", p.display()));
+    let mut swept = Swept::default();
+    let dirs = |d: &Path| -> Result<Vec<std::path::PathBuf>, ApiError> {
+        match std::fs::read_dir(d) {
+            Ok(entries) => entries.map(|e| e.map(|e| e.path()).map_err(|e| io("listing", d, e))).collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(io("listing", d, e)),
+        }
+    };
+    for name_dir in dirs(&root)? {
+        for copy in dirs(&name_dir)? {
+            let (Some(name), Some(version)) = (name_dir.file_name().and_then(|n| n.to_str()), copy.file_name().and_then(|n| n.to_str())) else { continue };
+            if referenced.contains(&format!("{SERVED_DIR}/{name}/{version}/artifact.sqfs")) {
+                continue;
+            }
+            for f in dirs(&copy)? {
+                swept.served_bytes_freed += std::fs::symlink_metadata(&f).map_or(0, |m| m.len());
+            }
+            std::fs::remove_dir_all(&copy).map_err(|e| io("removing", &copy, e))?;
+            swept.served_copies_removed += 1;
+        }
+    }
+    Ok(swept)
 }

@@ -14,7 +14,7 @@ use super::extract::{Admin, ApiJson, ApiQuery};
 use super::state::AppState;
 use crate::error::ApiError;
 use crate::image::ImageVersion;
-use crate::served::{self, image_store, store_error};
+use crate::served::{self, Swept, image_store, store_error};
 
 /// One stored version, as `GET /api/v1/store/versions` lists it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -111,10 +111,25 @@ pub async fn verify(_: Admin, State(st): State<Arc<AppState>>) -> Result<Json<Ve
     blocking(move || Ok(Json(image_store(&data_dir)?.verify().map_err(store_error)?))).await
 }
 
-/// `POST /api/v1/store/gc`: drops chunks no stored version holds.
-pub async fn gc(_: Admin, State(st): State<Arc<AppState>>) -> Result<Json<GcReport>, ApiError> {
-    let data_dir = st.data_dir.clone();
-    blocking(move || Ok(Json(image_store(&data_dir)?.gc().map_err(store_error)?))).await
+/// Reply of `POST /api/v1/store/gc`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoreGc {
+    /// What the store's gc removed.
+    #[serde(flatten)]
+    pub store: GcReport,
+    /// The materialised copies removed.
+    #[serde(flatten)]
+    pub served: Swept,
+}
+
+/// `POST /api/v1/store/gc`: drops chunks no stored version holds, and materialised copies no image
+/// version refers to.
+pub async fn gc(_: Admin, State(st): State<Arc<AppState>>) -> Result<Json<StoreGc>, ApiError> {
+    blocking(move || {
+        let store = image_store(&st.data_dir)?.gc().map_err(store_error)?;
+        Ok(Json(StoreGc { store, served: served::sweep_materialised(&st.data_dir, &st.store)? }))
+    })
+    .await
 }
 
 /// `DELETE /api/v1/store/versions/{name}/{version}`: drops a version from the store's listing; its

@@ -1,11 +1,11 @@
 //! `fountain image stored|diff|verify|gc|unstore|serve`: the appliance's image store, through the API.
 use std::process::ExitCode;
 
-use ::image::store::{Diff, GcReport, Problem, VerifyReport, parse_label};
+use ::image::store::{Diff, Problem, VerifyReport, parse_label};
 
 use super::ClientArgs;
 use super::table::Table;
-use crate::api::image_store::{ServeStored, StoredVersion};
+use crate::api::image_store::{ServeStored, StoreGc, StoredVersion};
 use crate::image::ImageVersion;
 
 /// Image store subcommands (flattened into `fountain image`).
@@ -25,7 +25,8 @@ pub enum StoreCommand {
     },
     /// Re-hash every chunk in the store and check every version's chunks are there.
     Verify,
-    /// Drop chunks no stored version holds, and leftovers of interrupted writes.
+    /// Drop chunks no stored version holds, leftovers of interrupted writes, and served copies no
+    /// image version refers to.
     Gc,
     /// Remove a version from the image store (its chunks go at the next gc; a served copy stays).
     Unstore {
@@ -81,12 +82,14 @@ pub fn run(args: &ClientArgs, command: StoreCommand) -> anyhow::Result<ExitCode>
             }
         }
         StoreCommand::Gc => {
-            let r: GcReport = client.send("POST", "/api/v1/store/gc", &serde_json::json!({}))?;
+            let r: StoreGc = client.send("POST", "/api/v1/store/gc", &serde_json::json!({}))?;
             args.print(&r, |r| {
                 Table::fields(vec![
-                    ("chunks removed", r.chunks_removed.to_string()),
-                    ("bytes freed", r.bytes_freed.to_string()),
-                    ("temp files removed", r.temp_files_removed.to_string()),
+                    ("chunks removed", r.store.chunks_removed.to_string()),
+                    ("bytes freed", r.store.bytes_freed.to_string()),
+                    ("temp files removed", r.store.temp_files_removed.to_string()),
+                    ("served copies removed", r.served.served_copies_removed.to_string()),
+                    ("served bytes freed", r.served.served_bytes_freed.to_string()),
                 ])
             })?;
         }

@@ -78,8 +78,15 @@ fn stored_versions_are_listed_diffed_verified_and_served() {
     ts.send("POST", "/api/v1/store/serve", json!({ "version": "compute@2" })).expect(409);
     ts.send("POST", "/api/v1/store/serve", json!({ "version": "compute@7" })).expect(404);
 
+    // A second copy, served without becoming the default, then its image version deleted: gc takes
+    // the copy and leaves the first.
+    let v2 = ts.send("POST", "/api/v1/store/serve", json!({ "version": "compute@1", "make_default": false })).expect(201).json();
+    assert_eq!(v2["version"], json!(2));
+    ts.request("DELETE", "/api/v1/images/compute/versions/2", Some(&ts.admin), crate::util::Body::None).expect(204);
     let gc = ts.send("POST", "/api/v1/store/gc", json!({})).expect(200).json();
-    assert_eq!(gc["chunks_removed"], json!(0));
+    assert_eq!((gc["chunks_removed"].clone(), gc["served_copies_removed"].clone()), (json!(0), json!(1)), "{gc}");
+    assert!(!images.join(v2["artifact"].as_str().unwrap()).exists());
+    assert!(images.join(v["artifact"].as_str().unwrap()).exists());
     // Unstored, version 2's own chunks go at the next gc; version 1 and the served copy stay whole.
     ts.request("DELETE", "/api/v1/store/versions/compute/2", Some(&ts.admin), crate::util::Body::None).expect(204);
     ts.request("DELETE", "/api/v1/store/versions/compute/2", Some(&ts.admin), crate::util::Body::None).expect(404);
