@@ -140,7 +140,7 @@ fn a_failed_step_leaves_the_disk_without_a_partition_table() {
     let p1 = agent::plan::partition_path(&lo.path, 1);
     assert_eq!(f.command, format!("wipefs --all --force {p1}"));
     assert!(f.output.contains(&p1), "the tool's own message: {}", f.output);
-    assert_eq!(f.cleared, [lo.path.clone()]);
+    assert_eq!(f.cleared, std::slice::from_ref(&lo.path));
     assert!(f.cleanup_errors.is_empty());
     assert!(lo.sgdisk_print().contains("Creating new GPT entries"), "no partition table left:\n{}", lo.sgdisk_print());
     let blkid = Command::new("blkid").args(["-c", "/dev/null", "-p", &lo.path]).output().unwrap();

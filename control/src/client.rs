@@ -88,6 +88,11 @@ impl Client {
         Self::json(self.finish(self.request(method, path).send_json(body))?)
     }
 
+    /// `method path` with a streamed body (sent chunked, as it is read); the reply body is ignored.
+    pub fn send_stream(&self, method: &str, path: &str, content_type: &str, body: impl std::io::Read) -> Result<(), ClientError> {
+        self.finish(self.request(method, path).set("Content-Type", content_type).send(body)).map(drop)
+    }
+
     /// `DELETE path`; the reply body is ignored.
     pub fn delete(&self, path: &str) -> Result<(), ClientError> {
         self.finish(self.request("DELETE", path).call()).map(drop)

@@ -7,6 +7,7 @@
 //! logic without I/O, so it is tested without a server; the API tests then run the real thing.
 pub mod api;
 pub mod auth;
+pub mod capture;
 pub mod cli;
 pub mod client;
 pub mod error;

@@ -9,15 +9,13 @@
 //! and it is registered as the next version of image NAME, like `image add`. Keeping an artifact
 //! file per version in the store instead would give up the sharing that lets it keep every version;
 //! the copy is paid only for versions nodes are given.
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ::image::store::{Store as ImageStore, StoreError as ImageStoreError, parse_label};
-use fec::layout::{DEFAULT_BLOCK_SYMBOLS, DEFAULT_SYMBOL_SIZE};
-use fec::{Manifest, ObjectLayout};
 
 use crate::error::ApiError;
 use crate::image::{IMAGES_DIR, ImageVersion};
-use crate::store::images::VersionFiles;
+use crate::publish::{PublishError, check_files};
 use crate::store::Store;
 
 /// The image store under the data directory.
@@ -51,10 +49,10 @@ pub fn clean_interrupted_uploads(data_dir: &Path) {
     }
 }
 
-/// The files a served version `name@version` gets, relative to the images folder.
-fn served_paths(name: &str, version: u32) -> (String, String) {
-    let dir = format!("{SERVED_DIR}/{name}/{version}");
-    (format!("{dir}/artifact.sqfs"), format!("{dir}/manifest.fec"))
+/// The artifact file a served version `name@version` gets, relative to the images folder (its
+/// manifest is written beside it, as `image add` without `--manifest` does).
+fn served_artifact(name: &str, version: u32) -> String {
+    format!("{SERVED_DIR}/{name}/{version}/artifact.sqfs")
 }
 
 /// Materialises stored version `label` (`NAME@V`) and registers it as the next version of image
@@ -63,7 +61,7 @@ pub fn serve(data_dir: &Path, db: &Store, label: &str, make_default: bool) -> Re
     let (name, version) = parse_label(label).map_err(store_error)?;
     let store = image_store(data_dir)?;
     store.get(&name, version).map_err(store_error)?;
-    let (artifact_rel, manifest_rel) = served_paths(&name, version);
+    let artifact_rel = served_artifact(&name, version);
     if let Ok(existing) = db.versions(&name)
         && let Some(v) = existing.iter().find(|v| v.artifact == artifact_rel)
     {
@@ -71,37 +69,12 @@ pub fn serve(data_dir: &Path, db: &Store, label: &str, make_default: bool) -> Re
     }
     let images = data_dir.join(IMAGES_DIR);
     let artifact = images.join(&artifact_rel);
-    let dir = artifact.parent().expect("a served path has a parent").to_path_buf();
-    std::fs::create_dir_all(&dir).map_err(|e| ApiError::Internal(format!("creating {}: {e}", dir.display())))?;
-    let stored = store.materialise(&name, version, &artifact).map_err(store_error)?;
-    let manifest = write_manifest(&artifact, &images.join(&manifest_rel))?;
-    let files = VersionFiles {
-        artifact: artifact_rel,
-        manifest: manifest_rel,
-        artifact_bytes: stored.artifact_bytes,
-        manifest_blake3: blake3::hash(&manifest).to_hex().to_string(),
-    };
+    let dir = artifact.parent().expect("a served path has a parent");
+    std::fs::create_dir_all(dir).map_err(|e| ApiError::Internal(format!("creating {}: {e}", dir.display())))?;
+    store.materialise(&name, version, &artifact).map_err(store_error)?;
+    let files = check_files(&images, &artifact_rel, None).map_err(|e| match e {
+        e @ PublishError::Exists(_) => ApiError::Conflict(e.to_string()),
+        e => ApiError::Internal(e.to_string()),
+    })?;
     Ok(db.publish(&name, &files, make_default)?)
-}
-
-/// Hashes the artifact into a fec manifest (the store's layout) and writes it durably; returns its
-/// bytes.
-fn write_manifest(artifact: &Path, dest: &Path) -> Result<Vec<u8>, ApiError> {
-    let internal = |what: &str, p: &Path, e: &dyn std::fmt::Display| ApiError::Internal(format!("{what} {}: {e}", p.display()));
-    let file = std::fs::File::open(artifact).map_err(|e| internal("opening", artifact, &e))?;
-    let size = file.metadata().map_err(|e| internal("reading", artifact, &e))?.len();
-    let layout = ObjectLayout::new(size, DEFAULT_SYMBOL_SIZE, DEFAULT_BLOCK_SYMBOLS).map_err(|e| internal("laying out", artifact, &e))?;
-    let bytes = Manifest::hash_file(layout, &file).map_err(|e| internal("hashing", artifact, &e))?.encode();
-    let mut tmp = PathBuf::from(dest);
-    tmp.set_extension("fec.partial");
-    let write = || -> std::io::Result<()> {
-        use std::io::Write;
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, dest)?;
-        std::fs::File::open(dest.parent().expect("a manifest path has a parent"))?.sync_all()
-    };
-    write().map_err(|e| internal("writing", dest, &e))?;
-    Ok(bytes)
 }

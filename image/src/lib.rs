@@ -4,7 +4,13 @@
 pub mod artifact;
 mod durable;
 pub mod iso;
+pub mod build;
+pub mod capture;
+pub mod command;
 pub mod meta;
+pub mod publish;
+pub mod role;
+pub mod rootfs;
 pub mod store;
 
 /// Now, in seconds since the Unix epoch (0 if the clock is before it).

@@ -129,3 +129,32 @@ fn bad_names_and_labels_are_refused() {
     assert_eq!(image::store::parse_label("img@3").unwrap(), ("img".to_string(), 3));
     assert!(store.versions(None).unwrap().is_empty());
 }
+
+#[test]
+fn gc_running_beside_publishes_never_takes_a_chunk_they_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(Store::open(tmp.path().join("store")).unwrap());
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let collector = {
+        let (store, done) = (store.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut runs = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) && runs < 10_000 {
+                store.gc().unwrap();
+                runs += 1;
+            }
+            runs
+        })
+    };
+    let published: Vec<_> = (0..6).map(|i| publish_bytes(&store, tmp.path(), "img", &noise(1 << 20, 100 + i)).version.version).collect();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(collector.join().unwrap() > 0);
+    assert_eq!(published, vec![1, 2, 3, 4, 5, 6]);
+    let report = store.verify().unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    for v in 1..=6 {
+        let out = tmp.path().join(format!("out{v}"));
+        store.materialise("img", v, &out).unwrap();
+        assert!(std::fs::read(&out).unwrap() == noise(1 << 20, 99 + u64::from(v)));
+    }
+}

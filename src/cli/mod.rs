@@ -1,5 +1,7 @@
 //! Command-line parsing and dispatch.
 
+pub mod agent;
+pub mod boot;
 pub mod demo;
 pub mod fetch;
 pub mod progress;
@@ -44,6 +46,10 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run a netsim plan: fountain and baselines on a simulated network of many nodes.
     Sim(sim::SimArgs),
+    /// Agent boot files: build the kernel and initramfs nodes PXE-boot into.
+    Boot(boot::BootArgs),
+    /// The node agent (runs in the agent initramfs): report hardware, lay out disks.
+    Agent(agent::AgentArgs),
     #[command(flatten)]
     Control(control::cli::Command),
 }
@@ -56,6 +62,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Fetch(args) => fetch::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Sim(args) => sim::run(args),
+        Command::Boot(args) => boot::run(args),
+        Command::Agent(args) => agent::run(args),
         Command::Control(command) => control::cli::run(command),
     }
 }

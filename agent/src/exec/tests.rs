@@ -239,3 +239,12 @@ Number  Start (sector)    End (sector)  Size       Code  Name
     assert_eq!(m.len(), 2);
     assert_eq!(m["/target/my data"], "/dev/vda3");
 }
+
+#[test]
+fn a_running_array_is_known_by_its_layout_name_whatever_mdadm_called_it() {
+    let scan = "ARRAY /dev/md/node1:md0 level=raid1 num-devices=2 metadata=1.2 name=node1:md0 UUID=1:2:3:4\n   devices=/dev/vda1,/dev/vdb1\n";
+    let mut script = blank_disks(Script::default()).answer("mdadm --examine", CommandOutput::ok(scan)).answer("mdadm --detail", CommandOutput::ok(scan));
+    let current = probe(&inventory(), &mut script, &mut Vec::new()).unwrap();
+    assert_eq!(current.arrays[0].device.as_deref(), Some("/dev/md/node1:md0"));
+    assert_eq!(current.canonical("/dev/md/md0"), "/dev/md/node1:md0");
+}

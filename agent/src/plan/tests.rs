@@ -114,7 +114,7 @@ fn mirror_on_blank_disks_plans_every_step_in_order() {
         "mount -t ext4 /dev/vg0/var /target/var",
     ];
     assert_eq!(commands(&plan), expected);
-    assert!(plan.to_string().contains(&format!("logical volume vg0/var: {} (25% of the group)", control::layout::size::Human(var * 4 << 20))));
+    assert!(plan.to_string().contains(&format!("logical volume vg0/var: {} (25% of the group)", control::layout::size::Human((var * 4) << 20))));
     assert!(commands(&plan).iter().all(|c| !c.contains("vdc")), "the protected disk is never named");
 }
 
@@ -388,7 +388,8 @@ fn a_finished_layout_converges_to_mounts_only_and_then_to_nothing() {
 #[test]
 fn any_difference_rebuilds_after_taking_the_old_state_down() {
     let (inv, protected) = two_disks_and_a_protected_one();
-    let cases: [(fn(&mut Current), &str); 6] = [
+    type Change = fn(&mut Current);
+    let cases: [(Change, &str); 6] = [
         (|c| c.disks[0].gpt = false, "/dev/vda has no GPT"),
         (|c| c.disks[1].partitions[2].size -= M, "partition 3 of /dev/vdb differs from the layout's \"b3\""),
         (|c| c.arrays[0].level = 0, "RAID array boot has other members or another level"),

@@ -12,6 +12,9 @@ use super::state::AppState;
 use crate::sync::lock;
 use crate::error::ApiError;
 use crate::image::ImageVersion;
+use crate::inventory::Inventory;
+use crate::mac::Mac;
+use crate::store::agent_status::{AgentReport, AgentStatus};
 use crate::node::{ImageRef, NextBoot, Node};
 use crate::transfer::gather::GatherError;
 use crate::transfer::{ReceiverState, SessionId, SessionKey, SessionState, TransferGrant};
@@ -163,12 +166,31 @@ pub async fn report(State(st): State<Arc<AppState>>, Path(name): Path<String>, N
     let status = {
         let mut g = lock(&st.gatherer);
         let _ = g.update_receiver(r.session, &name, state);
-        g.status().into_iter().find(|s| s.id == r.session && s.state != SessionState::Gathering)
+        g.session_status(r.session).filter(|s| s.state != SessionState::Gathering)
     };
     if let Some(status) = status {
         st.store.record_session(&status)?;
     }
     Ok(Json(node))
+}
+
+/// `POST /api/v1/agent/nodes/{name}/status`: the agent's progress, error or inventory, which
+/// `fountain node show` prints.
+pub async fn status(State(st): State<Arc<AppState>>, Path(name): Path<String>, NodeToken(t): NodeToken, ApiJson(r): ApiJson<AgentReport>) -> Result<Json<AgentStatus>, ApiError> {
+    st.check_node_token(&name, &t)?;
+    if let Some(error) = &r.error {
+        tracing::warn!(node = %name, %error, "agent reported an error");
+    }
+    Ok(Json(st.store.record_agent_report(&name, r)?))
+}
+
+/// `POST /api/v1/agent/discovered/{mac}/inventory`: an unknown machine's discovery agent reports its
+/// hardware. Open like the boot routes (it has no token), and accepted only for a MAC that booted the
+/// discovery script and belongs to no node.
+pub async fn discovered_inventory(State(st): State<Arc<AppState>>, Path(mac): Path<String>, ApiJson(inventory): ApiJson<Inventory>) -> Result<Json<Inventory>, ApiError> {
+    let mac: Mac = mac.parse().map_err(|e: crate::mac::MacError| ApiError::BadRequest(e.to_string()))?;
+    st.store.record_discovered_inventory(mac, &inventory)?;
+    Ok(Json(inventory))
 }
 
 /// Refuses a report that is not about what `name` was given: its current session, and the image version
@@ -181,11 +203,11 @@ fn check_assignment(st: &AppState, name: &str, r: &Report) -> Result<(), ApiErro
     if session != r.session {
         return Err(ApiError::Conflict(format!("node {name} is in transfer session {session}, not {}", r.session)));
     }
-    let status = g.status().into_iter().find(|s| s.id == session).ok_or_else(|| ApiError::Conflict(format!("transfer session {session} has ended")))?;
-    if (status.image.as_str(), status.version) != (r.image.as_str(), r.version) {
-        return Err(ApiError::Conflict(format!("node {name} was given {}@{}, not {}@{}", status.image, status.version, r.image, r.version)));
+    let (key, state) = g.receiver(session, name).ok_or_else(|| ApiError::Conflict(format!("transfer session {session} has ended")))?;
+    if (key.image.as_str(), key.version) != (r.image.as_str(), r.version) {
+        return Err(ApiError::Conflict(format!("node {name} was given {}@{}, not {}@{}", key.image, key.version, r.image, r.version)));
     }
-    let registered = status.receivers.get(name).is_some_and(|s| *s != ReceiverState::Assigned);
+    let registered = state.is_some_and(|s| *s != ReceiverState::Assigned);
     if r.outcome == Outcome::Success && !registered {
         return Err(ApiError::Conflict(format!("node {name} never registered in session {session}, so it cannot have installed its image")));
     }
@@ -202,6 +224,6 @@ pub(crate) fn check_download(st: &AppState, name: &str, v: &ImageVersion) -> Res
         return Ok(());
     }
     let g = lock(&st.gatherer);
-    let in_session = g.session_of(name).is_some_and(|id| g.status().iter().any(|s| s.id == id && s.image == v.image && s.version == v.version));
+    let in_session = g.session_of(name).and_then(|id| g.receiver(id, name)).is_some_and(|(key, _)| key.image == v.image && key.version == v.version);
     if in_session { Ok(()) } else { Err(ApiError::Forbidden) }
 }

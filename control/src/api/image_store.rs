@@ -6,7 +6,7 @@ use std::sync::Arc;
 use ::image::meta::ImageMeta;
 use ::image::store::{Diff, GcReport, VerifyReport, parse_label};
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
@@ -115,6 +115,15 @@ pub async fn verify(_: Admin, State(st): State<Arc<AppState>>) -> Result<Json<Ve
 pub async fn gc(_: Admin, State(st): State<Arc<AppState>>) -> Result<Json<GcReport>, ApiError> {
     let data_dir = st.data_dir.clone();
     blocking(move || Ok(Json(image_store(&data_dir)?.gc().map_err(store_error)?))).await
+}
+
+/// `DELETE /api/v1/store/versions/{name}/{version}`: drops a version from the store's listing; its
+/// chunks go at the next gc. A copy already served to nodes is not touched.
+pub async fn remove(_: Admin, State(st): State<Arc<AppState>>, Path((name, version)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
+    let data_dir = st.data_dir.clone();
+    let version: u32 = version.parse().map_err(|_| ApiError::BadRequest(format!("invalid version {version:?}: expected a number")))?;
+    blocking(move || image_store(&data_dir)?.remove(&name, version).map_err(store_error)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/v1/store/serve`: materialises a stored version and publishes it to nodes.

@@ -3,6 +3,7 @@
 //! description is served at `/openapi.json`; a test checks that it and the router agree.
 pub mod agent;
 pub mod boot;
+pub mod captures;
 pub mod extract;
 pub mod file_body;
 pub mod image_store;
@@ -34,6 +35,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/nodes", get(nodes::list).post(nodes::add))
         .route("/api/v1/nodes/{name}", get(nodes::show).patch(nodes::set).delete(nodes::delete))
         .route("/api/v1/nodes/{name}/reimage", post(nodes::reimage))
+        .route("/api/v1/nodes/{name}/agent", get(nodes::agent_status))
         .route("/api/v1/discovered", get(nodes::discovered))
         .route("/api/v1/images", get(images::list).post(images::add))
         .route("/api/v1/images/{name}", get(images::show).delete(images::delete))
@@ -41,6 +43,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/images/{name}/versions/{version}", axum::routing::delete(images::delete_version))
         .route("/api/v1/images/{name}/rollback", post(images::rollback))
         .route("/api/v1/store/versions", get(image_store::versions))
+        .route("/api/v1/store/versions/{name}/{version}", axum::routing::delete(image_store::remove))
         .route("/api/v1/store/diff", get(image_store::diff))
         .route("/api/v1/store/verify", post(image_store::verify))
         .route("/api/v1/store/gc", post(image_store::gc))
@@ -52,10 +55,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/servers", get(servers::list).post(servers::add))
         .route("/api/v1/servers/{id}", axum::routing::patch(servers::set).delete(servers::delete))
         .route("/api/v1/transfers", get(transfers::list))
+        .route("/api/v1/captures", post(captures::start))
+        .route("/api/v1/captures/{id}/filesystems/{index}", put(captures::put_filesystem))
+        .route("/api/v1/captures/{id}/finish", post(captures::finish))
         .route("/api/v1/agent/nodes/{name}/config", get(agent::config))
         .route("/api/v1/agent/nodes/{name}/register", post(agent::register))
         .route("/api/v1/agent/nodes/{name}/progress", post(agent::progress))
         .route("/api/v1/agent/nodes/{name}/report", post(agent::report))
+        .route("/api/v1/agent/nodes/{name}/status", post(agent::status))
+        .route("/api/v1/agent/discovered/{mac}/inventory", post(agent::discovered_inventory))
         .route("/api/v1/agent/nodes/{name}/images/{image}/versions/{version}/manifest", get(objects::manifest))
         .route("/api/v1/agent/nodes/{name}/images/{image}/versions/{version}/object", get(objects::object))
         .route("/boot/ipxe", get(boot::ipxe_script))

@@ -11,6 +11,7 @@ use crate::error::ApiError;
 use crate::node::{NewNode, NextBoot, Node, NodePatch};
 use crate::sync::lock;
 use crate::store::StoreError;
+use crate::store::agent_status::AgentStatus;
 use crate::store::discovered::{Cursor, DISCOVERED_PAGE_DEFAULT, DISCOVERED_PAGE_MAX, DiscoveredPage, PageQuery};
 
 /// `GET /api/v1/nodes`
@@ -28,6 +29,11 @@ pub async fn add(_: Admin, State(st): State<Arc<AppState>>, ApiJson(new): ApiJso
 /// `GET /api/v1/nodes/{name}`
 pub async fn show(_: Admin, State(st): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Json<Node>, ApiError> {
     Ok(Json(st.store.node(&name)?))
+}
+
+/// `GET /api/v1/nodes/{name}/agent`: what the node's agent last reported (`null` before it has).
+pub async fn agent_status(_: Admin, State(st): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Json<Option<AgentStatus>>, ApiError> {
+    Ok(Json(st.store.agent_status(&name)?))
 }
 
 /// `PATCH /api/v1/nodes/{name}`

@@ -1,7 +1,7 @@
-//! `fountain image stored|diff|verify|gc|serve`: the appliance's image store, through the API.
+//! `fountain image stored|diff|verify|gc|unstore|serve`: the appliance's image store, through the API.
 use std::process::ExitCode;
 
-use ::image::store::{Diff, GcReport, Problem, VerifyReport};
+use ::image::store::{Diff, GcReport, Problem, VerifyReport, parse_label};
 
 use super::ClientArgs;
 use super::table::Table;
@@ -27,6 +27,11 @@ pub enum StoreCommand {
     Verify,
     /// Drop chunks no stored version holds, and leftovers of interrupted writes.
     Gc,
+    /// Remove a version from the image store (its chunks go at the next gc; a served copy stays).
+    Unstore {
+        /// NAME@VERSION.
+        version: String,
+    },
     /// Serve a stored version to nodes: materialise its artifact and publish it as the image's next
     /// version.
     Serve {
@@ -84,6 +89,13 @@ pub fn run(args: &ClientArgs, command: StoreCommand) -> anyhow::Result<ExitCode>
                     ("temp files removed", r.temp_files_removed.to_string()),
                 ])
             })?;
+        }
+        StoreCommand::Unstore { version } => {
+            let (name, v) = parse_label(&version)?;
+            client.delete(&format!("/api/v1/store/versions/{name}/{v}"))?;
+            if !args.json {
+                println!("removed {version} from the store; `fountain image gc` frees its chunks");
+            }
         }
         StoreCommand::Serve { version, no_default } => {
             let v: ImageVersion = client.send("POST", "/api/v1/store/serve", &ServeStored { version, make_default: !no_default })?;

@@ -1,9 +1,11 @@
 //! Control-plane subcommands of the `fountain` binary: `serve`, and `node`, `image`, `layout`,
 //! `server`, which talk to a running server through its API. Tables for people by default, `--json`
 //! for scripts.
+mod capture;
 mod image;
 mod image_store;
 mod iso;
+mod image_build;
 mod layout;
 mod node;
 mod serve;
@@ -64,6 +66,15 @@ pub enum Command {
         #[command(subcommand)]
         command: layout::LayoutCommand,
     },
+    /// Capture this running node as a new version of an image (run on the node).
+    Capture {
+        /// How to reach the server.
+        #[command(flatten)]
+        client: ClientArgs,
+        /// What to capture.
+        #[command(flatten)]
+        args: capture::CaptureArgs,
+    },
     /// Manage stateless servers: add, list, set, delete.
     Server {
         /// How to reach the server.
@@ -121,5 +132,6 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Iso { client, command } => iso::run(&client, command),
         Command::Layout { client, command } => layout::run(&client, command),
         Command::Server { client, command } => server::run(&client, command),
+        Command::Capture { client, args } => capture::run(&client, args),
     }
 }

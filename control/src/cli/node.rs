@@ -8,7 +8,9 @@ use super::ClientArgs;
 use super::table::{Table, or_dash};
 use crate::mac::Mac;
 use crate::node::{BootMode, ImageRef, NewNode, NextBoot, Node, NodeConfig, NodePatch};
-use crate::store::discovered::{DISCOVERED_PAGE_DEFAULT, DiscoveredPage};
+use crate::inventory::Inventory;
+use crate::store::agent_status::AgentStatus;
+use crate::store::discovered::{DISCOVERED_PAGE_DEFAULT, DISCOVERED_PAGE_MAX, Discovered, DiscoveredPage};
 
 /// Node subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -17,6 +19,9 @@ pub enum NodeCommand {
     Add {
         /// Node name.
         name: String,
+        /// Adopt a discovered machine: its MAC becomes the node's (with any --mac given).
+        #[arg(long, value_name = "MAC")]
+        from_discovered: Option<Mac>,
         #[command(flatten)]
         fields: NodeFields,
     },
@@ -110,7 +115,16 @@ impl NodeFields {
 pub fn run(args: &ClientArgs, command: NodeCommand) -> anyhow::Result<ExitCode> {
     let client = args.client()?;
     match command {
-        NodeCommand::Add { name, fields } => {
+        NodeCommand::Add { name, from_discovered, mut fields } => {
+            if let Some(mac) = from_discovered {
+                let d = find_discovered(&client, mac)?.with_context(|| format!("MAC {mac} has not been discovered (see `fountain node discovered`)"))?;
+                if let Some(inventory) = &d.inventory {
+                    eprintln!("adopting {mac}: {}", inventory_summary(inventory).join(", "));
+                }
+                if !fields.macs.contains(&mac) {
+                    fields.macs.insert(0, mac);
+                }
+            }
             let new = NewNode {
                 config: fields.node_config()?.unwrap_or_default(),
                 name,
@@ -151,7 +165,16 @@ pub fn run(args: &ClientArgs, command: NodeCommand) -> anyhow::Result<ExitCode> 
         }
         NodeCommand::Show { name } => {
             let node: Node = client.get(&format!("/api/v1/nodes/{name}"))?;
-            args.print(&node, node_detail)?;
+            let agent: Option<AgentStatus> = client.get(&format!("/api/v1/nodes/{name}/agent"))?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "node": node, "agent": agent }))?);
+            } else {
+                let mut t = node_detail(&node);
+                for (k, v) in agent_fields(agent.as_ref()) {
+                    t.row(vec![k.to_string(), v]);
+                }
+                print!("{t}");
+            }
         }
         NodeCommand::Reimage { name } => {
             let node: Node = client.send("POST", &format!("/api/v1/nodes/{name}/reimage"), &())?;
@@ -165,9 +188,10 @@ pub fn run(args: &ClientArgs, command: NodeCommand) -> anyhow::Result<ExitCode> 
             let after = after.map(|a| format!("&after={a}")).unwrap_or_default();
             let page: DiscoveredPage = client.get(&format!("/api/v1/discovered?limit={limit}{after}"))?;
             args.print(&page, |page| {
-                let mut t = Table::new(&["MAC", "BOOTS", "LAST SEEN (UNIX S)"]);
+                let mut t = Table::new(&["MAC", "BOOTS", "LAST SEEN (UNIX S)", "INVENTORY"]);
                 for d in &page.discovered {
-                    t.row(vec![d.mac.to_string(), d.boots.to_string(), d.last_seen_unix_s.to_string()]);
+                    let inventory = d.inventory.as_ref().map(|i| inventory_summary(i).join(", "));
+                    t.row(vec![d.mac.to_string(), d.boots.to_string(), d.last_seen_unix_s.to_string(), or_dash(inventory)]);
                 }
                 t
             })?;
@@ -194,6 +218,53 @@ fn node_detail(n: &Node) -> Table {
         ("kernel args", n.config.kernel_args.join(" ")),
         ("installed", or_dash(n.installed.as_ref().map(|i| format!("{}@{}", i.image, i.version)))),
     ])
+}
+
+/// The discovered entry of `mac`, looked up page by page (the list is bounded, so this ends).
+fn find_discovered(client: &crate::client::Client, mac: Mac) -> anyhow::Result<Option<Discovered>> {
+    let mut after = String::new();
+    loop {
+        let page: DiscoveredPage = client.get(&format!("/api/v1/discovered?limit={DISCOVERED_PAGE_MAX}{after}"))?;
+        if let Some(d) = page.discovered.into_iter().find(|d| d.mac == mac) {
+            return Ok(Some(d));
+        }
+        match page.next {
+            Some(next) => after = format!("&after={next}"),
+            None => return Ok(None),
+        }
+    }
+}
+
+/// The agent's last word on a node, for `node show`.
+fn agent_fields(agent: Option<&AgentStatus>) -> Vec<(&'static str, String)> {
+    let Some(a) = agent else { return vec![("agent", "-".into())] };
+    vec![
+        ("agent", format!("{} (at {} unix s)", a.message, a.updated_unix_s)),
+        ("error", or_dash(a.error.as_ref())),
+        ("last error", or_dash(a.last_error.as_ref())),
+        ("hardware", or_dash(a.inventory.as_ref().map(|i| inventory_summary(i).join(", ")))),
+    ]
+}
+
+/// One line per kind of hardware: CPUs, memory, each disk, each NIC.
+fn inventory_summary(i: &Inventory) -> Vec<String> {
+    let gib = |b: u64| format!("{:.1}G", b as f64 / (1u64 << 30) as f64);
+    let mut out = vec![format!("{} CPU", i.cpus), format!("{} RAM", gib(i.memory_bytes))];
+    for d in &i.disks {
+        let mut s = format!("{} {}", d.name, gib(d.size_bytes));
+        for extra in [&d.model, &d.serial].into_iter().filter(|x| !x.is_empty()) {
+            s.push(' ');
+            s.push_str(extra);
+        }
+        if d.rotational {
+            s.push_str(" hdd");
+        }
+        out.push(s);
+    }
+    for n in &i.nics {
+        out.push(format!("{} {}{}", n.name, n.mac, if n.link { " up" } else { "" }));
+    }
+    out
 }
 
 fn join<T: ToString>(items: &[T]) -> String {

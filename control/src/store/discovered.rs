@@ -13,6 +13,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, now_unix_s};
+use crate::inventory::Inventory;
 use crate::mac::Mac;
 use crate::sync::lock;
 
@@ -32,13 +33,16 @@ pub struct Discovered {
     pub last_seen_unix_s: u64,
     /// Boots recorded (repeats within [`DiscoveryLimits::touch_interval_s`] count once).
     pub boots: u64,
+    /// Hardware its discovery agent reported, once it has.
+    #[serde(default)]
+    pub inventory: Option<Inventory>,
 }
 
 /// Columns [`discovered_row`] reads, in order; a new field is one more column here and there.
-const COLUMNS: &str = "mac, first_seen_unix_s, last_seen_unix_s, boots";
+const COLUMNS: &str = "mac, first_seen_unix_s, last_seen_unix_s, boots, inventory";
 
-fn discovered_row(r: &Row<'_>) -> rusqlite::Result<(String, u64, u64, u64)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+fn discovered_row(r: &Row<'_>) -> rusqlite::Result<(String, u64, u64, u64, Option<String>)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
 /// One page of [`Discovered`] rows.
@@ -172,7 +176,7 @@ impl Store {
         }
         self.write(|tx| {
             let n = tx.execute(
-                &format!("INSERT OR IGNORE INTO discovered_macs ({COLUMNS}) VALUES (?1, ?2, ?2, 1)"),
+                "INSERT OR IGNORE INTO discovered_macs (mac, first_seen_unix_s, last_seen_unix_s, boots) VALUES (?1, ?2, ?2, 1)",
                 params![key, now_s],
             )?;
             let rows: u64 = tx.query_row("SELECT COUNT(*) FROM discovered_macs", [], |r| r.get(0))?;
@@ -196,9 +200,10 @@ impl Store {
             ))?;
             let rows = stmt.query_map(params![seen, mac, limit as i64 + 1], discovered_row)?;
             rows.map(|row| {
-                let (mac, first_seen_unix_s, last_seen_unix_s, boots) = row?;
+                let (mac, first_seen_unix_s, last_seen_unix_s, boots, inventory) = row?;
                 let mac = mac.parse().map_err(|e| StoreError::Corrupt(format!("discovered MAC: {e}")))?;
-                Ok(Discovered { mac, first_seen_unix_s, last_seen_unix_s, boots })
+                let inventory = inventory.map(|i| serde_json::from_str(&i).map_err(|e| StoreError::Corrupt(format!("inventory of {mac}: {e}")))).transpose()?;
+                Ok(Discovered { mac, first_seen_unix_s, last_seen_unix_s, boots, inventory })
             })
             .collect()
         })?;
@@ -209,6 +214,23 @@ impl Store {
             None
         };
         Ok(DiscoveredPage { discovered: rows, next })
+    }
+
+    /// Stores the inventory the discovery agent of `mac` reported. Only a MAC that booted the discovery
+    /// script and belongs to no node may report (the route is open, as firmware has no credentials).
+    pub fn record_discovered_inventory(&self, mac: Mac, inventory: &Inventory) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(inventory).expect("an inventory always serialises");
+        self.write(|tx| {
+            let node: Option<String> = tx.query_row("SELECT node FROM node_macs WHERE mac = ?1", [mac.to_string()], |r| r.get(0)).optional()?;
+            if let Some(node) = node {
+                return Err(StoreError::Conflict(format!("MAC {mac} belongs to node {node}: its agent reports with the node's token")));
+            }
+            let n = tx.execute("UPDATE discovered_macs SET inventory = ?2 WHERE mac = ?1", params![mac.to_string(), doc])?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("discovered MAC {mac} (it must boot the discovery script first)")));
+            }
+            Ok(())
+        })
     }
 }
 
@@ -250,7 +272,7 @@ mod tests {
         assert_eq!(page.discovered.iter().map(|d| d.mac).collect::<Vec<_>>(), [mac(4), mac(3), mac(2)], "the oldest two were dropped");
         assert_eq!(store.record_discovery_at(mac(2), t0, 1010).unwrap(), Recorded::Skipped, "seen within the touch interval");
         assert_eq!(store.record_discovery_at(mac(2), t0, 1100).unwrap(), Recorded::Touched);
-        assert_eq!(store.discovered_page(1, None).unwrap().discovered[0], Discovered { mac: mac(2), first_seen_unix_s: 1002, last_seen_unix_s: 1100, boots: 2 });
+        assert_eq!(store.discovered_page(1, None).unwrap().discovered[0], Discovered { mac: mac(2), first_seen_unix_s: 1002, last_seen_unix_s: 1100, boots: 2, inventory: None });
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Access goes through one connection behind a mutex: every statement is a point lookup or a small
 //! write that takes microseconds, far below the cost of the HTTP request around it, and one writer is
 //! what SQLite allows anyway.
+pub mod agent_status;
 pub mod discovered;
 pub mod images;
 mod layouts;

@@ -71,16 +71,23 @@ fn stored_versions_are_listed_diffed_verified_and_served() {
     let images = ts.dir.path().join("images");
     let artifact = std::fs::read(images.join(v["artifact"].as_str().unwrap())).unwrap();
     assert!(artifact == second, "the served artifact is not the one published");
-    let manifest = std::fs::read(images.join(v["manifest"].as_str().unwrap())).unwrap();
-    assert_eq!(blake3::hash(&manifest).to_hex().as_str(), v["manifest_blake3"].as_str().unwrap());
-    let m = fec::Manifest::decode(&manifest).unwrap();
-    assert_eq!(m.layout().object_size(), second.len() as u64);
+    let m = control::transfer::manifest_file::read(&images.join(v["manifest"].as_str().unwrap()), v["manifest_blake3"].as_str()).unwrap();
+    assert_eq!(m.manifest.layout().object_size(), second.len() as u64);
+    assert_eq!(*m.manifest.root(), *fec::Manifest::hash_object(*m.manifest.layout(), &second[..]).unwrap().root());
     assert_eq!(ts.get("/api/v1/images/compute").expect(200).json()["default_version"], json!(1));
     ts.send("POST", "/api/v1/store/serve", json!({ "version": "compute@2" })).expect(409);
     ts.send("POST", "/api/v1/store/serve", json!({ "version": "compute@7" })).expect(404);
 
     let gc = ts.send("POST", "/api/v1/store/gc", json!({})).expect(200).json();
     assert_eq!(gc["chunks_removed"], json!(0));
+    // Unstored, version 2's own chunks go at the next gc; version 1 and the served copy stay whole.
+    ts.request("DELETE", "/api/v1/store/versions/compute/2", Some(&ts.admin), crate::util::Body::None).expect(204);
+    ts.request("DELETE", "/api/v1/store/versions/compute/2", Some(&ts.admin), crate::util::Body::None).expect(404);
+    let gc = ts.send("POST", "/api/v1/store/gc", json!({})).expect(200).json();
+    assert!(gc["bytes_freed"].as_u64().unwrap() >= alone, "{gc}");
+    let r = ts.send("POST", "/api/v1/store/verify", json!({})).expect(200).json();
+    assert_eq!((r["versions"].as_u64(), r["problems"].clone()), (Some(1), json!([])));
+    assert!(std::fs::read(images.join(v["artifact"].as_str().unwrap())).unwrap() == second);
 }
 
 fn make_iso(ts: &TestServer, name: &str, treeinfo: Option<&str>) -> Vec<u8> {
@@ -147,6 +154,9 @@ fn the_cli_drives_the_store_and_isos() {
     assert_eq!(fountain(&ts, &["image", "serve", "compute@1", "--no-default"]), ExitCode::SUCCESS);
     let image = ts.get("/api/v1/images/compute").expect(200).json();
     assert_eq!((image["latest_version"].clone(), image["default_version"].clone()), (json!(1), json!(null)));
+    assert_eq!(fountain(&ts, &["image", "unstore", "compute@1"]), ExitCode::SUCCESS);
+    let stored = ts.get("/api/v1/store/versions").expect(200).json();
+    assert_eq!(stored.as_array().unwrap().iter().map(|v| v["label"].as_str().unwrap()).collect::<Vec<_>>(), vec!["compute@2"]);
 
     // A damaged chunk: verify says so with exit status 1.
     let store = Store::open(ts.dir.path().join("store")).unwrap();

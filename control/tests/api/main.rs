@@ -5,6 +5,7 @@ mod raw_http;
 
 mod auth;
 mod bad_input;
+mod captures;
 mod cli;
 mod health;
 mod boot;

@@ -1,0 +1,106 @@
+//! The agent's job from top to bottom: read the kernel arguments, bring up the network, read the
+//! hardware, then discovery (report it) or re-image (report it, fetch the layout, lay out the disks).
+//! Every step is printed on the console; a node's progress and errors also go to the control plane,
+//! where `fountain node show` prints them.
+use std::path::Path;
+
+use control::inventory::Inventory;
+use control::layout::Protected;
+use control::store::agent_status::AgentReport;
+
+use crate::cmdline::{self, Job};
+use crate::error::AgentError;
+use crate::exec::SystemRunner;
+use crate::layout::{self, Mode};
+use crate::inventory;
+use crate::net;
+use crate::report::Reporter;
+
+/// Where the agent reads its inputs (the real ones, or a test's).
+#[derive(Debug, Clone)]
+pub struct Sources<'a> {
+    /// The kernel command line file (`/proc/cmdline`).
+    pub cmdline: &'a Path,
+    /// sysfs (`/sys`).
+    pub sys: &'a Path,
+    /// procfs (`/proc`).
+    pub proc: &'a Path,
+}
+
+/// Prefix of every console line, so a log reader (or a VM test) can find the agent's lines.
+pub const CONSOLE_PREFIX: &str = "fountain-agent:";
+
+/// Prints one progress line on the console.
+pub fn say(line: &str) {
+    eprintln!("{CONSOLE_PREFIX} {line}");
+}
+
+/// Runs the agent once.
+pub fn run(src: &Sources<'_>) -> Result<(), AgentError> {
+    let text = std::fs::read_to_string(src.cmdline).map_err(AgentError::Cmdline)?;
+    let args = cmdline::parse(&text)?;
+    say(&format!("control plane {}", args.server));
+    let boot_mac = match &args.job {
+        Job::Discover { mac } => Some(*mac),
+        _ => None,
+    };
+    let before = inventory::collect(src.sys, src.proc);
+    let nic = net::bring_up(&net::order(&before.nics, boot_mac), &mut |l| say(l))?;
+    say(&format!("network up on {nic}"));
+    // Read again so the boot NIC's link shows as up.
+    let inventory = inventory::collect(src.sys, src.proc);
+    say(&format!(
+        "hardware: {} CPU ({}), {} MiB RAM, disks [{}], NICs [{}]",
+        inventory.cpus,
+        inventory.cpu_model,
+        inventory.memory_bytes >> 20,
+        inventory.disks.iter().map(|d| format!("{} {} MiB", d.name, d.size_bytes >> 20)).collect::<Vec<_>>().join(", "),
+        inventory.nics.iter().map(|n| format!("{} {}", n.name, n.mac)).collect::<Vec<_>>().join(", "),
+    ));
+    match args.job {
+        Job::Discover { mac } => {
+            Reporter::discovery(&args.server).discovered(mac, &inventory)?;
+            say(&format!("inventory reported; adopt this machine with `fountain node add NAME --from-discovered {mac}`"));
+            Ok(())
+        }
+        Job::Reimage { node, token, image, version } => {
+            let reporter = Reporter::node(&args.server, &node, token);
+            reporter.status(&AgentReport { message: format!("agent up, re-imaging with {image}@{version}"), error: None, inventory: Some(inventory.clone()) })?;
+            let result = reimage(&reporter, &node, &inventory);
+            if let Err(e) = &result {
+                say(&format!("error: {e}"));
+                if let Err(report) = reporter.status(&AgentReport { message: "re-image stopped".into(), error: Some(e.to_string()), inventory: None }) {
+                    say(&format!("could not report the error: {report}"));
+                }
+            }
+            result
+        }
+        Job::Stateless { node, token } => {
+            let err = AgentError::Unsupported("stateless boot is not built yet".into());
+            let _ = Reporter::node(&args.server, &node, token).status(&AgentReport { message: "stateless boot".into(), error: Some(err.to_string()), inventory: Some(inventory) });
+            Err(err)
+        }
+    }
+}
+
+/// Fetches the node's layout and lays out its disks (the planner prints the plan and the executor
+/// each command with its output through `tracing`, which the initramfs sends to the console).
+fn reimage(reporter: &Reporter, node: &str, inventory: &Inventory) -> Result<(), AgentError> {
+    let config = reporter.config()?;
+    let yaml = config.layout.ok_or_else(|| AgentError::NoLayout(node.to_string()))?;
+    let layout = control::layout::parse(&yaml).map_err(|errors| AgentError::LayoutInvalid(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))?;
+    let name = config.node.layout.unwrap_or_default();
+    say(&format!("laying out the disks with layout {name}"));
+    reporter.status(&AgentReport { message: format!("laying out the disks with layout {name}"), error: None, inventory: None })?;
+    let report = layout::apply(&layout, inventory, &Protected::default(), layout::TARGET_ROOT, Mode::Apply, &mut SystemRunner)?;
+    for line in report.plan.to_string().lines() {
+        say(line);
+    }
+    let changed = report.plan.steps.iter().filter(|s| s.destructive()).count();
+    let message = match &report.plan.rebuild {
+        None => format!("layout {name} converged: the disks already held it, no changes ({} mount steps)", report.plan.steps.len()),
+        Some(why) => format!("layout {name} applied: {changed} disk-changing steps of {} ({why})", report.plan.steps.len()),
+    };
+    say(&message);
+    reporter.status(&AgentReport { message, error: None, inventory: None })
+}

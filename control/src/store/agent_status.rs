@@ -1,0 +1,107 @@
+//! What each node's agent last said: its progress or its error, and the hardware it found, so that
+//! `fountain node show` tells an operator why a re-image stopped without a console.
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, found, now_unix_s};
+use crate::inventory::Inventory;
+
+/// An agent's report about its node (body of `POST /api/v1/agent/nodes/{name}/status`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentReport {
+    /// What the agent is doing or has done (`inventory reported`, `layout applied: 14 steps`).
+    pub message: String,
+    /// Set when the agent stopped on an error: what failed.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// The node's hardware, when this report carries it.
+    #[serde(default)]
+    pub inventory: Option<Inventory>,
+}
+
+/// The last report, with its time; the inventory is the last one any report carried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentStatus {
+    /// Last message.
+    pub message: String,
+    /// Error of the last report, if it was one.
+    pub error: Option<String>,
+    /// Last error any report carried (kept when later progress reports come in).
+    pub last_error: Option<String>,
+    /// Last inventory reported.
+    pub inventory: Option<Inventory>,
+    /// Unix time of the last report, seconds.
+    pub updated_unix_s: u64,
+}
+
+impl Store {
+    /// Records an agent report for node `name`.
+    pub fn record_agent_report(&self, name: &str, report: AgentReport) -> Result<AgentStatus, StoreError> {
+        self.write(|tx| {
+            found(tx.query_row("SELECT name FROM nodes WHERE name = ?1", [name], |r| r.get::<_, String>(0)), || format!("node {name}"))?;
+            let before = get(tx, name)?;
+            let status = AgentStatus {
+                last_error: report.error.clone().or_else(|| before.as_ref().and_then(|b| b.last_error.clone())),
+                inventory: report.inventory.or_else(|| before.and_then(|b| b.inventory)),
+                message: report.message,
+                error: report.error,
+                updated_unix_s: now_unix_s(),
+            };
+            let doc = serde_json::to_string(&status).expect("a status always serialises");
+            tx.execute(
+                "INSERT INTO agent_status (node, doc, updated_unix_s) VALUES (?1, ?2, ?3) ON CONFLICT(node) DO UPDATE SET doc = ?2, updated_unix_s = ?3",
+                params![name, doc, status.updated_unix_s],
+            )?;
+            Ok(status)
+        })
+    }
+
+    /// Node `name`'s last agent status; `None` before its agent first reported.
+    pub fn agent_status(&self, name: &str) -> Result<Option<AgentStatus>, StoreError> {
+        self.read(|c| {
+            found(c.query_row("SELECT name FROM nodes WHERE name = ?1", [name], |r| r.get::<_, String>(0)), || format!("node {name}"))?;
+            get(c, name)
+        })
+    }
+}
+
+fn get(c: &rusqlite::Connection, name: &str) -> Result<Option<AgentStatus>, StoreError> {
+    let doc: Option<String> = c.query_row("SELECT doc FROM agent_status WHERE node = ?1", [name], |r| r.get(0)).optional()?;
+    doc.map(|d| serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(format!("agent status of {name}: {e}")))).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::InventoryDisk;
+    use crate::node::{NewNode, NodeConfig};
+
+    #[test]
+    fn progress_keeps_the_last_error_and_inventory() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let new = NewNode {
+            name: "n1".into(),
+            macs: vec!["52:54:00:00:00:01".parse().unwrap()],
+            groups: vec![],
+            image: None,
+            layout: None,
+            boot_mode: Default::default(),
+            next_boot: None,
+            config: NodeConfig::default(),
+        };
+        store.insert_node(&new.into_node().unwrap()).unwrap();
+        assert_eq!(store.agent_status("n1").unwrap(), None);
+        let inventory = Inventory { disks: vec![InventoryDisk { name: "vda".into(), size_bytes: 1 << 30, ..Default::default() }], ..Default::default() };
+        store.record_agent_report("n1", AgentReport { message: "inventory".into(), error: None, inventory: Some(inventory.clone()) }).unwrap();
+        store.record_agent_report("n1", AgentReport { message: "layout refused".into(), error: Some("needs 3 disks".into()), inventory: None }).unwrap();
+        let s = store.record_agent_report("n1", AgentReport { message: "retrying".into(), error: None, inventory: None }).unwrap();
+        assert_eq!(s.error, None);
+        assert_eq!(s.last_error.as_deref(), Some("needs 3 disks"));
+        assert_eq!(s.inventory, Some(inventory));
+        assert_eq!(store.agent_status("n1").unwrap(), Some(s));
+        assert!(matches!(store.agent_status("ghost"), Err(StoreError::NotFound(_))));
+        assert!(matches!(store.record_agent_report("ghost", AgentReport::default()), Err(StoreError::NotFound(_))));
+    }
+}

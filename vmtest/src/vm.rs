@@ -1,0 +1,90 @@
+//! One qemu TCG guest on a tap of the lab's bridge: it network-boots with the iPXE ROM, its serial
+//! console goes to a file and a socket, and its disks are raw files with serial numbers.
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::console::Console;
+use crate::lab::Lab;
+use crate::process::Guard;
+
+/// Where Debian's ipxe-qemu puts the e1000 boot ROM. The boot NIC is an e1000: SeaBIOS does not run
+/// ipxe-qemu's virtio-net ROM (it boots straight to the disks), while the e1000 one PXE-boots.
+pub const PXE_ROMS: &[&str] = &["/usr/lib/ipxe/qemu/efi-e1000.rom", "/usr/share/qemu/efi-e1000.rom"];
+
+/// What a VM looks like.
+#[derive(Debug, Clone)]
+pub struct VmSpec {
+    /// Name (files and messages).
+    pub name: String,
+    /// NIC MAC, `52:54:00:..`.
+    pub mac: String,
+    /// Raw disk image files, each with the serial number the guest sees.
+    pub disks: Vec<(PathBuf, String)>,
+    /// Memory in MiB.
+    pub memory_mib: u32,
+}
+
+/// A running VM, killed on drop.
+#[derive(Debug)]
+pub struct Vm {
+    guard: Guard,
+    /// Its console.
+    pub console: Console,
+}
+
+impl Vm {
+    /// Starts `spec` on a new tap of `lab`'s bridge; it boots from the network.
+    pub fn start(lab: &Lab, spec: &VmSpec) -> anyhow::Result<Vm> {
+        let dir = lab.dir().join(&spec.name);
+        std::fs::create_dir_all(&dir)?;
+        let (log, socket) = (dir.join("console.log"), dir.join("console.sock"));
+        let _ = std::fs::remove_file(&log);
+        let _ = std::fs::remove_file(&socket);
+        let tap = lab.add_tap()?;
+        let rom = PXE_ROMS.iter().find(|r| std::path::Path::new(r).exists()).context("no iPXE ROM (install ipxe-qemu)")?;
+        let mut cmd = lab.netns().command("qemu-system-x86_64");
+        cmd.args(["-accel", "tcg", "-cpu", "max", "-smp", "1", "-nodefaults", "-display", "none", "-no-reboot"])
+            .args(["-m", &spec.memory_mib.to_string()])
+            .args(["-chardev", &format!("socket,id=con,path={},server=on,wait=off,logfile={}", socket.display(), log.display())])
+            .args(["-serial", "chardev:con"])
+            .args(["-netdev", &format!("tap,id=n0,ifname={tap},script=no,downscript=no")])
+            .args(["-device", &format!("e1000,netdev=n0,mac={},romfile={rom},bootindex=1", spec.mac)]);
+        for (i, (file, serial)) in spec.disks.iter().enumerate() {
+            cmd.args(["-drive", &format!("file={},if=none,id=d{i},format=raw", file.display())]);
+            cmd.args(["-device", &format!("virtio-blk-pci,drive=d{i},serial={serial}")]);
+        }
+        cmd.stdin(std::process::Stdio::null()).stdout(std::fs::File::create(dir.join("qemu.out"))?).stderr(std::fs::File::create(dir.join("qemu.err"))?);
+        let guard = Guard::spawn(&format!("qemu ({})", spec.name), &mut cmd)?;
+        Ok(Vm { guard, console: Console::new(log, socket) })
+    }
+
+    /// Waits for a console line containing `needle` (anywhere in the console so far).
+    pub fn wait_for(&mut self, needle: &str, timeout: Duration) -> anyhow::Result<String> {
+        let guard = &mut self.guard;
+        self.console.wait_until(0, &format!("{needle:?}"), timeout, &mut || guard.check_running(), |text| {
+            text.lines().find(|l| l.contains(needle)).map(str::to_string)
+        })
+    }
+
+    /// Runs a shell command on the console (the agent initramfs leaves a shell there).
+    pub fn shell(&mut self, command: &str, timeout: Duration) -> anyhow::Result<(i32, String)> {
+        let guard = &mut self.guard;
+        self.console.run(command, timeout, &mut || guard.check_running())
+    }
+
+    /// Like [`Vm::shell`], failing unless the command exits 0.
+    pub fn shell_ok(&mut self, command: &str, timeout: Duration) -> anyhow::Result<String> {
+        let (status, out) = self.shell(command, timeout)?;
+        anyhow::ensure!(status == 0, "`{command}` exited {status}:\n{out}");
+        Ok(out)
+    }
+
+    /// Powers the VM off from its shell and waits for qemu to exit (it was started with -no-reboot,
+    /// so the guest's reboot ends qemu).
+    pub fn power_off(mut self, timeout: Duration) -> anyhow::Result<()> {
+        let _ = self.console.run("sync; echo b > /proc/sysrq-trigger", Duration::from_secs(1), &mut || Ok(()));
+        self.guard.wait_exit(timeout).map(drop)
+    }
+}
