@@ -105,7 +105,10 @@ fn main() {
     let mut stderr = BufReader::new(child.stderr.take().expect("the server's stderr"));
     let serve = Serve(child);
     let mut banner = String::new();
-    stderr.read_line(&mut banner).expect("the server's banner");
+    while !banner.starts_with("fountain control plane on ") {
+        banner.clear();
+        assert!(stderr.read_line(&mut banner).expect("the server's stderr") > 0, "the server exited before its banner");
+    }
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     let url = banner.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no address in {banner:?}"));
     let addr = url.trim_start_matches("http://").to_string();

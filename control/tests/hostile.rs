@@ -40,7 +40,7 @@ const MAC_FLOODERS: usize = 4;
 /// Pause of each YAML poster and MAC flooder between requests: hundreds of requests a second in
 /// all, hostile but bounded, so the probes measure the server's fairness rather than a saturated
 /// 2-core machine.
-const HOSTILE_PACE: Duration = Duration::from_millis(2);
+const HOSTILE_PACE: Duration = Duration::from_millis(5);
 /// `/healthz` probes, one every `PROBE_EVERY`, each to answer within `PROBE_LIMIT`.
 const PROBES: usize = 60;
 const PROBE_EVERY: Duration = Duration::from_millis(50);

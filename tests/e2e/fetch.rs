@@ -44,10 +44,13 @@ impl Serve {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        // The first line names the address once the listener is bound.
+        // The banner names the address once the listener is bound (warnings may come before it).
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();
-        stderr.read_line(&mut line).unwrap();
+        while !line.starts_with("fountain control plane on ") {
+            line.clear();
+            assert!(stderr.read_line(&mut line).unwrap() > 0, "fountain serve exited before its banner");
+        }
         // Keep reading, so that the server never blocks on (or fails at) a full or closed pipe.
         std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
         let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no address in {line:?}")).to_string();

@@ -83,8 +83,9 @@ fn run_a_reimage(data: &Path, serve: &Serve) {
     let script = http(serve, "GET", &format!("/boot/ipxe?mac={MAC}"), None, "");
     let token = script.split_whitespace().find_map(|w| w.strip_prefix("fountain.token=")).unwrap_or_else(|| panic!("no token in {script}")).to_string();
     let registered = http(serve, "POST", "/api/v1/agent/nodes/n0/register", Some(&token), "");
-    assert!(registered.contains("\"session\""), "{registered}");
-    let report = http(serve, "POST", "/api/v1/agent/nodes/n0/report", Some(&token), r#"{"outcome":"failure","image":"rocky","version":1,"message":"disk on fire"}"#);
+    let session = serde_json::from_str::<serde_json::Value>(&registered).ok().and_then(|v| v["session"].as_u64()).unwrap_or_else(|| panic!("no session in {registered}"));
+    let report = format!(r#"{{"outcome":"failure","image":"rocky","version":1,"session":{session},"message":"disk on fire"}}"#);
+    let report = http(serve, "POST", "/api/v1/agent/nodes/n0/report", Some(&token), &report);
     assert!(report.contains("\"n0\""), "{report}");
 }
 
