@@ -40,6 +40,8 @@ pub struct Discovered {
 
 /// Columns [`discovered_row`] reads, in order; a new field is one more column here and there.
 const COLUMNS: &str = "mac, first_seen_unix_s, last_seen_unix_s, boots, inventory";
+/// Columns a new row is inserted with (the inventory comes later, from the discovery agent).
+const NEW_ROW_COLUMNS: &str = "mac, first_seen_unix_s, last_seen_unix_s, boots";
 
 fn discovered_row(r: &Row<'_>) -> rusqlite::Result<(String, u64, u64, u64, Option<String>)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
@@ -176,7 +178,7 @@ impl Store {
         }
         self.write(|tx| {
             let n = tx.execute(
-                &format!("INSERT OR IGNORE INTO discovered_macs ({COLUMNS}) VALUES (?1, ?2, ?2, 1)"),
+                &format!("INSERT OR IGNORE INTO discovered_macs ({NEW_ROW_COLUMNS}) VALUES (?1, ?2, ?2, 1)"),
                 params![key, now_s],
             )?;
             let rows: u64 = tx.query_row("SELECT COUNT(*) FROM discovered_macs", [], |r| r.get(0))?;
@@ -309,5 +311,29 @@ mod tests {
         assert_eq!(seen, sorted, "most recent first, no repeats");
         assert_eq!(seen.len(), 25);
         assert!("1000-52:54:00:00:00:01".parse::<Cursor>().unwrap_err().contains("invalid cursor"));
+    }
+
+    #[test]
+    fn only_a_discovered_mac_of_no_node_may_report_its_inventory() {
+        let (_dir, store) = store(DiscoveryLimits::default());
+        let inventory = Inventory { cpus: 4, memory_bytes: 8 << 30, ..Default::default() };
+        assert!(matches!(store.record_discovered_inventory(mac(1), &inventory), Err(StoreError::NotFound(_))), "never booted discovery");
+        store.record_discovery(mac(1)).unwrap();
+        store.record_discovered_inventory(mac(1), &inventory).unwrap();
+        let page = store.discovered_page(10, None).unwrap();
+        assert_eq!(page.discovered[0].inventory, Some(inventory.clone()));
+        let node = crate::node::NewNode {
+            name: "n1".into(),
+            macs: vec![mac(1)],
+            groups: vec![],
+            image: None,
+            layout: None,
+            boot_mode: Default::default(),
+            next_boot: None,
+            config: Default::default(),
+        };
+        store.insert_node(&node.into_node().unwrap()).unwrap();
+        let err = store.record_discovered_inventory(mac(1), &inventory).unwrap_err().to_string();
+        assert!(err.contains("belongs to node n1"), "{err}");
     }
 }
