@@ -11,8 +11,9 @@ pub const TARGET_ROOT: &str = "/target";
 /// Whether to change the disks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// Probe and plan only. Existing arrays and volume groups on the chosen disks are still assembled
-    /// and activated (which writes no data) so that the plan says truly whether anything would change.
+    /// Probe and plan only. Existing arrays and volume groups lying wholly on the chosen disks are still
+    /// assembled and activated so that the plan says truly whether anything would change: no data is
+    /// written, though mdadm updates the event count in those arrays' superblocks.
     DryRun,
     /// Probe, plan and run the plan.
     Apply,

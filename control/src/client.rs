@@ -88,9 +88,20 @@ impl Client {
         Self::json(self.finish(self.request(method, path).send_json(body))?)
     }
 
+    /// `method path` with a streamed body (sent chunked, as it is read); the reply body is ignored.
+    pub fn send_stream(&self, method: &str, path: &str, content_type: &str, body: impl std::io::Read) -> Result<(), ClientError> {
+        self.finish(self.request(method, path).set("Content-Type", content_type).send(body)).map(drop)
+    }
+
     /// `DELETE path`; the reply body is ignored.
     pub fn delete(&self, path: &str) -> Result<(), ClientError> {
         self.finish(self.request("DELETE", path).call()).map(drop)
+    }
+
+    /// `POST path` with `body` streamed as it is read (`len` bytes), JSON back.
+    pub fn post_stream<T: DeserializeOwned>(&self, path: &str, body: impl std::io::Read, len: u64) -> Result<T, ClientError> {
+        let req = self.request("POST", path).set("Content-Type", "application/octet-stream").set("Content-Length", &len.to_string());
+        Self::json(self.finish(req.send(body))?)
     }
 
     /// `method path` with a text body; the reply body is ignored.

@@ -103,12 +103,11 @@ pub async fn uniform_refusals(response: Response) -> Response {
     let (parts, body) = response.into_parts();
     let text = axum::body::to_bytes(body, PLAIN_REFUSAL_MAX_BYTES).await.map(|b| String::from_utf8_lossy(&b).trim().to_string()).unwrap_or_default();
     let reason = status.canonical_reason().unwrap_or("refused").to_lowercase();
-    let error = match (status, text.is_empty()) {
-        (StatusCode::PAYLOAD_TOO_LARGE, _) => format!("request body too large: {text}"),
-        (_, true) => reason,
-        (_, false) => text,
+    let mut out = match (status, text.is_empty()) {
+        (StatusCode::PAYLOAD_TOO_LARGE, _) => ApiError::PayloadTooLarge(format!("request body too large: {text}")).into_response(),
+        (_, true) => (status, axum::Json(Body { error: reason, details: Vec::new() })).into_response(),
+        (_, false) => (status, axum::Json(Body { error: text, details: Vec::new() })).into_response(),
     };
-    let mut out = (status, axum::Json(Body { error, details: Vec::new() })).into_response();
     for (name, value) in parts.headers.iter().filter(|(name, _)| **name != CONTENT_TYPE && **name != CONTENT_LENGTH) {
         out.headers_mut().insert(name, value.clone());
     }

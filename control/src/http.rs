@@ -9,7 +9,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicIsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -76,11 +76,12 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ConnectionLimits,
             }
         };
         let _ = stream.set_nodelay(true);
-        let busy = Arc::new(AtomicUsize::new(0));
+        let busy = Arc::new(AtomicIsize::new(0));
         let io = TokioIo::new(IdleTimeout::new(stream, limits.idle_timeout, busy.clone()));
         let app = app.clone();
         let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-            let handling = Handling::start(&busy);
+            let handling = Busy::add(&busy, 1);
+            let request = request.map(|body| axum::body::Body::new(AwaitedBody::new(body, &busy)));
             let mut app = app.clone();
             async move {
                 let response = app.call(request).await;
@@ -119,20 +120,57 @@ async fn stop_signal(stopped: &mut watch::Receiver<bool>) {
     let _ = stopped.wait_for(|s| *s).await;
 }
 
-/// Counts a request being handled on its connection while alive; a connection is never idle while
-/// its handler works (hashing an artifact at publication can take minutes).
-struct Handling(Arc<AtomicUsize>);
+/// Adds `delta` to a connection's count of running handlers while alive: +1 for a request being
+/// handled (a connection is never idle while its handler works: hashing an artifact at publication
+/// can take minutes), -1 while that handler waits for the client's body.
+struct Busy(Arc<AtomicIsize>, isize);
 
-impl Handling {
-    fn start(busy: &Arc<AtomicUsize>) -> Self {
-        busy.fetch_add(1, Ordering::Relaxed);
-        Handling(busy.clone())
+impl Busy {
+    fn add(busy: &Arc<AtomicIsize>, delta: isize) -> Self {
+        busy.fetch_add(delta, Ordering::Relaxed);
+        Busy(busy.clone(), delta)
     }
 }
 
-impl Drop for Handling {
+impl Drop for Busy {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.fetch_sub(self.1, Ordering::Relaxed);
+    }
+}
+
+/// A request body being read: while the handler waits for its bytes the connection is not busy, so a
+/// body that stops arriving is cut off by the idle timeout like any other silence.
+struct AwaitedBody {
+    inner: Incoming,
+    waiting: Option<Busy>,
+}
+
+impl AwaitedBody {
+    fn new(inner: Incoming, busy: &Arc<AtomicIsize>) -> Self {
+        use http_body::Body as _;
+        let waiting = (!inner.is_end_stream()).then(|| Busy::add(busy, -1));
+        AwaitedBody { inner, waiting }
+    }
+}
+
+impl http_body::Body for AwaitedBody {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let poll = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(poll, Poll::Ready(None | Some(Err(_)))) {
+            self.waiting = None;
+        }
+        poll
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -141,12 +179,12 @@ impl Drop for Handling {
 struct IdleTimeout<S> {
     inner: S,
     timeout: Duration,
-    busy: Arc<AtomicUsize>,
+    busy: Arc<AtomicIsize>,
     deadline: Pin<Box<Sleep>>,
 }
 
 impl<S> IdleTimeout<S> {
-    fn new(inner: S, timeout: Duration, busy: Arc<AtomicUsize>) -> Self {
+    fn new(inner: S, timeout: Duration, busy: Arc<AtomicIsize>) -> Self {
         IdleTimeout { inner, timeout, busy, deadline: Box::pin(tokio::time::sleep(timeout)) }
     }
 

@@ -7,6 +7,7 @@
 //! logic without I/O, so it is tested without a server; the API tests then run the real thing.
 pub mod api;
 pub mod auth;
+pub mod capture;
 pub mod cli;
 pub mod client;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod node;
 pub mod publish;
 pub mod range;
 pub mod selection;
+pub mod served;
 pub mod stateless;
 pub mod serve;
 pub mod store;

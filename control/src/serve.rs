@@ -103,6 +103,7 @@ impl Server {
         let store = Store::open(&config.data_dir)?;
         for missing in [crate::ipxe::KERNEL_FILE, crate::ipxe::INITRD_FILE].map(|f| config.data_dir.join(api::boot::BOOT_DIR).join(f)).iter().filter(|p| !p.is_file()) { tracing::warn!("boot file {} is missing: nodes that boot the agent will fail (write it with `fountain boot build --out {}`)", missing.display(), config.data_dir.join(api::boot::BOOT_DIR).display()); }
         let auth = Auth::load_or_create(&config.data_dir).map_err(ServeError::Tokens)?;
+        crate::served::clean_interrupted_uploads(&config.data_dir);
         let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| ServeError::Bind(config.listen, e))?;
         let addr = listener.local_addr().map_err(|e| ServeError::Bind(config.listen, e))?;
         let public_url = match config.public_url {

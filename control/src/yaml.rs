@@ -2,9 +2,9 @@
 //!
 //! A YAML parser spends time that grows faster than linearly with nesting (100 KB of `[[[…` took
 //! seconds), and a request handler that parses on the runtime stalls every other request meanwhile,
-//! `/healthz` included. So a body is read up to [`YAML_BODY_MAX_BYTES`] and no further, its nesting is
-//! measured by a linear scan ([`check_depth`]) and refused past [`YAML_DEPTH_MAX`], and only then is
-//! it parsed, on a blocking thread ([`parse_blocking`]).
+//! `/healthz` included. So a body is read up to [`YAML_BODY_MAX_BYTES`] and no further, and then, on a
+//! blocking thread ([`parse_blocking`]), its nesting is measured by a linear scan ([`check_depth`]) and
+//! refused past [`YAML_DEPTH_MAX`] before the parser ever sees it.
 use axum::extract::{FromRequest, Request};
 
 use crate::error::ApiError;
@@ -14,6 +14,11 @@ use crate::layout::LAYOUT_MAX_BYTES;
 pub const YAML_BODY_MAX_BYTES: usize = LAYOUT_MAX_BYTES;
 /// Deepest nesting accepted; a disk layout needs fewer than ten levels.
 pub const YAML_DEPTH_MAX: usize = 32;
+/// YAML bodies checked and parsed at once; more wait their turn, so a flood of bodies takes at most
+/// this many cores from everything else.
+pub const YAML_PARSERS_MAX: usize = 2;
+
+static PARSERS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(YAML_PARSERS_MAX);
 
 /// Why a YAML body was refused before parsing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -83,7 +88,7 @@ pub fn check_depth(text: &str, max: usize) -> Result<(), YamlError> {
     Ok(())
 }
 
-/// A YAML request body, read up to [`YAML_BODY_MAX_BYTES`] and checked by [`check_depth`], not parsed.
+/// A YAML request body, read up to [`YAML_BODY_MAX_BYTES`]; [`parse_blocking`] checks and parses it.
 pub struct YamlBody(pub String);
 
 impl<S: Send + Sync> FromRequest<S> for YamlBody {
@@ -92,19 +97,21 @@ impl<S: Send + Sync> FromRequest<S> for YamlBody {
     async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
         let bytes = axum::body::to_bytes(req.into_body(), YAML_BODY_MAX_BYTES).await.map_err(|_| YamlError::TooLarge)?;
         let text = String::from_utf8(bytes.to_vec()).map_err(|_| YamlError::NotUtf8)?;
-        check_depth(&text, YAML_DEPTH_MAX)?;
         Ok(YamlBody(text))
     }
 }
 
-/// Runs `parse` on `text` on a blocking thread, so parsing never holds up the runtime.
+/// Checks `text`'s depth and runs `parse` on it, both on a blocking thread, so neither a long scan nor
+/// a slow parse holds up the runtime, and at most [`YAML_PARSERS_MAX`] at a time.
 pub async fn parse_blocking<T: Send + 'static>(text: String, parse: impl FnOnce(&str) -> T + Send + 'static) -> Result<(String, T), ApiError> {
-    tokio::task::spawn_blocking(move || {
-        let parsed = parse(&text);
+    let _permit = PARSERS.acquire().await.map_err(|e| ApiError::Internal(format!("YAML parsers: {e}")))?;
+    let (text, parsed) = tokio::task::spawn_blocking(move || {
+        let parsed = check_depth(&text, YAML_DEPTH_MAX).map(|()| parse(&text));
         (text, parsed)
     })
     .await
-    .map_err(|e| ApiError::Internal(format!("YAML parser thread: {e}")))
+    .map_err(|e| ApiError::Internal(format!("YAML parser thread: {e}")))?;
+    Ok((text, parsed?))
 }
 
 #[cfg(test)]

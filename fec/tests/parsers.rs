@@ -6,7 +6,7 @@
 use fec::layout::{MAX_BLOCK_SYMBOLS, MAX_SYMBOL_SIZE, MIN_SYMBOL_SIZE, SYMBOL_ALIGNMENT};
 use fec::manifest::ManifestError;
 use fec::wire::{
-    HEADER_LEN, MAX_HAVE_BYTES, MAX_NEEDS_PER_STATUS, MAX_PEERS_PER_PACKET, Need, PROTOCOL_VERSION, Packet, PeerAddr, SessionKey,
+    Delivery, HEADER_LEN, MAX_HAVE_BYTES, MAX_NEEDS_PER_STATUS, MAX_PEERS_PER_PACKET, Need, PROTOCOL_VERSION, Packet, PeerAddr, SessionKey,
     TAG_LEN, WireError,
 };
 use fec::{Manifest, ObjectLayout, SessionTicket};
@@ -24,9 +24,9 @@ const FLAGS_OFFSET: usize = 2;
 #[derive(Debug, Clone)]
 enum Spec {
     Data { block: u32, esi: u32, payload: Vec<u8> },
-    Progress { closed: u32, sent: u64 },
+    Progress { closed: u32, sent: u64, stamp_us: u64 },
     Join { receiver: u64 },
-    Status { receiver: u64, done_blocks: u32, heard: u64, backlog_pct: u8, needs: Vec<Need> },
+    Status { receiver: u64, done_blocks: u32, heard: u64, backlog_pct: u8, delivery: Delivery, needs: Vec<Need> },
     Done { receiver: u64, root: [u8; 32] },
     Ack { receiver: u64, done: bool, index: u32 },
     End,
@@ -41,13 +41,14 @@ impl Spec {
     fn packet(&self) -> Packet<'_> {
         match self {
             Self::Data { block, esi, payload } => Packet::Data { block: *block, esi: *esi, payload },
-            Self::Progress { closed, sent } => Packet::Progress { closed: *closed, sent: *sent },
+            Self::Progress { closed, sent, stamp_us } => Packet::Progress { closed: *closed, sent: *sent, stamp_us: *stamp_us },
             Self::Join { receiver } => Packet::Join { receiver: *receiver },
-            Self::Status { receiver, done_blocks, heard, backlog_pct, needs } => Packet::Status {
+            Self::Status { receiver, done_blocks, heard, backlog_pct, delivery, needs } => Packet::Status {
                 receiver: *receiver,
                 done_blocks: *done_blocks,
                 heard: *heard,
                 backlog_pct: *backlog_pct,
+                delivery: *delivery,
                 needs: needs.clone(),
             },
             Self::Done { receiver, root } => Packet::Done { receiver: *receiver, root: *root },
@@ -76,10 +77,13 @@ fn spec() -> impl Strategy<Value = Spec> {
     prop_oneof![
         symbol().prop_map(|(block, esi, payload)| Spec::Data { block, esi, payload }),
         symbol().prop_map(|(block, esi, payload)| Spec::Seed { block, esi, payload }),
-        (any::<u32>(), any::<u64>()).prop_map(|(closed, sent)| Spec::Progress { closed, sent }),
+        (any::<u32>(), any::<u64>(), any::<u64>()).prop_map(|(closed, sent, stamp_us)| Spec::Progress { closed, sent, stamp_us }),
         any::<u64>().prop_map(|receiver| Spec::Join { receiver }),
-        (any::<u64>(), any::<u32>(), any::<u64>(), 0..=100u8, vec(need(), 0..=MAX_NEEDS_PER_STATUS)).prop_map(
-            |(receiver, done_blocks, heard, backlog_pct, needs)| Spec::Status { receiver, done_blocks, heard, backlog_pct, needs }
+        (any::<u64>(), any::<u32>(), any::<u64>(), 0..=100u8, any::<[u32; 4]>(), vec(need(), 0..=MAX_NEEDS_PER_STATUS)).prop_map(
+            |(receiver, done_blocks, heard, backlog_pct, [symbols, marks, span_us, queue_us], needs)| {
+                let delivery = Delivery { symbols, marks, span_us, queue_us };
+                Spec::Status { receiver, done_blocks, heard, backlog_pct, delivery, needs }
+            }
         ),
         (any::<u64>(), any::<[u8; 32]>()).prop_map(|(receiver, root)| Spec::Done { receiver, root }),
         (any::<u64>(), any::<bool>(), any::<u32>()).prop_map(|(receiver, done, index)| Spec::Ack { receiver, done, index }),

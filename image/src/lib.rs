@@ -2,5 +2,18 @@
 //! nodes mount, how it is made (from distribution media with a role, or captured from a running node),
 //! and the content-addressed store on the appliance that keeps every version.
 pub mod artifact;
+mod durable;
+pub mod iso;
+pub mod build;
+pub mod capture;
+pub mod command;
 pub mod meta;
+pub mod publish;
+pub mod role;
+pub mod rootfs;
 pub mod store;
+
+/// Now, in seconds since the Unix epoch (0 if the clock is before it).
+fn now_unix_s() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

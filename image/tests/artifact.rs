@@ -90,3 +90,27 @@ fn unpacking_a_damaged_artifact_fails() {
     let e = unpack(&bad, &out).unwrap_err();
     assert!(e.to_string().contains("unsquashfs failed"), "{e}");
 }
+
+#[test]
+fn a_stateless_node_mounts_the_artifact_as_it_is() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    make_root(&root, &NAMES);
+    let packed = pack(&root, &tmp.path().join("root.sqfs")).unwrap();
+    let mnt = tmp.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let out = Command::new("mount").args(["-t", "squashfs", "-o", "loop,ro"]).arg(&packed.path).arg(&mnt).output().unwrap();
+    if !out.status.success() {
+        println!("skipped: cannot loop-mount squashfs here: {}", String::from_utf8_lossy(&out.stderr).trim());
+        return;
+    }
+    let contents: Vec<_> = NAMES.iter().map(|n| std::fs::read(mnt.join(n))).collect();
+    let hard_linked = std::fs::metadata(mnt.join("usr/bin/tool")).unwrap().ino() == std::fs::metadata(mnt.join("usr/bin/tool-alias")).unwrap().ino();
+    let x = Command::new("getfattr").args(["--only-values", "-n", "user.fountain"]).arg(mnt.join("etc/owned")).output().unwrap();
+    assert!(Command::new("umount").arg(&mnt).status().unwrap().success());
+    for (n, c) in NAMES.iter().zip(contents) {
+        assert_eq!(c.unwrap(), std::fs::read(root.join(n)).unwrap(), "{n}");
+    }
+    assert!(hard_linked);
+    assert_eq!(String::from_utf8_lossy(&x.stdout), "kept");
+}

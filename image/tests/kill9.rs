@@ -2,11 +2,13 @@
 //! different points (after N chunk files exist, i.e. inside chunk writing, and right after a version
 //! appears); after each kill the store must verify clean, and every version it lists must materialise
 //! to exactly the bytes that were published.
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use image::meta::{Family, ImageMeta, Source};
+use common::{meta, noise};
 use image::store::Store;
 
 /// Set in the child's environment: the store directory.
@@ -20,29 +22,12 @@ const WAIT: Duration = Duration::from_secs(60);
 
 /// The bytes published under `seed`: fresh per seed, so every publish writes new chunks.
 fn artifact(seed: u64) -> Vec<u8> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..ARTIFACT_BYTES)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s as u8
-        })
-        .collect()
+    noise(ARTIFACT_BYTES, seed)
 }
 
-fn meta(seed: u64) -> ImageMeta {
-    ImageMeta {
-        family: Family::El,
-        release: "9.4".into(),
-        kernels: vec![],
-        packages: vec![format!("seed {seed}")],
-        role: None,
-        source: Source::Captured { node: "n1".into() },
-        parent_version: None,
-        size_bytes: 0,
-        created_unix_s: seed,
-    }
+/// The package list that records which seed a version was published from.
+fn seed_package(seed: u64) -> String {
+    format!("seed {seed}")
 }
 
 /// The child: publishes artifacts until killed (bounded, in case nobody kills it).
@@ -55,8 +40,8 @@ fn publishing_child() {
     for seed in first..first + 50 {
         let p = scratch.path().join("artifact");
         std::fs::write(&p, artifact(seed)).unwrap();
-        let published = store.publish("img", &p, &meta(seed)).unwrap();
-        assert_eq!(published.version.meta.packages, vec![format!("seed {seed}")]);
+        let published = store.publish("img", &p, &meta(&[&seed_package(seed)])).unwrap();
+        assert_eq!(published.version.meta.packages, vec![seed_package(seed)]);
     }
 }
 
@@ -96,7 +81,7 @@ fn check(store_dir: &Path, out: &Path) -> usize {
     let versions = store.versions(Some("img")).unwrap();
     for v in &versions {
         store.materialise("img", v.version, out).unwrap();
-        let seed = v.meta.created_unix_s;
+        let seed: u64 = v.meta.packages[0].strip_prefix("seed ").unwrap().parse().unwrap();
         assert!(std::fs::read(out).unwrap() == artifact(seed), "{} is not the artifact of seed {seed}", v.label());
     }
     versions.len()

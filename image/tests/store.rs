@@ -3,7 +3,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{insert_package, make_root, meta};
+use common::{insert_package, make_root, meta, noise};
 use image::artifact::pack;
 use image::store::{Problem, Store, StoreError};
 
@@ -56,18 +56,6 @@ fn publish_bytes(store: &Store, dir: &Path, name: &str, bytes: &[u8]) -> image::
     let p = dir.join(format!("{name}-{}.bin", bytes.len()));
     std::fs::write(&p, bytes).unwrap();
     store.publish(name, &p, &meta(&[])).unwrap()
-}
-
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s as u8
-        })
-        .collect()
 }
 
 #[test]
@@ -140,4 +128,33 @@ fn bad_names_and_labels_are_refused() {
     assert!(image::store::parse_label("img").is_err());
     assert_eq!(image::store::parse_label("img@3").unwrap(), ("img".to_string(), 3));
     assert!(store.versions(None).unwrap().is_empty());
+}
+
+#[test]
+fn gc_running_beside_publishes_never_takes_a_chunk_they_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(Store::open(tmp.path().join("store")).unwrap());
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let collector = {
+        let (store, done) = (store.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut runs = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) && runs < 10_000 {
+                store.gc().unwrap();
+                runs += 1;
+            }
+            runs
+        })
+    };
+    let published: Vec<_> = (0..6).map(|i| publish_bytes(&store, tmp.path(), "img", &noise(1 << 20, 100 + i)).version.version).collect();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(collector.join().unwrap() > 0);
+    assert_eq!(published, vec![1, 2, 3, 4, 5, 6]);
+    let report = store.verify().unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    for v in 1..=6 {
+        let out = tmp.path().join(format!("out{v}"));
+        store.materialise("img", v, &out).unwrap();
+        assert!(std::fs::read(&out).unwrap() == noise(1 << 20, 99 + u64::from(v)));
+    }
 }

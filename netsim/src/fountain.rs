@@ -528,6 +528,13 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
     let sender_addr: SocketAddr = "10.255.0.1:5000".parse().expect("literal");
     let mut config = SenderConfig::new(SESSION, "239.1.1.1:5000".parse().expect("literal"));
     config.rate_bps = rate_bps;
+    if let Some(ceiling) = plan.sender.rate_bps {
+        // Told a ceiling, not the path: the sender finds the bottleneck itself. Its own link is
+        // the most it can put out.
+        let own_link = (links.sender_bps as f64 * data_ip_bytes as f64 / (data_ip_bytes + crate::net::ETHERNET_OVERHEAD) as f64) as u64;
+        config.rate_bps = ceiling.min(own_link);
+        config.adaptive_rate = Some(sender::rate::RateConfig::new(config.rate_bps));
+    }
     config.repair_overhead_pct = plan.sender.repair_overhead_pct;
     config.interleave_blocks = plan.sender.interleave_blocks;
     config.min_receivers = faults.nodes.iter().filter(|f| f.join_at == 0).count().max(1);
@@ -569,8 +576,8 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
                 routed: None,
                 last_arrival: 0,
                 uplink: LinkQueue::new(links.uplink_bps, links.queue_packets),
-                link: LinkQueue::new(node_bps, links.queue_packets),
-                up: LinkQueue::new(node_bps, links.queue_packets),
+                link: faults.node_link(node_bps, links.queue_packets),
+                up: faults.node_link(node_bps, links.queue_packets),
                 loss: LossState::new(plan.loss.clone()),
                 inbox: VecDeque::new(),
                 arriving: Vec::new(),
@@ -713,6 +720,9 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
                         finished_at.get_or_insert(sender_now);
                     }
                 }
+            }
+            if std::env::var_os("NETSIM_DEBUG").is_some() && tick_end % 50_000_000 == 0 {
+                eprintln!("{:.2}s rate {:.3} Gbit/s {:?}", tick_end as f64 / 1e9, sender.rate_bps() as f64 / 1e9, sender.stats());
             }
             // Every node, up to the end of the tick.
             rounds.round(tick_end, &advance);

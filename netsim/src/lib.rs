@@ -45,7 +45,7 @@ pub fn run_outcomes_on(plan: &Plan, threads: usize) -> (Report, Vec<Outcome>) {
     let mut rng = ChaCha8Rng::seed_from_u64(plan.seed);
     let faults = net::Faults::resolve(plan, &mut rng);
     let path_bps = plan.links.sender_bps.min(plan.links.uplink_bps).min(plan.links.node_bps);
-    let bound_s = plan.object_bytes() as f64 * 8.0 / net::udp_goodput_bps(path_bps);
+    let bound_s = bound_s(plan.object_bytes() as f64 * 8.0, net::udp_goodput_bps(path_bps), faults.link_rate);
     let swarm_bound_s = plan.protocols.iter().any(|p| p == "fountain_swarm").then(|| swarm_bound_s(plan, &faults));
     let mut trace = Trace::default();
     let mut rows = Vec::new();
@@ -75,6 +75,19 @@ pub fn run_outcomes_on(plan: &Plan, threads: usize) -> (Report, Vec<Outcome>) {
         rows,
     };
     (report, outcomes)
+}
+
+/// The multicast lower bound: `object_bits` through a path of `goodput_bps`, whose links change
+/// to a fraction of their rate at a time if the plan says so.
+fn bound_s(object_bits: f64, goodput_bps: f64, link_rate: Option<(net::Nanos, f64)>) -> f64 {
+    let whole = object_bits / goodput_bps;
+    match link_rate {
+        Some((at, speed)) if whole > at as f64 / 1e9 => {
+            let before = at as f64 / 1e9;
+            before + (object_bits - goodput_bps * before) / (goodput_bps * speed)
+        }
+        _ => whole,
+    }
 }
 
 /// The swarm lower bound (see [`Report::swarm_bound_s`]): every node must take the object in

@@ -38,19 +38,32 @@ pub struct LinkQueue {
     /// The last packet size seen and its serialisation time: nearly every packet is a data
     /// packet of one size, and this saves a division per packet per hop.
     last: (u64, Nanos),
+    /// A change of rate to come: from this time on, this many bits per second.
+    change: Option<(Nanos, u64)>,
 }
 
 impl LinkQueue {
     /// A link of `bps` whose port buffers `queue_packets` full-size packets.
     pub fn new(bps: u64, queue_packets: u64) -> Self {
         let mtu_ns = serialization_ns(MTU, bps);
-        Self { bps, busy_until: 0, queue_packets, mtu_ns, last: (MTU, mtu_ns) }
+        Self { bps, busy_until: 0, queue_packets, mtu_ns, last: (MTU, mtu_ns), change: None }
+    }
+
+    /// This link, whose rate becomes `bps` at `at` (see [`crate::plan::Fault::LinkRate`]).
+    pub fn changing_at(mut self, at: Nanos, bps: u64) -> Self {
+        self.change = Some((at, bps));
+        self
     }
 
     /// A packet of `ip_bytes` reaches the port at `at`: when it has left the link, or `None`
     /// if the queue is full (drop-tail).
     #[inline]
     pub fn admit(&mut self, at: Nanos, ip_bytes: u64) -> Option<Nanos> {
+        if let Some((from, bps)) = self.change
+            && at >= from
+        {
+            *self = Self { busy_until: self.busy_until, ..Self::new(bps, self.queue_packets) };
+        }
         if self.last.0 != ip_bytes {
             self.last = (ip_bytes, serialization_ns(ip_bytes, self.bps));
         }
@@ -135,6 +148,8 @@ pub struct Faults {
     pub nodes: Vec<NodeFaults>,
     /// Per rack: uplink down intervals.
     pub uplink_down: Vec<Vec<(Nanos, Nanos)>>,
+    /// When every node's link changes rate, and to what fraction of it.
+    pub link_rate: Option<(Nanos, f64)>,
 }
 
 const MS: Nanos = 1_000_000;
@@ -144,6 +159,7 @@ impl Faults {
     pub fn resolve(plan: &Plan, rng: &mut ChaCha8Rng) -> Self {
         let mut nodes = vec![NodeFaults { join_at: 0, crashes: Vec::new(), speed: 1.0 }; plan.nodes];
         let mut uplink_down = vec![Vec::new(); plan.racks];
+        let mut link_rate = None;
         let pick = |named: &[usize], fraction: f64, rng: &mut ChaCha8Rng| -> Vec<usize> {
             let mut chosen: Vec<usize> = named.iter().copied().filter(|&n| n < plan.nodes).collect();
             let extra = (fraction * plan.nodes as f64).round() as usize;
@@ -172,14 +188,24 @@ impl Faults {
                     }
                 }
                 Fault::UplinkFail { rack, at_ms, until_ms } => uplink_down[*rack].push((at_ms * MS, until_ms * MS)),
+                Fault::LinkRate { at_ms, speed } => link_rate = Some((at_ms * MS, *speed)),
             }
         }
-        Self { nodes, uplink_down }
+        Self { nodes, uplink_down, link_rate }
     }
 
     /// Whether `rack`'s uplink is down at `at`.
     pub fn uplink_is_down(&self, rack: usize, at: Nanos) -> bool {
         self.uplink_down[rack].iter().any(|&(from, until)| at >= from && at < until)
+    }
+
+    /// A node link of `bps` under these faults: it changes rate if the plan says so.
+    pub fn node_link(&self, bps: u64, queue_packets: u64) -> LinkQueue {
+        let link = LinkQueue::new(bps, queue_packets);
+        match self.link_rate {
+            Some((at, speed)) => link.changing_at(at, (bps as f64 * speed) as u64),
+            None => link,
+        }
     }
 
     /// Whether `node` is slow.

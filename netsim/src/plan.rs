@@ -196,6 +196,15 @@ pub enum Fault {
         /// Fraction of the normal link rate.
         speed: f64,
     },
+    /// Every node's link changes to `speed` × its rate at `at_ms` (a bottleneck that halves in
+    /// the middle of a session: another tenant's traffic, a trunk member down). The sender is
+    /// not told: under an adaptive rate it must find the new bottleneck from its receivers.
+    LinkRate {
+        /// When the links change.
+        at_ms: u64,
+        /// Fraction of the normal link rate from then on.
+        speed: f64,
+    },
     /// A rack's uplink fails from `at_ms` to `until_ms`: nothing passes either way.
     UplinkFail {
         /// The rack.
@@ -211,8 +220,13 @@ pub enum Fault {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SenderKnobs {
-    /// Sending rate as a fraction of the slowest link on the normal path, in wire bits.
+    /// Sending rate as a fraction of the slowest link on the normal path, in wire bits (the
+    /// sender is told the bottleneck; it holds the rate).
     pub rate_fraction: f64,
+    /// Instead of `rate_fraction`: the sender's ceiling in bits/s, whatever the path (capped at
+    /// its own link), with adaptive rate control finding the bottleneck below it, as a sender
+    /// told its NIC's speed does on a real network.
+    pub rate_bps: Option<u64>,
     /// Proactive repair with the first pass, percent of K.
     pub repair_overhead_pct: f64,
     /// Blocks interleaved by the first pass.
@@ -223,7 +237,7 @@ pub struct SenderKnobs {
 
 impl Default for SenderKnobs {
     fn default() -> Self {
-        Self { rate_fraction: 0.99, repair_overhead_pct: 1.0, interleave_blocks: 8, data_packets_per_report: 100 }
+        Self { rate_fraction: 0.99, rate_bps: None, repair_overhead_pct: 1.0, interleave_blocks: 8, data_packets_per_report: 100 }
     }
 }
 
@@ -320,11 +334,14 @@ impl Plan {
                 return Err(PlanError::Invalid(format!("unknown protocol {protocol:?}; known: {:?}", crate::PROTOCOLS)));
             }
         }
+        if self.sender.rate_bps == Some(0) {
+            return bad("sender.rate_bps must be positive");
+        }
         for fault in &self.faults {
-            if let Fault::UplinkFail { rack, .. } = fault
-                && *rack >= self.racks
-            {
-                return bad("uplink_fail names a rack that does not exist");
+            match fault {
+                Fault::UplinkFail { rack, .. } if *rack >= self.racks => return bad("uplink_fail names a rack that does not exist"),
+                Fault::LinkRate { speed, .. } if !(0.01..=1.0).contains(speed) => return bad("link_rate speed must be in [0.01, 1]"),
+                _ => {}
             }
         }
         fec::ObjectLayout::new(self.object_bytes(), self.symbol_size, self.block_symbols)

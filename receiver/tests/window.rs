@@ -104,7 +104,7 @@ fn reports_echo_the_progress_mark_and_say_when_the_window_fills() {
     let mut h = Harness::new(&data, 4);
     let mut now = Instant::now();
     h.control(now, Packet::Ack { receiver: 1, done: false, index: 0 });
-    h.control(now, Packet::Progress { closed: 0, sent: 77 });
+    h.control(now, Packet::Progress { closed: 0, sent: 77, stamp_us: 77 });
     h.send(0, 0..K - 1);
     assert_eq!(h.status(now), Some((77, 25, 0)), "the first report is a keepalive");
     // Nothing needed and a quarter of the window open: quiet until the keepalive is due.
@@ -114,11 +114,11 @@ fn reports_echo_the_progress_mark_and_say_when_the_window_fills() {
     // adaptive sender slows down before the window overflows into drops.
     h.send(1, 0..K - 1);
     h.send(2, 0..K - 1);
-    h.control(now, Packet::Progress { closed: 0, sent: 90 });
+    h.control(now, Packet::Progress { closed: 0, sent: 90, stamp_us: 90 });
     now += Duration::from_millis(100);
     assert_eq!(h.status(now), Some((90, 75, 0)));
     // The first pass is over: every block's need goes out with the latest mark.
-    h.control(now, Packet::Progress { closed: BLOCKS, sent: 120 });
+    h.control(now, Packet::Progress { closed: BLOCKS, sent: 120, stamp_us: 120 });
     now += Duration::from_millis(100);
     assert_eq!(h.status(now), Some((120, 75, BLOCKS as usize)));
 }

@@ -62,7 +62,7 @@ impl PreparedSender {
     pub fn run_stoppable(
         &mut self,
         deadline: Option<Instant>,
-        stop: &mut dyn FnMut(&SenderSession) -> Option<String>,
+        stop: udp::StopCheck<'_>,
         on_event: impl FnMut(&SenderSession, &Event),
     ) -> Result<(), SendError> {
         udp::run_stoppable(&mut self.session, &self.socket, &mut self.source, deadline, stop, on_event)

@@ -82,6 +82,9 @@ pub fn run_with(
     drive(session, socket, source, deadline, gso, None, on_event)
 }
 
+/// A stop condition: asked between bursts, it gives the reason to stop, or `None` to go on.
+pub type StopCheck<'a> = &'a mut dyn FnMut(&SenderSession) -> Option<String>;
+
 /// [`run`], also ending with [`SendError::Stopped`] as soon as `stop` gives a reason; `stop` is
 /// asked after every burst and at least every [`STOP_CHECK_INTERVAL`]. An embedder (the control
 /// plane) stops senders this way on shutdown, or when nobody joins.
@@ -90,7 +93,7 @@ pub fn run_stoppable(
     socket: &UdpSocket,
     source: &mut BlockSource,
     deadline: Option<Instant>,
-    stop: &mut dyn FnMut(&SenderSession) -> Option<String>,
+    stop: StopCheck<'_>,
     on_event: impl FnMut(&SenderSession, &Event),
 ) -> Result<(), SendError> {
     drive(session, socket, source, deadline, true, Some(stop), on_event)
@@ -102,7 +105,7 @@ fn drive(
     source: &mut BlockSource,
     deadline: Option<Instant>,
     gso: bool,
-    mut stop: Option<&mut dyn FnMut(&SenderSession) -> Option<String>>,
+    mut stop: Option<StopCheck<'_>>,
     mut on_event: impl FnMut(&SenderSession, &Event),
 ) -> Result<(), SendError> {
     let session_id = session.config().session_id;

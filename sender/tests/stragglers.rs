@@ -1,7 +1,7 @@
 //! The straggler deadline and the handoff to peers, in virtual time: the sender session driven
 //! with hand-written feedback, so each receiver's progress is exactly what the test says.
 
-use fec::wire::{Need, Packet};
+use fec::wire::{Delivery, Need, Packet};
 use fec::{Manifest, ObjectLayout};
 use sender::rate::RateConfig;
 use sender::{Event, SenderConfig, SenderSession, Transmit};
@@ -43,9 +43,12 @@ fn done(session: &mut SenderSession, now: Instant, id: u64) {
 
 /// A report from `id` that it stored `done_blocks` and misses `need` symbols of block 3, having
 /// seen its whole first pass (so the need is first-pass loss) and everything sent so far.
+/// Receiver `id` needs `need` symbols of block 3: it lost as many of the last span's
+/// `BLOCK_SYMBOLS` (sent in 100 µs), with a queue of 1 ms standing on its path.
 fn status(session: &mut SenderSession, now: Instant, id: u64, done_blocks: u32, need: u32) {
     let needs = vec![Need { block: 3, need, seen: BLOCK_SYMBOLS + 1 }];
-    feed(session, now, id, Packet::Status { receiver: id, done_blocks, heard: u64::MAX, backlog_pct: 0, needs });
+    let delivery = Delivery { symbols: BLOCK_SYMBOLS - need, marks: BLOCK_SYMBOLS, span_us: 100, queue_us: 1_000 };
+    feed(session, now, id, Packet::Status { receiver: id, done_blocks, heard: u64::MAX, backlog_pct: 0, delivery, needs });
 }
 
 /// Runs the session's timers and output from `now` to `until` (or until it finishes), as the
@@ -141,6 +144,7 @@ fn a_handed_off_receiver_steers_neither_repair_nor_rate() {
         config.rate_bps = 100_000_000;
         let mut rate = RateConfig::new(config.rate_bps);
         rate.window = Duration::from_millis(20);
+        rate.startup_fraction = 1.0;
         config.adaptive_rate = Some(rate);
     };
     // 30 of 64 symbols lost: far above the loss threshold, and a repair of 30.
@@ -203,7 +207,7 @@ fn a_join_after_the_end_is_answered_with_peers_and_a_handoff() {
     assert_eq!(events, vec![Event::ReceiverJoined(9), Event::ReceiverHandedOff(9)]);
 
     // Its handoff was lost: it reports as a joined receiver would, and hears the handoff again.
-    feed(&mut session, now, 9, Packet::Status { receiver: 9, done_blocks: 0, heard: 0, backlog_pct: 0, needs: Vec::new() });
+    feed(&mut session, now, 9, Packet::Status { receiver: 9, done_blocks: 0, heard: 0, backlog_pct: 0, delivery: Delivery::default(), needs: Vec::new() });
     let transmits: Vec<Transmit> = std::iter::from_fn(|| session.poll_transmit(now)).collect();
     assert_eq!(packets_to(&transmits, addr(9)), vec![Packet::Handoff { receiver: 9 }]);
 

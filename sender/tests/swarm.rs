@@ -1,7 +1,7 @@
 //! Delivery without multicast, in virtual time: seeds go round the members, each member learns
 //! every other, progress goes to each member, and repair goes to the member that asked.
 
-use fec::wire::{Kind, Need, Packet};
+use fec::wire::{Delivery, Kind, Need, Packet};
 use fec::{Manifest, ObjectLayout};
 use sender::{SenderConfig, SenderSession, SymbolTo, Transmit};
 use std::collections::HashMap;
@@ -91,7 +91,7 @@ fn seeds_go_round_the_members_and_repair_goes_to_who_asked() {
     });
     assert!((1..=3).all(|id| progress_to.get(&addr(id)).is_some_and(|&n| n > 0)), "{progress_to:?}");
     // Member 2 misses 5 symbols of block 1: they go to it alone, fresh.
-    feed(&mut session, later, 2, Packet::Status { receiver: 2, done_blocks: 3, heard: 0, backlog_pct: 0, needs: vec![Need { block: 1, need: 5, seen: 0 }] });
+    feed(&mut session, later, 2, Packet::Status { receiver: 2, done_blocks: 3, heard: 0, backlog_pct: 0, delivery: Delivery::default(), needs: vec![Need { block: 1, need: 5, seen: 0 }] });
     let repair: Vec<(SymbolTo, u32)> = drain(&mut session, later, later + Duration::from_millis(100))
         .into_iter()
         .filter_map(|t| match t {

@@ -107,7 +107,7 @@ fn fetch_downloads_a_published_version_byte_identical() {
     let refused = serve.fetch("not-the-token", &dir.path().join("other"));
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success());
-    assert!(stderr.contains("refused with HTTP 403"), "{stderr}");
+    assert!(stderr.contains("refused with HTTP 401"), "{stderr}");
 }
 
 /// `fountain recv` of `ticket` into `out` with the HTTP fallback to `serve`'s `rocky@1` as `n0`.

@@ -1,6 +1,7 @@
 //! End-to-end tests: real loopback multicast, real files, real `fountain` processes.
 
 mod fetch;
+mod logs;
 mod loopback;
 mod peers;
 mod resume;

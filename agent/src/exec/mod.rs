@@ -125,3 +125,6 @@ fn clear_tables(plan: &Plan, runner: &mut dyn Runner, log: &mut Vec<Logged>) -> 
     }
     (cleared, errors)
 }
+
+#[cfg(test)]
+mod tests;

@@ -40,6 +40,9 @@ pub fn probe(inventory: &Inventory, runner: &mut dyn Runner, log: &mut Vec<Logge
     for (path, mut array, uuid) in examined {
         array.device = running.iter().find(|(_, _, u)| *u == uuid).map(|(p, _, _)| canonical(p));
         if let Some(dev) = &array.device {
+            // mdadm names an array from a foreign host `/dev/md/host:name`; the planner asks for
+            // `/dev/md/<name>`.
+            current.aliases.insert(format!("/dev/md/{}", array.name), dev.clone());
             current.aliases.insert(path, dev.clone());
         }
         current.arrays.push(array);

@@ -114,7 +114,7 @@ fn mirror_on_blank_disks_plans_every_step_in_order() {
         "mount -t ext4 /dev/vg0/var /target/var",
     ];
     assert_eq!(commands(&plan), expected);
-    assert!(plan.to_string().contains(&format!("logical volume vg0/var: {} (25% of the group)", control::layout::size::Human(var * 4 << 20))));
+    assert!(plan.to_string().contains(&format!("logical volume vg0/var: {} (25% of the group)", control::layout::size::Human((var * 4) << 20))));
     assert!(commands(&plan).iter().all(|c| !c.contains("vdc")), "the protected disk is never named");
 }
 
@@ -304,4 +304,150 @@ raid: [ {{ id: md0, level: 1, members: [a2, b2], fs: ext4, mount: / }} ]
     let p = plan(&l("mid", "big"), &inv, &Protected::default(), &Current::default(), "/t").unwrap();
     assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
     assert!(p.to_string().contains("warning: raid \"md0\": member \"a2\" is 80.0 GiB but \"b2\" is 100.0 GiB"));
+}
+
+const M: u64 = 1 << 20;
+
+/// What the probe reads from two disks on which MIRROR was applied (arrays and LVs running under
+/// their kernel names).
+fn mirror_done() -> Current {
+    let part = |disk: &str, n: u32, start: u64, size: u64, code: &str, name: &str| CurrentPartition {
+        number: n,
+        path: format!("{disk}{n}"),
+        start,
+        size,
+        type_code: code.into(),
+        name: name.into(),
+    };
+    let table = |disk: &str, x: &str| CurrentDisk {
+        path: disk.into(),
+        gpt: true,
+        partitions: vec![
+            part(disk, 1, M, M, "EF02", &format!("{x}1")),
+            part(disk, 2, 2 * M, 512 * M, "FD00", &format!("{x}2")),
+            part(disk, 3, 514 * M, 7677 * M, "FD00", &format!("{x}3")),
+        ],
+    };
+    let fs = |t: &str| CurrentFs { fs_type: t.into(), uuid: "u".into(), label: String::new() };
+    let lv = |name: &str, extents: u64, dm: &str| CurrentLv { name: name.into(), size: extents * 4 * M, device: Some(dm.into()) };
+    Current {
+        disks: vec![table("/dev/vda", "a"), table("/dev/vdb", "b"), CurrentDisk { path: "/dev/vdc".into(), gpt: false, partitions: vec![] }],
+        arrays: vec![
+            CurrentArray { device: Some("/dev/md127".into()), name: "boot".into(), level: 1, members: vec!["/dev/vda2".into(), "/dev/vdb2".into()] },
+            CurrentArray { device: Some("/dev/md126".into()), name: "sys".into(), level: 1, members: vec!["/dev/vda3".into(), "/dev/vdb3".into()] },
+        ],
+        vgs: vec![CurrentVg {
+            name: "vg0".into(),
+            pvs: vec!["/dev/md126".into()],
+            lvs: vec![lv("root", 512, "/dev/dm-0"), lv("var", 479, "/dev/dm-1"), lv("swap", 926, "/dev/dm-2")],
+        }],
+        filesystems: [("/dev/md127", "ext4"), ("/dev/dm-0", "xfs"), ("/dev/dm-1", "ext4"), ("/dev/dm-2", "swap"), ("/dev/vda3", "linux_raid_member")]
+            .into_iter()
+            .map(|(d, t)| (d.to_string(), fs(t)))
+            .collect(),
+        mounts: Default::default(),
+        aliases: [
+            ("/dev/md/boot", "/dev/md127"),
+            ("/dev/md/sys", "/dev/md126"),
+            ("/dev/vg0/root", "/dev/dm-0"),
+            ("/dev/vg0/var", "/dev/dm-1"),
+            ("/dev/vg0/swap", "/dev/dm-2"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect(),
+    }
+}
+
+#[test]
+fn a_finished_layout_converges_to_mounts_only_and_then_to_nothing() {
+    let (inv, protected) = two_disks_and_a_protected_one();
+    let mut current = mirror_done();
+    let p = plan(&layout(MIRROR), &inv, &protected, &current, "/target").unwrap();
+    assert_eq!(p.rebuild, None);
+    assert!(!p.destructive());
+    assert_eq!(
+        commands(&p),
+        [
+            "mkdir -p /target",
+            "mount -t xfs /dev/dm-0 /target",
+            "mkdir -p /target/boot",
+            "mount -t ext4 /dev/md127 /target/boot",
+            "mkdir -p /target/var",
+            "mount -t ext4 /dev/dm-1 /target/var",
+        ]
+    );
+    assert!(p.to_string().contains("the disks already hold this layout: nothing to change"));
+    current.mounts = [("/target", "/dev/dm-0"), ("/target/boot", "/dev/md127"), ("/target/var", "/dev/dm-1")]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert!(plan(&layout(MIRROR), &inv, &protected, &current, "/target").unwrap().steps.is_empty(), "a rerun changes nothing");
+}
+
+#[test]
+fn any_difference_rebuilds_after_taking_the_old_state_down() {
+    let (inv, protected) = two_disks_and_a_protected_one();
+    type Change = fn(&mut Current);
+    let cases: [(Change, &str); 6] = [
+        (|c| c.disks[0].gpt = false, "/dev/vda has no GPT"),
+        (|c| c.disks[1].partitions[2].size -= M, "partition 3 of /dev/vdb differs from the layout's \"b3\""),
+        (|c| c.arrays[0].level = 0, "RAID array boot has other members or another level"),
+        // A stopped array hides the volume group on it.
+        (
+            |c| {
+                c.arrays[1].device = None;
+                c.vgs.clear();
+            },
+            "RAID array sys is not running",
+        ),
+        (|c| c.vgs[0].lvs[0].size += 4 * M, "logical volume vg0/root is 2151677952 bytes, the layout 2147483648"),
+        (|c| drop(c.filesystems.remove("/dev/dm-1")), "/dev/vg0/var holds no ext4"),
+    ];
+    for (change, why) in cases {
+        let mut current = mirror_done();
+        change(&mut current);
+        let vg_seen = !current.vgs.is_empty();
+        if vg_seen {
+            current.mounts.insert("/target/var".into(), "/dev/dm-1".into());
+            current.mounts.insert("/target".into(), "/dev/dm-0".into());
+        }
+        current.mounts.insert("/srv".into(), "/dev/sdz1".into());
+        let p = plan(&layout(MIRROR), &inv, &protected, &current, "/target").unwrap();
+        assert_eq!(p.rebuild.as_deref(), Some(why));
+        let c = commands(&p);
+        let mut teardown: Vec<String> = Vec::new();
+        if vg_seen {
+            teardown.extend(["umount /target/var", "umount /target", "vgchange --activate n vg0", "vgremove --force --force --yes vg0"].map(String::from));
+            teardown.push("wipefs --all --force /dev/md126".into());
+        }
+        teardown.extend(["wipefs --all --force /dev/md127", "mdadm --stop /dev/md127"].map(String::from));
+        if current.arrays[1].device.is_some() {
+            teardown.push("mdadm --stop /dev/md126".into());
+        }
+        for d in ["vda", "vdb"] {
+            teardown.extend((1..=3).map(|n| format!("wipefs --all --force /dev/{d}{n}")));
+            teardown.push(format!("wipefs --all --force /dev/{d}"));
+            teardown.push(format!("sgdisk --zap-all /dev/{d}"));
+        }
+        assert_eq!(c[..teardown.len()], teardown, "{why}");
+        assert_eq!(c[teardown.len()], "sgdisk --clear /dev/vda");
+        assert!(c.iter().all(|c| !c.contains("vdc") && !c.contains("/srv")), "{why}: nothing else is touched");
+    }
+}
+
+#[test]
+fn old_arrays_or_groups_that_reach_a_protected_disk_are_refused() {
+    let (inv, protected) = two_disks_and_a_protected_one();
+    let mut current = mirror_done();
+    current.disks[0].gpt = false;
+    current.disks[2].partitions.push(CurrentPartition { number: 1, path: "/dev/vdc1".into(), ..Default::default() });
+    current.arrays[0].members.push("/dev/vdc1".into());
+    let err = plan(&layout(MIRROR), &inv, &protected, &current, "/target").unwrap_err();
+    assert_eq!(err.to_string(), "RAID array boot on the chosen disks also uses protected disk /dev/vdc: taking it down would write to that disk");
+    let mut current = mirror_done();
+    current.disks[0].gpt = false;
+    current.vgs[0].pvs.push("/dev/vdc".into());
+    let err = plan(&layout(MIRROR), &inv, &protected, &current, "/target").unwrap_err();
+    assert!(matches!(err, PlanError::SharedWithProtected { ref what, .. } if what == "volume group vg0"), "{err}");
 }

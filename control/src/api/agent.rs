@@ -166,7 +166,7 @@ pub async fn report(State(st): State<Arc<AppState>>, Path(name): Path<String>, N
     let status = {
         let mut g = lock(&st.gatherer);
         let _ = g.update_receiver(r.session, &name, state);
-        g.status().into_iter().find(|s| s.id == r.session && s.state != SessionState::Gathering)
+        g.session_status(r.session).filter(|s| s.state != SessionState::Gathering)
     };
     if let Some(status) = status {
         st.store.record_session(&status)?;
@@ -203,11 +203,11 @@ fn check_assignment(st: &AppState, name: &str, r: &Report) -> Result<(), ApiErro
     if session != r.session {
         return Err(ApiError::Conflict(format!("node {name} is in transfer session {session}, not {}", r.session)));
     }
-    let status = g.status().into_iter().find(|s| s.id == session).ok_or_else(|| ApiError::Conflict(format!("transfer session {session} has ended")))?;
-    if (status.image.as_str(), status.version) != (r.image.as_str(), r.version) {
-        return Err(ApiError::Conflict(format!("node {name} was given {}@{}, not {}@{}", status.image, status.version, r.image, r.version)));
+    let (key, state) = g.receiver(session, name).ok_or_else(|| ApiError::Conflict(format!("transfer session {session} has ended")))?;
+    if (key.image.as_str(), key.version) != (r.image.as_str(), r.version) {
+        return Err(ApiError::Conflict(format!("node {name} was given {}@{}, not {}@{}", key.image, key.version, r.image, r.version)));
     }
-    let registered = status.receivers.get(name).is_some_and(|s| *s != ReceiverState::Assigned);
+    let registered = state.is_some_and(|s| *s != ReceiverState::Assigned);
     if r.outcome == Outcome::Success && !registered {
         return Err(ApiError::Conflict(format!("node {name} never registered in session {session}, so it cannot have installed its image")));
     }
@@ -224,6 +224,6 @@ pub(crate) fn check_download(st: &AppState, name: &str, v: &ImageVersion) -> Res
         return Ok(());
     }
     let g = lock(&st.gatherer);
-    let in_session = g.session_of(name).is_some_and(|id| g.status().iter().any(|s| s.id == id && s.image == v.image && s.version == v.version));
+    let in_session = g.session_of(name).and_then(|id| g.receiver(id, name)).is_some_and(|(key, _)| key.image == v.image && key.version == v.version);
     if in_session { Ok(()) } else { Err(ApiError::Forbidden) }
 }

@@ -23,6 +23,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
             Err(JsonRejection::JsonDataError(e)) => Err(ApiError::Invalid(format!("invalid request body: {}", e.body_text()))),
             Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::BadRequest(format!("malformed JSON: {}", e.body_text()))),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::BadRequest("expected 'Content-Type: application/json'".into())),
+            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::PayloadTooLarge(format!("request body too large: {}", e.body_text()))),
             Err(e) => Err(ApiError::BadRequest(e.body_text())),
         }
     }

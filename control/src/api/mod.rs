@@ -3,9 +3,12 @@
 //! description is served at `/openapi.json`; a test checks that it and the router agree.
 pub mod agent;
 pub mod boot;
+pub mod captures;
 pub mod extract;
 pub mod file_body;
+pub mod image_store;
 pub mod images;
+pub mod isos;
 pub mod layouts;
 pub mod nodes;
 pub mod objects;
@@ -39,12 +42,22 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/images/{name}/versions", post(images::add_version))
         .route("/api/v1/images/{name}/versions/{version}", axum::routing::delete(images::delete_version))
         .route("/api/v1/images/{name}/rollback", post(images::rollback))
+        .route("/api/v1/store/versions", get(image_store::versions))
+        .route("/api/v1/store/versions/{name}/{version}", axum::routing::delete(image_store::remove))
+        .route("/api/v1/store/diff", get(image_store::diff))
+        .route("/api/v1/store/verify", post(image_store::verify))
+        .route("/api/v1/store/gc", post(image_store::gc))
+        .route("/api/v1/store/serve", post(image_store::serve))
+        .route("/api/v1/isos", get(isos::list).post(isos::upload))
         .route("/api/v1/layouts", get(layouts::list))
         .route("/api/v1/layouts/validate", post(layouts::validate))
         .route("/api/v1/layouts/{name}", put(layouts::put).get(layouts::show).delete(layouts::delete))
         .route("/api/v1/servers", get(servers::list).post(servers::add))
         .route("/api/v1/servers/{id}", axum::routing::patch(servers::set).delete(servers::delete))
         .route("/api/v1/transfers", get(transfers::list))
+        .route("/api/v1/captures", post(captures::start))
+        .route("/api/v1/captures/{id}/filesystems/{index}", put(captures::put_filesystem))
+        .route("/api/v1/captures/{id}/finish", post(captures::finish))
         .route("/api/v1/agent/nodes/{name}/config", get(agent::config))
         .route("/api/v1/agent/nodes/{name}/register", post(agent::register))
         .route("/api/v1/agent/nodes/{name}/progress", post(agent::progress))

@@ -44,6 +44,8 @@ pub enum ImageCommand {
     },
     /// Show transfer sessions: gathering, running and finished, with each node's state.
     Transfers,
+    /// Build an image from distribution media with a role (on the appliance).
+    Build(super::image_build::BuildArgs),
     /// Point the image's default (or one node) at an earlier version.
     Rollback {
         /// Image name.
@@ -55,10 +57,17 @@ pub enum ImageCommand {
         #[arg(long)]
         node: Option<String>,
     },
+    /// The image store: stored versions, diff, verify, gc, serve.
+    #[command(flatten)]
+    Store(super::image_store::StoreCommand),
 }
 
 /// Runs an image subcommand.
 pub fn run(args: &ClientArgs, command: ImageCommand) -> anyhow::Result<ExitCode> {
+    let command = match command {
+        ImageCommand::Build(build) => return super::image_build::run(build),
+        other => other,
+    };
     let client = args.client()?;
     match command {
         ImageCommand::Add { name, artifact, manifest, no_default } => {
@@ -97,12 +106,14 @@ pub fn run(args: &ClientArgs, command: ImageCommand) -> anyhow::Result<ExitCode>
                 t
             })?;
         }
+        ImageCommand::Build(_) => unreachable!("handled before the client is made"),
         ImageCommand::Rollback { name, to, node } => {
             let done: RollbackDone = client.send("POST", &format!("/api/v1/images/{name}/rollback"), &Rollback { to, node })?;
             args.print(&done, |d| {
                 Table::fields(vec![("image", d.image.clone()), ("node", or_dash(d.node.as_ref())), ("from", or_dash(d.from)), ("to", d.to.to_string())])
             })?;
         }
+        ImageCommand::Store(command) => return super::image_store::run(args, command),
     }
     Ok(ExitCode::SUCCESS)
 }

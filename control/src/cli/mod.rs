@@ -1,7 +1,11 @@
 //! Control-plane subcommands of the `fountain` binary: `serve`, and `node`, `image`, `layout`,
 //! `server`, which talk to a running server through its API. Tables for people by default, `--json`
 //! for scripts.
+mod capture;
 mod image;
+mod image_store;
+mod iso;
+mod image_build;
 mod layout;
 mod node;
 mod serve;
@@ -44,6 +48,15 @@ pub enum Command {
         #[command(subcommand)]
         command: image::ImageCommand,
     },
+    /// Distribution ISOs on the appliance: add (streamed upload), list.
+    Iso {
+        /// How to reach the server.
+        #[command(flatten)]
+        client: ClientArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: iso::IsoCommand,
+    },
     /// Manage disk layouts: add, show, validate, delete.
     Layout {
         /// How to reach the server.
@@ -52,6 +65,15 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: layout::LayoutCommand,
+    },
+    /// Capture this running node as a new version of an image (run on the node).
+    Capture {
+        /// How to reach the server.
+        #[command(flatten)]
+        client: ClientArgs,
+        /// What to capture.
+        #[command(flatten)]
+        args: capture::CaptureArgs,
     },
     /// Manage stateless servers: add, list, set, delete.
     Server {
@@ -107,7 +129,9 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args),
         Command::Node { client, command } => node::run(&client, command),
         Command::Image { client, command } => image::run(&client, command),
+        Command::Iso { client, command } => iso::run(&client, command),
         Command::Layout { client, command } => layout::run(&client, command),
         Command::Server { client, command } => server::run(&client, command),
+        Command::Capture { client, args } => capture::run(&client, args),
     }
 }

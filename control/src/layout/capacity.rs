@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 
 use super::size::{Human, Size, parse_bytes, parse_size};
-use super::{Layout, LayoutError};
+use super::{FsType, Layout, LayoutError};
 
 /// Partition alignment, as sgdisk and parted use by default.
 pub const ALIGN_BYTES: u64 = 1 << 20;
@@ -37,6 +37,8 @@ const MD_SUPERBLOCK_BYTES: u64 = 1 << 20;
 const RAID_MISMATCH_REFUSE_FACTOR: u64 = 2;
 /// Members whose smallest is under this percentage of the largest get a warning in the plan.
 const RAID_MISMATCH_WARN_PCT: u64 = 90;
+/// mkfs.xfs refuses smaller devices ("Filesystem must be larger than 300MB").
+pub const XFS_MIN_BYTES: u64 = 300 << 20;
 
 /// What is known about the size of one device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +127,7 @@ pub fn resolve(layout: &Layout, disks: &BTreeMap<String, Space>) -> (Capacity, V
     for vg in &layout.lvm {
         r.volume_group(vg);
     }
+    r.filesystems(layout);
     (r.cap, r.errors)
 }
 
@@ -176,6 +179,32 @@ struct Resolver {
 }
 
 impl Resolver {
+    /// Filesystems their tools refuse to make on devices this small.
+    fn filesystems(&mut self, layout: &Layout) {
+        let mut targets: Vec<(String, Option<FsType>, Space)> = Vec::new();
+        let space = |id: &str| self.cap.devices.get(id).copied().unwrap_or(Space::UNKNOWN);
+        for p in layout.disks.iter().flat_map(|d| &d.partitions) {
+            targets.push((format!("partition {:?}", p.id), p.fs, space(&p.id)));
+        }
+        for r in &layout.raid {
+            targets.push((format!("raid {:?}", r.id), r.fs, space(&r.id)));
+        }
+        for vg in &layout.lvm {
+            let exact = vg.pvs.iter().all(|pv| space(pv).exact);
+            for lv in &vg.lvs {
+                let extents = self.cap.lv_extents.get(&(vg.vg.clone(), lv.name.clone())).copied().flatten();
+                targets.push((format!("lv {}/{}", vg.vg, lv.name), lv.fs, Space { bytes: extents.map(|e| e * LVM_EXTENT_BYTES), exact }));
+            }
+        }
+        for (place, fs, space) in targets {
+            if let (Some(FsType::Xfs), Some(bytes)) = (fs, space.bytes)
+                && bytes < XFS_MIN_BYTES
+            {
+                self.errors.push(LayoutError::FsTooSmall { place, fs: "xfs", size: Human(bytes), min: Human(XFS_MIN_BYTES), exact: space.exact });
+            }
+        }
+    }
+
     fn place_partitions(&mut self, disk: &super::Disk, space: Space) {
         self.cap.devices.insert(disk.id.clone(), space);
         let usable_end = space.bytes.map(|b| align_down(b.saturating_sub(GPT_END_BYTES)));
@@ -465,6 +494,23 @@ lvm: [ { vg: vg0, pvs: [a2], lvs: [ { name: root, size: 60% }, { name: var, size
         assert!(
             errors.iter().any(|e| e.to_string().contains("its physical volumes may hold only")),
             "a size from a match bound is worded as a bound: {errors:?}"
+        );
+    }
+
+    #[test]
+    fn xfs_on_a_device_under_300_mib_is_refused() {
+        let l = layout(
+            "bootloader: bios
+disks: [ { id: a, match: { size: '>=1G' }, partitions: [ { id: g, size: 1M }, { id: r, size: 200M, fs: xfs, mount: / }, { id: x, size: rest, fs: xfs, mount: /x } ] } ]
+",
+        );
+        let (_, errors) = resolve(&l, &BTreeMap::from([("a".to_string(), Space { bytes: Some(400 * M), exact: false })]));
+        assert_eq!(
+            errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [
+                "partition \"r\": xfs needs at least 300 MiB but the device is 200 MiB",
+                "partition \"x\": xfs needs at least 300 MiB but the device may be 197 MiB",
+            ]
         );
     }
 

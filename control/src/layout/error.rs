@@ -129,6 +129,20 @@ pub enum LayoutError {
         /// Whether `have` is certain.
         exact: bool,
     },
+    /// A filesystem its mkfs refuses to make on a device this small.
+    #[error("{place}: {fs} needs at least {min} but the device {} {size}", if *.exact { "is" } else { "may be" })]
+    FsTooSmall {
+        /// Where.
+        place: String,
+        /// Filesystem type.
+        fs: &'static str,
+        /// Device size.
+        size: Human,
+        /// Smallest the filesystem allows.
+        min: Human,
+        /// Whether `size` is certain.
+        exact: bool,
+    },
     /// Percent sizes adding up to more than the whole.
     #[error("vg {vg:?}: logical volume percentages add up to {pct}%")]
     PercentOver {

@@ -40,8 +40,6 @@ pub struct Discovered {
 
 /// Columns [`discovered_row`] reads, in order; a new field is one more column here and there.
 const COLUMNS: &str = "mac, first_seen_unix_s, last_seen_unix_s, boots, inventory";
-/// Columns a new row is inserted with (the inventory comes later, from the discovery agent).
-const NEW_ROW_COLUMNS: &str = "mac, first_seen_unix_s, last_seen_unix_s, boots";
 
 fn discovered_row(r: &Row<'_>) -> rusqlite::Result<(String, u64, u64, u64, Option<String>)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
@@ -178,7 +176,7 @@ impl Store {
         }
         self.write(|tx| {
             let n = tx.execute(
-                &format!("INSERT OR IGNORE INTO discovered_macs ({NEW_ROW_COLUMNS}) VALUES (?1, ?2, ?2, 1)"),
+                "INSERT OR IGNORE INTO discovered_macs (mac, first_seen_unix_s, last_seen_unix_s, boots) VALUES (?1, ?2, ?2, 1)",
                 params![key, now_s],
             )?;
             let rows: u64 = tx.query_row("SELECT COUNT(*) FROM discovered_macs", [], |r| r.get(0))?;

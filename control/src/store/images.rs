@@ -1,5 +1,6 @@
-//! Images and their versions in the store. Versions are append-only (triggers refuse UPDATE and
-//! DELETE); only an image's default pointer moves.
+//! Images and their versions in the store. Versions are immutable (a trigger refuses UPDATE, another
+//! the DELETE of a version a node resolves to) and their numbers never come again; only an image's
+//! default pointer moves.
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use super::{Store, StoreError, found, now_unix_s};

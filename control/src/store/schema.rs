@@ -153,4 +153,24 @@ mod tests {
         }
         assert_eq!(store.versions("rocky").unwrap()[0].artifact, "a");
     }
+
+    #[test]
+    fn a_version_1_store_with_data_moves_to_the_deletion_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute_batch(
+                "INSERT INTO images (name, default_version, created_unix_s) VALUES ('rocky', 1, 0);
+                 INSERT INTO image_versions VALUES ('rocky', 1, 'a', 'm', 1, '00', 0), ('rocky', 2, 'b', 'm', 1, '00', 0);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.schema_version().unwrap(), latest_version());
+        store.delete_version("rocky", 2).unwrap();
+        let files = VersionFiles { artifact: "c".into(), manifest: "m".into(), artifact_bytes: 1, manifest_blake3: "00".into() };
+        assert_eq!(store.publish("rocky", &files, false).unwrap().version, 3, "numbering continues from the versions published before the upgrade");
+    }
 }

@@ -225,10 +225,18 @@ impl Gatherer {
 
     /// Every known session, oldest first.
     pub fn status(&self) -> Vec<SessionStatus> {
-        self.sessions
-            .iter()
-            .map(|(&id, s)| SessionStatus { id, image: s.key.image.clone(), version: s.key.version, state: s.state.clone(), receivers: s.receivers.clone() })
-            .collect()
+        self.sessions.iter().map(|(&id, s)| status_of(id, s)).collect()
+    }
+
+    /// One session's status.
+    pub fn session_status(&self, id: SessionId) -> Option<SessionStatus> {
+        self.sessions.get(&id).map(|s| status_of(id, s))
+    }
+
+    /// What session `id` sends and `node`'s state in it (`None` when not a receiver), without copying
+    /// the session: for checks on every agent request.
+    pub fn receiver(&self, id: SessionId, node: &str) -> Option<(&SessionKey, Option<&ReceiverState>)> {
+        self.sessions.get(&id).map(|s| (&s.key, s.receivers.get(node)))
     }
 
     fn open_window(&mut self, key: SessionKey) -> SessionId {
@@ -296,6 +304,10 @@ impl Gatherer {
             }
         }
     }
+}
+
+fn status_of(id: SessionId, s: &Session) -> SessionStatus {
+    SessionStatus { id, image: s.key.image.clone(), version: s.key.version, state: s.state.clone(), receivers: s.receivers.clone() }
 }
 
 #[cfg(test)]

@@ -103,7 +103,7 @@ impl EventSink {
         let status = {
             let mut g = lock(&self.gatherer);
             g.finish(self.session, outcome);
-            g.status().into_iter().find(|s| s.id == self.session)
+            g.session_status(self.session)
         };
         if let (Some(store), Some(status)) = (&self.journal, status)
             && let Err(e) = store.record_session(&status)

@@ -1,4 +1,5 @@
-//! Tokens: no token, a wrong token and another node's token are all refused.
+//! Tokens: no token, a wrong token and another node's token are all refused (401), whatever the case of
+//! the scheme name; and every refusal, axum's own included, is JSON.
 use serde_json::json;
 
 use crate::util::{Body, TestServer, kernel_arg, mac};
@@ -36,12 +37,37 @@ fn a_node_reads_only_its_own_config() {
     let (a, b) = two_nodes(&ts);
     assert_eq!(ts.request("GET", "/api/v1/agent/nodes/a/config", Some(&a), Body::None).expect(200).json()["node"]["name"], "a");
     ts.request("GET", "/api/v1/agent/nodes/a/config", None, Body::None).expect(401);
-    ts.request("GET", "/api/v1/agent/nodes/a/config", Some("0123"), Body::None).expect(403);
-    let r = ts.request("GET", "/api/v1/agent/nodes/a/config", Some(&b), Body::None).expect(403);
-    assert_eq!(r.error(), "this token may not access this resource");
-    ts.request("GET", "/api/v1/agent/nodes/nobody/config", Some(&a), Body::None).expect(403);
-    ts.request("GET", "/api/v1/agent/nodes/a/config", Some(&ts.admin), Body::None).expect(403);
-    ts.request("POST", "/api/v1/agent/nodes/a/report", Some(&b), Body::Json(json!({ "outcome": "success", "image": "rocky", "version": 1, "session": 1 }))).expect(403);
+    ts.request("GET", "/api/v1/agent/nodes/a/config", Some("0123"), Body::None).expect(401);
+    let r = ts.request("GET", "/api/v1/agent/nodes/a/config", Some(&b), Body::None).expect(401);
+    assert_eq!(r.error(), "missing or wrong token: send 'Authorization: Bearer <token>'");
+    ts.request("GET", "/api/v1/agent/nodes/nobody/config", Some(&a), Body::None).expect(401);
+    ts.request("GET", "/api/v1/agent/nodes/a/config", Some(&ts.admin), Body::None).expect(401);
+    ts.request("POST", "/api/v1/agent/nodes/a/report", Some(&b), Body::Json(json!({ "outcome": "success", "image": "rocky", "version": 1, "session": 1 }))).expect(401);
+}
+
+#[test]
+fn the_bearer_scheme_is_case_insensitive() {
+    let ts = TestServer::start();
+    let (a, _) = two_nodes(&ts);
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let nodes = ureq::get(&format!("{}/api/v1/nodes", ts.url())).set("Authorization", &format!("{scheme} {}", ts.admin)).call().unwrap();
+        assert_eq!(nodes.status(), 200, "{scheme}");
+        let config = ureq::get(&format!("{}/api/v1/agent/nodes/a/config", ts.url())).set("Authorization", &format!("{scheme} {a}")).call().unwrap();
+        assert_eq!(config.status(), 200, "{scheme}");
+    }
+    let basic = ureq::get(&format!("{}/api/v1/nodes", ts.url())).set("Authorization", &format!("Basic {}", ts.admin)).call();
+    assert!(matches!(basic, Err(ureq::Error::Status(401, _))), "only the bearer scheme");
+}
+
+#[test]
+fn refusals_axum_writes_itself_are_json_too() {
+    let ts = TestServer::start();
+    let big = format!("{{\"name\": \"n\", \"macs\": [], \"pad\": \"{}\"}}", "x".repeat((2 << 20) + 1000));
+    let r = ts.request("POST", "/api/v1/nodes", Some(&ts.admin.clone()), Body::Raw("application/json", &big)).expect(413);
+    assert!(r.error().starts_with("request body too large"), "{}", r.body);
+    let r = ts.request("DELETE", "/healthz", None, Body::None).expect(405);
+    assert_eq!(r.error(), "method not allowed");
+    assert_eq!(ts.get("/api/v1/nodes").json(), json!([]), "nothing was added");
 }
 
 #[test]
@@ -51,7 +77,7 @@ fn reimage_revokes_the_previous_token() {
     ts.put_layout("l", "good/bios-single.yaml").expect(201);
     ts.send("PATCH", "/api/v1/nodes/a", json!({ "boot_mode": "stateful", "layout": "l" })).expect(200);
     ts.send("POST", "/api/v1/nodes/a/reimage", json!({})).expect(200);
-    ts.request("GET", "/api/v1/agent/nodes/a/config", Some(&a), Body::None).expect(403);
+    ts.request("GET", "/api/v1/agent/nodes/a/config", Some(&a), Body::None).expect(401);
     let fresh = kernel_arg(&ts.boot(&mac(0)), "fountain.token").unwrap();
     assert_ne!(fresh, a);
     ts.request("GET", "/api/v1/agent/nodes/a/config", Some(&fresh), Body::None).expect(200);

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use serde_json::json;
 
-use crate::util::{TestServer, kernel_arg, layout_file, mac};
+use crate::util::{TestServer, kernel_arg, layout_file, mac, write_image};
 
 #[derive(Parser)]
 struct Fountain {
@@ -37,9 +37,9 @@ fn operator_workflow_through_the_cli() {
     std::fs::write(files.join("mirror.yaml"), layout_file("good/uefi-raid1-lvm.yaml")).unwrap();
     std::fs::write(files.join("bad.yaml"), layout_file("bad/raid-members.yaml")).unwrap();
     std::fs::create_dir_all(files.join("images/rocky")).unwrap();
-    for f in ["a.img", "a.manifest", "b.img", "b.manifest"] {
-        std::fs::write(files.join("images/rocky").join(f), f).unwrap();
-    }
+    let rocky = files.join("images/rocky");
+    write_image(&rocky.join("a.img"), &rocky.join("a.manifest"), b"a.img");
+    std::fs::write(rocky.join("b.img"), b"b.img").unwrap();
     std::fs::write(files.join("n1.yaml"), "hostname: n1\nkernel_args: [quiet]\nnfs_mounts:\n  - { server: 10.0.0.2, export: /home, mount_point: /home }\n").unwrap();
     let path = |f: &str| files.join(f).to_str().unwrap().to_string();
 
@@ -48,7 +48,8 @@ fn operator_workflow_through_the_cli() {
     assert_eq!(fountain(&ts, &["layout", "add", "mirror", &path("mirror.yaml")]), ExitCode::SUCCESS);
     assert_eq!(fountain(&ts, &["layout", "show", "mirror"]), ExitCode::SUCCESS);
     assert_eq!(fountain(&ts, &["image", "add", "rocky", "--artifact", "rocky/a.img", "--manifest", "rocky/a.manifest"]), ExitCode::SUCCESS);
-    assert_eq!(fountain(&ts, &["image", "add", "rocky", "--artifact", "rocky/b.img", "--manifest", "rocky/b.manifest"]), ExitCode::SUCCESS);
+    assert_eq!(fountain(&ts, &["image", "add", "rocky", "--artifact", "rocky/b.img"]), ExitCode::SUCCESS, "without a manifest the server writes one");
+    assert_eq!(ts.get("/api/v1/images/rocky").json()["versions"][1]["manifest"], "rocky/b.img.manifest");
     assert_eq!(fountain(&ts, &["server", "add", "http://127.0.0.1:9001", "--weight", "2"]), ExitCode::SUCCESS);
     assert_eq!(fountain(&ts, &["server", "set", "1", "--healthy", "false"]), ExitCode::SUCCESS);
     let add = ["node", "add", "n1", "--mac", &mac(1), "--mac", &mac(2), "--group", "rack1", "--image", "rocky", "--layout", "mirror", "--config", &path("n1.yaml")];

@@ -1,7 +1,7 @@
 //! Image versions and rollback.
 use serde_json::json;
 
-use crate::util::{TestServer, kernel_arg, mac};
+use crate::util::{TestServer, kernel_arg, mac, write_image};
 
 #[test]
 fn rollback_moves_the_default_or_pins_one_node() {
@@ -48,4 +48,46 @@ fn version_files_must_exist_inside_the_data_directory() {
     assert!(r.error().starts_with("images/nope.img:"), "{}", r.error());
     assert_eq!(ts.get("/api/v1/images/rocky").json()["versions"], json!([]));
     ts.send("POST", "/api/v1/images", json!({ "name": "rocky" })).expect(409);
+}
+
+#[test]
+fn a_version_whose_manifest_is_not_this_artifacts_is_refused_at_publication() {
+    let ts = TestServer::start();
+    ts.send("POST", "/api/v1/images", json!({ "name": "rocky" })).expect(201);
+    let dir = ts.dir.path().join("images/rocky/1");
+    std::fs::create_dir_all(&dir).unwrap();
+    let data: Vec<u8> = (0..256 * 1024u32).map(|i| (i % 251) as u8).collect();
+    write_image(&dir.join("root.img"), &dir.join("root.manifest"), &data);
+    let mut other = data.clone();
+    other[44 * 1024 * 4] ^= 0xff;
+    std::fs::write(dir.join("other.img"), &other).unwrap();
+    std::fs::write(dir.join("short.img"), &data[..1000]).unwrap();
+    let publish = |artifact: &str, manifest: &str| ts.send("POST", "/api/v1/images/rocky/versions", json!({ "artifact": artifact, "manifest": manifest }));
+
+    let r = publish("rocky/1/root.img", "rocky/1/root.img").expect(422);
+    assert!(r.error().ends_with("images/rocky/1/root.img is not a fountain manifest: not a fountain manifest (bad magic)"), "{}", r.error());
+    let r = publish("rocky/1/other.img", "rocky/1/root.manifest").expect(422);
+    assert_eq!(r.error(), "images/rocky/1/other.img does not match images/rocky/1/root.manifest: block 44 (and maybe more) hashes differently");
+    let r = publish("rocky/1/short.img", "rocky/1/root.manifest").expect(422);
+    assert_eq!(r.error(), "images/rocky/1/root.manifest describes 262144 bytes, but images/rocky/1/short.img holds 1000: they are not a pair");
+    assert_eq!(ts.get("/api/v1/images/rocky").json()["versions"], json!([]), "nothing was published");
+
+    let v = publish("rocky/1/root.img", "rocky/1/root.manifest").expect(201).json();
+    assert_eq!((v["version"].as_u64(), v["artifact_bytes"].as_u64()), (Some(1), Some(262144)));
+}
+
+#[test]
+fn without_a_manifest_the_server_hashes_the_artifact() {
+    let ts = TestServer::start();
+    ts.send("POST", "/api/v1/images", json!({ "name": "rocky" })).expect(201);
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 241) as u8).collect();
+    std::fs::create_dir_all(ts.dir.path().join("images")).unwrap();
+    std::fs::write(ts.dir.path().join("images/root.img"), &data).unwrap();
+    let v = ts.send("POST", "/api/v1/images/rocky/versions", json!({ "artifact": "root.img" })).expect(201).json();
+    assert_eq!(v["manifest"], "root.img.manifest");
+    let written = std::fs::read(ts.dir.path().join("images/root.img.manifest")).unwrap();
+    assert_eq!(v["manifest_blake3"], blake3::hash(&written).to_hex().as_str());
+    let manifest = fec::Manifest::decode(&written).unwrap();
+    assert_eq!(manifest.root(), fec::Manifest::hash_object(*manifest.layout(), &data[..]).unwrap().root());
+    assert_eq!(manifest.layout().symbol_size(), 1432, "a tagged symbol at MTU 1500");
 }

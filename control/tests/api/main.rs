@@ -1,16 +1,21 @@
 //! Tests against the real HTTP server and a real SQLite file (one binary, to link once).
 mod util;
+#[path = "../raw_http/mod.rs"]
+mod raw_http;
 
 mod auth;
 mod bad_input;
+mod captures;
 mod cli;
 mod health;
 mod boot;
 mod fetch;
 mod hardening;
+mod image_store;
 mod images;
 mod layouts;
 mod lifecycle;
+mod limits;
 mod openapi;
 mod restart;
 mod selection;

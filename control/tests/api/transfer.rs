@@ -1,6 +1,7 @@
 //! The whole re-image over the real engine: the control plane gathers two nodes, starts an in-process
 //! multicast sender, and each node's agent fetches its ticket over the authenticated agent API,
-//! receives over loopback multicast, verifies and reports; the nodes then boot locally.
+//! receives over loopback multicast, verifies and reports; the nodes then boot locally. Sessions that
+//! cannot start, that nobody joins, or whose server shuts down end failed, and their agents are told.
 use std::net::SocketAddrV4;
 use std::path::Path;
 use std::sync::Arc;
@@ -14,7 +15,9 @@ use receiver::{Journal, ReceiverConfig, ReceiverSession, Target};
 use serde_json::{Value, json};
 
 use crate::util::{Body, TestServer, kernel_arg, mac};
+use control::transfer::SessionState;
 use control::transfer::engine::{EngineConfig, MulticastLauncher};
+use control::transfer::launcher::{NoEngine, TransferLauncher};
 
 /// This test's own group and port, so it cannot hear another test's sender.
 const GROUP: &str = "239.255.93.1:47931";
@@ -128,4 +131,70 @@ fn poll<T>(mut f: impl FnMut() -> Option<T>) -> T {
 
 fn unhex(hex: &str) -> Vec<u8> {
     (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+}
+
+/// Two nodes set to re-image `rocky` with their boot-script tokens, on a server that closes a window
+/// at two registrations and launches with `launcher`.
+fn two_reimaging_nodes(launcher: Arc<dyn TransferLauncher>) -> (TestServer, Vec<String>) {
+    let ts = TestServer::start_launching(|c| c.max_receivers = 2, Some(launcher));
+    ts.publish("rocky");
+    ts.put_layout("l", "good/bios-single.yaml").expect(201);
+    let tokens = (0..2)
+        .map(|i| {
+            ts.add_node(json!({ "name": format!("n{i}"), "macs": [mac(i)], "image": { "name": "rocky" }, "layout": "l", "next_boot": "reimage" }));
+            kernel_arg(&ts.boot(&mac(i)), "fountain.token").unwrap()
+        })
+        .collect();
+    (ts, tokens)
+}
+
+#[test]
+fn a_session_whose_sender_cannot_start_fails_its_nodes_and_tells_their_agents() {
+    let (ts, tokens) = two_reimaging_nodes(Arc::new(NoEngine));
+    let first = ts.request("POST", "/api/v1/agent/nodes/n0/register", Some(&tokens[0]), Body::None).expect(200).json();
+    assert!(first.get("transfer_error").is_none(), "still gathering: {first}");
+    let second = ts.request("POST", "/api/v1/agent/nodes/n1/register", Some(&tokens[1]), Body::None).expect(200).json();
+    let reason = "transfer session failed: the sender could not start: no multicast sender is available: this build has no multicast engine wired into the control plane";
+    assert_eq!(second["transfer_error"], reason, "{second}");
+    let config = ts.request("GET", "/api/v1/agent/nodes/n0/config", Some(&tokens[0]), Body::None).expect(200).json();
+    assert_eq!((&config["transfer"], &config["transfer_error"]), (&Value::Null, &json!(reason)), "the waiting agent learns it too");
+    let session = wait_for(&ts, |s| s["state"]["state"] != "running");
+    assert_eq!(session["state"]["state"], "failed");
+    assert_eq!(session["receivers"], json!({ "n0": { "state": "failed", "reason": reason }, "n1": { "state": "failed", "reason": reason } }));
+}
+
+/// A real engine on this test's own group, giving a session up when nobody joins within `first_join`.
+fn engine(port: u16, first_join: Duration) -> Arc<dyn TransferLauncher> {
+    let group = SocketAddrV4::new("239.255.93.3".parse().unwrap(), port);
+    Arc::new(MulticastLauncher::new(EngineConfig { first_join_timeout: first_join, ..EngineConfig::loopback(group) }))
+}
+
+/// Registers both nodes, which starts the session's sender; nobody joins it.
+fn start_unjoined_session(ts: &TestServer, tokens: &[String]) {
+    for (i, token) in tokens.iter().enumerate() {
+        ts.request("POST", &format!("/api/v1/agent/nodes/n{i}/register"), Some(token), Body::None).expect(200);
+    }
+    wait_for(ts, |s| s["state"]["state"] == "running");
+}
+
+#[test]
+fn a_session_nobody_joins_is_given_up() {
+    let (ts, tokens) = two_reimaging_nodes(engine(47_934, Duration::from_millis(300)));
+    start_unjoined_session(&ts, &tokens);
+    let session = wait_for(&ts, |s| s["state"]["state"] != "running");
+    assert_eq!(session["state"], json!({ "state": "failed", "reason": "stopped: no node joined within 0.3 s" }), "{session}");
+    let config = ts.request("GET", "/api/v1/agent/nodes/n1/config", Some(&tokens[1]), Body::None).expect(200).json();
+    assert_eq!(config["transfer_error"], "never joined the multicast session");
+}
+
+#[test]
+fn shutting_the_server_down_stops_its_senders() {
+    let (mut ts, tokens) = two_reimaging_nodes(engine(47_935, Duration::from_secs(3600)));
+    start_unjoined_session(&ts, &tokens);
+    let before = ts.state();
+    let started = Instant::now();
+    ts.restart();
+    assert!(started.elapsed() < PATIENCE, "shutdown waited for the sender");
+    let status = control::sync::lock(&before.gatherer).status();
+    assert_eq!(status[0].state, SessionState::Failed { reason: "stopped: the control plane shut down".into() }, "the sender thread has ended");
 }

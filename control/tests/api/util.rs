@@ -152,9 +152,8 @@ impl TestServer {
         let rel = format!("{image}/{n}");
         let dir = self.dir.path().join("images").join(&rel);
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("root.img"), vec![n as u8; 4096]).unwrap();
-        std::fs::write(dir.join("manifest.json"), format!("{{\"version\":{n}}}")).unwrap();
-        let v = self.send("POST", &format!("/api/v1/images/{image}/versions"), json!({ "artifact": format!("{rel}/root.img"), "manifest": format!("{rel}/manifest.json") }));
+        write_image(&dir.join("root.img"), &dir.join("root.manifest"), &vec![n as u8; 4096]);
+        let v = self.send("POST", &format!("/api/v1/images/{image}/versions"), json!({ "artifact": format!("{rel}/root.img"), "manifest": format!("{rel}/root.manifest") }));
         v.expect(201).json()["version"].as_u64().unwrap()
     }
 
@@ -172,6 +171,14 @@ impl TestServer {
     pub fn launches(&self) -> Vec<(LaunchPlan, EventSink)> {
         self.recorder.launched.lock().unwrap().clone()
     }
+}
+
+/// Writes `data` as an artifact and its manifest (small blocks, so small images have several).
+pub fn write_image(artifact: &std::path::Path, manifest: &std::path::Path, data: &[u8]) -> fec::Manifest {
+    let m = fec::Manifest::hash_object(fec::ObjectLayout::new(data.len() as u64, 1024, 4).unwrap(), data).unwrap();
+    std::fs::write(artifact, data).unwrap();
+    std::fs::write(manifest, m.encode()).unwrap();
+    m
 }
 
 /// A layout example file.

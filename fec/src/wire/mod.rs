@@ -8,7 +8,7 @@ mod packet;
 mod reader;
 mod tag;
 
-pub use packet::{DATA_HEADER_LEN, HEADER_LEN, IPV4_UDP_HEADER_LEN, Kind, MAX_HAVE_BYTES, MAX_NEEDS_PER_STATUS, MAX_PEERS_PER_PACKET, Need, Packet, PROTOCOL_VERSION, PeerAddr, symbol_size_for_mtu};
+pub use packet::{DATA_HEADER_LEN, Delivery, HEADER_LEN, IPV4_UDP_HEADER_LEN, Kind, MAX_HAVE_BYTES, MAX_NEEDS_PER_STATUS, MAX_PEERS_PER_PACKET, Need, Packet, PROTOCOL_VERSION, PeerAddr, symbol_size_for_mtu};
 pub use reader::{Reader, Writer};
 pub use tag::{SessionKey, TAG_LEN};
 

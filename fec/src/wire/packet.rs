@@ -4,7 +4,7 @@ use super::{Reader, SessionKey, TAG_LEN, WireError, Writer};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u8 = 2;
+pub const PROTOCOL_VERSION: u8 = 3;
 /// Bytes of the common header.
 pub const HEADER_LEN: usize = 12;
 /// Bytes of a data (or seed) packet before its payload: the header, block and ESI.
@@ -96,6 +96,25 @@ pub struct Need {
 
 const NEED_LEN: usize = 12;
 
+/// What reached one receiver from the sender over a span of its progress packets: the sender's
+/// adaptive rate control reads the path's bottleneck from it (see `sender::rate`). All zero:
+/// no span measured yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// Data symbols from the sender taken in over the span (new or duplicate; not those dropped
+    /// at a full window of blocks, which the receiver could not use).
+    pub symbols: u32,
+    /// Data symbols the sender sent over the span: the difference of the two progress marks.
+    pub marks: u32,
+    /// The receiver's own time between the two progress packets, µs: the symbols arrived at
+    /// `symbols / span_us`, the path's bottleneck rate while a queue stands before it.
+    pub span_us: u32,
+    /// How much later than the fastest one seen the latest progress packet arrived, µs, by the
+    /// sender's timestamps: the queue standing on the path (or in the receiver's socket).
+    pub queue_us: u32,
+}
+
+
 /// A session member another receiver may ask for symbols.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PeerAddr {
@@ -125,6 +144,9 @@ pub enum Packet<'a> {
         /// heard in its status: everything sent before that mark had arrived or was lost, so the
         /// sender can tell a fresh need from one written while repair was still queued.
         sent: u64,
+        /// The sender's clock when this left, µs since its session began: receivers measure
+        /// the one-way delay's growth (a queue on the path) from it.
+        stamp_us: u64,
     },
     /// A receiver registers.
     Join {
@@ -143,6 +165,8 @@ pub enum Packet<'a> {
         /// (decoding or the disk lags the link) and the sender's adaptive rate backs off before
         /// the window overflows into loss.
         backlog_pct: u8,
+        /// What reached it since its last report.
+        delivery: Delivery,
         /// Per-block needs, lowest blocks first.
         needs: Vec<Need>,
     },
@@ -240,15 +264,17 @@ impl Packet<'_> {
             Self::Data { block, esi, payload } | Self::Seed { block, esi, payload } => {
                 w.u32(*block).u32(*esi).bytes(payload);
             }
-            Self::Progress { closed, sent } => {
-                w.u32(*closed).u64(*sent);
+            Self::Progress { closed, sent, stamp_us } => {
+                w.u32(*closed).u64(*sent).u64(*stamp_us);
             }
             Self::Join { receiver } => {
                 w.u64(*receiver);
             }
-            Self::Status { receiver, done_blocks, heard, backlog_pct, needs } => {
+            Self::Status { receiver, done_blocks, heard, backlog_pct, delivery, needs } => {
                 debug_assert!(needs.len() <= MAX_NEEDS_PER_STATUS, "{} needs in one status packet", needs.len());
-                w.u64(*receiver).u32(*done_blocks).u64(*heard).u8(*backlog_pct).u16(needs.len() as u16);
+                w.u64(*receiver).u32(*done_blocks).u64(*heard).u8(*backlog_pct);
+                w.u32(delivery.symbols).u32(delivery.marks).u32(delivery.span_us).u32(delivery.queue_us);
+                w.u16(needs.len() as u16);
                 for n in needs {
                     w.u32(n.block).u32(n.need).u32(n.seen);
                 }
@@ -333,7 +359,7 @@ impl<'a> Packet<'a> {
         let packet = match kind {
             Kind::Data => Self::Data { block: r.u32()?, esi: r.u32()?, payload: r.take_rest() },
             Kind::Seed => Self::Seed { block: r.u32()?, esi: r.u32()?, payload: r.take_rest() },
-            Kind::Progress => Self::Progress { closed: r.u32()?, sent: r.u64()? },
+            Kind::Progress => Self::Progress { closed: r.u32()?, sent: r.u64()?, stamp_us: r.u64()? },
             Kind::Join => Self::Join { receiver: r.u64()? },
             Kind::Status => {
                 let receiver = r.u64()?;
@@ -343,6 +369,7 @@ impl<'a> Packet<'a> {
                 if backlog_pct > 100 {
                     return Err(WireError::Range("backlog"));
                 }
+                let delivery = Delivery { symbols: r.u32()?, marks: r.u32()?, span_us: r.u32()?, queue_us: r.u32()? };
                 let count = usize::from(r.u16()?);
                 if count > MAX_NEEDS_PER_STATUS || r.rest().len() != count * NEED_LEN {
                     return Err(WireError::Range("needs"));
@@ -350,7 +377,7 @@ impl<'a> Packet<'a> {
                 let needs = (0..count)
                     .map(|_| Ok(Need { block: r.u32()?, need: r.u32()?, seen: r.u32()? }))
                     .collect::<Result<_, WireError>>()?;
-                Self::Status { receiver, done_blocks, heard, backlog_pct, needs }
+                Self::Status { receiver, done_blocks, heard, backlog_pct, delivery, needs }
             }
             Kind::Done => Self::Done { receiver: r.u64()?, root: r.array()? },
             Kind::Ack => {
@@ -415,9 +442,16 @@ mod tests {
         let packets = [
             Packet::Data { block: 3, esi: 1025, payload: &payload },
             Packet::Seed { block: 4, esi: 7, payload: &payload },
-            Packet::Progress { closed: 17, sent: 1 << 40 },
+            Packet::Progress { closed: 17, sent: 1 << 40, stamp_us: 123_456 },
             Packet::Join { receiver: u64::MAX },
-            Packet::Status { receiver: 5, done_blocks: 2, heard: 99, backlog_pct: 40, needs: vec![Need { block: 1, need: 30, seen: 1100 }] },
+            Packet::Status {
+                receiver: 5,
+                done_blocks: 2,
+                heard: 99,
+                backlog_pct: 40,
+                delivery: Delivery { symbols: 700, marks: 720, span_us: 10_000, queue_us: 250 },
+                needs: vec![Need { block: 1, need: 30, seen: 1100 }],
+            },
             Packet::Done { receiver: 5, root: [3; 32] },
             Packet::Ack { receiver: 5, done: true, index: 9 },
             Packet::End,
@@ -458,7 +492,7 @@ mod tests {
     #[test]
     fn rejects_bad_headers() {
         let mut buf = Vec::new();
-        Packet::Progress { closed: 1, sent: 0 }.encode(1, None, &mut buf);
+        Packet::Progress { closed: 1, sent: 0, stamp_us: 0 }.encode(1, None, &mut buf);
         let mut wrong_version = buf.clone();
         wrong_version[0] = 9;
         assert_eq!(Packet::decode(&wrong_version, None), Err(WireError::Version(9)));

@@ -4,7 +4,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::{StoreError, durable};
+use super::StoreError;
+use crate::durable;
 
 /// The chunk directory.
 #[derive(Debug, Clone)]
@@ -35,7 +36,7 @@ impl Chunks {
         }
         let subdir = dest.parent().expect("a chunk path has a parent");
         std::fs::create_dir_all(subdir).map_err(|e| StoreError::io("creating", subdir, e))?;
-        let tmp = super::tmp_path(&self.tmp, "chunk");
+        let tmp = durable::tmp_path(&self.tmp, "chunk");
         durable::write_tmp(&tmp, data).map_err(|e| StoreError::io("writing", &tmp, e))?;
         std::fs::rename(&tmp, &dest).map_err(|e| StoreError::io("renaming into place", &dest, e))?;
         Ok(true)

@@ -4,7 +4,8 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::{LockKind, Store, StoreError, chunks, durable};
+use super::{LockKind, Store, StoreError, chunks};
+use crate::durable;
 
 /// What `gc` removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

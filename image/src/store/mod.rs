@@ -18,7 +18,6 @@
 //! Result<Published, StoreError>`.
 mod chunker;
 mod chunks;
-mod durable;
 mod gc;
 mod report;
 mod verify;
@@ -26,15 +25,15 @@ mod version;
 
 pub use chunker::{AVG_CHUNK_BYTES, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES};
 pub use gc::GcReport;
-pub use report::{Diff, MetaChange, PackageChange, Usage};
+pub use report::{Diff, MetaChange, PackageChange, Usage, usage};
 pub use verify::{Problem, VerifyReport};
 pub use version::{ChunkRef, Version, check_name, parse_label};
 
 use std::fs::File;
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::durable;
 use crate::meta::ImageMeta;
 use chunks::Chunks;
 
@@ -165,7 +164,7 @@ impl Store {
             version: 0,
             artifact_blake3: whole.finalize().to_hex().to_string(),
             artifact_bytes: total,
-            published_unix_s: now_unix_s(),
+            published_unix_s: crate::now_unix_s(),
             meta,
             chunks: refs,
         };
@@ -180,7 +179,7 @@ impl Store {
         std::fs::create_dir_all(&dir).map_err(|e| StoreError::io("creating", &dir, e))?;
         durable::sync_parent(&dir).map_err(|e| StoreError::io("syncing", &dir, e))?;
         version.version = self.numbers(&version.name)?.last().copied().unwrap_or(0) + 1;
-        let tmp = tmp_path(&self.root.join("tmp"), "version");
+        let tmp = durable::tmp_path(&self.root.join("tmp"), "version");
         loop {
             let json = serde_json::to_vec_pretty(&*version).expect("a version serialises");
             durable::write_tmp(&tmp, &json).map_err(|e| StoreError::io("writing", &tmp, e))?;
@@ -289,15 +288,4 @@ impl Store {
         }
         result.map(|()| v)
     }
-}
-
-/// A fresh name in `dir` for a file being written: unique per process and call, so concurrent
-/// publishers never write one temporary file.
-fn tmp_path(dir: &Path, kind: &str) -> PathBuf {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    dir.join(format!("{kind}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)))
-}
-
-fn now_unix_s() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

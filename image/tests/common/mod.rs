@@ -71,6 +71,13 @@ pub fn insert_package(root: &Path, dir: &str, seed: u64) {
     std::fs::write(doc, rng.text(1500)).unwrap();
 }
 
+/// `n` incompressible bytes, the same for the same seed (blake3's extendable output).
+pub fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut out = vec![0; n];
+    blake3::Hasher::new().update(&seed.to_le_bytes()).finalize_xof().fill(&mut out);
+    out
+}
+
 /// Metadata with these packages.
 pub fn meta(packages: &[&str]) -> ImageMeta {
     ImageMeta {

@@ -3,6 +3,7 @@
 mod accounting;
 mod config;
 mod decode;
+mod delivery;
 mod peering;
 
 pub use accounting::{EsiCount, raptorq_failure_probability};
@@ -11,6 +12,7 @@ pub use config::ReceiverConfig;
 pub use decode::{DecodeFailure, DecodeJob};
 
 use crate::peer::{PeerTable, ServeBudget, ServeRequest, is_peer_esi};
+use delivery::DeliveryMeter;
 use fec::wire::{MAX_NEEDS_PER_STATUS, Need, Packet};
 use peering::PeerAsk;
 use fec::{BlockDecoder, BlockId, DecodeError, Manifest};
@@ -131,6 +133,11 @@ struct Assembly {
 /// adaptive rate hears that it is falling behind.
 const BACKLOG_REPORT_PCT: u8 = 50;
 
+/// A queue on the path longer than this (µs, from the sender's timestamps) is congestion: the
+/// receiver reports at once, whatever its share of the feedback budget, so the sender's rate
+/// comes down before the queue overflows.
+const CONGESTED_QUEUE_US: u32 = 5_000;
+
 /// Contributing peers an assembly tracks (see [`Assembly::crowded`]).
 const MAX_SUSPECTS: usize = 4;
 
@@ -186,6 +193,10 @@ pub struct ReceiverSession {
     linger_from: Option<Instant>,
     /// The datagram just handled is a seed from the sender, to forward to every member.
     forward: bool,
+    /// What reached us from the sender, for the sender's rate control.
+    delivery: DeliveryMeter,
+    /// [`ReceiverStats::window_drops`] at the last status report.
+    window_drops_reported: u64,
 }
 
 impl ReceiverSession {
@@ -228,6 +239,8 @@ impl ReceiverSession {
             awaiting_holder: BTreeMap::new(),
             linger_from: None,
             forward: false,
+            delivery: DeliveryMeter::default(),
+            window_drops_reported: 0,
         };
         session.sender = session.config.sender;
         session.report_after_packets = session.report_budget_packets();
@@ -332,11 +345,12 @@ impl ReceiverSession {
                 self.take_symbol(now, from, block, esi, Some(payload));
             }
             Packet::Seed { block, esi, payload } => self.take_seed(now, from, block, esi, Some(payload)),
-            Packet::Progress { closed, sent } => {
+            Packet::Progress { closed, sent, stamp_us } => {
                 if closed > self.manifest.layout().block_count() {
                     self.stats.rejected_packets += 1;
                     return;
                 }
+                self.delivery.on_progress(now, sent, stamp_us);
                 self.last_heard = Some(now);
                 self.sender = Some(from);
                 self.closed = self.closed.max(closed);
@@ -347,6 +361,11 @@ impl ReceiverSession {
                 self.sender.get_or_insert(from);
                 self.on_index(now, index);
                 if !done {
+                    if !self.joined {
+                        // Reports start now, not a join retry later: the sender's rate control
+                        // needs them from the first data on.
+                        self.next_report = Some(now);
+                    }
                     self.joined = true;
                 } else if self.phase == Phase::Complete {
                     self.finish(Phase::Finished, Event::Finished);
@@ -457,11 +476,17 @@ impl ReceiverSession {
         self.packets_since_report += 1;
         if self.stored[block as usize] {
             self.stats.duplicate_symbols += 1;
+            if source.is_none() {
+                self.delivery.on_symbol();
+            }
             return true;
         }
         if !self.assemblies.contains_key(&block) && !self.make_room(block) {
             self.stats.window_drops += 1;
             return true;
+        }
+        if source.is_none() {
+            self.delivery.on_symbol();
         }
         let overhead = self.config.decode_overhead_symbols;
         let accounting = self.config.symbol_accounting;
@@ -620,19 +645,24 @@ impl ReceiverSession {
             let needs = self.needs(now);
             let backlog_pct = self.backlog_pct();
             // Nothing needed and keeping up: only a keepalive, rarely; but look again soon, so a
-            // need that appears when the next blocks close is reported at once.
-            let keeping_up = backlog_pct <= BACKLOG_REPORT_PCT;
+            // need that appears when the next blocks close is reported at once. A queue on the
+            // path or symbols dropped at a full window are congestion: the sender hears of it
+            // at once.
+            let congested = self.delivery.queue_us() > CONGESTED_QUEUE_US || self.stats.window_drops > self.window_drops_reported;
+            let keeping_up = backlog_pct <= BACKLOG_REPORT_PCT && !congested;
             let quiet = needs.is_empty() && keeping_up && self.next_keepalive.is_some_and(|at| now < at);
             if quiet || (!needs.is_empty() && self.report_withheld(keeping_up)) {
                 self.next_report = Some(now + self.config.status_interval);
                 return None;
             }
             self.stats.status_packets += 1;
+            self.window_drops_reported = self.stats.window_drops;
             self.packets_since_report = 0;
             self.report_after_packets = self.report_budget_packets();
             self.next_keepalive = Some(now + self.config.keepalive_interval);
             let wait = self.jittered(self.config.status_interval);
-            (Packet::Status { receiver: id, done_blocks: self.stored_count, heard: self.heard, backlog_pct, needs }, wait)
+            let delivery = self.delivery.take();
+            (Packet::Status { receiver: id, done_blocks: self.stored_count, heard: self.heard, backlog_pct, delivery, needs }, wait)
         };
         self.next_report = Some(now + wait);
         let mut bytes = Vec::new();
@@ -640,10 +670,15 @@ impl ReceiverSession {
         Some(Transmit { destination, packet: bytes })
     }
 
-    /// Needs of the lowest unfinished blocks the sender's first pass has closed.
+    /// Needs of the lowest unfinished blocks the sender's first pass has closed. A block with
+    /// no assembly (its symbols were lost, or dropped at a full window) is asked for only while
+    /// the window has room for it: asked for while the window is full, its repair would be
+    /// dropped in turn and asked for again, an overload that feeds itself (issue 18: 85% of the
+    /// object dropped at the window and resent). The open blocks finish first and make room.
     fn needs(&mut self, now: Instant) -> Vec<Need> {
         let layout = *self.manifest.layout();
         let overhead = self.config.decode_overhead_symbols;
+        let mut room = self.config.max_assemblies.max(1).saturating_sub(self.assemblies.len());
         let mut needs = Vec::new();
         for block in self.low_water..self.closed {
             if needs.len() == MAX_NEEDS_PER_STATUS {
@@ -653,7 +688,11 @@ impl ReceiverSession {
                 continue;
             }
             let need = match self.assemblies.get(&block) {
-                None => Need { block, need: layout.source_symbols(block) + overhead, seen: 0 },
+                None if room == 0 => continue,
+                None => {
+                    room -= 1;
+                    Need { block, need: layout.source_symbols(block) + overhead, seen: 0 }
+                }
                 Some(Assembly { symbols, seen, target, .. }) => match symbols.distinct() {
                     Some(distinct) => Need { block, need: target.saturating_sub(distinct).max(1), seen: *seen },
                     None => continue,

@@ -121,6 +121,8 @@ pub struct SenderSession {
     last_need: Option<Instant>,
     data_wire_bytes: usize,
     stats: SenderStats,
+    /// The origin of the progress packets' timestamps: the first one's sending.
+    epoch: Option<Instant>,
 }
 
 impl SenderSession {
@@ -128,10 +130,12 @@ impl SenderSession {
     pub fn new(config: SenderConfig, manifest: Manifest) -> Self {
         let layout = *manifest.layout();
         let tag = if config.key.is_some() { TAG_LEN } else { 0 };
+        let rate = config.adaptive_rate.clone().map(AdaptiveRate::new);
+        let rate_bps = rate.as_ref().map_or(config.rate_bps, AdaptiveRate::rate_bps);
         Self {
             schedule: Schedule::new(layout, config.repair_overhead_pct, config.interleave_blocks, config.repair_window_blocks),
-            pacer: Pacer::new(config.rate_bps, config.pacing_burst, config.pacing_min_burst_bytes),
-            rate: config.adaptive_rate.clone().map(AdaptiveRate::new),
+            pacer: Pacer::new(rate_bps, config.pacing_burst, config.pacing_min_burst_bytes),
+            rate,
             data_wire_bytes: IPV4_UDP_HEADER_LEN + DATA_HEADER_LEN + usize::from(layout.symbol_size()) + tag,
             config,
             manifest,
@@ -144,6 +148,7 @@ impl SenderSession {
             last_done_at: None,
             last_need: None,
             stats: SenderStats::default(),
+            epoch: None,
         }
     }
 
@@ -218,7 +223,7 @@ impl SenderSession {
                 }
                 self.maybe_start(now);
             }
-            Packet::Status { receiver, done_blocks, heard, backlog_pct, needs } => {
+            Packet::Status { receiver, done_blocks, heard, backlog_pct: _, delivery, needs } => {
                 self.stats.feedback_packets += 1;
                 let Some(info) = self.receivers.heard(now, receiver) else {
                     // Not registered (we restarted, or it never joined): it must join first.
@@ -239,20 +244,14 @@ impl SenderSession {
                     return;
                 }
                 if let Some(rate) = &mut self.rate {
-                    rate.on_backlog(now, receiver, f64::from(backlog_pct) / 100.0);
+                    let symbol_bits = 8.0 * self.data_wire_bytes as f64;
+                    rate.on_report(now, receiver, heard, &delivery, symbol_bits);
                 }
                 if !needs.is_empty() {
                     self.last_need = Some(now);
                     self.schedule.set_proactive(true);
                 }
                 for need in needs {
-                    // A need reported before any requested repair arrived measures first-pass loss.
-                    if let Some(rate) = &mut self.rate
-                        && need.seen <= self.schedule.pass_symbols(need.block)
-                    {
-                        let k = self.manifest.layout().source_symbols(need.block).max(1);
-                        rate.on_loss(now, receiver, f64::from(need.need) / f64::from(k));
-                    }
                     self.schedule.on_need(need.block, need.need, need.seen, heard, self.config.straggler_need_pct);
                 }
             }
@@ -421,7 +420,9 @@ impl SenderSession {
             return None;
         }
         self.next_progress = Some(now + self.config.progress_interval);
-        self.group_packet(&Packet::Progress { closed: self.schedule.closed(), sent: self.schedule.sent() })
+        let epoch = *self.epoch.get_or_insert(now);
+        let stamp_us = now.saturating_duration_since(epoch).as_micros() as u64;
+        self.group_packet(&Packet::Progress { closed: self.schedule.closed(), sent: self.schedule.sent(), stamp_us })
     }
 
     /// `packet` for the whole group: multicast, or one copy to each member without multicast.
@@ -501,7 +502,7 @@ impl SenderSession {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.maybe_start(now);
         if let Some(rate) = &mut self.rate
-            && let Some(rate_bps) = rate.roll(now)
+            && let Some(rate_bps) = rate.roll(now, self.schedule.sent())
         {
             self.pacer.set_rate_bps(rate_bps);
         }

@@ -2,7 +2,8 @@
 //! renamed into place, and its directory synced, so a reader sees the whole file or no file.
 use std::fs::File;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Writes and syncs `bytes` at `tmp`, replacing what was there.
 pub fn write_tmp(tmp: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -22,4 +23,11 @@ pub fn sync_parent(path: &Path) -> std::io::Result<()> {
 /// Syncs a directory.
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// A fresh name in `dir` for a file being written: unique per process and call, so concurrent
+/// writers never share a temporary file.
+pub fn tmp_path(dir: &Path, kind: &str) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    dir.join(format!("{kind}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)))
 }

@@ -1,0 +1,146 @@
+//! What reaches this receiver from the sender, measured between the sender's progress packets:
+//! the samples the sender's adaptive rate reads the path's bottleneck from (see
+//! [`fec::wire::Delivery`]).
+//!
+//! Progress packets travel in the data's queue, in order, so the symbols taken in between two
+//! of them are those the sender sent between them, less what the path lost; and the time
+//! between their arrivals, on our own clock, is how long the path took to deliver them. While a
+//! queue stands before the bottleneck that is the bottleneck's rate, whatever the sender's. Each
+//! progress packet also carries the sender's clock: how much later than the fastest one seen it
+//! arrives is the queue on the path (clock offsets cancel, drift over a transfer is negligible).
+
+use fec::wire::Delivery;
+use std::time::Instant;
+
+/// One progress packet's arrival: when, its mark, and the symbols taken in by then.
+#[derive(Debug, Clone, Copy)]
+struct Point {
+    at: Instant,
+    mark: u64,
+    symbols: u64,
+}
+
+/// Measures delivery from the sender between progress packets.
+#[derive(Debug, Default)]
+pub(super) struct DeliveryMeter {
+    /// Data symbols from the sender taken in so far.
+    symbols: u64,
+    /// Our clock's origin for delay offsets.
+    epoch: Option<Instant>,
+    /// The smallest arrival minus sender stamp seen, µs.
+    min_offset_us: Option<i64>,
+    /// The latest progress packet's delay above that minimum, µs.
+    queue_us: u32,
+    /// Where the span not yet reported starts.
+    start: Option<Point>,
+    /// The latest progress packet.
+    last: Option<Point>,
+}
+
+impl DeliveryMeter {
+    /// A data symbol from the sender was taken in (new or duplicate).
+    pub(super) fn on_symbol(&mut self) {
+        self.symbols += 1;
+    }
+
+    /// A progress packet with mark `sent` and the sender's clock `stamp_us` arrived at `now`.
+    /// Older marks (reordered) are ignored; an unchanged one is an idle sender's.
+    pub(super) fn on_progress(&mut self, now: Instant, sent: u64, stamp_us: u64) {
+        if self.last.is_some_and(|last| sent < last.mark) {
+            return;
+        }
+        let epoch = *self.epoch.get_or_insert(now);
+        let local_us = now.saturating_duration_since(epoch).as_micros() as i64;
+        let offset = local_us.saturating_sub(stamp_us as i64);
+        let min = self.min_offset_us.map_or(offset, |min| min.min(offset));
+        self.min_offset_us = Some(min);
+        self.queue_us = (offset - min).clamp(0, i64::from(u32::MAX)) as u32;
+        let point = Point { at: now, mark: sent, symbols: self.symbols };
+        // Nothing arrived since the previous progress packet: the sender was idle (waiting for
+        // receivers to join, or for feedback), or the path was down. The span starts over here,
+        // so the time without data does not pass for a slow path.
+        if self.last.is_none_or(|last| last.symbols == self.symbols) {
+            self.start = Some(point);
+        }
+        self.last = Some(point);
+    }
+
+    /// The queue on the path at the latest progress packet, µs.
+    pub(super) fn queue_us(&self) -> u32 {
+        self.queue_us
+    }
+
+    /// The span since the last call, up to the latest progress packet, where the next span
+    /// starts.
+    pub(super) fn take(&mut self) -> Delivery {
+        let (Some(start), Some(last)) = (self.start, self.last) else { return Delivery::default() };
+        self.start = Some(last);
+        let clamp = |n: u64| n.min(u64::from(u32::MAX)) as u32;
+        Delivery {
+            symbols: clamp(last.symbols - start.symbols),
+            marks: clamp(last.mark - start.mark),
+            span_us: clamp(last.at.saturating_duration_since(start.at).as_micros() as u64),
+            queue_us: self.queue_us,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A sender at 100 symbols per ms through a path that delivers 50 per ms: the queue grows
+    /// by 1 ms every ms, and the span reports the path's rate, not the sender's.
+    #[test]
+    fn a_standing_queue_shows_as_delay_and_the_path_rate() {
+        let t0 = Instant::now();
+        let mut meter = DeliveryMeter::default();
+        for ms in 0..=10u64 {
+            // The progress packet sent at `ms` (after 100·ms symbols) arrives behind the queue.
+            let arrival = t0 + Duration::from_micros(200 + 2000 * ms);
+            if ms > 0 {
+                for _ in 0..100 {
+                    meter.on_symbol();
+                }
+            }
+            meter.on_progress(arrival, 100 * ms, 1000 * ms);
+        }
+        let span = meter.take();
+        assert_eq!(span.symbols, 1000);
+        assert_eq!(span.marks, 1000);
+        assert_eq!(span.span_us, 20_000, "1000 symbols over 20 ms: 50 per ms");
+        assert_eq!(span.queue_us, 10_000);
+        assert_eq!(meter.take().marks, 0, "the next span starts where this one ended");
+    }
+
+    #[test]
+    fn time_without_data_is_left_out() {
+        let t0 = Instant::now();
+        let mut meter = DeliveryMeter::default();
+        for ms in 0..100 {
+            meter.on_progress(t0 + Duration::from_millis(ms), 0, 1000 * ms);
+        }
+        for ms in 100..110 {
+            meter.on_progress(t0 + Duration::from_millis(ms), ms, 1000 * ms);
+            meter.on_symbol();
+        }
+        meter.on_progress(t0 + Duration::from_millis(110), 110, 110_000);
+        let span = meter.take();
+        assert_eq!((span.symbols, span.marks, span.span_us), (10, 10, 10_000), "from the last idle progress on");
+    }
+
+    #[test]
+    fn stale_marks_are_ignored_and_losses_show() {
+        let t0 = Instant::now();
+        let mut meter = DeliveryMeter::default();
+        meter.on_progress(t0, 10, 0);
+        for _ in 0..90 {
+            meter.on_symbol();
+        }
+        meter.on_progress(t0 + Duration::from_millis(1), 110, 1000);
+        meter.on_progress(t0 + Duration::from_millis(2), 60, 500);
+        let span = meter.take();
+        assert_eq!((span.symbols, span.marks, span.span_us, span.queue_us), (90, 100, 1000, 0));
+    }
+}
