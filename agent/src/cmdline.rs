@@ -121,7 +121,7 @@ mod tests {
     #[test]
     fn refusals_name_the_argument() {
         assert_eq!(parse("quiet console=ttyS0").unwrap_err(), CmdlineError::Missing("server"));
-        assert_eq!(parse("fountain.server=http://x fountain.mode=reimage fountain.node=n").unwrap_err(), CmdlineError::Missing("token"));
+        assert_eq!(parse("fountain.server=http://x fountain.mode=reimage fountain.node=n fountain.image=i fountain.version=1").unwrap_err(), CmdlineError::Missing("token"));
         let err = parse("fountain.server=http://x fountain.mode=discover fountain.mac=zz").unwrap_err().to_string();
         assert!(err.contains("fountain.mac=\"zz\" is invalid"), "{err}");
         assert!(parse("fountain.server=ftp://x fountain.mode=discover").is_err());

@@ -83,8 +83,9 @@ pub fn run(src: &Sources<'_>) -> Result<(), AgentError> {
     }
 }
 
-/// Fetches the node's layout and lays out its disks (the planner prints the plan and the executor
-/// each command with its output through `tracing`, which the initramfs sends to the console).
+/// Fetches the node's layout and lays out its disks (the planner prints the plan before the first step
+/// and the executor each command with its output, through `tracing`, which the initramfs sends to the
+/// console).
 fn reimage(reporter: &Reporter, node: &str, inventory: &Inventory) -> Result<(), AgentError> {
     let config = reporter.config()?;
     let yaml = config.layout.ok_or_else(|| AgentError::NoLayout(node.to_string()))?;
@@ -93,9 +94,6 @@ fn reimage(reporter: &Reporter, node: &str, inventory: &Inventory) -> Result<(),
     say(&format!("laying out the disks with layout {name}"));
     reporter.status(&AgentReport { message: format!("laying out the disks with layout {name}"), error: None, inventory: None })?;
     let report = layout::apply(&layout, inventory, &Protected::default(), layout::TARGET_ROOT, Mode::Apply, &mut SystemRunner)?;
-    for line in report.plan.to_string().lines() {
-        say(line);
-    }
     let changed = report.plan.steps.iter().filter(|s| s.destructive()).count();
     let message = match &report.plan.rebuild {
         None => format!("layout {name} converged: the disks already held it, no changes ({} mount steps)", report.plan.steps.len()),

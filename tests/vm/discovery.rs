@@ -20,7 +20,7 @@ fn unknown_vm_boots_discovery_and_appears_with_its_inventory() {
     vm.wait_for("fountain-agent: inventory reported", BOOT_TIMEOUT).unwrap();
 
     let found = lab.fountain_json(&["node", "discovered"]).unwrap();
-    let entry = found.as_array().unwrap().iter().find(|d| d["mac"] == MAC).unwrap_or_else(|| panic!("{MAC} not discovered: {found}"));
+    let entry = found["discovered"].as_array().unwrap().iter().find(|d| d["mac"] == MAC).unwrap_or_else(|| panic!("{MAC} not discovered: {found}"));
     let inv = &entry["inventory"];
     let disks = inv["disks"].as_array().unwrap();
     assert_eq!(disks.len(), 1, "{inv}");

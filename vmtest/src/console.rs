@@ -12,18 +12,37 @@ use crate::process::POLL;
 /// Bytes of the console shown when a wait fails.
 const TAIL_BYTES: usize = 3000;
 
+/// How long qemu gets to create its console socket.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// One VM's console.
 #[derive(Debug)]
 pub struct Console {
     log: PathBuf,
-    socket: PathBuf,
-    stream: Option<UnixStream>,
+    stream: UnixStream,
     commands: u32,
 }
 
 impl Console {
-    pub(crate) fn new(log: PathBuf, socket: PathBuf) -> Self {
-        Console { log, socket, stream: None, commands: 0 }
+    /// Connects to the console socket of a qemu started with `server=on,wait=on` (so no output is
+    /// lost before this) and copies everything it prints to `log` on a thread. The socket is the one
+    /// copy: qemu's own `logfile=` repeats bytes whose socket write it retried.
+    pub(crate) fn attach(log: PathBuf, socket: &Path, alive: &mut dyn FnMut() -> anyhow::Result<()>) -> anyhow::Result<Self> {
+        let start = Instant::now();
+        let stream = loop {
+            match UnixStream::connect(socket) {
+                Ok(s) => break s,
+                Err(e) if start.elapsed() > CONNECT_TIMEOUT => bail!("connecting to the console {}: {e}", socket.display()),
+                Err(_) => {
+                    alive()?;
+                    std::thread::sleep(POLL);
+                }
+            }
+        };
+        let mut reader = stream.try_clone().context("cloning the console socket")?;
+        let mut file = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut file));
+        Ok(Console { log, stream, commands: 0 })
     }
 
     /// The log file.
@@ -64,21 +83,12 @@ impl Console {
 
     /// Types `command` into the shell on the console and returns (exit status, output) once it ends.
     pub fn run(&mut self, command: &str, timeout: Duration, alive: &mut dyn FnMut() -> anyhow::Result<()>) -> anyhow::Result<(i32, String)> {
-        if self.stream.is_none() {
-            let stream = UnixStream::connect(&self.socket).with_context(|| format!("connecting to {}", self.socket.display()))?;
-            // qemu also sends the output here, one byte per write: unread, those fill the socket's
-            // buffer within a few hundred characters and stall the guest's serial port. The log file
-            // has it all, so this copy is drained and dropped.
-            let mut drain = stream.try_clone().context("cloning the console socket")?;
-            std::thread::spawn(move || std::io::copy(&mut drain, &mut std::io::sink()));
-            self.stream = Some(stream);
-        }
         self.commands += 1;
         let n = self.commands;
         let from = self.text().len();
         // The shell echoes what is typed: split the marker there so that only its output matches.
         let line = format!("{command}; echo \"__E\"\"ND{n}_$?\"\n");
-        self.stream.as_mut().expect("connected above").write_all(line.as_bytes()).context("typing into the console")?;
+        self.stream.write_all(line.as_bytes()).context("typing into the console")?;
         let marker = format!("__END{n}_");
         let output = self.wait_until(from, &format!("the end of `{command}`"), timeout, alive, |text| {
             let at = text.find(&marker)?;

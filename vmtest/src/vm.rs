@@ -47,7 +47,7 @@ impl Vm {
         let mut cmd = lab.netns().command("qemu-system-x86_64");
         cmd.args(["-accel", "tcg", "-cpu", "max", "-smp", "1", "-nodefaults", "-display", "none", "-no-reboot"])
             .args(["-m", &spec.memory_mib.to_string()])
-            .args(["-chardev", &format!("socket,id=con,path={},server=on,wait=off,logfile={}", socket.display(), log.display())])
+            .args(["-chardev", &format!("socket,id=con,path={},server=on,wait=on", socket.display())])
             .args(["-serial", "chardev:con"])
             .args(["-netdev", &format!("tap,id=n0,ifname={tap},script=no,downscript=no")])
             .args(["-device", &format!("e1000,netdev=n0,mac={},romfile={rom},bootindex=1", spec.mac)]);
@@ -56,8 +56,9 @@ impl Vm {
             cmd.args(["-device", &format!("virtio-blk-pci,drive=d{i},serial={serial}")]);
         }
         cmd.stdin(std::process::Stdio::null()).stdout(std::fs::File::create(dir.join("qemu.out"))?).stderr(std::fs::File::create(dir.join("qemu.err"))?);
-        let guard = Guard::spawn(&format!("qemu ({})", spec.name), &mut cmd)?;
-        Ok(Vm { guard, console: Console::new(log, socket) })
+        let mut guard = Guard::spawn(&format!("qemu ({})", spec.name), &mut cmd)?;
+        let console = Console::attach(log, &socket, &mut || guard.check_running())?;
+        Ok(Vm { guard, console })
     }
 
     /// Waits for a console line containing `needle` (anywhere in the console so far).

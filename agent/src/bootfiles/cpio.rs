@@ -104,7 +104,7 @@ fn write_entry(out: &mut Vec<u8>, ino: u32, mode: u32, nlink: u32, mtime: u32, n
 }
 
 fn pad4(out: &mut Vec<u8>) {
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }
@@ -131,7 +131,7 @@ mod tests {
         a.insert("init", Entry::File { data: b"#!/bin/sh\n".to_vec(), mode: 0o755 });
         a.insert("bin/sh", Entry::Symlink("busybox".into()));
         let bytes = a.to_bytes(0);
-        assert_eq!(bytes.len() % 4, 0);
+        assert!(bytes.len().is_multiple_of(4));
         assert_eq!(a.to_bytes(0), bytes, "same input, same bytes");
         let Ok(mut child) = std::process::Command::new("cpio")
             .args(["-t", "-v", "--quiet"])

@@ -310,4 +310,28 @@ mod tests {
         assert_eq!(seen.len(), 25);
         assert!("1000-52:54:00:00:00:01".parse::<Cursor>().unwrap_err().contains("invalid cursor"));
     }
+
+    #[test]
+    fn only_a_discovered_mac_of_no_node_may_report_its_inventory() {
+        let (_dir, store) = store(DiscoveryLimits::default());
+        let inventory = Inventory { cpus: 4, memory_bytes: 8 << 30, ..Default::default() };
+        assert!(matches!(store.record_discovered_inventory(mac(1), &inventory), Err(StoreError::NotFound(_))), "never booted discovery");
+        store.record_discovery(mac(1)).unwrap();
+        store.record_discovered_inventory(mac(1), &inventory).unwrap();
+        let page = store.discovered_page(10, None).unwrap();
+        assert_eq!(page.discovered[0].inventory, Some(inventory.clone()));
+        let node = crate::node::NewNode {
+            name: "n1".into(),
+            macs: vec![mac(1)],
+            groups: vec![],
+            image: None,
+            layout: None,
+            boot_mode: Default::default(),
+            next_boot: None,
+            config: Default::default(),
+        };
+        store.insert_node(&node.into_node().unwrap()).unwrap();
+        let err = store.record_discovered_inventory(mac(1), &inventory).unwrap_err().to_string();
+        assert!(err.contains("belongs to node n1"), "{err}");
+    }
 }
