@@ -110,6 +110,10 @@ pub struct Interface {
     /// Addresses in CIDR form (`10.0.0.5/24`); empty means DHCP.
     #[serde(default)]
     pub addresses: Vec<String>,
+    /// DHCP on or off; when absent, on exactly when `addresses` is empty. `false` with no addresses
+    /// brings the link up unaddressed (a VLAN trunk).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dhcp: Option<bool>,
     /// Default gateway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<IpAddr>,
@@ -372,7 +376,7 @@ mod tests {
     #[test]
     fn config_checks_addresses() {
         let mut c = NodeConfig::default();
-        c.interfaces.push(Interface { name: "eno1".into(), mac: None, addresses: vec!["10.0.0.5/33".into()], gateway: None, mtu: None });
+        c.interfaces.push(Interface { name: "eno1".into(), mac: None, addresses: vec!["10.0.0.5/33".into()], dhcp: None, gateway: None, mtu: None });
         assert!(c.check().unwrap_err().to_string().contains("CIDR"));
         c.interfaces[0].addresses = vec!["10.0.0.5/24".into(), "fd00::5/64".into()];
         assert!(c.check().is_ok());

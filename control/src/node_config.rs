@@ -64,6 +64,9 @@ pub struct Bond {
     /// Addresses in CIDR form; empty means DHCP.
     #[serde(default)]
     pub addresses: Vec<String>,
+    /// DHCP on or off; when absent, on exactly when `addresses` is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dhcp: Option<bool>,
     /// Default gateway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<IpAddr>,
@@ -85,6 +88,9 @@ pub struct Vlan {
     /// Addresses in CIDR form; empty means DHCP.
     #[serde(default)]
     pub addresses: Vec<String>,
+    /// DHCP on or off; when absent, on exactly when `addresses` is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dhcp: Option<bool>,
     /// Default gateway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<IpAddr>,
@@ -169,7 +175,7 @@ pub enum ConfigError {
     #[error("MAC {0} is a member of more than one bond")]
     BondMemberTwice(Mac),
     /// A bond member that also has addresses, a gateway or DHCP of its own.
-    #[error("interface {0} is a bond member, so it cannot have addresses or a gateway of its own")]
+    #[error("interface {0} is a bond member, so it cannot have addresses, a gateway or DHCP of its own")]
     BondMemberAddressed(String),
     /// A VLAN id outside 1..=4094.
     #[error("VLAN {name} has id {id}: VLAN ids are 1 to 4094")]
@@ -301,7 +307,7 @@ impl NodeConfig {
                 if !members.insert(*mac) {
                     return Err(ConfigError::BondMemberTwice(*mac));
                 }
-                if !iface.addresses.is_empty() || iface.gateway.is_some() {
+                if !iface.addresses.is_empty() || iface.gateway.is_some() || iface.dhcp == Some(true) {
                     return Err(ConfigError::BondMemberAddressed(iface.name.clone()));
                 }
             }
