@@ -288,10 +288,8 @@ impl NodeConfig {
         for i in &self.interfaces {
             name(&i.name)?;
             check_l3(&i.name, &i.addresses, i.gateway, i.mtu)?;
-            if let Some(mac) = i.mac {
-                if !macs.insert(mac) {
-                    return Err(ConfigError::DuplicateMac(mac));
-                }
+            if let Some(mac) = i.mac.filter(|m| !macs.insert(*m)) {
+                return Err(ConfigError::DuplicateMac(mac));
             }
         }
         let mut members = BTreeSet::new();
@@ -339,10 +337,8 @@ fn check_l3(iface: &str, addresses: &[String], gateway: Option<IpAddr>, mtu: Opt
     for a in addresses {
         families.insert(parse_cidr(a).ok_or_else(|| ConfigError::Cidr(a.clone(), iface.to_owned()))?.0.is_ipv4());
     }
-    if let Some(gw) = gateway {
-        if !addresses.is_empty() && !families.contains(&gw.is_ipv4()) {
-            return Err(ConfigError::GatewayFamily { interface: iface.to_owned(), gateway: gw });
-        }
+    if let Some(gw) = gateway.filter(|g| !addresses.is_empty() && !families.contains(&g.is_ipv4())) {
+        return Err(ConfigError::GatewayFamily { interface: iface.to_owned(), gateway: gw });
     }
     match mtu {
         Some(m) if !(MTU_MIN_BYTES..=MTU_MAX_BYTES).contains(&m) => Err(ConfigError::Mtu { interface: iface.to_owned(), mtu: m }),

@@ -148,13 +148,16 @@ fn base_config_is_accepted_for_both_families() {
     }
 }
 
+/// Whether a refusal is the one a case expects.
+type Expected = fn(&ConfigError) -> bool;
+
 #[test]
 fn refusals_name_the_problem() {
     let with = |from: &str, to: &str| {
         assert!(BASE.contains(from), "{from}");
         BASE.replacen(from, to, 1)
     };
-    let cases: Vec<(String, fn(&ConfigError) -> bool)> = vec![
+    let cases: Vec<(String, Expected)> = vec![
         (with("hostname: n1", "hostname: -bad-"), |e| matches!(e, E::Hostname(h) if h == "-bad-")),
         (with("hostname: n1", "hostname: 'a b'"), |e| matches!(e, E::Hostname(_))),
         (with("name: eno1", "name: 'eth0;reboot'"), |e| matches!(e, E::InterfaceName(_))),
