@@ -139,6 +139,8 @@ disks:
     assert!(c.contains(&"sgdisk --new=2:525312K:+1048576K --typecode=2:8300 --change-name=2:boot --attributes=2:set:2 /dev/nvme0n1".to_string()));
     assert!(c.contains(&"sgdisk --new=3:1573888K:+1048576K --typecode=3:8200 --change-name=3:swap /dev/nvme0n1".to_string()));
     assert!(c.contains(&"mkfs.vfat -F 32 /dev/nvme0n1p1".to_string()), "nvme partitions take a p");
+    let small_esp = Step::Mkfs { device: "/dev/sda1".into(), fs: control::layout::FsType::Vfat, size: 32 << 20 };
+    assert_eq!(small_esp.argv(), ["mkfs.vfat", "/dev/sda1"], "too few clusters for FAT32: mkfs.vfat picks");
     assert!(c.contains(&"mkswap /dev/nvme0n1p3".to_string()));
     let mounts: Vec<&String> = c.iter().filter(|c| c.starts_with("mount")).collect();
     assert_eq!(
@@ -450,4 +452,38 @@ fn old_arrays_or_groups_that_reach_a_protected_disk_are_refused() {
     current.vgs[0].pvs.push("/dev/vdc".into());
     let err = plan(&layout(MIRROR), &inv, &protected, &current, "/target").unwrap_err();
     assert!(matches!(err, PlanError::SharedWithProtected { ref what, .. } if what == "volume group vg0"), "{err}");
+}
+
+#[test]
+fn spares_explicit_starts_whole_disk_pvs_and_extent_rounding() {
+    let l = layout(
+        "bootloader: bios
+disks:
+  - id: a
+    match: { serial: a }
+    partitions:
+      - { id: g, size: 1M, flags: [bios_grub] }
+      - { id: a2, start: 100M, size: 1G }
+      - { id: a3, size: 1G }
+      - { id: a4, size: 1G }
+      - { id: a5, size: rest, fs: ext4, mount: / }
+  - { id: pv1, match: { serial: b } }
+raid: [ { id: md0, level: 1, members: [a2, a3], spares: [a4], fs: ext4, mount: /srv } ]
+lvm: [ { vg: data, pvs: [pv1], lvs: [ { name: one, size: 1025M, fs: ext4, mount: /data } ] } ]
+",
+    );
+    let inv = inventory(&[disk("sda", 8 * G, "Q", "a"), disk("sdb", 4 * G, "Q", "b")]);
+    let c = commands(&plan(&l, &inv, &Protected::default(), &Current::default(), "/t").unwrap());
+    assert!(c.contains(&"sgdisk --new=2:102400K:+1048576K --typecode=2:FD00 --change-name=2:a2 /dev/sda".to_string()), "{c:#?}");
+    assert!(c.contains(&"sgdisk --new=4:2199552K:+1048576K --typecode=4:FD00 --change-name=4:a4 /dev/sda".to_string()), "spares are RAID partitions too");
+    assert!(c.contains(&"mdadm --create /dev/md/md0 --run --metadata=1.2 --name=md0 --level=1 --raid-devices=2 --spare-devices=1 /dev/sda2 /dev/sda3 /dev/sda4".to_string()));
+    assert!(c.contains(&"pvcreate --force --force --yes /dev/sdb".to_string()), "a whole disk as physical volume");
+    assert!(c.contains(&"lvcreate --yes --wipesignatures y --zero y --extents 257 --name one data".to_string()), "1025 MiB rounds up to 257 extents");
+    assert!(c.iter().all(|c| !c.contains("--clear /dev/sdb")));
+
+    let small_spare = l.clone();
+    let mut small_spare = small_spare;
+    small_spare.disks[0].partitions[3].size = "512M".into();
+    let err = plan(&small_spare, &inv, &Protected::default(), &Current::default(), "/t").unwrap_err();
+    assert!(err.to_string().contains("raid \"md0\": spare \"a4\" is 512 MiB, smaller than the members (1 GiB), so it could never replace one"), "{err}");
 }
