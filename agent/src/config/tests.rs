@@ -313,3 +313,15 @@ fn apply_follows_symlinks_only_inside_the_root() {
     assert!(std::fs::symlink_metadata(&replaced).unwrap().is_file(), "the final symlink was followed, not replaced");
     assert_eq!(std::fs::read_to_string(replaced).unwrap(), "x\n");
 }
+
+#[test]
+fn readme_example_renders_for_both_families() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../control/README.md")).unwrap();
+    let section = readme.split("## Node config").nth(1).expect("control/README.md has a Node config section");
+    let yaml = section.split("```yaml\n").nth(1).and_then(|s| s.split("```").next()).unwrap();
+    for family in [Family::Debian, Family::El] {
+        let r = render(&parse(yaml), family).unwrap();
+        assert_eq!(r.kernel_args, ["console=ttyS0,115200n8"]);
+        assert_eq!(r.fstab.len(), 1);
+    }
+}
