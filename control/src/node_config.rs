@@ -4,6 +4,8 @@
 //! Everything here ends up in files of the installed OS (networkd or NetworkManager files, fstab,
 //! authorized_keys) or on its kernel command line, so every string is held to a small alphabet and
 //! every reference (a bond's member MACs, a VLAN's link) must name something the same config declares.
+//! Bonds and VLANs repeat the addressing fields of [`crate::node::Interface`] rather than share a
+//! struct: serde cannot flatten one into a struct that denies unknown fields.
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
