@@ -375,3 +375,29 @@ fn check_ssh_key(key: &str) -> Result<(), ConfigError> {
     let data_ok = data.len() >= 16 && data.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b));
     if kind_ok && data_ok { Ok(()) } else { Err(bad()) }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::node::{BootMode, NewNode};
+
+    /// The API's create and patch paths run the same check, so a bad reference is refused on upload.
+    #[test]
+    fn upload_of_a_bond_with_an_unknown_mac_is_refused() {
+        let config = serde_norway::from_str(
+            "interfaces: [{name: eno1, mac: '52:54:00:00:00:01'}]\nbonds: [{name: bond0, members: ['52:54:00:00:00:02']}]",
+        )
+        .unwrap();
+        let node = NewNode {
+            name: "n1".into(),
+            macs: vec!["52:54:00:00:00:01".parse().unwrap()],
+            groups: vec![],
+            image: None,
+            layout: None,
+            boot_mode: BootMode::Stateful,
+            next_boot: None,
+            config,
+        };
+        let err = node.into_node().unwrap_err();
+        assert_eq!(err, "bond bond0 names MAC 52:54:00:00:00:02, which no interface of this config has");
+    }
+}
