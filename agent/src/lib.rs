@@ -3,6 +3,7 @@
 //! an ordered plan of disk steps with no I/O, runs that plan, and then installs or mounts the image.
 pub mod bootfiles;
 pub mod cmdline;
+pub mod config;
 mod error;
 pub mod exec;
 pub mod inventory;

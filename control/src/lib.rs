@@ -20,6 +20,7 @@ pub mod layout;
 pub mod mac;
 pub mod names;
 pub mod node;
+pub mod node_config;
 pub mod publish;
 pub mod range;
 pub mod selection;

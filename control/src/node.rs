@@ -5,7 +5,8 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::mac::Mac;
-use crate::names::{check_abs_path, check_hostname, check_kernel_arg, check_name};
+use crate::names::check_name;
+use crate::node_config::{Bond, NodeFile, Vlan};
 
 /// Most MACs one node may have (a machine with more ports boots from one of a few anyway).
 pub const MACS_PER_NODE_MAX: usize = 16;
@@ -109,6 +110,10 @@ pub struct Interface {
     /// Addresses in CIDR form (`10.0.0.5/24`); empty means DHCP.
     #[serde(default)]
     pub addresses: Vec<String>,
+    /// DHCP on or off; when absent, on exactly when `addresses` is empty. `false` with no addresses
+    /// brings the link up unaddressed (a VLAN trunk).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dhcp: Option<bool>,
     /// Default gateway.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<IpAddr>,
@@ -148,6 +153,18 @@ pub struct NodeConfig {
     /// Extra kernel arguments for the agent and the installed OS.
     #[serde(default)]
     pub kernel_args: Vec<String>,
+    /// Bonds of the interfaces above, members named by MAC.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bonds: Vec<Bond>,
+    /// VLANs on the interfaces or bonds above.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vlans: Vec<Vlan>,
+    /// Lines of root's `~/.ssh/authorized_keys`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ssh_authorized_keys: Vec<String>,
+    /// Files placed into the node's root.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<NodeFile>,
 }
 
 /// The image that the agent last reported as installed.
@@ -313,47 +330,8 @@ impl Node {
         if self.next_boot == NextBoot::Reimage && self.layout.is_none() {
             return Err(format!("node {} has no disk layout assigned, so it cannot be re-imaged", self.name));
         }
-        self.config.check()
+        self.config.check().map_err(|e| e.to_string())
     }
-}
-
-impl NodeConfig {
-    /// Checks host name, addresses, mount points and kernel arguments.
-    pub fn check(&self) -> Result<(), String> {
-        if let Some(h) = &self.hostname {
-            check_hostname(h)?;
-        }
-        for iface in &self.interfaces {
-            if iface.name.is_empty() || iface.name.len() > 15 || !iface.name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
-                return Err(format!("invalid interface name {:?}", iface.name));
-            }
-            for a in &iface.addresses {
-                check_cidr(a)?;
-            }
-        }
-        for m in &self.nfs_mounts {
-            check_hostname(&m.server).or_else(|_| m.server.parse::<IpAddr>().map(|_| ()).map_err(|_| format!("invalid NFS server {:?}", m.server)))?;
-            check_abs_path("NFS export", &m.export)?;
-            check_abs_path("mount point", &m.mount_point)?;
-            if let Some(o) = &m.options {
-                check_kernel_arg(o).map_err(|_| format!("invalid NFS options {o:?}"))?;
-            }
-        }
-        self.kernel_args.iter().try_for_each(|a| check_kernel_arg(a))
-    }
-}
-
-/// Checks `address/prefix` for IPv4 or IPv6.
-fn check_cidr(s: &str) -> Result<(), String> {
-    let err = || format!("invalid interface address {s:?}: expected CIDR form like 10.0.0.5/24");
-    let (addr, prefix) = s.split_once('/').ok_or_else(err)?;
-    let addr: IpAddr = addr.parse().map_err(|_| err())?;
-    let prefix: u8 = prefix.parse().map_err(|_| err())?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    if prefix > max {
-        return Err(err());
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -398,8 +376,8 @@ mod tests {
     #[test]
     fn config_checks_addresses() {
         let mut c = NodeConfig::default();
-        c.interfaces.push(Interface { name: "eno1".into(), mac: None, addresses: vec!["10.0.0.5/33".into()], gateway: None, mtu: None });
-        assert!(c.check().unwrap_err().contains("CIDR"));
+        c.interfaces.push(Interface { name: "eno1".into(), mac: None, addresses: vec!["10.0.0.5/33".into()], dhcp: None, gateway: None, mtu: None });
+        assert!(c.check().unwrap_err().to_string().contains("CIDR"));
         c.interfaces[0].addresses = vec!["10.0.0.5/24".into(), "fd00::5/64".into()];
         assert!(c.check().is_ok());
     }

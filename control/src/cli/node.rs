@@ -85,7 +85,7 @@ pub struct NodeFields {
     /// Next boot action.
     #[arg(long, value_enum)]
     next_boot: Option<NextBoot>,
-    /// Node configuration file (JSON or YAML: hostname, interfaces, nfs_mounts, kernel_args).
+    /// Node configuration file (JSON or YAML: hostname, interfaces, bonds, vlans, nfs_mounts, kernel_args, ssh_authorized_keys, files).
     #[arg(long)]
     config: Option<PathBuf>,
 }
