@@ -135,8 +135,9 @@ const BACKLOG_REPORT_PCT: u8 = 50;
 
 /// A queue on the path longer than this (µs, from the sender's timestamps) may be congestion: the
 /// receiver reports at once, whatever its share of the feedback budget, so the sender's rate
-/// comes down before the queue overflows (512 packets are 6 ms at 1 Gbit/s, 0.6 ms at 10).
-const CONGESTED_QUEUE_US: u32 = 500;
+/// comes down before the queue overflows: the sender's own threshold (512 packets are 6 ms at 1 Gbit/s; at 10 Gbit/s, 0.6
+/// ms, the loss of an overflowing queue tells).
+const CONGESTED_QUEUE_US: u32 = 5_000;
 
 /// Losing more than this share of a progress interval may be congestion: reported at once.
 const CONGESTED_LOSS: f64 = 0.2;
