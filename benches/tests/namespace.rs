@@ -41,7 +41,7 @@ fn fountain_moves_a_file_to_three_receivers_through_a_lossy_bridge() {
     let scratch = ScratchDir::create(std::path::Path::new("/dev/shm"), &format!("{NETNS_PREFIX}-{}", std::process::id())).unwrap();
     let source = scratch.path().join("object");
     let expected = write_random(&source, OBJECT_BYTES, 2).unwrap();
-    let spec = TopologySpec { receivers: RECEIVERS, rate_bps: Some(RATE_BPS), loss: LOSS };
+    let spec = TopologySpec { receivers: RECEIVERS, rate_bps: Some(RATE_BPS), loss: LOSS, ceiling_bps: None };
     let topology = Topology::build(NETNS_PREFIX, spec).expect("building the namespace network");
     let transfer = Transfer {
         topology: &topology,

@@ -79,9 +79,9 @@ fn spec() -> impl Strategy<Value = Spec> {
         symbol().prop_map(|(block, esi, payload)| Spec::Seed { block, esi, payload }),
         (any::<u32>(), any::<u64>(), any::<u64>()).prop_map(|(closed, sent, stamp_us)| Spec::Progress { closed, sent, stamp_us }),
         any::<u64>().prop_map(|receiver| Spec::Join { receiver }),
-        (any::<u64>(), any::<u32>(), any::<u64>(), 0..=100u8, any::<[u32; 4]>(), vec(need(), 0..=MAX_NEEDS_PER_STATUS)).prop_map(
-            |(receiver, done_blocks, heard, backlog_pct, [symbols, marks, span_us, queue_us], needs)| {
-                let delivery = Delivery { symbols, marks, span_us, queue_us };
+        (any::<u64>(), any::<u32>(), any::<u64>(), 0..=100u8, any::<[u32; 5]>(), vec(need(), 0..=MAX_NEEDS_PER_STATUS)).prop_map(
+            |(receiver, done_blocks, heard, backlog_pct, [symbols, window_drops, marks, span_us, queue_us], needs)| {
+                let delivery = Delivery { symbols, window_drops, marks, span_us, queue_us };
                 Spec::Status { receiver, done_blocks, heard, backlog_pct, delivery, needs }
             }
         ),

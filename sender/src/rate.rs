@@ -181,7 +181,10 @@ impl AdaptiveRate {
         self.symbol_bits = symbol_bits;
         let peer = self.peers.entry(receiver).or_default();
         let measured = delivery.marks > 0 && u64::from(delivery.span_us) >= config.min_span.as_micros() as u64;
-        let loss = if delivery.marks > 0 { 1.0 - f64::from(delivery.symbols.min(delivery.marks)) / f64::from(delivery.marks) } else { 0.0 };
+        // Symbols dropped at a full window count as lost: the receiver could not use them. But
+        // the path delivered them, and its rate is what the estimate is about.
+        let kept = delivery.symbols.saturating_sub(delivery.window_drops).min(delivery.marks);
+        let loss = if delivery.marks > 0 { 1.0 - f64::from(kept) / f64::from(delivery.marks) } else { 0.0 };
         let queue_us = u128::from(delivery.queue_us);
         let threshold_us = config.queue_threshold.as_micros();
         // Loss above the usual is congestion once the usual is known, or with a queue behind it
@@ -200,8 +203,12 @@ impl AdaptiveRate {
             peer.usual_loss = if peer.quiet_spans == 0 { loss } else { 0.9 * peer.usual_loss + 0.1 * loss };
             peer.quiet_spans += 1;
         }
+        // Where the receiver dropped more at its window than the path lost, the receiver is the
+        // bottleneck: what it kept is its rate.
+        let path_lost = delivery.marks.saturating_sub(delivery.symbols);
+        let taken = if delivery.window_drops > path_lost { kept } else { delivery.symbols };
         let estimate = (measured && busy).then(|| {
-            let delivered_bps = f64::from(delivery.symbols) * symbol_bits / (f64::from(delivery.span_us) / 1e6);
+            let delivered_bps = f64::from(taken) * symbol_bits / (f64::from(delivery.span_us) / 1e6);
             delivered_bps / (1.0 - peer.usual_loss).max(0.5)
         });
         if let Some(estimate) = estimate
@@ -331,7 +338,7 @@ mod tests {
             self.backlog_s = (self.backlog_s + (offered - served) / self.capacity).clamp(0.0, self.queue.as_secs_f64());
             let marks = (offered / SYMBOL_BITS) as u32;
             let symbols = (served / SYMBOL_BITS * (1.0 - self.loss)) as u32;
-            Delivery { symbols, marks, span_us: 10_000, queue_us: (self.backlog_s * 1e6) as u32 }
+            Delivery { symbols, window_drops: 0, marks, span_us: 10_000, queue_us: (self.backlog_s * 1e6) as u32 }
         }
     }
 
@@ -441,14 +448,14 @@ mod tests {
     fn window_drops_back_off_and_a_full_window_alone_does_not() {
         let mut rate = at_ceiling(1_000_000_000);
         let start = Instant::now();
-        let clean = Delivery { symbols: 1000, marks: 1000, span_us: 10_000, queue_us: 0 };
+        let clean = Delivery { symbols: 1000, window_drops: 0, marks: 1000, span_us: 10_000, queue_us: 0 };
         for step in 0..50u32 {
             let now = start + Duration::from_millis(10) * step;
             rate.on_report(now, 1, u64::from(step), &clean, SYMBOL_BITS);
             rate.roll(now, u64::from(step) * 1000);
         }
         assert_eq!(rate.rate_bps(), 1_000_000_000);
-        let dropping = Delivery { symbols: 500, marks: 1000, span_us: 10_000, queue_us: 0 };
+        let dropping = Delivery { symbols: 1000, window_drops: 500, marks: 1000, span_us: 10_000, queue_us: 0 };
         for step in 50..100u32 {
             let now = start + Duration::from_millis(10) * step;
             rate.on_report(now, 1, u64::from(step) * 1000, &dropping, SYMBOL_BITS);
@@ -462,12 +469,12 @@ mod tests {
     fn stale_reports_do_not_cut_twice() {
         let mut rate = at_ceiling(1_000_000_000);
         let start = Instant::now();
-        let congested = Delivery { symbols: 500, marks: 1000, span_us: 10_000, queue_us: 1000 };
+        let congested = Delivery { symbols: 500, window_drops: 0, marks: 1000, span_us: 10_000, queue_us: 1000 };
         rate.on_report(start, 1, 10, &congested, SYMBOL_BITS);
         rate.roll(start + Duration::from_millis(30), 100);
         let cut = rate.rate_bps();
         assert!(cut < 700_000_000, "{cut}");
-        let later = Delivery { symbols: 200, marks: 1000, span_us: 10_000, queue_us: 1000 };
+        let later = Delivery { symbols: 200, window_drops: 0, marks: 1000, span_us: 10_000, queue_us: 1000 };
         rate.on_report(start + Duration::from_millis(40), 1, 99, &later, SYMBOL_BITS);
         rate.roll(start + Duration::from_millis(70), 200);
         assert_eq!(rate.rate_bps(), cut, "written before the cut reached it");
@@ -483,7 +490,7 @@ mod tests {
         for step in 0..500u32 {
             let now = start + Duration::from_millis(10) * step;
             let marks = (rate.rate_bps() as f64 * 0.01 / SYMBOL_BITS) as u32;
-            rate.on_report(now, 1, u64::from(step), &Delivery { symbols: 0, marks, span_us: 10_000, queue_us: 1000 }, SYMBOL_BITS);
+            rate.on_report(now, 1, u64::from(step), &Delivery { symbols: 0, window_drops: 0, marks, span_us: 10_000, queue_us: 1000 }, SYMBOL_BITS);
             rate.roll(now, u64::from(step));
         }
         assert_eq!(rate.rate_bps(), 10_000_000);

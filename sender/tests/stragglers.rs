@@ -47,7 +47,7 @@ fn done(session: &mut SenderSession, now: Instant, id: u64) {
 /// `BLOCK_SYMBOLS` (sent in 100 µs), with a queue of 1 ms standing on its path.
 fn status(session: &mut SenderSession, now: Instant, id: u64, done_blocks: u32, need: u32) {
     let needs = vec![Need { block: 3, need, seen: BLOCK_SYMBOLS + 1 }];
-    let delivery = Delivery { symbols: BLOCK_SYMBOLS - need, marks: BLOCK_SYMBOLS, span_us: 100, queue_us: 1_000 };
+    let delivery = Delivery { symbols: BLOCK_SYMBOLS - need, window_drops: 0, marks: BLOCK_SYMBOLS, span_us: 100, queue_us: 1_000 };
     feed(session, now, id, Packet::Status { receiver: id, done_blocks, heard: u64::MAX, backlog_pct: 0, delivery, needs });
 }
 

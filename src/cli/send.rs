@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+/// The rate ceiling when neither --rate nor the link says.
+const DEFAULT_RATE_BPS: u64 = 1_000_000_000;
+
 /// How to send.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SendOptions {
@@ -20,10 +23,12 @@ pub struct SendOptions {
     /// address and port: each symbol then goes to one receiver, which forwards it to the others.
     #[arg(long, default_value = "239.255.70.1:47000")]
     pub group: SocketAddrV4,
-    /// Pacing rate on the wire, bits/s (k/M/G suffixes; 0 or "unlimited"): the ceiling, which
-    /// the sender backs off from while receivers lose much or fall behind (see --fixed-rate).
-    #[arg(long, default_value = "1G", value_parser = parse_rate)]
-    pub rate: u64,
+    /// Pacing rate on the wire, bits/s (k/M/G suffixes; 0 or "unlimited"): the ceiling, below
+    /// which the sender finds the path's bottleneck from what reaches the receivers (see
+    /// --fixed-rate). Default: the speed of the link --iface is on, where the system knows it
+    /// (/sys/class/net/IF/speed), else 1G.
+    #[arg(long, value_parser = parse_rate)]
+    pub rate: Option<u64>,
     /// Start this many seconds after the first receiver joined, even if fewer than --receivers.
     #[arg(long, value_parser = parse_seconds)]
     pub join_window: Option<Duration>,
@@ -53,14 +58,15 @@ pub struct SendOptions {
     /// Give up after this many seconds.
     #[arg(long, value_parser = parse_seconds)]
     pub timeout: Option<Duration>,
-    /// Hold --rate whatever the receivers report. By default the rate adapts: it backs off while
-    /// receivers lose more than --adaptive-loss or their windows of blocks fill (they decode or
-    /// write slower than the link), and probes back up to --rate. Receivers far behind the rest
-    /// stop setting the pace.
+    /// Hold --rate whatever the receivers report. By default the rate adapts: it starts at a
+    /// sixteenth of --rate and doubles until receivers see congestion (a queue building on the
+    /// path, or loss above their usual), then paces at the slowest receiver's delivery rate and
+    /// probes above it now and then, never above --rate. A few receivers far slower than the
+    /// rest stop setting the pace.
     #[arg(long)]
     pub fixed_rate: bool,
-    /// Loss fraction above which the adaptive rate backs off.
-    #[arg(long, default_value_t = 0.10)]
+    /// Loss above a receiver's usual loss (fraction) that the adaptive rate takes for congestion.
+    #[arg(long, default_value_t = 0.02)]
     pub adaptive_loss: f64,
     /// Drop a receiver not heard from for this many seconds.
     #[arg(long, default_value = "10", value_parser = parse_seconds)]
@@ -109,14 +115,15 @@ pub fn prepare(file: &Path, options: &SendOptions, receivers: usize) -> anyhow::
     let key = options.authenticate.then(|| SessionKey::new(rand::random()));
     let ticket = SessionTicket { session_id: rand::random(), group: options.group, key, manifest };
     let mut config = sender::ticket_config(&ticket);
-    config.rate_bps = options.rate;
+    let rate = options.rate.or_else(|| netio::link_speed_bps(options.iface)).unwrap_or(DEFAULT_RATE_BPS);
+    config.rate_bps = rate;
     config.min_receivers = receivers;
     config.join_window = options.join_window;
     config.repair_overhead_pct = options.overhead;
     config.receiver_timeout = options.receiver_timeout;
     config.straggler_deadline = options.straggler_deadline;
-    if !options.fixed_rate && options.rate > 0 {
-        let mut adaptive = sender::rate::RateConfig::new(options.rate);
+    if !options.fixed_rate && rate > 0 {
+        let mut adaptive = sender::rate::RateConfig::new(rate);
         adaptive.loss_threshold = options.adaptive_loss;
         config.adaptive_rate = Some(adaptive);
     }

@@ -2,6 +2,7 @@
 //! table. Needs root, `ip`/`tc`/`nft`, udp-sender/udp-receiver, uftp/uftpd and GNU time.
 
 use anyhow::Context;
+use benches::headtohead::machine::Machine;
 use benches::headtohead::netns::{self, Topology, TopologySpec};
 use benches::headtohead::object::{ScratchDir, hash_file, write_random};
 use benches::headtohead::scenario::Suite;
@@ -32,7 +33,8 @@ const OBJECT_SEED: u64 = 6;
 #[derive(Debug, clap::Parser)]
 struct Args {
     /// Suites to run (network: 300 Mbit/s, 4 rx at 0/1/5% and 8 rx at 5%; cpu: 1 Gbit/s, 2 and 4 rx at
-    /// 0/1%; unlimited: no tbf, 1 rx). Default: all.
+    /// 0/1%; unlimited: no tbf, 1 rx; overestimate: 300 Mbit/s and 1 Gbit/s, 4 rx at 0/1/5%, every
+    /// tool told 3× the link). Default: all.
     #[arg(long, value_delimiter = ',', value_parser = parse_suite)]
     suite: Vec<Suite>,
     /// One custom scenario instead of suites: RECEIVERS,RATE_MBIT(0 = unlimited),LOSS_PERCENT.
@@ -69,7 +71,7 @@ struct Args {
 }
 
 fn parse_suite(s: &str) -> Result<Suite, String> {
-    Suite::parse(s).ok_or_else(|| format!("unknown suite {s:?} (network, cpu, unlimited)"))
+    Suite::parse(s).ok_or_else(|| format!("unknown suite {s:?} (network, cpu, unlimited, overestimate)"))
 }
 
 fn parse_tool(s: &str) -> Result<Tool, String> {
@@ -105,22 +107,24 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     let source = scratch.path().join("object");
     let expected = write_random(&source, bytes, OBJECT_SEED)?;
     let logs = args.work_dir.join(format!("{NETNS_PREFIX}-logs-{}", std::process::id()));
+    let mut machine = Machine::now();
     eprintln!("headtohead: {} MiB object, {runs} run(s) per row, tools {:?}", bytes >> 20, tools.iter().map(|t| t.name()).collect::<Vec<_>>());
+    eprintln!("headtohead: {}", machine.describe());
 
     let mut rows = Vec::new();
     for spec in scenarios {
         let topology = Topology::build(NETNS_PREFIX, spec).context("building the namespace network")?;
-        let mut samples: Vec<(Vec<f64>, Vec<f64>, Vec<String>)> = vec![Default::default(); tools.len()];
+        let mut samples: Vec<Samples> = vec![Samples::default(); tools.len()];
         // Tools take turns within each run, so load from elsewhere on the machine falls on all of them.
         for run in 0..runs {
-            for (tool, (seconds, cpu, failures)) in tools.iter().zip(&mut samples) {
+            for (tool, Samples { seconds, cpu, sender_cpu, failures }) in tools.iter().zip(&mut samples) {
                 let work = scratch.path().join(format!("{}-{run}", tool.name()));
                 std::fs::create_dir_all(&work)?;
                 let transfer = Transfer {
                     topology: &topology,
                     source: &source,
                     work_dir: &work,
-                    rate_bps: spec.rate_bps,
+                    rate_bps: spec.told_bps(),
                     time_limit: time_limit(bytes, spec.rate_bps),
                     fountain: &fountain,
                     fountain_send_args: &args.fountain_send_arg,
@@ -138,6 +142,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                         }
                         seconds.push(o.seconds);
                         cpu.push(o.cpu_seconds);
+                        sender_cpu.push(o.sender_cpu_seconds);
                     }
                     Err(e) => {
                         eprintln!("  {} {:?} run {run}: FAILED: {e:#} (logs in {})", tool.name(), spec, logs.display());
@@ -147,34 +152,48 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 keep_or_remove_logs(&work, &logs, &format!("{}-{}rx-{}-{run}", tool.name(), spec.receivers, spec.loss), args.keep_logs || result.is_err());
             }
         }
-        for (tool, (seconds, cpu, failures)) in tools.iter().zip(samples) {
+        for (tool, Samples { seconds, cpu, sender_cpu, failures }) in tools.iter().zip(samples) {
             rows.push(Row {
                 tool: tool.name(),
                 receivers: spec.receivers,
                 rate_bps: spec.rate_bps,
+                ceiling_bps: spec.ceiling_bps,
                 loss: spec.loss,
                 bytes,
                 ok_runs: seconds.len(),
                 runs,
+                seconds_min: seconds.iter().copied().reduce(f64::min),
+                seconds_max: seconds.iter().copied().reduce(f64::max),
                 seconds: median(seconds),
                 cpu_seconds: median(cpu),
+                sender_cpu_seconds: median(sender_cpu),
                 failures,
             });
         }
         drop(topology);
     }
+    machine.finish();
     let markdown = table::markdown(&rows);
-    println!("{markdown}");
-    std::fs::write(&args.json, table::json(&rows)).with_context(|| format!("writing {}", args.json.display()))?;
+    println!("{}\n\n{markdown}", machine.describe());
+    std::fs::write(&args.json, table::json(&machine, &rows)).with_context(|| format!("writing {}", args.json.display()))?;
     eprintln!("headtohead: JSON in {}", args.json.display());
     Ok(if rows.iter().all(|r| r.ok_runs == r.runs) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// One tool's runs in one scenario.
+#[derive(Debug, Clone, Default)]
+struct Samples {
+    seconds: Vec<f64>,
+    cpu: Vec<f64>,
+    sender_cpu: Vec<f64>,
+    failures: Vec<String>,
 }
 
 fn scenarios(args: &Args) -> anyhow::Result<Vec<TopologySpec>> {
     if let [receivers, rate_mbit, loss_pct] = args.custom[..] {
         anyhow::ensure!(receivers >= 1.0 && receivers.fract() == 0.0, "--custom: receivers must be a whole number ≥ 1");
         let rate_bps = (rate_mbit > 0.0).then(|| (rate_mbit * 1e6) as u64);
-        return Ok(vec![TopologySpec { receivers: receivers as usize, rate_bps, loss: loss_pct / 100.0 }]);
+        return Ok(vec![TopologySpec { receivers: receivers as usize, rate_bps, loss: loss_pct / 100.0, ceiling_bps: None }]);
     }
     let suites = if args.suite.is_empty() { Suite::ALL.to_vec() } else { args.suite.clone() };
     Ok(suites.into_iter().flat_map(Suite::scenarios).collect())

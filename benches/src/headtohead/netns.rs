@@ -38,6 +38,16 @@ pub struct TopologySpec {
     pub rate_bps: Option<u64>,
     /// Fraction of UDP datagrams dropped at each receiver's ingress (0.0–1.0, in steps of 0.001).
     pub loss: f64,
+    /// The rate every tool is told, bits/s, when it is not the link's: an admin who knows only
+    /// the sender's NIC speed (issue 18's over-estimate suite).
+    pub ceiling_bps: Option<u64>,
+}
+
+impl TopologySpec {
+    /// The rate the tools are told: the ceiling, else the link's.
+    pub fn told_bps(&self) -> Option<u64> {
+        self.ceiling_bps.or(self.rate_bps)
+    }
 }
 
 /// One host: its namespace and address.
@@ -62,7 +72,7 @@ pub struct Topology {
 
 /// Why namespaces cannot be built here, or `None` where they can.
 pub fn unavailable_reason() -> Option<String> {
-    for tool in ["ip", "tc", "nft"] {
+    for tool in ["ip", "tc", "nft", "ethtool"] {
         if !command_exists(tool) {
             return Some(format!("`{tool}` is not installed"));
         }
@@ -125,7 +135,16 @@ impl Topology {
             ip(&host.netns, &["addr", "add", &format!("{}/24", host.addr), "brd", "+", "dev", HOST_IFACE])?;
             ip(&host.netns, &["link", "set", HOST_IFACE, "up"])?;
             ip(&host.netns, &["route", "add", "224.0.0.0/4", "dev", HOST_IFACE])?;
+            // A GSO send of ~30 datagrams would cross veth and the bridge as one packet: the loss
+            // rule would drop whole batches and receivers get super-packets, where a real NIC
+            // segments before the wire. Only the sender's own interface keeps GSO (its saving
+            // is real); the bridge segments on the way out of every port.
+            ethtool_no_gso(&br, port)?;
+            if host.netns != self.sender.netns {
+                ethtool_no_gso(&host.netns, HOST_IFACE)?;
+            }
         }
+        ethtool_no_gso(&br, BRIDGE)?;
         if let Some(rate_bps) = spec.rate_bps {
             let burst = ((rate_bps as f64 / 8.0 * TBF_BURST_SECONDS) as u64).max(TBF_MIN_BURST_BYTES);
             run(Command::new("tc").args(["-n", &self.sender.netns, "qdisc", "add", "dev", HOST_IFACE, "root", "tbf"]).args([
@@ -166,6 +185,11 @@ impl Drop for Topology {
 
 fn host_addr(host: u8) -> Ipv4Addr {
     Ipv4Addr::new(SUBNET_PREFIX[0], SUBNET_PREFIX[1], SUBNET_PREFIX[2], host)
+}
+
+/// Turns UDP segmentation offload off on `dev` in `netns`.
+fn ethtool_no_gso(netns: &str, dev: &str) -> anyhow::Result<()> {
+    run(Command::new("ip").args(["netns", "exec", netns, "ethtool", "-K", dev, "tx-udp-segmentation", "off"]))
 }
 
 fn nft(netns: &str, args: &[&str]) -> anyhow::Result<()> {

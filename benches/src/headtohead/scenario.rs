@@ -16,11 +16,17 @@ pub enum Suite {
     Cpu,
     /// No rate limit, 1 receiver.
     Unlimited,
+    /// Every tool told 3× the link (issue 18): 300 Mbit/s and 1 Gbit/s, 4 receivers at 0, 1
+    /// and 5% loss.
+    Overestimate,
 }
+
+/// The over-estimate suite's ceiling, as a multiple of the link.
+pub const OVERESTIMATE_FACTOR: u64 = 3;
 
 impl Suite {
     /// Every suite.
-    pub const ALL: [Suite; 3] = [Suite::Network, Suite::Cpu, Suite::Unlimited];
+    pub const ALL: [Suite; 4] = [Suite::Network, Suite::Cpu, Suite::Unlimited, Suite::Overestimate];
 
     /// Its name on the command line.
     pub fn name(self) -> &'static str {
@@ -28,6 +34,7 @@ impl Suite {
             Suite::Network => "network",
             Suite::Cpu => "cpu",
             Suite::Unlimited => "unlimited",
+            Suite::Overestimate => "overestimate",
         }
     }
 
@@ -38,7 +45,8 @@ impl Suite {
 
     /// Its scenarios.
     pub fn scenarios(self) -> Vec<TopologySpec> {
-        let spec = |receivers, rate_bps, loss| TopologySpec { receivers, rate_bps, loss };
+        let spec = |receivers, rate_bps, loss| TopologySpec { receivers, rate_bps, loss, ceiling_bps: None };
+        let over = |rate_bps: u64, loss| TopologySpec { ceiling_bps: Some(OVERESTIMATE_FACTOR * rate_bps), ..spec(4, Some(rate_bps), loss) };
         match self {
             Suite::Network => vec![
                 spec(4, Some(NETWORK_BOUND_RATE_BPS), 0.0),
@@ -53,6 +61,10 @@ impl Suite {
                 spec(4, Some(CPU_BOUND_RATE_BPS), 0.01),
             ],
             Suite::Unlimited => vec![spec(1, None, 0.0)],
+            Suite::Overestimate => [NETWORK_BOUND_RATE_BPS, CPU_BOUND_RATE_BPS]
+                .into_iter()
+                .flat_map(|rate| [0.0, 0.01, 0.05].map(|loss| over(rate, loss)))
+                .collect(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The result table: one row per tool and scenario, printed for humans and written as JSON.
 
+use serde::Serialize;
 use std::fmt::Write as _;
 
 /// UDP payload of a full-MTU datagram (1500 − 20 IP − 8 UDP).
@@ -13,7 +14,7 @@ pub fn udp_bound_mbps(rate_bps: u64) -> f64 {
 }
 
 /// One line of the table: the median of a tool's runs in one scenario.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Row {
     /// Tool name.
     pub tool: &'static str,
@@ -21,6 +22,8 @@ pub struct Row {
     pub receivers: usize,
     /// tbf rate, bits/s; `None` when unlimited.
     pub rate_bps: Option<u64>,
+    /// The rate the tool was told when it was not the link's (the over-estimate suite).
+    pub ceiling_bps: Option<u64>,
     /// Loss at each receiver, fraction.
     pub loss: f64,
     /// Object bytes.
@@ -31,8 +34,14 @@ pub struct Row {
     pub runs: usize,
     /// Median seconds of the good runs.
     pub seconds: Option<f64>,
+    /// Fastest good run, seconds.
+    pub seconds_min: Option<f64>,
+    /// Slowest good run, seconds.
+    pub seconds_max: Option<f64>,
     /// Median total CPU seconds (sender + receivers) of the good runs.
     pub cpu_seconds: Option<f64>,
+    /// Median CPU seconds of the sender alone (fountain's keeps its GSO batching).
+    pub sender_cpu_seconds: Option<f64>,
     /// Why runs failed, when some did.
     pub failures: Vec<String>,
 }
@@ -75,20 +84,24 @@ fn opt(value: Option<f64>, decimals: usize) -> String {
 /// The table as Markdown.
 pub fn markdown(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| tool | receivers | link | loss | seconds | goodput MB/s | % of UDP bound | CPU s | ok runs |\n|---|---:|---|---:|---:|---:|---:|---:|---:|\n",
+        "| tool | receivers | link | told | loss | seconds (median) | min–max s | goodput MB/s | % of UDP bound | CPU s | sender CPU s | ok runs |\n|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {}% | {} | {} | {} | {} | {}/{} |",
+            "| {} | {} | {} | {} | {}% | {} | {}–{} | {} | {} | {} | {} | {}/{} |",
             r.tool,
             r.receivers,
             rate_label(r.rate_bps),
+            r.ceiling_bps.map_or_else(|| "link".to_owned(), |c| rate_label(Some(c))),
             r.loss * 100.0,
             opt(r.seconds, 2),
+            opt(r.seconds_min, 2),
+            opt(r.seconds_max, 2),
             opt(r.goodput_mbps(), 1),
             opt(r.bound_pct(), 1),
             opt(r.cpu_seconds, 2),
+            opt(r.sender_cpu_seconds, 2),
             r.ok_runs,
             r.runs
         );
@@ -96,40 +109,18 @@ pub fn markdown(rows: &[Row]) -> String {
     out
 }
 
-/// The rows as a JSON array (hand-written: a few numbers and names need no serializer).
-pub fn json(rows: &[Row]) -> String {
-    let num = |v: Option<f64>| v.map_or_else(|| "null".to_owned(), |v| format!("{v:.4}"));
-    let items: Vec<String> = rows
-        .iter()
-        .map(|r| {
-            let failures: Vec<String> = r.failures.iter().map(|f| format!("\"{}\"", escape(f))).collect();
-            format!(
-                "{{\"tool\":\"{}\",\"receivers\":{},\"rate_bps\":{},\"loss\":{},\"bytes\":{},\"runs\":{},\"ok_runs\":{},\"seconds\":{},\"goodput_mbps\":{},\"udp_bound_pct\":{},\"cpu_seconds\":{},\"failures\":[{}]}}",
-                r.tool,
-                r.receivers,
-                r.rate_bps.map_or_else(|| "null".to_owned(), |v| v.to_string()),
-                r.loss,
-                r.bytes,
-                r.runs,
-                r.ok_runs,
-                num(r.seconds),
-                num(r.goodput_mbps()),
-                num(r.bound_pct()),
-                num(r.cpu_seconds),
-                failures.join(",")
-            )
-        })
-        .collect();
-    format!("[\n  {}\n]\n", items.join(",\n  "))
+/// A row with its derived figures, as written to JSON.
+#[derive(Serialize)]
+struct JsonRow<'a> {
+    #[serde(flatten)]
+    row: &'a Row,
+    goodput_mbps: Option<f64>,
+    udp_bound_pct: Option<f64>,
 }
 
-fn escape(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| match c {
-            '"' => vec!['\\', '"'],
-            '\\' => vec!['\\', '\\'],
-            c if c.is_control() => vec![' '],
-            c => vec![c],
-        })
-        .collect()
+/// The machine and the rows as JSON.
+pub fn json(machine: &super::machine::Machine, rows: &[Row]) -> String {
+    let rows: Vec<JsonRow<'_>> = rows.iter().map(|row| JsonRow { row, goodput_mbps: row.goodput_mbps(), udp_bound_pct: row.bound_pct() }).collect();
+    let value = serde_json::json!({ "machine": machine, "rows": rows });
+    serde_json::to_string_pretty(&value).expect("rows serialise") + "\n"
 }

@@ -85,6 +85,8 @@ pub struct Outcome {
     pub seconds: f64,
     /// User + system seconds of the sender and every receiver.
     pub cpu_seconds: f64,
+    /// User + system seconds of the sender alone.
+    pub sender_cpu_seconds: f64,
     /// The copies written, one per receiver that produced a file (to be verified by the caller).
     pub copies: Vec<PathBuf>,
     /// How the time breaks down, where the tool says.
@@ -162,12 +164,22 @@ fn fountain(t: &Transfer<'_>, dirs: &[PathBuf], deadline: Instant) -> anyhow::Re
     }
     let process_exit = outcome.seconds;
     outcome.seconds = sender_end.max(last_copy);
+    let summaries: Vec<String> = std::iter::once(summary_line(&sender_log, "sender"))
+        .chain((0..spawned.len()).map(|i| summary_line(&std::fs::read_to_string(t.work_dir.join(format!("fountain-rx{i}.log"))).unwrap_or_default(), "received: symbols")))
+        .flatten()
+        .collect();
     outcome.note = Some(format!(
         "ticket written at {ticket_s:.2} s, sender's session (start of sending to end) {}, sender exit {sender_end:.2} s, \
-         last receiver's completion {last_copy:.2} s, last process exit {process_exit:.2} s",
-        session_s.map_or_else(|| "?".to_owned(), |s| format!("{s:.2} s"))
+         last receiver's completion {last_copy:.2} s, last process exit {process_exit:.2} s\n    {}",
+        session_s.map_or_else(|| "?".to_owned(), |s| format!("{s:.2} s")),
+        summaries.join("\n    ")
     ));
     Ok(outcome)
+}
+
+/// fountain's last summary line starting `PREFIX: ` (repair and window drops, for the note).
+fn summary_line(log: &str, prefix: &str) -> Option<String> {
+    log.lines().rev().find(|l| l.starts_with(&format!("{prefix}: "))).map(str::to_owned)
 }
 
 /// The seconds in fountain's summary line `ROLE: N bytes in S s, ...`.
@@ -265,12 +277,13 @@ fn finish(
         let status = p.try_exit()?.expect("stopped");
         anyhow::ensure!(status.success(), "{} failed ({status})", p.name());
     }
-    let mut cpu_seconds = 0.0;
+    let mut cpu = Vec::new();
     for p in &processes {
-        cpu_seconds += p.cpu_seconds().ok_or_else(|| anyhow::anyhow!("no CPU usage recorded for {}", p.name()))?;
+        cpu.push(p.cpu_seconds().ok_or_else(|| anyhow::anyhow!("no CPU usage recorded for {}", p.name()))?);
     }
     let copies = dirs.iter().filter_map(|d| only_file(d)).collect();
-    Ok(Outcome { seconds, cpu_seconds, copies, note: None })
+    // Every tool's sender is the first process.
+    Ok(Outcome { seconds, cpu_seconds: cpu.iter().sum(), sender_cpu_seconds: cpu[0], copies, note: None })
 }
 
 /// The one regular file a receiver wrote into its directory (tools name it differently).

@@ -101,9 +101,11 @@ const NEED_LEN: usize = 12;
 /// no span measured yet.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Delivery {
-    /// Data symbols from the sender taken in over the span (new or duplicate; not those dropped
-    /// at a full window of blocks, which the receiver could not use).
+    /// Data symbols from the sender that reached the receiver over the span.
     pub symbols: u32,
+    /// Of those, the symbols it dropped at its full window of blocks: delivered by the path,
+    /// lost to the receiver.
+    pub window_drops: u32,
     /// Data symbols the sender sent over the span: the difference of the two progress marks.
     pub marks: u32,
     /// The receiver's own time between the two progress packets, µs: the symbols arrived at
@@ -273,7 +275,7 @@ impl Packet<'_> {
             Self::Status { receiver, done_blocks, heard, backlog_pct, delivery, needs } => {
                 debug_assert!(needs.len() <= MAX_NEEDS_PER_STATUS, "{} needs in one status packet", needs.len());
                 w.u64(*receiver).u32(*done_blocks).u64(*heard).u8(*backlog_pct);
-                w.u32(delivery.symbols).u32(delivery.marks).u32(delivery.span_us).u32(delivery.queue_us);
+                w.u32(delivery.symbols).u32(delivery.window_drops).u32(delivery.marks).u32(delivery.span_us).u32(delivery.queue_us);
                 w.u16(needs.len() as u16);
                 for n in needs {
                     w.u32(n.block).u32(n.need).u32(n.seen);
@@ -369,7 +371,7 @@ impl<'a> Packet<'a> {
                 if backlog_pct > 100 {
                     return Err(WireError::Range("backlog"));
                 }
-                let delivery = Delivery { symbols: r.u32()?, marks: r.u32()?, span_us: r.u32()?, queue_us: r.u32()? };
+                let delivery = Delivery { symbols: r.u32()?, window_drops: r.u32()?, marks: r.u32()?, span_us: r.u32()?, queue_us: r.u32()? };
                 let count = usize::from(r.u16()?);
                 if count > MAX_NEEDS_PER_STATUS || r.rest().len() != count * NEED_LEN {
                     return Err(WireError::Range("needs"));
@@ -449,7 +451,7 @@ mod tests {
                 done_blocks: 2,
                 heard: 99,
                 backlog_pct: 40,
-                delivery: Delivery { symbols: 700, marks: 720, span_us: 10_000, queue_us: 250 },
+                delivery: Delivery { symbols: 700, window_drops: 3, marks: 720, span_us: 10_000, queue_us: 250 },
                 needs: vec![Need { block: 1, need: 30, seen: 1100 }],
             },
             Packet::Done { receiver: 5, root: [3; 32] },

@@ -12,19 +12,24 @@
 use fec::wire::Delivery;
 use std::time::Instant;
 
-/// One progress packet's arrival: when, its mark, and the symbols taken in by then.
+/// One progress packet's arrival: when, its mark, and the symbols taken in and dropped by then.
 #[derive(Debug, Clone, Copy)]
 struct Point {
     at: Instant,
     mark: u64,
     symbols: u64,
+    dropped: u64,
 }
 
 /// Measures delivery from the sender between progress packets.
 #[derive(Debug, Default)]
 pub(super) struct DeliveryMeter {
-    /// Data symbols from the sender taken in so far.
+    /// Data symbols from the sender that arrived so far.
     symbols: u64,
+    /// Of those, dropped at a full window of blocks.
+    dropped: u64,
+    /// When the latest of them arrived.
+    last_symbol_at: Option<Instant>,
     /// Our clock's origin for delay offsets.
     epoch: Option<Instant>,
     /// The smallest arrival minus sender stamp seen, µs.
@@ -35,12 +40,26 @@ pub(super) struct DeliveryMeter {
     start: Option<Point>,
     /// The latest progress packet.
     last: Option<Point>,
+    /// The one before it.
+    before_last: Option<Point>,
 }
 
 impl DeliveryMeter {
-    /// A data symbol from the sender was taken in (new or duplicate).
-    pub(super) fn on_symbol(&mut self) {
+    /// A data symbol from the sender arrived; `dropped` if the window of blocks had no room.
+    pub(super) fn on_symbol(&mut self, now: Instant, dropped: bool) {
         self.symbols += 1;
+        self.last_symbol_at = Some(now);
+        self.dropped += u64::from(dropped);
+    }
+
+    /// Lost between the last two progress packets (a fraction; 0 without two): overload shows
+    /// here within a progress interval, where the whole span since the last report (up to a
+    /// keepalive's half second) would dilute it.
+    pub(super) fn recent_loss(&self) -> f64 {
+        let (Some(before), Some(last)) = (self.before_last, self.last) else { return 0.0 };
+        let marks = last.mark.saturating_sub(before.mark);
+        let kept = (last.symbols - before.symbols).saturating_sub(last.dropped - before.dropped);
+        if marks == 0 { 0.0 } else { 1.0 - kept.min(marks) as f64 / marks as f64 }
     }
 
     /// A progress packet with mark `sent` and the sender's clock `stamp_us` arrived at `now`.
@@ -55,14 +74,17 @@ impl DeliveryMeter {
         let min = self.min_offset_us.map_or(offset, |min| min.min(offset));
         self.min_offset_us = Some(min);
         self.queue_us = (offset - min).clamp(0, i64::from(u32::MAX)) as u32;
-        let point = Point { at: now, mark: sent, symbols: self.symbols };
+        // A span ends when its last symbol arrived: the sender may have fallen idle before this
+        // progress packet (its first pass over), and the idle time is no slowness of the path.
+        let data_until = self.last_symbol_at.filter(|_| self.last.is_some_and(|last| last.symbols != self.symbols));
+        let point = Point { at: data_until.unwrap_or(now), mark: sent, symbols: self.symbols, dropped: self.dropped };
         // Nothing arrived since the previous progress packet: the sender was idle (waiting for
         // receivers to join, or for feedback), or the path was down. The span starts over here,
         // so the time without data does not pass for a slow path.
         if self.last.is_none_or(|last| last.symbols == self.symbols) {
             self.start = Some(point);
         }
-        self.last = Some(point);
+        self.before_last = self.last.replace(point);
     }
 
     /// The queue on the path at the latest progress packet, µs.
@@ -78,6 +100,7 @@ impl DeliveryMeter {
         let clamp = |n: u64| n.min(u64::from(u32::MAX)) as u32;
         Delivery {
             symbols: clamp(last.symbols - start.symbols),
+            window_drops: clamp(last.dropped - start.dropped),
             marks: clamp(last.mark - start.mark),
             span_us: clamp(last.at.saturating_duration_since(start.at).as_micros() as u64),
             queue_us: self.queue_us,
@@ -101,7 +124,7 @@ mod tests {
             let arrival = t0 + Duration::from_micros(200 + 2000 * ms);
             if ms > 0 {
                 for _ in 0..100 {
-                    meter.on_symbol();
+                    meter.on_symbol(arrival, false);
                 }
             }
             meter.on_progress(arrival, 100 * ms, 1000 * ms);
@@ -123,11 +146,12 @@ mod tests {
         }
         for ms in 100..110 {
             meter.on_progress(t0 + Duration::from_millis(ms), ms, 1000 * ms);
-            meter.on_symbol();
+            meter.on_symbol(t0 + Duration::from_micros(1000 * ms + 500), false);
         }
-        meter.on_progress(t0 + Duration::from_millis(110), 110, 110_000);
+        // The sender fell idle after its last symbol (at 109.5 ms): the span ends there.
+        meter.on_progress(t0 + Duration::from_millis(120), 110, 120_000);
         let span = meter.take();
-        assert_eq!((span.symbols, span.marks, span.span_us), (10, 10, 10_000), "from the last idle progress on");
+        assert_eq!((span.symbols, span.marks, span.span_us), (10, 10, 9_500), "from the last idle progress to the last symbol");
     }
 
     #[test]
@@ -136,11 +160,11 @@ mod tests {
         let mut meter = DeliveryMeter::default();
         meter.on_progress(t0, 10, 0);
         for _ in 0..90 {
-            meter.on_symbol();
+            meter.on_symbol(t0 + Duration::from_micros(500), false);
         }
         meter.on_progress(t0 + Duration::from_millis(1), 110, 1000);
         meter.on_progress(t0 + Duration::from_millis(2), 60, 500);
         let span = meter.take();
-        assert_eq!((span.symbols, span.marks, span.span_us, span.queue_us), (90, 100, 1000, 0));
+        assert_eq!((span.symbols, span.marks, span.span_us, span.queue_us), (90, 100, 500, 0));
     }
 }

@@ -133,10 +133,14 @@ struct Assembly {
 /// adaptive rate hears that it is falling behind.
 const BACKLOG_REPORT_PCT: u8 = 50;
 
-/// A queue on the path longer than this (µs, from the sender's timestamps) is congestion: the
+/// A queue on the path longer than this (µs, from the sender's timestamps) may be congestion: the
 /// receiver reports at once, whatever its share of the feedback budget, so the sender's rate
-/// comes down before the queue overflows.
+/// comes down before the queue overflows: the sender's own threshold (512 packets are 6 ms at 1 Gbit/s; at 10 Gbit/s, 0.6
+/// ms, the loss of an overflowing queue tells).
 const CONGESTED_QUEUE_US: u32 = 5_000;
+
+/// Losing more than this share of a progress interval may be congestion: reported at once.
+const CONGESTED_LOSS: f64 = 0.2;
 
 /// Contributing peers an assembly tracks (see [`Assembly::crowded`]).
 const MAX_SUSPECTS: usize = 4;
@@ -455,7 +459,7 @@ impl ReceiverSession {
             self.stats.rejected_packets += 1;
             return false;
         };
-        let valid = self.on_symbol(block, esi, payload, source);
+        let valid = self.on_symbol(now, block, esi, payload, source);
         if valid {
             self.last_heard = Some(now);
             if source.is_some() {
@@ -467,7 +471,7 @@ impl ReceiverSession {
 
     /// Takes in one symbol (its payload, or `None` under symbol accounting) from the sender or
     /// from peer `source`; returns whether it was valid for this object.
-    fn on_symbol(&mut self, block: BlockId, esi: u32, payload: Option<&[u8]>, source: Option<u32>) -> bool {
+    fn on_symbol(&mut self, now: Instant, block: BlockId, esi: u32, payload: Option<&[u8]>, source: Option<u32>) -> bool {
         let layout = *self.manifest.layout();
         if !layout.contains(block) {
             self.stats.rejected_packets += 1;
@@ -477,16 +481,17 @@ impl ReceiverSession {
         if self.stored[block as usize] {
             self.stats.duplicate_symbols += 1;
             if source.is_none() {
-                self.delivery.on_symbol();
+                self.delivery.on_symbol(now, false);
             }
             return true;
         }
-        if !self.assemblies.contains_key(&block) && !self.make_room(block) {
+        let room = self.assemblies.contains_key(&block) || self.make_room(block);
+        if source.is_none() {
+            self.delivery.on_symbol(now, !room);
+        }
+        if !room {
             self.stats.window_drops += 1;
             return true;
-        }
-        if source.is_none() {
-            self.delivery.on_symbol();
         }
         let overhead = self.config.decode_overhead_symbols;
         let accounting = self.config.symbol_accounting;
@@ -648,7 +653,9 @@ impl ReceiverSession {
             // need that appears when the next blocks close is reported at once. A queue on the
             // path or symbols dropped at a full window are congestion: the sender hears of it
             // at once.
-            let congested = self.delivery.queue_us() > CONGESTED_QUEUE_US || self.stats.window_drops > self.window_drops_reported;
+            let congested = self.delivery.queue_us() > CONGESTED_QUEUE_US
+                || self.delivery.recent_loss() > CONGESTED_LOSS
+                || self.stats.window_drops > self.window_drops_reported;
             let keeping_up = backlog_pct <= BACKLOG_REPORT_PCT && !congested;
             let quiet = needs.is_empty() && keeping_up && self.next_keepalive.is_some_and(|at| now < at);
             if quiet || (!needs.is_empty() && self.report_withheld(keeping_up)) {

@@ -1,0 +1,62 @@
+//! The speed of the link an address sends by, for the sender's default rate ceiling: the
+//! interface whose connected route holds the address (`/proc/net/route`), then its
+//! `/sys/class/net/IF/speed`. Loopback, virtual links without a speed and other systems: unknown.
+
+use std::net::Ipv4Addr;
+
+/// The link speed of the interface that owns `local`, in bits/s, where the system says.
+pub fn link_speed_bps(local: Ipv4Addr) -> Option<u64> {
+    let routes = std::fs::read_to_string("/proc/net/route").ok()?;
+    let iface = interface_for(local, &routes)?;
+    let speed = std::fs::read_to_string(format!("/sys/class/net/{iface}/speed")).ok()?;
+    parse_speed_mbps(&speed).map(|mbps| mbps * 1_000_000)
+}
+
+/// The interface of the most specific route in `routes` (the text of `/proc/net/route`) whose
+/// network holds `addr`, default routes left out: the link `addr` lives on.
+fn interface_for(addr: Ipv4Addr, routes: &str) -> Option<String> {
+    let addr = u32::from(addr);
+    routes
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (iface, dest, mask) = (fields.first()?, fields.get(1)?, fields.get(7)?);
+            // The kernel writes each address as the hex of a native integer holding its bytes.
+            let parse = |hex: &str| u32::from_str_radix(hex, 16).ok().map(|v| u32::from(Ipv4Addr::from(v.to_ne_bytes())));
+            let (dest, mask) = (parse(dest)?, parse(mask)?);
+            (mask != 0 && addr & mask == dest & mask).then_some((mask.count_ones(), (*iface).to_owned()))
+        })
+        .max_by_key(|(bits, _)| *bits)
+        .map(|(_, iface)| iface)
+}
+
+/// `/sys/class/net/IF/speed`: Mbit/s, or -1 (or an error on read) when the link does not say.
+fn parse_speed_mbps(text: &str) -> Option<u64> {
+    text.trim().parse::<i64>().ok().filter(|&mbps| mbps > 0).map(|mbps| mbps as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROUTES: &str = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+        eth0\t00000000\t0100000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+        eth0\t0000000A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n\
+        eth1\t00004D0A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
+
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn the_most_specific_connected_route_names_the_link() {
+        assert_eq!(interface_for(Ipv4Addr::new(10, 77, 0, 1), ROUTES).as_deref(), Some("eth1"));
+        assert_eq!(interface_for(Ipv4Addr::new(10, 0, 3, 4), ROUTES).as_deref(), Some("eth0"));
+        assert_eq!(interface_for(Ipv4Addr::new(192, 168, 1, 1), ROUTES), None, "the default route is no link of its own");
+    }
+
+    #[test]
+    fn speeds_the_kernel_does_not_know_are_none() {
+        assert_eq!(parse_speed_mbps("10000\n"), Some(10_000));
+        assert_eq!(parse_speed_mbps("-1\n"), None);
+        assert_eq!(parse_speed_mbps(""), None);
+    }
+}
