@@ -35,8 +35,9 @@ pub fn say(line: &str) {
     eprintln!("{CONSOLE_PREFIX} {line}");
 }
 
-/// Runs the agent once.
-pub fn run(src: &Sources<'_>) -> Result<(), AgentError> {
+/// Runs the agent once; in re-image mode `mode` says whether the layout is applied or only planned
+/// (a dry run prints the plan and writes nothing).
+pub fn run(src: &Sources<'_>, mode: Mode) -> Result<(), AgentError> {
     let text = std::fs::read_to_string(src.cmdline).map_err(AgentError::Cmdline)?;
     let args = cmdline::parse(&text)?;
     say(&format!("control plane {}", args.server));
@@ -66,7 +67,7 @@ pub fn run(src: &Sources<'_>) -> Result<(), AgentError> {
         Job::Reimage { node, token, image, version } => {
             let reporter = Reporter::node(&args.server, &node, token);
             reporter.status(&AgentReport { message: format!("agent up, re-imaging with {image}@{version}"), error: None, inventory: Some(inventory.clone()) })?;
-            let result = reimage(&reporter, &node, &inventory);
+            let result = reimage(&reporter, &node, &inventory, mode);
             if let Err(e) = &result {
                 say(&format!("error: {e}"));
                 if let Err(report) = reporter.status(&AgentReport { message: "re-image stopped".into(), error: Some(e.to_string()), inventory: None }) {
@@ -86,16 +87,18 @@ pub fn run(src: &Sources<'_>) -> Result<(), AgentError> {
 /// Fetches the node's layout and lays out its disks (the planner prints the plan before the first step
 /// and the executor each command with its output, through `tracing`, which the initramfs sends to the
 /// console).
-fn reimage(reporter: &Reporter, node: &str, inventory: &Inventory) -> Result<(), AgentError> {
+fn reimage(reporter: &Reporter, node: &str, inventory: &Inventory, mode: Mode) -> Result<(), AgentError> {
     let config = reporter.config()?;
     let yaml = config.layout.ok_or_else(|| AgentError::NoLayout(node.to_string()))?;
     let layout = control::layout::parse(&yaml).map_err(|errors| AgentError::LayoutInvalid(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))?;
     let name = config.node.layout.unwrap_or_default();
     say(&format!("laying out the disks with layout {name}"));
     reporter.status(&AgentReport { message: format!("laying out the disks with layout {name}"), error: None, inventory: None })?;
-    let report = layout::apply(&layout, inventory, &Protected::default(), layout::TARGET_ROOT, Mode::Apply, &mut SystemRunner)?;
+    let protected = Protected(config.node.config.protected_disks.clone());
+    let report = layout::apply(&layout, inventory, &protected, layout::TARGET_ROOT, mode, &mut SystemRunner)?;
     let changed = report.plan.steps.iter().filter(|s| s.destructive()).count();
     let message = match &report.plan.rebuild {
+        _ if mode == Mode::DryRun => format!("layout {name} dry run: {changed} disk-changing steps of {} planned, nothing written", report.plan.steps.len()),
         None => format!("layout {name} converged: the disks already held it, no changes ({} mount steps)", report.plan.steps.len()),
         Some(why) => format!("layout {name} applied: {changed} disk-changing steps of {} ({why})", report.plan.steps.len()),
     };

@@ -165,6 +165,11 @@ pub struct NodeConfig {
     /// Files placed into the node's root.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<NodeFile>,
+    /// Disks the agent never opens for writing, whatever the layout says (a data disk, a disk of
+    /// another system): each a device path, kernel name, serial or by-path name, as the inventory
+    /// reports them. A layout that would need one is refused before any write.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protected_disks: Vec<String>,
 }
 
 /// The image that the agent last reported as installed.

@@ -134,6 +134,9 @@ pub enum ConfigError {
     /// Not an RFC 1123 host name.
     #[error("invalid hostname {0:?}: use dot-separated labels of letters, digits and inner '-'")]
     Hostname(String),
+    /// A protected-disk entry that can name no disk.
+    #[error("invalid protected disk {0:?}: give a device path, kernel name, serial or by-path name without spaces")]
+    ProtectedDisk(String),
     /// An interface, bond or VLAN name the kernel would not take.
     #[error("invalid interface name {0:?}: use 1 to 15 letters, digits, '-', '_' or '.'")]
     InterfaceName(String),
@@ -261,6 +264,9 @@ impl NodeConfig {
         }
         for k in &self.ssh_authorized_keys {
             check_ssh_key(k)?;
+        }
+        if let Some(bad) = self.protected_disks.iter().find(|d| d.is_empty() || d.len() > 255 || d.chars().any(|c| c.is_whitespace() || c.is_control())) {
+            return Err(ConfigError::ProtectedDisk(bad.clone()));
         }
         let mut paths = BTreeSet::new();
         for f in &self.files {

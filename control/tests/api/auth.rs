@@ -82,3 +82,15 @@ fn reimage_revokes_the_previous_token() {
     assert_ne!(fresh, a);
     ts.request("GET", "/api/v1/agent/nodes/a/config", Some(&fresh), Body::None).expect(200);
 }
+
+#[test]
+fn a_nodes_protected_disks_reach_its_agent_and_bad_entries_are_refused() {
+    let ts = TestServer::start();
+    two_nodes(&ts);
+    let r = ts.send("PATCH", "/api/v1/nodes/a", json!({ "config": { "protected_disks": ["data disk"] } })).expect(422);
+    assert!(r.error().contains("invalid protected disk \"data disk\""), "{}", r.error());
+    ts.send("PATCH", "/api/v1/nodes/a", json!({ "config": { "protected_disks": ["/dev/sdc", "WD-SERIAL-1"] } })).expect(200);
+    let token = kernel_arg(&ts.boot(&mac(0)), "fountain.token").unwrap();
+    let config = ts.request("GET", "/api/v1/agent/nodes/a/config", Some(&token), Body::None).expect(200).json();
+    assert_eq!(config["node"]["config"]["protected_disks"], json!(["/dev/sdc", "WD-SERIAL-1"]), "the agent gets the node's list");
+}
