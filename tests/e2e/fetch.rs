@@ -47,13 +47,15 @@ impl Serve {
         // The banner names the address once the listener is bound (warnings may come before it).
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut line = String::new();
-        while !line.starts_with("fountain control plane on ") {
+        let url = loop {
             line.clear();
             assert!(stderr.read_line(&mut line).unwrap() > 0, "fountain serve exited before its banner");
-        }
+            if let Some(url) = super::serve_url(&line) {
+                break url;
+            }
+        };
         // Keep reading, so that the server never blocks on (or fails at) a full or closed pipe.
         std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-        let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no address in {line:?}")).to_string();
         Serve { child, url }
     }
 

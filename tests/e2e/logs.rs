@@ -50,8 +50,7 @@ fn start(data: &Path, log: &Path, format: &str, port: u16) -> Serve {
         .unwrap();
     let url = wait_for(|| {
         let text = std::fs::read_to_string(log).ok()?;
-        let banner = text.lines().find(|l| l.starts_with("fountain control plane on "))?;
-        banner.split_whitespace().find(|w| w.starts_with("http://")).map(str::to_string)
+        text.lines().find_map(super::serve_url)
     });
     Serve { child, url }
 }

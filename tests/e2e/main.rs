@@ -10,6 +10,12 @@ use rand::{RngCore, SeedableRng};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// The address in `fountain serve`'s start-up banner, when `line` is that banner (warnings about
+/// missing boot files may come before it).
+pub fn serve_url(line: &str) -> Option<String> {
+    line.strip_prefix("fountain control plane on ")?.split_whitespace().find(|w| w.starts_with("http://")).map(str::to_string)
+}
+
 /// Writes `len` seeded random bytes to `path`.
 pub fn random_file(path: &Path, len: usize, seed: u64) -> Vec<u8> {
     let mut data = vec![0; len];
