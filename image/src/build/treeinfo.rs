@@ -50,18 +50,12 @@ impl Treeinfo {
     /// repositories of its variants.
     pub fn parse(text: &str) -> Result<Treeinfo, TreeinfoError> {
         let detected = crate::iso::detect::parse(".treeinfo", text).ok_or(TreeinfoError::NoRelease)?;
-        let mut section = "";
         let mut repositories = Vec::new();
-        for line in text.lines().map(str::trim) {
-            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-                section = name.trim();
+        for (section, key, value) in crate::iso::detect::ini_entries(text) {
+            if !section.starts_with("variant-") || key != "repository" {
                 continue;
             }
-            let Some((key, value)) = line.split_once('=') else { continue };
-            if !section.starts_with("variant-") || key.trim() != "repository" {
-                continue;
-            }
-            let value = value.trim().to_owned();
+            let value = value.to_owned();
             if value.starts_with('/') || value.split('/').any(|c| c == "..") {
                 return Err(TreeinfoError::BadRepository(value));
             }

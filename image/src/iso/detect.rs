@@ -66,19 +66,19 @@ fn treeinfo(text: &str) -> Option<(String, String, Option<String>)> {
 
 /// `key = value` in `[section]` of an INI text.
 fn ini_value(text: &str, section: &str, key: &str) -> Option<String> {
-    let mut current = "";
-    for line in text.lines().map(str::trim) {
+    ini_entries(text).find(|&(s, k, v)| s == section && k == key && !v.is_empty()).map(|(_, _, v)| v.to_string())
+}
+
+/// Every `key = value` of an INI text as `(section, key, value)`, trimmed, in order.
+pub(crate) fn ini_entries(text: &str) -> impl Iterator<Item = (&str, &str, &str)> {
+    let mut section = "";
+    text.lines().map(str::trim).filter_map(move |line| {
         if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            current = s.trim();
-        } else if current == section
-            && let Some((k, v)) = line.split_once('=')
-            && k.trim() == key
-            && !v.trim().is_empty()
-        {
-            return Some(v.trim().to_string());
+            section = s.trim();
+            return None;
         }
-    }
-    None
+        line.split_once('=').map(|(k, v)| (section, k.trim(), v.trim()))
+    })
 }
 
 fn discinfo(text: &str) -> Option<(String, String, Option<String>)> {
