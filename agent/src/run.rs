@@ -66,11 +66,11 @@ pub fn run(src: &Sources<'_>, mode: Mode) -> Result<(), AgentError> {
         }
         Job::Reimage { node, token, image, version } => {
             let reporter = Reporter::node(&args.server, &node, token);
-            reporter.status(&AgentReport { message: format!("agent up, re-imaging with {image}@{version}"), error: None, inventory: Some(inventory.clone()) })?;
+            reporter.status(&AgentReport { message: format!("agent up, re-imaging with {image}@{version}"), error: None, inventory: Some(inventory.clone()), phases: Vec::new() })?;
             let result = reimage(&reporter, &node, &inventory, mode);
             if let Err(e) = &result {
                 say(&format!("error: {e}"));
-                if let Err(report) = reporter.status(&AgentReport { message: "re-image stopped".into(), error: Some(e.to_string()), inventory: None }) {
+                if let Err(report) = reporter.status(&AgentReport { message: "re-image stopped".into(), error: Some(e.to_string()), inventory: None, phases: Vec::new() }) {
                     say(&format!("could not report the error: {report}"));
                 }
             }
@@ -78,7 +78,7 @@ pub fn run(src: &Sources<'_>, mode: Mode) -> Result<(), AgentError> {
         }
         Job::Stateless { node, token } => {
             let err = AgentError::Unsupported("stateless boot is not built yet".into());
-            let _ = Reporter::node(&args.server, &node, token).status(&AgentReport { message: "stateless boot".into(), error: Some(err.to_string()), inventory: Some(inventory) });
+            let _ = Reporter::node(&args.server, &node, token).status(&AgentReport { message: "stateless boot".into(), error: Some(err.to_string()), inventory: Some(inventory), phases: Vec::new() });
             Err(err)
         }
     }
@@ -93,7 +93,7 @@ fn reimage(reporter: &Reporter, node: &str, inventory: &Inventory, mode: Mode) -
     let layout = control::layout::parse(&yaml).map_err(|errors| AgentError::LayoutInvalid(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))?;
     let name = config.node.layout.unwrap_or_default();
     say(&format!("laying out the disks with layout {name}"));
-    reporter.status(&AgentReport { message: format!("laying out the disks with layout {name}"), error: None, inventory: None })?;
+    reporter.status(&AgentReport { message: format!("laying out the disks with layout {name}"), error: None, inventory: None, phases: Vec::new() })?;
     let protected = Protected(config.node.config.protected_disks.clone());
     let report = layout::apply(&layout, inventory, &protected, layout::TARGET_ROOT, mode, &mut SystemRunner)?;
     let changed = report.plan.steps.iter().filter(|s| s.destructive()).count();
@@ -103,5 +103,5 @@ fn reimage(reporter: &Reporter, node: &str, inventory: &Inventory, mode: Mode) -
         Some(why) => format!("layout {name} applied: {changed} disk-changing steps of {} ({why})", report.plan.steps.len()),
     };
     say(&message);
-    reporter.status(&AgentReport { message, error: None, inventory: None })
+    reporter.status(&AgentReport { message, error: None, inventory: None, phases: Vec::new() })
 }

@@ -17,7 +17,7 @@ use crate::mac::Mac;
 use crate::store::agent_status::{AgentReport, AgentStatus};
 use crate::node::{ImageRef, NextBoot, Node};
 use crate::transfer::gather::GatherError;
-use crate::transfer::{ReceiverState, SessionId, SessionKey, SessionState, TransferGrant};
+use crate::transfer::{Delivery, ReceiverState, SessionId, SessionKey, SessionState, TransferGrant};
 
 /// What the agent needs to do its job.
 #[derive(Debug, Serialize, Deserialize)]
@@ -41,6 +41,11 @@ pub struct AgentConfig {
 pub struct Registered {
     /// The session to join (may differ from the boot script's if that window closed meanwhile).
     pub session: SessionId,
+    /// Multicast: join `transfer` (now or once the config carries it). Unicast: no sender runs for
+    /// this node; it downloads the image over HTTP ranges from the object route and reports against
+    /// `session` all the same.
+    #[serde(default)]
+    pub delivery: Delivery,
     /// Present when this registration started the sender; otherwise poll the config until it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer: Option<TransferGrant>,
@@ -128,7 +133,7 @@ pub async fn register(State(st): State<Arc<AppState>>, Path(name): Path<String>,
     let g = lock(&st.gatherer);
     let transfer = g.grant(&name).filter(|g| g.session == session);
     let transfer_error = g.failure(&name).filter(|_| g.session_of(&name) == Some(session));
-    Ok(Json(Registered { session, transfer, transfer_error }))
+    Ok(Json(Registered { session, delivery: Delivery::Multicast, transfer, transfer_error }))
 }
 
 /// `POST /api/v1/agent/nodes/{name}/progress`
@@ -141,7 +146,7 @@ pub async fn progress(State(st): State<Arc<AppState>>, Path(name): Path<String>,
     let session = g.session_of(&name).ok_or_else(|| ApiError::Conflict(format!("node {name} is in no transfer session")))?;
     g.update_receiver(session, &name, ReceiverState::Receiving { blocks_done: p.blocks_done, blocks_total: p.blocks_total })
         .map_err(|e| ApiError::Conflict(e.to_string()))?;
-    Ok(Json(Registered { session, transfer: None, transfer_error: None }))
+    Ok(Json(Registered { session, delivery: Delivery::Multicast, transfer: None, transfer_error: None }))
 }
 
 /// `POST /api/v1/agent/nodes/{name}/report`: the end of a re-image. Success flips the next boot to

@@ -18,6 +18,39 @@ pub struct AgentReport {
     /// The node's hardware, when this report carries it.
     #[serde(default)]
     pub inventory: Option<Inventory>,
+    /// Phases of this boot's job that ended since the last report, with how long each took.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<PhaseTime>,
+}
+
+/// One phase of an agent's job, in the order a stateful re-image runs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// From the kernel starting to the agent's first report (the agent reads it from /proc/uptime).
+    AgentBoot,
+    /// Reading the hardware.
+    Inventory,
+    /// Partitions, RAID, LVM, filesystems and mounts.
+    Layout,
+    /// Receiving the image (multicast session, peers or HTTP).
+    Transfer,
+    /// Unpacking the image onto the target filesystems.
+    Unpack,
+    /// fstab, RAID/LVM config, the installed system's initramfs and the node config plugins.
+    Config,
+    /// The bootloader on every disk that carries /boot.
+    Bootloader,
+}
+
+/// How long one phase took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseTime {
+    /// Which phase.
+    pub phase: Phase,
+    /// Its duration in milliseconds.
+    pub millis: u64,
 }
 
 /// The last report, with its time; the inventory is the last one any report carried.
@@ -94,9 +127,9 @@ mod tests {
         store.insert_node(&new.into_node().unwrap()).unwrap();
         assert_eq!(store.agent_status("n1").unwrap(), None);
         let inventory = Inventory { disks: vec![InventoryDisk { name: "vda".into(), size_bytes: 1 << 30, ..Default::default() }], ..Default::default() };
-        store.record_agent_report("n1", AgentReport { message: "inventory".into(), error: None, inventory: Some(inventory.clone()) }).unwrap();
-        store.record_agent_report("n1", AgentReport { message: "layout refused".into(), error: Some("needs 3 disks".into()), inventory: None }).unwrap();
-        let s = store.record_agent_report("n1", AgentReport { message: "retrying".into(), error: None, inventory: None }).unwrap();
+        store.record_agent_report("n1", AgentReport { message: "inventory".into(), error: None, inventory: Some(inventory.clone()), phases: Vec::new() }).unwrap();
+        store.record_agent_report("n1", AgentReport { message: "layout refused".into(), error: Some("needs 3 disks".into()), inventory: None, phases: Vec::new() }).unwrap();
+        let s = store.record_agent_report("n1", AgentReport { message: "retrying".into(), error: None, inventory: None, phases: Vec::new() }).unwrap();
         assert_eq!(s.error, None);
         assert_eq!(s.last_error.as_deref(), Some("needs 3 disks"));
         assert_eq!(s.inventory, Some(inventory));

@@ -58,6 +58,17 @@ pub struct TransferGrant {
     pub ticket: String,
 }
 
+/// How a node receives its image.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// One multicast session for every node gathered in the window (peers and HTTP repair the rest).
+    #[default]
+    Multicast,
+    /// HTTP ranges from the control plane's object route: one node alone, or forced by the operator.
+    Unicast,
+}
+
 /// A transfer session's id, unique across restarts (the store hands out the first one).
 pub type SessionId = u64;
 
