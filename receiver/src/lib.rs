@@ -6,6 +6,7 @@
 //! blocks are ever handed out for writing. The [`udp`] driver writes them to a file or block
 //! device with a [`Journal`] so a restarted receiver resumes.
 
+pub mod download;
 pub mod fetch;
 pub mod journal;
 pub mod peer;

@@ -4,15 +4,13 @@
 //! same code for the blocks its session left missing.
 
 use super::progress::bar;
-use super::recv::journal_path;
 use anyhow::Context;
 use control::node::ImageRef;
-use fec::BlockId;
-use receiver::fetch::{FetchConfig, FetchStats, ImageObject, ImageServer, missing_blocks};
-use receiver::{Journal, Target};
+pub use receiver::download::HttpImage;
+use receiver::download::{self, journal_path};
+use receiver::fetch::FetchConfig;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
 
 /// An image on the control plane and the node that fetches it: what `fountain fetch` downloads and
 /// what `fountain recv` falls back to. The image, node and token are options so that `recv` can
@@ -45,46 +43,7 @@ impl ImageSource {
             anyhow::bail!("--image {image} needs --node and a token (--token or FOUNTAIN_NODE_TOKEN)");
         };
         let config = FetchConfig { parallel_requests: self.parallel.max(1), ..FetchConfig::default() };
-        let server = ImageServer::new(&self.server, node, token, &config);
-        let object = server.object(&image.name, image.version)?;
-        Ok(Some(HttpImage { server, object, config, url: self.server.clone() }))
-    }
-}
-
-/// An image version on the control plane, its manifest in hand: where HTTP blocks come from.
-pub struct HttpImage {
-    server: ImageServer,
-    /// The version served and its manifest, against which every block is checked.
-    pub object: ImageObject,
-    config: FetchConfig,
-    /// The control plane's URL, for messages.
-    pub url: String,
-}
-
-impl HttpImage {
-    /// Downloads `missing` blocks into `target`, each verified before it is written and recorded in
-    /// `journal`, with a progress bar labelled `label` that starts at the blocks already there.
-    pub fn fetch(
-        &self,
-        target: &Target,
-        journal: &mut Journal,
-        missing: &[BlockId],
-        label: &str,
-        show_progress: bool,
-    ) -> anyhow::Result<FetchStats> {
-        let layout = self.object.manifest.layout();
-        let progress = bar(layout.object_size(), label);
-        if !show_progress {
-            progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-        }
-        let missing_bytes: u64 = missing.iter().map(|&b| layout.block_len(b) as u64).sum();
-        progress.set_position(layout.object_size() - missing_bytes);
-        let stats = self
-            .server
-            .fetch(&self.object, target, Some(journal), missing, &self.config, |b| progress.inc(layout.block_len(b) as u64))
-            .with_context(|| format!("fetching {}@{} from {}", self.object.image, self.object.version, self.url))?;
-        progress.finish_and_clear();
-        Ok(stats)
+        Ok(Some(HttpImage::resolve(&self.server, node, token, &image.name, image.version, config)?))
     }
 }
 
@@ -103,21 +62,26 @@ pub struct FetchArgs {
     pub journal: Option<PathBuf>,
 }
 
-/// Runs `fountain fetch`.
+/// Runs `fountain fetch` (the download is [`receiver::download::fetch`], which the node agent runs
+/// too).
 pub fn run(args: FetchArgs) -> anyhow::Result<ExitCode> {
     let http = args.source.resolve()?.context("--image is required")?;
     let layout = *http.object.manifest.layout();
-    let target = Target::open(&args.out, layout).with_context(|| format!("opening {}", args.out.display()))?;
-    let journal_file = args.journal.clone().unwrap_or_else(|| journal_path(&args.out));
-    let (mut journal, stored) = Journal::open(&journal_file, &http.object.manifest, &target)?;
-    if !stored.is_empty() {
-        eprintln!("fetched: resuming with {} verified block(s) from the journal", stored.len());
+    let journal = args.journal.clone().unwrap_or_else(|| journal_path(&args.out));
+    let progress = bar(layout.object_size(), "fetched");
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let missing = missing_blocks(&http.object.manifest, &stored);
-    let started = Instant::now();
-    let stats = http.fetch(&target, &mut journal, &missing, "fetched", std::io::IsTerminal::is_terminal(&std::io::stderr()))?;
-    let elapsed = started.elapsed().as_secs_f64().max(1e-9);
-    journal.remove()?;
+    let mut first = true;
+    let done = download::fetch(&http, &args.out, &journal, |p| {
+        if std::mem::take(&mut first) && p.blocks_done > 0 {
+            eprintln!("fetched: resuming with {} verified block(s) from the journal", p.blocks_done);
+        }
+        progress.set_position(p.bytes_done);
+    })?;
+    progress.finish_and_clear();
+    let elapsed = done.elapsed.as_secs_f64().max(1e-9);
+    let stats = done.http;
     let mbps = stats.bytes as f64 / elapsed / 1e6;
     println!(
         "fetched: {}@{} ({} bytes), {} bytes over HTTP in {elapsed:.2} s, {mbps:.1} MB/s ({:.2} Gbit/s), {} requests, {} retries",

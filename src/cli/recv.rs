@@ -1,17 +1,17 @@
 //! `fountain recv`: join a session from its ticket and write the verified object; with an image
 //! named, fetch over HTTP whatever the session ended without.
 
-use super::fetch::{HttpImage, ImageSource};
+use super::fetch::ImageSource;
 use super::progress::{Summary, bar};
 use anyhow::Context;
-use fec::{BlockId, SessionTicket};
-use netio::MulticastOptions;
-use receiver::udp::{LossInjector, ReceiveError, ReceiverIo};
-use receiver::{Journal, ReceiverConfig, ReceiverSession, Target};
+use fec::SessionTicket;
+pub use receiver::download::journal_path;
+use receiver::download::{self, HttpImage};
+use receiver::udp::LossInjector;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// `fountain recv` arguments.
 #[derive(Debug, clap::Args)]
@@ -86,107 +86,33 @@ pub fn read_ticket(path: &Path) -> anyhow::Result<SessionTicket> {
     SessionTicket::decode(&bytes).with_context(|| format!("{} is not a valid session ticket", path.display()))
 }
 
-/// The default journal path for an output.
-pub fn journal_path(out: &Path) -> PathBuf {
-    let mut name = out.as_os_str().to_owned();
-    name.push(".fountain-journal");
-    PathBuf::from(name)
-}
-
-/// Checks, before anything is written, that the fallback serves the object the ticket describes:
-/// its blocks would fail verification one by one otherwise, and only after the multicast ended.
-fn ensure_same_object(http: &HttpImage, ticket: &SessionTicket) -> anyhow::Result<()> {
-    let (served, expected) = (http.object.manifest.root(), ticket.manifest.root());
-    let (image, session) = (http.object.manifest.layout(), ticket.manifest.layout());
-    anyhow::ensure!(
-        (image.symbol_size(), image.block_symbols()) == (session.symbol_size(), session.block_symbols()),
-        "refusing the HTTP fallback: {}@{} is laid out in {}-byte symbols, {} a block, the session in {}-byte symbols, {} a block \
-         (send it with --symbol-size {} --block-symbols {}); nothing was written",
-        http.object.image,
-        http.object.version,
-        image.symbol_size(),
-        image.block_symbols(),
-        session.symbol_size(),
-        session.block_symbols(),
-        image.symbol_size(),
-        image.block_symbols()
-    );
-    anyhow::ensure!(
-        served == expected,
-        "refusing the HTTP fallback: {}@{} on {} has manifest root {served}, but the session ticket's object has {expected} \
-         (wrong --image?); nothing was written",
-        http.object.image,
-        http.object.version,
-        http.url
-    );
-    Ok(())
-}
-
-/// Receives the object of `ticket` into `out`, resuming from `journal`; what the session ends
-/// without (the sender ended early or fell silent) comes from `options.fallback` if there is one.
+/// Receives the object of `ticket` into `out`, resuming from `journal`, with a progress bar; what
+/// the session ends without comes from `options.fallback` if there is one (see
+/// [`receiver::download::receive`], which the node agent runs too).
 pub fn receive(ticket: &SessionTicket, out: &Path, journal: &Path, options: ReceiveOptions) -> anyhow::Result<Received> {
     let ReceiveOptions { iface, loss, receiver_id, label, show_progress, sender_timeout, fallback } = options;
-    if let Some(http) = &fallback {
-        ensure_same_object(http, ticket)?;
-    }
-    let label = label.as_str();
-    let manifest = ticket.manifest.clone();
-    let layout = *manifest.layout();
-    let target = Target::open(out, layout).with_context(|| format!("opening {}", out.display()))?;
-    let (mut journal, stored) = Journal::open(journal, &manifest, &target)?;
-    let options = MulticastOptions { interface: iface, ttl: 1 };
-    // Without multicast the ticket names the sender, and everything comes by unicast.
-    let multicast = ticket.group.ip().is_multicast();
-    let data = if multicast { netio::bind_group(ticket.group, options) } else { netio::bind_feedback(options) };
-    let data = data.context("binding the data socket")?;
-    let feedback = netio::bind_feedback(options).context("binding the feedback socket")?;
-    let mut config = ReceiverConfig::new(ticket.session_id, receiver_id.unwrap_or_else(rand::random));
-    config.key = ticket.key.clone();
-    config.sender = (!multicast).then(|| ticket.group.into());
-    if let Some(timeout) = sender_timeout {
-        config.sender_timeout = timeout;
-    }
-    let resumed = stored.len() as u32;
-    let mut session = ReceiverSession::new(config, manifest, stored);
-    let progress = bar(layout.object_size(), label);
+    let progress = bar(ticket.manifest.layout().object_size(), &label);
     if !show_progress {
         progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    if resumed > 0 {
-        eprintln!("{label}: resuming with {resumed} verified block(s) from the journal");
-    }
-    let full = layout.full_block_bytes();
-    let started = Instant::now();
-    let io = ReceiverIo { data: &data, feedback: &feedback, target: &target, journal: Some(&mut journal), loss };
-    // Completion, not the return: a finished receiver stays a while to serve its peers.
-    let mut complete = None;
-    let received = receiver::udp::run(&mut session, io, |s| {
-        progress.set_position((u64::from(s.stored_blocks()) * full).min(layout.object_size()));
-        if s.is_complete() {
-            complete.get_or_insert_with(Instant::now);
+    let options = download::ReceiveOptions { iface, loss, receiver_id, sender_timeout, fallback };
+    let mut first = true;
+    let done = download::receive(ticket, out, journal, options, |p| {
+        if std::mem::take(&mut first) && p.blocks_done > 0 {
+            eprintln!("{label}: resuming with {} verified block(s) from the journal", p.blocks_done);
         }
-    });
+        progress.set_position(p.bytes_done);
+    })?;
     progress.finish_and_clear();
-    let http_blocks = match (received, &fallback) {
-        (Ok(()), _) => 0,
-        (Err(ended @ (ReceiveError::SenderEnded { .. } | ReceiveError::SenderLost { .. })), Some(http)) => {
-            let missing: Vec<BlockId> = layout.blocks().filter(|&b| !session.is_stored(b)).collect();
-            eprintln!("{label}: {ended}; fetching the {} missing block(s) over HTTP from {}", missing.len(), http.url);
-            http.fetch(&target, &mut journal, &missing, label, show_progress)?.blocks
-        }
-        (Err(e), _) => return Err(e.into()),
-    };
-    journal.remove()?;
     let summary = Summary {
-        role: label.to_owned(),
-        bytes: layout.object_size(),
-        elapsed: complete.unwrap_or_else(Instant::now).duration_since(started),
-        repair_symbols: session.stats().repair_symbols,
+        role: label,
+        bytes: done.bytes,
+        elapsed: done.elapsed,
+        repair_symbols: done.stats.repair_symbols,
         requested_repair_symbols: 0,
-        corrupt_blocks: session.stats().corrupt_blocks,
+        corrupt_blocks: done.stats.corrupt_blocks,
     };
-    let session_blocks = session.stored_blocks() - resumed;
-    Ok(Received { summary, resumed_blocks: resumed, session_blocks, http_blocks, stats: session.stats().clone() })
+    Ok(Received { summary, resumed_blocks: done.resumed_blocks, session_blocks: done.session_blocks, http_blocks: done.http_blocks, stats: done.stats })
 }
 
 /// Runs `fountain recv`.
