@@ -127,6 +127,8 @@ fn a_failed_mount_on_converged_disks_clears_nothing() {
             crate::plan::Step::Mkdir { path: "/t".into() },
             crate::plan::Step::Mount { device: "/dev/vda2".into(), fs: control::layout::FsType::Ext4, target: "/t".into() },
         ],
+        fstab: vec![],
+        boot_disks: vec!["/dev/vda".into()],
     };
     let mut script = Script::default().answer("mount", CommandOutput::failed(32, "mount: /t: wrong fs type"));
     let mut log = Vec::new();

@@ -117,6 +117,37 @@ pub struct Desired {
     pub mounts: Vec<DesiredMount>,
 }
 
+impl Desired {
+    /// The disks `device` lies on, in layout order: through arrays to their members and spares, volume
+    /// groups to their physical volumes, partitions to their disk.
+    pub fn disks_under(&self, device: &str) -> Vec<String> {
+        let mut disks = Vec::new();
+        self.collect_disks(device, &mut disks);
+        disks
+    }
+
+    fn collect_disks(&self, device: &str, disks: &mut Vec<String>) {
+        let add = |disk: &str, disks: &mut Vec<String>| {
+            if !disks.iter().any(|d| d == disk) {
+                disks.push(disk.to_string());
+            }
+        };
+        if let Some(a) = self.arrays.iter().find(|a| a.device == device) {
+            for m in a.members.iter().chain(&a.spares) {
+                self.collect_disks(m, disks);
+            }
+        } else if let Some(lv) = self.lvs.iter().find(|l| l.device == device) {
+            for pv in self.vgs.iter().filter(|v| v.name == lv.vg).flat_map(|v| &v.pvs) {
+                self.collect_disks(pv, disks);
+            }
+        } else if let Some(t) = self.tables.iter().find(|t| t.partitions.iter().any(|p| p.path == device)) {
+            add(&t.disk, disks);
+        } else if self.whole.iter().any(|d| d == device) || self.tables.iter().any(|t| t.disk == device) {
+            add(device, disks);
+        }
+    }
+}
+
 /// The device node of partition `number` of `disk`: a `p` goes between when the disk's name ends in a
 /// digit (`nvme0n1p1`, `loop0p1`, `sda1`).
 pub fn partition_path(disk: &str, number: u32) -> String {

@@ -87,6 +87,21 @@ pub struct Plan {
     pub warnings: Vec<String>,
     /// The steps, in order.
     pub steps: Vec<Step>,
+    /// What the installed system mounts, for its fstab: filesystems in mount order, then swap.
+    pub fstab: Vec<FstabEntry>,
+    /// Disks under the filesystem holding `/boot` (or `/`): where the bootloader goes.
+    pub boot_disks: Vec<String>,
+}
+
+/// One filesystem or swap area the installed system uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FstabEntry {
+    /// Device path as the agent sees it now (its UUID goes in the fstab).
+    pub device: String,
+    /// Type.
+    pub fs: control::layout::FsType,
+    /// Mount point inside the installed system; `None` for swap.
+    pub mount: Option<String>,
 }
 
 impl Plan {
@@ -116,6 +131,7 @@ pub fn plan(layout: &Layout, inventory: &Inventory, protected: &Protected, curre
     let rebuild = converge::differences(&want, current).err();
 
     let mut steps = Vec::new();
+    let mut fstab = Vec::new();
     if rebuild.is_some() {
         steps.extend(teardown::teardown(current, &disk_paths, &kept)?);
         steps.extend(build(&want));
@@ -123,12 +139,16 @@ pub fn plan(layout: &Layout, inventory: &Inventory, protected: &Protected, curre
     for m in &want.mounts {
         // On a converged disk the device may run under another name (`/dev/md127`).
         let device = if rebuild.is_some() { m.device.clone() } else { current.canonical(&m.device).to_string() };
+        fstab.push(FstabEntry { device: device.clone(), fs: m.fs, mount: Some(m.mount.clone()) });
         if rebuild.is_none() && current.mounts.get(&m.target).is_some_and(|d| *d == device) {
             continue;
         }
         steps.push(Step::Mkdir { path: m.target.clone() });
         steps.push(Step::Mount { device, fs: m.fs, target: m.target.clone() });
     }
+    let swaps = want.filesystems.iter().filter(|f| f.fs == control::layout::FsType::Swap);
+    fstab.extend(swaps.map(|f| FstabEntry { device: f.device.clone(), fs: f.fs, mount: None }));
+    let boot_disks = want.mounts.iter().find(|m| m.mount == "/boot").or_else(|| want.mounts.iter().find(|m| m.mount == "/")).map(|m| want.disks_under(&m.device)).unwrap_or_default();
     Ok(Plan {
         target: target.to_string(),
         disks: choice.assigned.iter().map(|(id, d)| (id.clone(), describe(d))).collect(),
@@ -137,6 +157,8 @@ pub fn plan(layout: &Layout, inventory: &Inventory, protected: &Protected, curre
         rebuild,
         warnings: choice.capacity.warnings,
         steps,
+        fstab,
+        boot_disks,
     })
 }
 

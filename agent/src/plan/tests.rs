@@ -487,3 +487,35 @@ lvm: [ { vg: data, pvs: [pv1], lvs: [ { name: one, size: 1025M, fs: ext4, mount:
     let err = plan(&small_spare, &inv, &Protected::default(), &Current::default(), "/t").unwrap_err();
     assert!(err.to_string().contains("raid \"md0\": spare \"a4\" is 512 MiB, smaller than the members (1 GiB), so it could never replace one"), "{err}");
 }
+
+#[test]
+fn the_installed_system_mounts_what_the_layout_mounts_and_boots_from_the_disks_under_boot() {
+    use control::layout::FsType;
+    let (inv, protected) = two_disks_and_a_protected_one();
+    let entry = |device: &str, fs, mount: Option<&str>| FstabEntry { device: device.into(), fs, mount: mount.map(Into::into) };
+    let fresh = plan(&layout(MIRROR), &inv, &protected, &Current::default(), "/target").unwrap();
+    assert_eq!(
+        fresh.fstab,
+        [
+            entry("/dev/vg0/root", FsType::Xfs, Some("/")),
+            entry("/dev/md/boot", FsType::Ext4, Some("/boot")),
+            entry("/dev/vg0/var", FsType::Ext4, Some("/var")),
+            entry("/dev/vg0/swap", FsType::Swap, None),
+        ]
+    );
+    // /boot is RAID1 of a2 and b2: both disks get the bootloader, the protected one never.
+    assert_eq!(fresh.boot_disks, ["/dev/vda", "/dev/vdb"]);
+    // Converged disks run under other names; the entries name the devices as they are mounted.
+    let converged = plan(&layout(MIRROR), &inv, &protected, &mirror_done(), "/target").unwrap();
+    assert_eq!(converged.fstab.iter().map(|e| e.device.as_str()).collect::<Vec<_>>(), ["/dev/dm-0", "/dev/md127", "/dev/dm-1", "/dev/vg0/swap"]);
+    // Without a separate /boot the disks under / carry it.
+    let single = layout(
+        "bootloader: bios
+disks:
+  - id: a
+    match: { serial: a }
+    partitions: [{ id: a1, size: 1M, flags: [bios_grub] }, { id: a2, size: rest, fs: ext4, mount: / }]
+",
+    );
+    assert_eq!(plan(&single, &inv, &protected, &Current::default(), "/target").unwrap().boot_disks, ["/dev/vda"]);
+}
