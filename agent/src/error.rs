@@ -33,6 +33,9 @@ pub enum AgentError {
     /// Laying out the disks was refused before any write, or a step failed.
     #[error(transparent)]
     Layout(#[from] ApplyError),
+    /// Installing the image failed.
+    #[error(transparent)]
+    Install(#[from] crate::install::InstallError),
     /// The job cannot be done by this agent.
     #[error("{0}")]
     Unsupported(String),

@@ -6,6 +6,7 @@ pub mod cmdline;
 pub mod config;
 mod error;
 pub mod exec;
+pub mod install;
 pub mod inventory;
 pub mod layout;
 pub mod net;

@@ -3,11 +3,12 @@
 //! network coming up and the control plane restarting.
 use std::time::Duration;
 
-use control::api::agent::AgentConfig;
+use control::api::agent::{AgentConfig, Progress, Registered, Report};
 use control::auth::Secret;
 use control::client::{Client, ClientError};
 use control::inventory::Inventory;
 use control::mac::Mac;
+use control::node::Node;
 use control::store::agent_status::AgentReport;
 
 use crate::error::AgentError;
@@ -20,18 +21,19 @@ const RETRY_PAUSE: Duration = Duration::from_secs(2);
 /// Talks to the control plane for one boot.
 pub struct Reporter {
     client: Client,
+    server: String,
     node: Option<String>,
 }
 
 impl Reporter {
     /// A reporter for node `node` with its token.
     pub fn node(server: &str, node: &str, token: Secret) -> Self {
-        Reporter { client: Client::new(server, token), node: Some(node.to_string()) }
+        Reporter { client: Client::new(server, token), server: server.to_string(), node: Some(node.to_string()) }
     }
 
     /// A reporter for a discovered machine (the discovery route takes no token).
     pub fn discovery(server: &str) -> Self {
-        Reporter { client: Client::new(server, Secret::new(String::new())), node: None }
+        Reporter { client: Client::new(server, Secret::new(String::new())), server: server.to_string(), node: None }
     }
 
     fn retry<T>(&self, doing: &str, mut call: impl FnMut(&Client) -> Result<T, ClientError>) -> Result<T, AgentError> {
@@ -61,6 +63,30 @@ impl Reporter {
     pub fn status(&self, report: &AgentReport) -> Result<(), AgentError> {
         let path = format!("/api/v1/agent/nodes/{}/status", self.node_name());
         self.retry("reporting status", |c| c.send::<_, serde_json::Value>("POST", &path, report)).map(drop)
+    }
+
+    /// Registers for the node's transfer session.
+    pub fn register(&self) -> Result<Registered, AgentError> {
+        let path = format!("/api/v1/agent/nodes/{}/register", self.node_name());
+        self.retry("registering for the transfer", |c| c.send("POST", &path, &serde_json::json!({})))
+    }
+
+    /// Reports how far the transfer is, once: a later report says more, so a lost one is not retried
+    /// (the receive loop must not wait on it).
+    pub fn progress_once(&self, progress: &Progress) -> Result<(), ClientError> {
+        let path = format!("/api/v1/agent/nodes/{}/progress", self.node_name());
+        self.client.send::<_, serde_json::Value>("POST", &path, progress).map(drop)
+    }
+
+    /// Reports how the re-image ended (success flips the node's next boot to local).
+    pub fn report(&self, report: &Report) -> Result<Node, AgentError> {
+        let path = format!("/api/v1/agent/nodes/{}/report", self.node_name());
+        self.retry("reporting the outcome", |c| c.send("POST", &path, report))
+    }
+
+    /// The control plane's URL, for downloads over HTTP.
+    pub fn server(&self) -> &str {
+        &self.server
     }
 
     /// Reports a discovered machine's inventory.

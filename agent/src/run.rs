@@ -1,12 +1,14 @@
 //! The agent's job from top to bottom: read the kernel arguments, bring up the network, read the
-//! hardware, then discovery (report it) or re-image (report it, fetch the layout, lay out the disks).
+//! hardware, then discovery (report it) or re-image (report it, then [`crate::install`]: lay out the
+//! disks, install the image, boot it).
 //! Every step is printed on the console; a node's progress and errors also go to the control plane,
 //! where `fountain node show` prints them.
 use std::path::Path;
 
+use control::api::agent::AgentConfig;
 use control::inventory::Inventory;
-use control::layout::Protected;
-use control::store::agent_status::AgentReport;
+use control::layout::{Layout, Protected};
+use control::store::agent_status::{AgentReport, Phase};
 
 use crate::cmdline::{self, Job};
 use crate::error::AgentError;
@@ -14,6 +16,7 @@ use crate::exec::SystemRunner;
 use crate::layout::{self, Mode};
 use crate::inventory;
 use crate::net;
+use crate::plan::Plan;
 use crate::report::Reporter;
 
 /// Where the agent reads its inputs (the real ones, or a test's).
@@ -49,7 +52,9 @@ pub fn run(src: &Sources<'_>, mode: Mode) -> Result<(), AgentError> {
     let nic = net::bring_up(&net::order(&before.nics, boot_mac), &mut |l| say(l))?;
     say(&format!("network up on {nic}"));
     // Read again so the boot NIC's link shows as up.
+    let inventory_started = std::time::Instant::now();
     let inventory = inventory::collect(src.sys, src.proc);
+    let inventory_took = inventory_started.elapsed();
     say(&format!(
         "hardware: {} CPU ({}), {} MiB RAM, disks [{}], NICs [{}]",
         inventory.cpus,
@@ -65,16 +70,15 @@ pub fn run(src: &Sources<'_>, mode: Mode) -> Result<(), AgentError> {
             Ok(())
         }
         Job::Reimage { node, token, image, version } => {
-            let reporter = Reporter::node(&args.server, &node, token);
-            reporter.status(&AgentReport { message: format!("agent up, re-imaging with {image}@{version}"), error: None, inventory: Some(inventory.clone()), phases: Vec::new() })?;
-            let result = reimage(&reporter, &node, &inventory, mode);
-            if let Err(e) = &result {
-                say(&format!("error: {e}"));
-                if let Err(report) = reporter.status(&AgentReport { message: "re-image stopped".into(), error: Some(e.to_string()), inventory: None, phases: Vec::new() }) {
-                    say(&format!("could not report the error: {report}"));
-                }
+            let reporter = Reporter::node(&args.server, &node, token.clone());
+            let mut phases = crate::install::Phases::default();
+            if let Some(boot) = crate::install::uptime(src.proc) {
+                phases.took(Phase::AgentBoot, boot);
             }
-            result
+            phases.took(Phase::Inventory, inventory_took);
+            reporter.status(&AgentReport { message: format!("agent up, re-imaging with {image}@{version}"), error: None, inventory: Some(inventory.clone()), phases: phases.take() })?;
+            let job = crate::install::Job { node: &node, token: &token, cmdline: &text };
+            crate::install::reimage(&reporter, job, &inventory, mode, &mut phases)
         }
         Job::Stateless { node, token } => {
             let err = AgentError::Unsupported("stateless boot is not built yet".into());
@@ -84,14 +88,13 @@ pub fn run(src: &Sources<'_>, mode: Mode) -> Result<(), AgentError> {
     }
 }
 
-/// Fetches the node's layout and lays out its disks (the planner prints the plan before the first step
-/// and the executor each command with its output, through `tracing`, which the initramfs sends to the
-/// console).
-fn reimage(reporter: &Reporter, node: &str, inventory: &Inventory, mode: Mode) -> Result<(), AgentError> {
-    let config = reporter.config()?;
-    let yaml = config.layout.ok_or_else(|| AgentError::NoLayout(node.to_string()))?;
-    let layout = control::layout::parse(&yaml).map_err(|errors| AgentError::LayoutInvalid(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))?;
-    let name = config.node.layout.unwrap_or_default();
+/// Lays out the node's disks with the layout in its `config` (the planner prints the plan before the
+/// first step and the executor each command with its output, through `tracing`, which the initramfs
+/// sends to the console); returns the layout and what was planned.
+pub(crate) fn lay_out(reporter: &Reporter, node: &str, config: &AgentConfig, inventory: &Inventory, mode: Mode) -> Result<(Layout, Plan), AgentError> {
+    let yaml = config.layout.as_deref().ok_or_else(|| AgentError::NoLayout(node.to_string()))?;
+    let layout = control::layout::parse(yaml).map_err(|errors| AgentError::LayoutInvalid(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))?;
+    let name = config.node.layout.clone().unwrap_or_default();
     say(&format!("laying out the disks with layout {name}"));
     reporter.status(&AgentReport { message: format!("laying out the disks with layout {name}"), error: None, inventory: None, phases: Vec::new() })?;
     let protected = Protected(config.node.config.protected_disks.clone());
@@ -103,5 +106,6 @@ fn reimage(reporter: &Reporter, node: &str, inventory: &Inventory, mode: Mode) -
         Some(why) => format!("layout {name} applied: {changed} disk-changing steps of {} ({why})", report.plan.steps.len()),
     };
     say(&message);
-    reporter.status(&AgentReport { message, error: None, inventory: None, phases: Vec::new() })
+    reporter.status(&AgentReport { message, error: None, inventory: None, phases: Vec::new() })?;
+    Ok((layout, report.plan))
 }

@@ -38,6 +38,17 @@ impl EncodedTicket {
         }
         hex
     }
+
+    /// Parses [`EncodedTicket::to_hex`]'s form (what an agent reads from its grant); `None` for
+    /// anything but an even number of hex digits.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        let digit = |c: u8| char::from(c).to_digit(16).and_then(|d| u8::try_from(d).ok());
+        let bytes = hex.as_bytes();
+        if bytes.len() % 2 != 0 {
+            return None;
+        }
+        bytes.chunks_exact(2).map(|p| Some(digit(p[0])? << 4 | digit(p[1])?)).collect::<Option<Vec<u8>>>().map(EncodedTicket)
+    }
 }
 
 impl std::fmt::Debug for EncodedTicket {
