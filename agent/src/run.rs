@@ -90,8 +90,9 @@ pub fn run(src: &Sources<'_>, mode: Mode) -> Result<(), AgentError> {
 
 /// Lays out the node's disks with the layout in its `config` (the planner prints the plan before the
 /// first step and the executor each command with its output, through `tracing`, which the initramfs
-/// sends to the console); returns the layout and what was planned.
-pub(crate) fn lay_out(reporter: &Reporter, node: &str, config: &AgentConfig, inventory: &Inventory, mode: Mode) -> Result<(Layout, Plan), AgentError> {
+/// sends to the console); returns the layout, what was planned, and the message that says how it
+/// went (for the status report that carries the phase's time).
+pub(crate) fn lay_out(reporter: &Reporter, node: &str, config: &AgentConfig, inventory: &Inventory, mode: Mode) -> Result<(Layout, Plan, String), AgentError> {
     let yaml = config.layout.as_deref().ok_or_else(|| AgentError::NoLayout(node.to_string()))?;
     let layout = control::layout::parse(yaml).map_err(|errors| AgentError::LayoutInvalid(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))?;
     let name = config.node.layout.clone().unwrap_or_default();
@@ -106,6 +107,5 @@ pub(crate) fn lay_out(reporter: &Reporter, node: &str, config: &AgentConfig, inv
         Some(why) => format!("layout {name} applied: {changed} disk-changing steps of {} ({why})", report.plan.steps.len()),
     };
     say(&message);
-    reporter.status(&AgentReport { message, error: None, inventory: None, phases: Vec::new() })?;
-    Ok((layout, report.plan))
+    Ok((layout, report.plan, message))
 }

@@ -88,10 +88,11 @@ fn image_and_layout(lab: &Lab, name: &str, yaml: &str) {
     lab.fountain(&["layout", "add", name, file.to_str().unwrap()]).unwrap();
 }
 
-/// Adds node `name` set to re-image with `layout`, its console on the serial port.
+/// Adds node `name` set to re-image with `layout`, its console on the serial port; its agent stops
+/// after the layout and leaves the shell (the install is tests/vm/install.rs's).
 fn reimaging_node(lab: &Lab, name: &str, mac: &str, layout: &str) {
     let config = lab.dir().join(format!("{name}.yaml"));
-    std::fs::write(&config, "kernel_args: [console=ttyS0]\n").unwrap();
+    std::fs::write(&config, format!("kernel_args: [console=ttyS0, {}]\n", agent::install::BREAK_AFTER_LAYOUT)).unwrap();
     let args = ["node", "add", name, "--mac", mac, "--image", "stand-in", "--layout", layout, "--next-boot", "reimage", "--config", config.to_str().unwrap()];
     lab.fountain(&args).unwrap();
 }

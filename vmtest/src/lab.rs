@@ -16,6 +16,12 @@ const HOST_ADDR: &str = "10.78.0.1";
 const PREFIX_LEN: u8 = 24;
 const DHCP_RANGE: &str = "10.78.0.100,10.78.0.199,255.255.255.0,1h";
 const SERVER_PORT: u16 = 8080;
+/// Pace of each multicast session: what a TCG guest's emulated e1000 takes in without dropping most
+/// of it.
+const SESSION_RATE_BPS: &str = "100000000";
+/// Gathering window of a transfer session, ms: TCG guests booted together register up to tens of
+/// seconds apart on a loaded host, and must still share one session.
+const SESSION_WINDOW_MS: &str = "30000";
 /// How long the server gets to answer its first request.
 const SERVER_START: Duration = Duration::from_secs(30);
 
@@ -45,7 +51,8 @@ impl Lab {
             std::fs::hard_link(&src, &dst).or_else(|_| std::fs::copy(&src, &dst).map(drop)).with_context(|| format!("copying {}", src.display()))?;
         }
         let ns = Netns::create()?;
-        ns.ip(&["link", "add", BRIDGE, "type", "bridge"])?;
+        // Without snooping the bridge floods the sessions' multicast to every tap, as a plain switch.
+        ns.ip(&["link", "add", BRIDGE, "type", "bridge", "mcast_snooping", "0"])?;
         ns.ip(&["addr", "add", &format!("{HOST_ADDR}/{PREFIX_LEN}"), "dev", BRIDGE])?;
         ns.ip(&["link", "set", BRIDGE, "up"])?;
         let url = format!("http://{HOST_ADDR}:{SERVER_PORT}");
@@ -69,6 +76,8 @@ impl Lab {
             .arg("--data-dir")
             .arg(&data_dir)
             .args(["--listen", &format!("{HOST_ADDR}:{SERVER_PORT}"), "--public-url", &url])
+            // Transfer sessions leave by the bridge (inside the namespace), not loopback.
+            .args(["--iface", HOST_ADDR, "--rate-bps", SESSION_RATE_BPS, "--window-ms", SESSION_WINDOW_MS])
             .stdin(Stdio::null())
             .stdout(log("serve.log")?)
             .stderr(log("serve.log")?);

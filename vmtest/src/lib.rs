@@ -5,12 +5,14 @@
 //! Everything a test starts is owned by a guard: dropping a [`Vm`] kills its qemu, dropping the
 //! [`Lab`] kills dnsmasq and the server and deletes the namespace with its bridge and taps. A run that
 //! was killed before its guards ran is cleaned up by the next one (namespaces carry the owner's pid).
-//! Boot files are built once per content hash of the `fountain` binary and the host's kernel.
+//! Boot files are built once per content hash of the `fountain` binary and the host's kernel, and the
+//! Debian image install tests deploy once per content hash of its recipe.
 mod bootcache;
 mod console;
 mod lab;
 mod netns;
 mod process;
+mod test_image;
 mod vm;
 
 use std::process::{Command, Stdio};
@@ -18,6 +20,7 @@ use std::process::{Command, Stdio};
 pub use bootcache::boot_files;
 pub use console::Console;
 pub use lab::Lab;
+pub use test_image::debian_image;
 pub use vm::{Vm, VmSpec};
 
 /// Why VMs cannot run here, or `None` where they can: qemu must start, and the namespace, bridge,

@@ -82,6 +82,12 @@ impl Vm {
         Ok(out)
     }
 
+    /// Waits for the guest to end qemu by rebooting or powering off (qemu runs with -no-reboot), so
+    /// the test can start it again from the same disks, as a power cycle would.
+    pub fn wait_exit(mut self, timeout: Duration) -> anyhow::Result<()> {
+        self.guard.wait_exit(timeout).map(drop)
+    }
+
     /// Powers the VM off from its shell and waits for qemu to exit (it was started with -no-reboot,
     /// so the guest's reboot ends qemu).
     pub fn power_off(mut self, timeout: Duration) -> anyhow::Result<()> {

@@ -186,9 +186,9 @@ fn try_once(reporter: &Reporter, job: Job<'_>, inventory: &Inventory, mode: Mode
     let target = Path::new(TARGET_ROOT);
     let config = reporter.config()?;
     let started = Instant::now();
-    let (layout, plan) = crate::run::lay_out(reporter, job.node, &config, inventory, mode)?;
+    let (layout, plan, message) = crate::run::lay_out(reporter, job.node, &config, inventory, mode)?;
     phases.ended(Phase::Layout, started);
-    status(reporter, "disks laid out", phases)?;
+    status(reporter, &message, phases)?;
     if mode == Mode::DryRun || stop_after_layout {
         say(&format!("stopping after the layout ({})", if mode == Mode::DryRun { "dry run" } else { BREAK_AFTER_LAYOUT }));
         return Ok(Done::Stopped);

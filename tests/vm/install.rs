@@ -1,0 +1,149 @@
+//! The main job end to end: two nodes set to re-image PXE-boot the agent, lay out RAID1 /boot and
+//! RAID1 -> LVM, receive a Debian image by multicast in one session, unpack it, get their own
+//! host name and static address from node config, install grub on both disks, report, reboot, and
+//! boot from disk (iPXE's script for next boot local exits to the disks) into multi-user, where a
+//! unit says on the console which image, version and host it is.
+use std::time::{Duration, Instant};
+
+use vmtest::{Lab, Vm, VmSpec};
+
+use crate::util::{blank_disk, setup};
+
+/// Boot, layout, transfer, unpack, initramfs and grub under TCG, two guests on a loaded 2-core host.
+const INSTALL_TIMEOUT: Duration = Duration::from_secs(2400);
+/// From the agent's last line to qemu exiting on the guest's reboot.
+const REBOOT_TIMEOUT: Duration = Duration::from_secs(300);
+/// SeaBIOS, iPXE asking the control plane, grub, Debian's initramfs assembling RAID and LVM, systemd.
+const DISK_BOOT_TIMEOUT: Duration = Duration::from_secs(1200);
+const DISK_BYTES: u64 = 3 << 30;
+const MEMORY_MIB: u32 = 1024;
+
+/// The layout test's mirror, sized for an installed Debian root.
+const MIRROR: &str = "bootloader: bios
+disks:
+  - id: a
+    match: { serial: 'sys-a' }
+    partitions:
+      - { id: a1, size: 1M, flags: [bios_grub] }
+      - { id: a2, size: 256M }
+      - { id: a3, size: rest }
+  - id: b
+    match: { serial: 'sys-b' }
+    partitions:
+      - { id: b1, size: 1M, flags: [bios_grub] }
+      - { id: b2, size: 256M }
+      - { id: b3, size: rest }
+raid:
+  - { id: boot, level: 1, members: [a2, b2], fs: ext4, mount: /boot }
+  - { id: sys, level: 1, members: [a3, b3] }
+lvm:
+  - vg: vg0
+    pvs: [sys]
+    lvs:
+      - { name: root, size: 2G, fs: xfs, mount: / }
+      - { name: var, size: 384M, fs: ext4, mount: /var }
+      - { name: swap, size: rest, fs: swap }
+";
+
+/// The image's role: the image crate's node packages (kernel, grub, mdadm, lvm2, systemd) and nothing
+/// more.
+const ROLE: &str = "name: vmtest\ndescription: the base node system, for the install VM test\n";
+
+struct Node {
+    name: &'static str,
+    mac: &'static str,
+    address: &'static str,
+}
+
+const NODES: [Node; 2] = [
+    Node { name: "vm1", mac: "52:54:00:fd:11:01", address: "10.78.0.51/24" },
+    Node { name: "vm2", mac: "52:54:00:fd:11:02", address: "10.78.0.52/24" },
+];
+
+fn add_node(lab: &Lab, n: &Node) {
+    let config = lab.dir().join(format!("{}.yaml", n.name));
+    let yaml = format!(
+        "hostname: {}-installed\ninterfaces:\n  - {{ name: lan, mac: '{}', addresses: ['{}'] }}\nkernel_args: [console=ttyS0]\n",
+        n.name, n.mac, n.address
+    );
+    std::fs::write(&config, yaml).unwrap();
+    let args = ["node", "add", n.name, "--mac", n.mac, "--image", "deb", "--layout", "mirror", "--next-boot", "reimage", "--config", config.to_str().unwrap()];
+    lab.fountain(&args).unwrap();
+}
+
+fn spec(lab: &Lab, n: &Node, boot: &str) -> VmSpec {
+    let disk = |d: &str| (lab.dir().join(format!("{}-{d}.img", n.name)), d.to_string());
+    VmSpec { name: format!("{}-{boot}", n.name), mac: n.mac.into(), disks: vec![disk("sys-a"), disk("sys-b")], memory_mib: MEMORY_MIB }
+}
+
+/// The session number in an agent's "receiving ..." line.
+fn session_of(line: &str) -> String {
+    line.split(" in session ").nth(1).and_then(|s| s.split_whitespace().next()).unwrap_or_default().to_string()
+}
+
+#[test]
+fn two_nodes_install_debian_by_multicast_and_boot_it_from_disk() {
+    let Some(s) = setup() else { return };
+    let started = Instant::now();
+    let lab = &s.lab;
+    let artifact = vmtest::debian_image(&std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vmtest"), ROLE).expect("building the test image");
+    let image_ready = started.elapsed();
+    let images = lab.data_dir().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::hard_link(&artifact, images.join("deb.squashfs")).or_else(|_| std::fs::copy(&artifact, images.join("deb.squashfs")).map(drop)).unwrap();
+    lab.fountain(&["image", "add", "deb", "--artifact", "deb.squashfs"]).unwrap();
+    let layout = lab.dir().join("mirror.yaml");
+    std::fs::write(&layout, MIRROR).unwrap();
+    lab.fountain(&["layout", "add", "mirror", layout.to_str().unwrap()]).unwrap();
+    for n in &NODES {
+        add_node(lab, n);
+        for d in ["sys-a", "sys-b"] {
+            blank_disk(lab, &format!("{}-{d}", n.name), DISK_BYTES);
+        }
+    }
+
+    let mut vms: Vec<Vm> = NODES.iter().map(|n| Vm::start(lab, &spec(lab, n, "agent")).unwrap()).collect();
+    let mut sessions = Vec::new();
+    for vm in &mut vms {
+        let receiving = vm.wait_for("fountain-agent: receiving deb@1", INSTALL_TIMEOUT).unwrap();
+        assert!(receiving.contains(" by multicast "), "{receiving}");
+        sessions.push(session_of(&receiving));
+    }
+    assert!(!sessions[0].is_empty() && sessions[0] == sessions[1], "the nodes were not in one session: {sessions:?}");
+    for vm in &mut vms {
+        vm.wait_for("fountain-agent: installed deb@1; rebooting from disk", INSTALL_TIMEOUT).unwrap();
+    }
+    let installed_at = started.elapsed();
+    for vm in vms {
+        vm.wait_exit(REBOOT_TIMEOUT).unwrap();
+    }
+    let nodes = lab.fountain_json(&["node", "list"]).unwrap();
+    for n in &NODES {
+        let node = nodes.as_array().unwrap().iter().find(|v| v["name"] == n.name).unwrap_or_else(|| panic!("{nodes}"));
+        assert_eq!(node["next_boot"], "local", "{node}");
+        assert_eq!((node["installed"]["image"].as_str(), node["installed"]["version"].as_u64()), (Some("deb"), Some(1)), "{node}");
+    }
+    let transfers = lab.fountain_json(&["image", "transfers"]).unwrap();
+    let session = transfers.as_array().unwrap().iter().find(|t| t["id"].to_string() == sessions[0]).unwrap_or_else(|| panic!("{transfers}"));
+    for n in &NODES {
+        assert_eq!(session["receivers"][n.name]["state"], "done", "{session}");
+    }
+
+    // Power on again: the control plane now says "boot local", and iPXE exits to the disks.
+    let mut vms: Vec<Vm> = NODES.iter().map(|n| Vm::start(lab, &spec(lab, n, "disk")).unwrap()).collect();
+    for (vm, n) in vms.iter_mut().zip(&NODES) {
+        let line = vm.wait_for("fountain: deb@1 on ", DISK_BOOT_TIMEOUT).unwrap();
+        assert!(line.trim_end().ends_with(&format!("fountain: deb@1 on {}-installed", n.name)), "{line}");
+        let address = vm.wait_for("fountain: address ", DISK_BOOT_TIMEOUT).unwrap();
+        assert!(address.contains(n.address), "{address}");
+        let text = vm.console.text();
+        assert!(!text.contains("fountain-agent:"), "the second boot ran the agent again instead of the disk");
+    }
+    eprintln!(
+        "vm test install: {:.1} s wall (image ready {:.1} s, both installed {:.1} s, booted from disk {:.1} s)",
+        started.elapsed().as_secs_f64(),
+        image_ready.as_secs_f64(),
+        installed_at.as_secs_f64(),
+        (started.elapsed() - installed_at).as_secs_f64()
+    );
+}
