@@ -44,7 +44,7 @@ impl EncodedTicket {
     pub fn from_hex(hex: &str) -> Option<Self> {
         let digit = |c: u8| char::from(c).to_digit(16).and_then(|d| u8::try_from(d).ok());
         let bytes = hex.as_bytes();
-        if bytes.len() % 2 != 0 {
+        if !bytes.len().is_multiple_of(2) {
             return None;
         }
         bytes.chunks_exact(2).map(|p| Some(digit(p[0])? << 4 | digit(p[1])?)).collect::<Option<Vec<u8>>>().map(EncodedTicket)
