@@ -45,10 +45,6 @@ lvm:
       - { name: swap, size: rest, fs: swap }
 ";
 
-/// The image's role: the image crate's node packages (kernel, grub, mdadm, lvm2, systemd) and nothing
-/// more.
-const ROLE: &str = "name: vmtest\ndescription: the base node system, for the install VM test\n";
-
 struct Node {
     name: &'static str,
     mac: &'static str,
@@ -86,7 +82,7 @@ fn two_nodes_install_debian_by_multicast_and_boot_it_from_disk() {
     let Some(s) = setup() else { return };
     let started = Instant::now();
     let lab = &s.lab;
-    let artifact = vmtest::debian_image(&std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vmtest"), ROLE).expect("building the test image");
+    let artifact = vmtest::debian_image(&std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vmtest")).expect("building the test image").artifact;
     let image_ready = started.elapsed();
     let images = lab.data_dir().join("images");
     std::fs::create_dir_all(&images).unwrap();

@@ -9,18 +9,18 @@
 //! Debian image install tests deploy once per content hash of its recipe.
 mod bootcache;
 mod console;
+mod image;
 mod lab;
 mod netns;
 mod process;
-mod test_image;
 mod vm;
 
 use std::process::{Command, Stdio};
 
 pub use bootcache::boot_files;
 pub use console::Console;
+pub use image::{DebianImage, debian_image};
 pub use lab::Lab;
-pub use test_image::debian_image;
 pub use vm::{Vm, VmSpec};
 
 /// Why VMs cannot run here, or `None` where they can: qemu must start, and the namespace, bridge,
