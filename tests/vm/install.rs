@@ -56,10 +56,13 @@ const NODES: [Node; 2] = [
     Node { name: "vm2", mac: "52:54:00:fd:11:02", address: "10.78.0.52/24" },
 ];
 
+/// Adds node `n` set to re-image. `no_timer_check`: a TCG guest on an overloaded host can miss the
+/// kernel's IO-APIC timer check at boot and panic ("IO-APIC + timer doesn't work!"); the check
+/// proves nothing about the install.
 fn add_node(lab: &Lab, n: &Node) {
     let config = lab.dir().join(format!("{}.yaml", n.name));
     let yaml = format!(
-        "hostname: {}-installed\ninterfaces:\n  - {{ name: lan, mac: '{}', addresses: ['{}'] }}\nkernel_args: [console=ttyS0]\n",
+        "hostname: {}-installed\ninterfaces:\n  - {{ name: lan, mac: '{}', addresses: ['{}'] }}\nkernel_args: [console=ttyS0, no_timer_check]\n",
         n.name, n.mac, n.address
     );
     std::fs::write(&config, yaml).unwrap();
@@ -120,7 +123,7 @@ fn two_nodes_install_debian_by_multicast_and_boot_it_from_disk() {
         assert_eq!((node["installed"]["image"].as_str(), node["installed"]["version"].as_u64()), (Some("deb"), Some(1)), "{node}");
     }
     let transfers = lab.fountain_json(&["image", "transfers"]).unwrap();
-    let session = transfers.as_array().unwrap().iter().find(|t| t["id"].to_string() == sessions[0]).unwrap_or_else(|| panic!("{transfers}"));
+    let session = transfers.as_array().unwrap().iter().find(|t| t["id"].as_u64().is_some_and(|id| id.to_string() == sessions[0])).unwrap_or_else(|| panic!("{transfers}"));
     for n in &NODES {
         assert_eq!(session["receivers"][n.name]["state"], "done", "{session}");
     }
