@@ -7,6 +7,8 @@ mod auth;
 mod bad_input;
 mod captures;
 mod cli;
+mod delivery;
+mod reimage_attempts;
 mod health;
 mod boot;
 mod fetch;
