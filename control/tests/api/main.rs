@@ -6,6 +6,7 @@ mod raw_http;
 mod auth;
 mod bad_input;
 mod captures;
+mod captures_kill9;
 mod cli;
 mod delivery;
 mod reimage_attempts;
