@@ -1,0 +1,56 @@
+//! `fountain image-server`: its own command rather than a role of `fountain serve`, because it
+//! shares none of serve's settings (no store, no tokens, no iPXE, no multicast) and needs others
+//! (the upstream, its admin token, the versions to carry).
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::http::ConnectionLimits;
+use crate::image_server::{ImageServer, ImageServerConfig};
+use crate::node::ImageRef;
+
+/// Arguments of `fountain image-server`.
+#[derive(Debug, clap::Args)]
+pub struct ImageServerArgs {
+    /// The control plane's URL.
+    #[arg(long)]
+    upstream: String,
+    /// The control plane's admin token, to pull copies with.
+    #[arg(long, env = "FOUNTAIN_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Versions to carry, as name@version (repeat the flag for several).
+    #[arg(long, required = true)]
+    carry: Vec<ImageRef>,
+    /// Where copies are kept.
+    #[arg(long, default_value = "/var/lib/fountain-image-server")]
+    data_dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:8081")]
+    listen: SocketAddr,
+    /// Range requests in flight per pull.
+    #[arg(long, default_value_t = 4)]
+    parallel: usize,
+    /// HTTP connections served at once.
+    #[arg(long, default_value_t = ConnectionLimits::default().max_connections)]
+    max_connections: usize,
+}
+
+/// Runs an image server until Ctrl-C or SIGTERM.
+pub fn run(args: ImageServerArgs) -> anyhow::Result<ExitCode> {
+    let config = ImageServerConfig {
+        data_dir: args.data_dir,
+        listen: args.listen,
+        upstream: args.upstream,
+        admin_token: args.token,
+        carry: args.carry,
+        parallel_requests: args.parallel,
+        limits: ConnectionLimits { max_connections: args.max_connections, ..ConnectionLimits::default() },
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let server = ImageServer::start(config.clone()).await?;
+        eprintln!("fountain image server on http://{} (upstream {}, copies in {})", server.addr(), config.upstream, config.data_dir.display());
+        server.run_until_stopped().await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
