@@ -11,6 +11,55 @@ use crate::fetch::{FetchConfig, FetchError, FetchStats, ImageObject, ImageServer
 use crate::journal::Journal;
 use crate::target::Target;
 use fec::BlockId;
+use std::io::Read;
+
+/// The control plane's route that gives a stateless node its servers.
+const SERVERS_ROUTE: &str = "/api/v1/agent/nodes";
+/// Largest answer of that route accepted, bytes.
+const ASSIGNMENT_MAX_BYTES: u64 = 1 << 20;
+
+/// What the control plane tells a stateless node: its image version and the servers to fetch it
+/// from, the chosen one first (the body of `POST /api/v1/agent/nodes/{name}/servers`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Assignment {
+    /// Image name.
+    pub image: String,
+    /// Version.
+    pub version: u32,
+    /// Base URLs, chosen first, the control plane last.
+    pub servers: Vec<String>,
+}
+
+impl Assignment {
+    /// Asks the control plane at `control_url` which servers node `node` loads its image from (the
+    /// control plane chooses by its policy and counts the node on the one it chose).
+    pub fn ask(control_url: &str, node: &str, token: &str, config: &FetchConfig) -> Result<Self, FetchError> {
+        let url = format!("{}{SERVERS_ROUTE}/{node}/servers", control_url.trim_end_matches('/'));
+        let agent = ureq::AgentBuilder::new().timeout_connect(config.timeout).timeout_read(config.timeout).build();
+        let unreachable = |reason: String| FetchError::Unreachable { url: url.clone(), reason };
+        let response = match agent.post(&url).set("Authorization", &format!("Bearer {token}")).call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(status, r)) => {
+                let mut message = String::new();
+                let _ = r.into_reader().take(300).read_to_string(&mut message);
+                return Err(FetchError::Refused { url, status, message: message.trim().to_string() });
+            }
+            Err(e) => return Err(unreachable(e.to_string())),
+        };
+        let mut body = Vec::new();
+        response.into_reader().take(ASSIGNMENT_MAX_BYTES).read_to_end(&mut body).map_err(|e| unreachable(e.to_string()))?;
+        let assignment: Assignment = serde_json::from_slice(&body).map_err(|e| unreachable(format!("unreadable answer: {e}")))?;
+        if assignment.servers.is_empty() {
+            return Err(unreachable("the control plane named no server".into()));
+        }
+        Ok(assignment)
+    }
+
+    /// The servers as mirrors, reached as `node` with its token.
+    pub fn mirrors(&self, node: &str, token: &str, config: &FetchConfig) -> Mirrors {
+        Mirrors::new(self.servers.iter().map(|url| ImageServer::new(url, node, token, config)).collect(), config.clone())
+    }
+}
 
 /// A server given up on during a fetch, and why.
 #[derive(Debug)]

@@ -79,6 +79,7 @@ impl ImageServer {
         let state = Arc::new(routes::ServerState::new(&config));
         let (stop, stopped) = watch::channel(false);
         for (image, version) in wanted {
+            state.copies.set(&image, version, copies::CopyState::Pulling { stored: 0, blocks: 0 });
             let (state, config) = (state.clone(), config.clone());
             // Detached: a pull ends with its copy complete or given up; one cut by the process
             // ending resumes from its journal at the next start.
@@ -98,6 +99,24 @@ impl ImageServer {
     /// Whether every carried version is pulled, verified and served.
     pub fn ready(&self) -> bool {
         self.state.copies.all_ready()
+    }
+
+    /// Resolves to `true` once every carried version is served, `false` once one has failed.
+    pub fn ready_signal(&self) -> impl std::future::Future<Output = bool> + use<> {
+        let state = self.state.clone();
+        async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+            loop {
+                tick.tick().await;
+                let report = state.copies.report();
+                if report.iter().any(|c| c.state == "failed") {
+                    return false;
+                }
+                if state.copies.all_ready() {
+                    return true;
+                }
+            }
+        }
     }
 
     /// The load and copies, as `/healthz` reports them.
