@@ -19,4 +19,5 @@ mod limits;
 mod openapi;
 mod restart;
 mod selection;
+mod stateless_boot;
 mod transfer;
