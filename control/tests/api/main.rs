@@ -22,4 +22,5 @@ mod limits;
 mod openapi;
 mod restart;
 mod selection;
+mod stateless_boot;
 mod transfer;
