@@ -171,6 +171,9 @@ fn deploy(fountain: &Path, boot: &Path, image_data: &Path, scenario: Scenario) -
     let transfers = lab.fountain_json(&["image", "transfers"])?;
     let sessions: Vec<Value> = transfers.as_array().into_iter().flatten().map(|s| json!({ "id": s["id"], "delivery": s["delivery"], "receivers": s["receivers"] })).collect();
     println!("\n{} ({} node{}), {:.0} s from power-on to the last success report; sessions: {}", scenario.name(), names.len(), if names.len() > 1 { "s" } else { "" }, started.elapsed().as_secs_f64(), Value::Array(sessions.clone()));
+    if scenario == Scenario::Multicast && sessions.len() > 1 {
+        println!("note: the nodes registered more than the server's window (10 s) apart, so they were sent in {} sessions", sessions.len());
+    }
     for n in &nodes {
         print_node(n);
     }

@@ -125,23 +125,10 @@ pub(super) fn get(c: &rusqlite::Connection, name: &str) -> Result<Option<AgentSt
 mod tests {
     use super::*;
     use crate::inventory::InventoryDisk;
-    use crate::node::{NewNode, NodeConfig};
 
     #[test]
     fn progress_keeps_the_last_error_and_inventory() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let new = NewNode {
-            name: "n1".into(),
-            macs: vec!["52:54:00:00:00:01".parse().unwrap()],
-            groups: vec![],
-            image: None,
-            layout: None,
-            boot_mode: Default::default(),
-            next_boot: None,
-            config: NodeConfig::default(),
-        };
-        store.insert_node(&new.into_node().unwrap()).unwrap();
+        let (_dir, store) = crate::store::store_with_node();
         assert_eq!(store.agent_status("n1").unwrap(), None);
         let inventory = Inventory { disks: vec![InventoryDisk { name: "vda".into(), size_bytes: 1 << 30, ..Default::default() }], ..Default::default() };
         store.record_agent_report("n1", AgentReport { message: "inventory".into(), error: None, inventory: Some(inventory.clone()), phases: Vec::new() }).unwrap();

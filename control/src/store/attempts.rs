@@ -141,22 +141,11 @@ fn decode(name: &str, doc: &str) -> Result<ReimageAttempt, StoreError> {
 mod tests {
     use super::*;
     use crate::store::agent_status::{AgentReport, Phase};
-    use crate::node::{NewNode, Node, NodeConfig};
+    use crate::node::Node;
 
+    /// Node n1 set to re-image.
     fn store_with_node() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let new = NewNode {
-            name: "n1".into(),
-            macs: vec!["52:54:00:00:00:01".parse().unwrap()],
-            groups: vec![],
-            image: None,
-            layout: None,
-            boot_mode: Default::default(),
-            next_boot: None,
-            config: NodeConfig::default(),
-        };
-        store.insert_node(&new.into_node().unwrap()).unwrap();
+        let (dir, store) = crate::store::store_with_node();
         store.update_node("n1", true, |n| Ok(Node { next_boot: NextBoot::Reimage, ..n.clone() })).unwrap();
         (dir, store)
     }

@@ -124,6 +124,25 @@ fn found<T>(r: rusqlite::Result<T>, what: impl FnOnce() -> String) -> Result<T, 
     }
 }
 
+/// A store in a fresh folder holding one plain stateful node `n1`, for the store's unit tests.
+#[cfg(test)]
+pub(crate) fn store_with_node() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let new = crate::node::NewNode {
+        name: "n1".into(),
+        macs: vec!["52:54:00:00:00:01".parse().unwrap()],
+        groups: vec![],
+        image: None,
+        layout: None,
+        boot_mode: Default::default(),
+        next_boot: None,
+        config: crate::node::NodeConfig::default(),
+    };
+    store.insert_node(&new.into_node().unwrap()).unwrap();
+    (dir, store)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

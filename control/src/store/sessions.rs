@@ -12,6 +12,9 @@ use crate::transfer::{Delivery, ReceiverState, SessionId, SessionState, SessionS
 /// server's process, so it ended with it.
 pub const INTERRUPTED: &str = "interrupted: the control plane stopped before the session ended";
 
+/// One `transfer_sessions` row: id, image, version, receivers (JSON), last status (JSON), delivery.
+type HistoryRow = (SessionId, String, u32, String, Option<String>, Option<String>);
+
 impl Store {
     /// The first session id this run may use: one past every launched session. The id of a window that
     /// closed empty before a restart may come again; agents take their session from the registration
@@ -44,7 +47,7 @@ impl Store {
     /// The `limit` most recent launched sessions as last recorded, oldest first; one that had not
     /// ended shows as failed with [`INTERRUPTED`].
     pub fn session_history(&self, limit: usize) -> Result<Vec<SessionStatus>, StoreError> {
-        let rows: Vec<(SessionId, String, u32, String, Option<String>, Option<String>)> = self.read(|c| {
+        let rows: Vec<HistoryRow> = self.read(|c| {
             let mut stmt = c.prepare_cached("SELECT id, image, version, receivers, status, delivery FROM transfer_sessions ORDER BY id DESC LIMIT ?1")?;
             let rows = stmt.query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?;
             Ok(rows.collect::<Result<_, _>>()?)
