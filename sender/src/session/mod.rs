@@ -247,6 +247,11 @@ impl SenderSession {
                     let symbol_bits = 8.0 * self.data_wire_bytes as f64;
                     rate.on_report(now, receiver, heard, &delivery, symbol_bits);
                 }
+                if self.is_straggler(&needs) {
+                    self.hand_off(receiver);
+                    self.check_finished();
+                    return;
+                }
                 if !needs.is_empty() {
                     self.last_need = Some(now);
                     self.schedule.set_proactive(true);
@@ -268,6 +273,9 @@ impl SenderSession {
                 let index = info.index;
                 if !info.done {
                     info.done = true;
+                    if let Some(rate) = &mut self.rate {
+                        rate.forget(receiver);
+                    }
                     self.last_done_at = Some(now);
                     self.events.push_back(Event::ReceiverDone(receiver));
                 }
@@ -325,19 +333,43 @@ impl SenderSession {
         self.last_done_at.map(|at| at + self.config.straggler_deadline)
     }
 
-    /// Hands every unfinished receiver off to its peers, then ends the session. The handoff is
-    /// not acknowledged: like `End`, it goes out `end_repeats` times.
+    /// Hands every unfinished receiver off to its peers, then ends the session.
     fn hand_off_stragglers(&mut self) {
         for id in self.receivers.unfinished() {
-            let Some(info) = self.receivers.get_mut(id) else { continue };
-            info.handed_off = true;
-            let addr = info.addr;
-            for _ in 0..self.config.end_repeats.max(1) {
-                self.queue_control(addr, &Packet::Handoff { receiver: id });
-            }
-            self.events.push_back(Event::ReceiverHandedOff(id));
+            self.hand_off(id);
         }
         self.check_finished();
+    }
+
+    /// Stops waiting for receiver `id` and tells it to complete from its peers. The handoff is
+    /// not acknowledged: like `End`, it goes out `end_repeats` times (and again whenever the
+    /// receiver still reports).
+    fn hand_off(&mut self, id: u64) {
+        let Some(info) = self.receivers.get_mut(id) else { return };
+        if !info.is_waited_for() {
+            return;
+        }
+        info.handed_off = true;
+        let addr = info.addr;
+        if let Some(rate) = &mut self.rate {
+            rate.forget(id);
+        }
+        for _ in 0..self.config.end_repeats.max(1) {
+            self.queue_control(addr, &Packet::Handoff { receiver: id });
+        }
+        self.events.push_back(Event::ReceiverHandedOff(id));
+    }
+
+    /// Whether a receiver reporting `needs` is a straggler to hand off to its peers rather than
+    /// repair by multicast: once the first pass is over and another receiver holds the whole
+    /// object, a need above [`SenderConfig::straggler_need_pct`] of a block's K comes from a
+    /// receiver far behind (slow, late, restarted, or behind a link that was down), and
+    /// multicast repair for it would cost every other receiver's link that much again (issue
+    /// 18: sender bytes 1.2-3.2 × the object in the straggler plans).
+    fn is_straggler(&self, needs: &[fec::wire::Need]) -> bool {
+        self.schedule.first_pass_over()
+            && self.receivers.any_done()
+            && needs.iter().any(|n| self.schedule.is_straggler_need(n.block, n.need, self.config.straggler_need_pct))
     }
 
     fn queue_control(&mut self, destination: SocketAddr, packet: &Packet<'_>) {
@@ -501,13 +533,21 @@ impl SenderSession {
     /// Advances timers to `now`: starts the session, drops silent receivers.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.maybe_start(now);
-        if let Some(rate) = &mut self.rate
-            && let Some(rate_bps) = rate.roll(now, self.schedule.sent())
-        {
-            self.pacer.set_rate_bps(rate_bps);
+        if let Some(rate) = &mut self.rate {
+            if let Some(rate_bps) = rate.roll(now, self.schedule.sent(), || self.receivers.waited_for()) {
+                self.pacer.set_rate_bps(rate_bps);
+            }
+            // Receivers too slow for the group finish from their peers: waited for, they would
+            // hold the session open at their pace.
+            for id in rate.take_outliers() {
+                self.hand_off(id);
+            }
         }
         if let Some(deadline) = now.checked_sub(self.config.receiver_timeout) {
             for id in self.receivers.expire(deadline) {
+                if let Some(rate) = &mut self.rate {
+                    rate.forget(id);
+                }
                 self.events.push_back(Event::ReceiverLost(id));
             }
         }
