@@ -38,12 +38,14 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Refuses `token` (401) unless it is the current token of `node`: wrong, revoked and other nodes'
+    /// Refuses `token` (401) unless it is the current token of `node` or an unexpired stateless boot
+    /// credential of it (see [`super::stateless_boot`]): wrong, revoked and other nodes'
     /// tokens alike, and unknown nodes get the same answer, so a token holder cannot probe for node
     /// names.
     pub fn check_node_token(&self, node: &str, token: &str) -> Result<(), ApiError> {
         let generation = self.store.token_generation(node).map_err(|_| ApiError::Unauthorized)?;
-        if self.auth.is_node(node, generation, token) { Ok(()) } else { Err(ApiError::Unauthorized) }
+        let now = crate::store::now_unix_s();
+        if self.auth.is_node(node, generation, token) || super::stateless_boot::is_credential(&self.auth, node, generation, token, now) { Ok(()) } else { Err(ApiError::Unauthorized) }
     }
 
     /// Reloads the server pool from the store after a server changed.

@@ -12,6 +12,7 @@ mod nodes;
 pub mod schema;
 mod servers;
 pub mod sessions;
+mod stateless_boot;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -111,7 +112,7 @@ impl Store {
 }
 
 /// Seconds since the Unix epoch.
-fn now_unix_s() -> u64 {
+pub(crate) fn now_unix_s() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
