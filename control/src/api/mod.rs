@@ -16,6 +16,7 @@ pub mod nodes;
 pub mod objects;
 pub mod servers;
 pub mod state;
+pub mod stateless_boot;
 pub mod transfers;
 
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/nodes/{name}", get(nodes::show).patch(nodes::set).delete(nodes::delete))
         .route("/api/v1/nodes/{name}/reimage", post(nodes::reimage))
         .route("/api/v1/nodes/{name}/agent", get(nodes::agent_status))
+        .route("/api/v1/nodes/{name}/reimages", get(nodes::reimages))
         .route("/api/v1/discovered", get(nodes::discovered))
         .route("/api/v1/images", get(images::list).post(images::add))
         .route("/api/v1/images/{name}", get(images::show).delete(images::delete))
@@ -67,6 +69,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/agent/nodes/{name}/progress", post(agent::progress))
         .route("/api/v1/agent/nodes/{name}/report", post(agent::report))
         .route("/api/v1/agent/nodes/{name}/status", post(agent::status))
+        .route("/api/v1/agent/nodes/{name}/stateless/exchange", post(stateless_boot::exchange))
+        .route("/api/v1/agent/nodes/{name}/stateless/finish", post(stateless_boot::finish))
         .route("/api/v1/agent/discovered/{mac}/inventory", post(agent::discovered_inventory))
         .route("/api/v1/agent/nodes/{name}/servers", post(mirrors::choose))
         .route("/api/v1/agent/nodes/{name}/images/{image}/versions/{version}/manifest", get(objects::manifest))
