@@ -155,10 +155,13 @@ pub fn run(args: FetchArgs) -> anyhow::Result<ExitCode> {
         eprintln!("fetched: left {} after {} verified block(s): {}", f.server, f.delivered, f.error);
     }
     let finished_on = http.mirrors.servers()[stats.finished_on].base_url();
-    let (fetch, failovers) = (stats.fetch, stats.failovers.len());
+    // Servers left: before the manifest (it came from a later one) and during the download; the
+    // blocks those kept are what a move to another server did not fetch again.
+    let (fetch, failovers) = (stats.fetch, http.first + stats.failovers.len());
+    let kept: u32 = stats.failovers.iter().map(|f| f.delivered).sum();
     let mbps = fetch.bytes as f64 / elapsed / 1e6;
     println!(
-        "fetched: {}@{} ({} bytes), {} bytes over HTTP in {elapsed:.2} s, {mbps:.1} MB/s ({:.2} Gbit/s), {} requests, {} retries, failovers={failovers} finished_on={finished_on}",
+        "fetched: {}@{} ({} bytes), {} bytes over HTTP in {elapsed:.2} s, {mbps:.1} MB/s ({:.2} Gbit/s), {} requests, {} retries, failovers={failovers} kept_blocks={kept} finished_on={finished_on}",
         http.object.image,
         http.object.version,
         layout.object_size(),

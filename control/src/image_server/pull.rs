@@ -89,7 +89,7 @@ fn pull_once(config: &ImageServerConfig, copies: &Copies, image: &str, version: 
     copies.set(image, version, CopyState::Pulling { stored: done, blocks });
     Mirrors::new(vec![upstream], fetch).fetch(&object, &target, Some(&mut journal), &missing, 0, |_| {
         done += 1;
-        if done % 64 == 0 {
+        if done.is_multiple_of(64) {
             copies.set(image, version, CopyState::Pulling { stored: done, blocks });
         }
     })?;

@@ -14,6 +14,7 @@ mod health;
 mod boot;
 mod fetch;
 mod hardening;
+mod image_servers;
 mod image_store;
 mod images;
 mod layouts;
