@@ -113,6 +113,11 @@ impl Store {
         self.read(|c| found(c.query_row("SELECT token_generation FROM nodes WHERE name = ?1", [name], |r| r.get(0)), || format!("node {name}")))
     }
 
+    /// The stateless server the node was last given.
+    pub fn stateless_server(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        self.read(|c| found(c.query_row("SELECT stateless_server FROM nodes WHERE name = ?1", [name], |r| r.get(0)), || format!("node {name}")))
+    }
+
     /// Records which stateless server the node was given.
     pub fn set_stateless_server(&self, name: &str, server: Option<i64>) -> Result<(), StoreError> {
         self.write(|tx| {
