@@ -39,6 +39,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/nodes/{name}", get(nodes::show).patch(nodes::set).delete(nodes::delete))
         .route("/api/v1/nodes/{name}/reimage", post(nodes::reimage))
         .route("/api/v1/nodes/{name}/agent", get(nodes::agent_status))
+        .route("/api/v1/nodes/{name}/reimages", get(nodes::reimages))
         .route("/api/v1/discovered", get(nodes::discovered))
         .route("/api/v1/images", get(images::list).post(images::add))
         .route("/api/v1/images/{name}", get(images::show).delete(images::delete))

@@ -4,6 +4,7 @@
 //! write that takes microseconds, far below the cost of the HTTP request around it, and one writer is
 //! what SQLite allows anyway.
 pub mod agent_status;
+pub mod attempts;
 pub mod discovered;
 pub mod images;
 mod layouts;
