@@ -37,8 +37,6 @@ pub enum Job {
         node: String,
         /// Its token, good for one exchange.
         token: Secret,
-        /// The stateless server the control plane chose for this boot (`fountain.image_server`).
-        image_server: Option<String>,
     },
 }
 
@@ -85,7 +83,7 @@ pub fn parse(cmdline: &str) -> Result<BootArgs, CmdlineError> {
                 version: version.parse().map_err(|e: std::num::ParseIntError| invalid("version", version, e.to_string()))?,
             }
         }
-        "stateless" => Job::Stateless { node: node()?, token: token()?, image_server: get("image_server").ok().map(str::to_string) },
+        "stateless" => Job::Stateless { node: node()?, token: token()? },
         other => return Err(invalid("mode", other, "expected discover, reimage or stateless".into())),
     };
     Ok(BootArgs { server: server.trim_end_matches('/').to_string(), job })
@@ -121,8 +119,8 @@ mod tests {
 
         let script = Script::Agent { node: "n2", token: &token, job: AgentBoot::Stateless { image: "deb", version: 4, server: "http://10.0.0.9:81/img" }, kernel_args: &extra };
         match parse(&kernel_line(&script)).unwrap().job {
-            Job::Stateless { node, token, image_server } => {
-                assert_eq!((node.as_str(), token.expose(), image_server.as_deref()), ("n2", "00ff", Some("http://10.0.0.9:81/img")));
+            Job::Stateless { node, token } => {
+                assert_eq!((node.as_str(), token.expose()), ("n2", "00ff"));
             }
             other => panic!("{other:?}"),
         }

@@ -77,8 +77,8 @@ pub fn run(src: &Sources<'_>, mode: Mode) -> Result<(), AgentError> {
             }
             result
         }
-        Job::Stateless { node, token, image_server } => {
-            let order = stateless::Order { server: &args.server, node: &node, token, image_server: image_server.as_deref() };
+        Job::Stateless { node, token } => {
+            let order = stateless::Order { server: &args.server, node: &node, token };
             stateless::boot(order, &inventory, &src.proc.join("meminfo"))
         }
     }

@@ -3,4 +3,5 @@
 //! since TCG guests are CPU-bound.
 mod discovery;
 mod layout;
+mod stateless;
 mod util;

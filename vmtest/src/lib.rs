@@ -8,6 +8,7 @@
 //! Boot files are built once per content hash of the `fountain` binary and the host's kernel.
 mod bootcache;
 mod console;
+mod image;
 mod lab;
 mod netns;
 pub mod nfs;
@@ -18,6 +19,7 @@ use std::process::{Command, Stdio};
 
 pub use bootcache::boot_files;
 pub use console::Console;
+pub use image::{IMAGE, debian_image, image_unavailable_reason};
 pub use lab::Lab;
 pub use vm::{Vm, VmSpec};
 

@@ -6,7 +6,7 @@
 //!    nothing.
 //! 2. Check that the image fits in RAM ([`memory`]) before fetching a byte.
 //! 3. Download the artifact into a tmpfs sized to it, every block verified ([`fetch`]), from the
-//!    server the boot script named, failing over to the other healthy ones. HTTP only for now: a
+//!    servers the exchange listed (the control plane's choice first), failing over down the list. HTTP only for now: a
 //!    multicast session for nodes booting the same version together is not built here.
 //! 4. Mount it as it is (read-only squashfs on a loop device) under a tmpfs overlay ([`overlay`]).
 //!    The image is never packed into a cpio, so its size is limited only by RAM.
@@ -85,8 +85,6 @@ pub struct Order<'a> {
     pub node: &'a str,
     /// Its single-use token.
     pub token: Secret,
-    /// The stateless server the boot script chose, if it named one.
-    pub image_server: Option<&'a str>,
 }
 
 /// Runs a stateless boot up to the point where `/init` switches root; `meminfo` is `/proc/meminfo`.
@@ -129,9 +127,8 @@ fn into_ram(order: &Order<'_>, grant: &StatelessBoot, reporter: &Reporter, memin
 
     let paths = overlay::Paths { run: RUN_DIR.into(), new_root: NEW_ROOT.into() };
     overlay::mount(&paths.image_tmpfs(image.artifact_bytes)).map_err(StatelessError::Mount)?;
-    let servers = fetch::order(order.image_server, &grant.servers);
     let started = std::time::Instant::now();
-    let fetched = fetch::download(&servers, order.node, &grant.credential, image, &paths.artifact(), &mut |l| say(l)).map_err(StatelessError::Fetch)?;
+    let fetched = fetch::download(&grant.servers, order.node, &grant.credential, image, &paths.artifact(), &mut |l| say(l)).map_err(StatelessError::Fetch)?;
     let secs = started.elapsed().as_secs_f64();
     say(&format!("{name} in RAM and verified: {} MiB in {secs:.1} s ({:.1} MiB/s), {} server failover(s)", fetched.bytes >> 20, fetched.bytes as f64 / 1048576.0 / secs.max(1e-3), fetched.failovers));
 

@@ -16,9 +16,16 @@ pub fn find(dir: &Path, secret: &[u8]) -> io::Result<Option<PathBuf>> {
             let kind = entry.file_type()?;
             if kind.is_dir() {
                 stack.push(entry.path());
-            } else if kind.is_file() && contains(&std::fs::read(entry.path())?, secret) {
-                return Ok(Some(entry.path()));
-            } else if kind.is_symlink() && contains(std::fs::read_link(entry.path())?.as_os_str().as_encoded_bytes(), secret) {
+                continue;
+            }
+            let bytes = if kind.is_file() {
+                std::fs::read(entry.path())?
+            } else if kind.is_symlink() {
+                std::fs::read_link(entry.path())?.into_os_string().into_encoded_bytes()
+            } else {
+                continue;
+            };
+            if contains(&bytes, secret) {
                 return Ok(Some(entry.path()));
             }
         }

@@ -31,7 +31,15 @@ pub async fn choose(State(st): State<Arc<AppState>>, Path(name): Path<String>, N
     let node = st.store.node(&name)?;
     let image_ref = node.image.as_ref().ok_or_else(|| ApiError::Conflict(format!("node {name} has no image assigned")))?;
     let image = st.store.resolve(image_ref)?;
-    let previous = st.store.stateless_server(&name)?;
+    let servers = servers_for(&st, &name)?;
+    Ok(Json(ImageMirrors { image: image.image, version: image.version, servers }))
+}
+
+/// The servers node `name` loads its image from, in order: its current server while healthy, else
+/// the pool's choice (recorded), then the healthy fallbacks and the control plane. One ordering for
+/// this route and the stateless boot's token exchange.
+pub(crate) fn servers_for(st: &AppState, name: &str) -> Result<Vec<String>, ApiError> {
+    let previous = st.store.stateless_server(name)?;
     let (chosen, others) = {
         let mut pool = lock(&st.pool);
         let kept = previous.and_then(|id| pool.servers().iter().find(|s| s.id == id && s.healthy).cloned());
@@ -44,7 +52,7 @@ pub async fn choose(State(st): State<Arc<AppState>>, Path(name): Path<String>, N
     if let Some(c) = &chosen
         && previous != Some(c.id)
     {
-        st.store.set_stateless_server(&name, Some(c.id))?;
+        st.store.set_stateless_server(name, Some(c.id))?;
     }
     let mut servers: Vec<String> = chosen.iter().map(|s| s.url.clone()).collect();
     for url in others.into_iter().chain(std::iter::once(st.public_url.clone())) {
@@ -52,7 +60,7 @@ pub async fn choose(State(st): State<Arc<AppState>>, Path(name): Path<String>, N
             servers.push(url);
         }
     }
-    Ok(Json(ImageMirrors { image: image.image, version: image.version, servers }))
+    Ok(servers)
 }
 
 /// Healthy servers' URLs, least load per weight first.

@@ -22,7 +22,6 @@ use crate::error::ApiError;
 use crate::image::ImageVersion;
 use crate::node::{NextBoot, Node};
 use crate::store::now_unix_s;
-use crate::sync::lock;
 
 /// How long a boot credential lasts: the download of the largest image on a slow link and the config
 /// plugins fit; a boot that takes longer reboots and gets a fresh token from its boot script.
@@ -43,8 +42,8 @@ pub struct StatelessBoot {
     pub node: Node,
     /// The image version to run.
     pub image: ImageVersion,
-    /// Base URLs of the healthy stateless servers, the one the boot script named among them; the
-    /// agent tries that one first and the others when it fails.
+    /// Base URLs to load the image from, in the order of `POST .../servers` (the node's chosen
+    /// server first, the healthy fallbacks, the control plane last).
     pub servers: Vec<String>,
 }
 
@@ -68,7 +67,7 @@ pub async fn exchange(State(st): State<Arc<AppState>>, Path(name): Path<String>,
     }
     let expires_unix_s = now_unix_s() + BOOT_CREDENTIAL_TTL.as_secs();
     let credential = credential(&st.auth, &name, generation + 1, expires_unix_s);
-    let servers = lock(&st.pool).servers().iter().filter(|s| s.healthy).map(|s| s.url.clone()).collect();
+    let servers = super::mirrors::servers_for(&st, &name)?;
     tracing::info!(node = %name, image = %image.image, version = image.version, "stateless boot: token exchanged and revoked");
     Ok(Json(StatelessBoot { credential, expires_unix_s, node, image, servers }))
 }

@@ -26,7 +26,7 @@ fn the_token_works_once_and_the_credential_until_the_agent_finishes() {
     let boot = exchange(&ts, "a", &token).expect(200).json();
     assert_eq!(boot["node"]["name"], "a");
     assert_eq!((boot["image"]["image"].as_str(), boot["image"]["version"].as_u64()), (Some("deb"), Some(1)));
-    assert_eq!(boot["servers"], json!(["http://127.0.0.1:9001"]));
+    assert_eq!(boot["servers"], json!(["http://127.0.0.1:9001", ts.url()]), "the chosen server, then the control plane");
     let credential = boot["credential"].as_str().unwrap().to_string();
     assert!(!credential.contains(&token));
 
