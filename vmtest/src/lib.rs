@@ -8,6 +8,7 @@
 //! Boot files are built once per content hash of the `fountain` binary and the host's kernel.
 mod bootcache;
 mod console;
+mod image;
 mod lab;
 mod netns;
 mod process;
@@ -18,7 +19,8 @@ use std::process::{Command, Stdio};
 pub use bootcache::boot_files;
 pub use console::Console;
 pub use lab::Lab;
-pub use vm::{Vm, VmSpec};
+pub use image::{DebianImage, WrittenDisk, debian_image, install_fountain, write_disk};
+pub use vm::{DirectBoot, Vm, VmSpec};
 
 /// Why VMs cannot run here, or `None` where they can: qemu must start, and the namespace, bridge,
 /// tap and DHCP server the lab needs must be available.
