@@ -11,6 +11,7 @@ mod console;
 mod image;
 mod lab;
 mod netns;
+pub mod nfs;
 mod process;
 mod vm;
 
