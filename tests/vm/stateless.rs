@@ -42,9 +42,8 @@ fn a_diskless_vm_boots_debian_from_ram_and_forgets_everything_at_power_off() {
     let Some(s) = setup() else { return };
     let started = Instant::now();
     let lab = &s.lab;
-    let fountain = std::path::Path::new(env!("CARGO_BIN_EXE_fountain"));
-    let store = vmtest::debian_image(fountain, &std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vmtest")).expect("building the Debian image");
-    eprintln!("{}", lab.serve_stored(&store, &format!("{IMAGE}@1")).unwrap());
+    let image = vmtest::debian_image(&std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vmtest")).expect("building the Debian image");
+    eprintln!("{}", lab.publish_artifact(IMAGE, &image.artifact).unwrap());
     // The appliance is one of the stateless servers.
     lab.fountain(&["server", "add", &lab.server_url(), "--healthy", "true"]).unwrap();
     let config = lab.dir().join("sl1.yaml");

@@ -19,9 +19,9 @@ use std::process::{Command, Stdio};
 
 pub use bootcache::boot_files;
 pub use console::Console;
-pub use image::{IMAGE, debian_image, image_unavailable_reason};
 pub use lab::Lab;
-pub use vm::{Vm, VmSpec};
+pub use image::{DebianImage, IMAGE, WrittenDisk, debian_image, image_unavailable_reason, install_fountain, write_disk};
+pub use vm::{DirectBoot, Vm, VmSpec};
 
 /// Why VMs cannot run here, or `None` where they can: qemu must start, and the namespace, bridge,
 /// tap and DHCP server the lab needs must be available.
