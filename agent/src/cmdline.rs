@@ -31,12 +31,14 @@ pub enum Job {
         /// Image version.
         version: u32,
     },
-    /// Run `image@version` from RAM.
+    /// Run an image from RAM (which one the token exchange says).
     Stateless {
         /// The node.
         node: String,
-        /// Its token.
+        /// Its token, good for one exchange.
         token: Secret,
+        /// The stateless server the control plane chose for this boot (`fountain.image_server`).
+        image_server: Option<String>,
     },
 }
 
@@ -83,7 +85,7 @@ pub fn parse(cmdline: &str) -> Result<BootArgs, CmdlineError> {
                 version: version.parse().map_err(|e: std::num::ParseIntError| invalid("version", version, e.to_string()))?,
             }
         }
-        "stateless" => Job::Stateless { node: node()?, token: token()? },
+        "stateless" => Job::Stateless { node: node()?, token: token()?, image_server: get("image_server").ok().map(str::to_string) },
         other => return Err(invalid("mode", other, "expected discover, reimage or stateless".into())),
     };
     Ok(BootArgs { server: server.trim_end_matches('/').to_string(), job })
@@ -113,6 +115,14 @@ mod tests {
         match parse(&kernel_line(&script)).unwrap().job {
             Job::Reimage { node, token, image, version } => {
                 assert_eq!((node.as_str(), token.expose(), image.as_str(), version), ("n1", "00ff", "deb", 3));
+            }
+            other => panic!("{other:?}"),
+        }
+
+        let script = Script::Agent { node: "n2", token: &token, job: AgentBoot::Stateless { image: "deb", version: 4, server: "http://10.0.0.9:81/img" }, kernel_args: &extra };
+        match parse(&kernel_line(&script)).unwrap().job {
+            Job::Stateless { node, token, image_server } => {
+                assert_eq!((node.as_str(), token.expose(), image_server.as_deref()), ("n2", "00ff", Some("http://10.0.0.9:81/img")));
             }
             other => panic!("{other:?}"),
         }

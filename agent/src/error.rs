@@ -33,7 +33,7 @@ pub enum AgentError {
     /// Laying out the disks was refused before any write, or a step failed.
     #[error(transparent)]
     Layout(#[from] ApplyError),
-    /// The job cannot be done by this agent.
-    #[error("{0}")]
-    Unsupported(String),
+    /// A stateless boot stopped.
+    #[error(transparent)]
+    Stateless(#[from] crate::stateless::StatelessError),
 }

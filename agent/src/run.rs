@@ -15,6 +15,7 @@ use crate::layout::{self, Mode};
 use crate::inventory;
 use crate::net;
 use crate::report::Reporter;
+use crate::stateless;
 
 /// Where the agent reads its inputs (the real ones, or a test's).
 #[derive(Debug, Clone)]
@@ -76,10 +77,9 @@ pub fn run(src: &Sources<'_>, mode: Mode) -> Result<(), AgentError> {
             }
             result
         }
-        Job::Stateless { node, token } => {
-            let err = AgentError::Unsupported("stateless boot is not built yet".into());
-            let _ = Reporter::node(&args.server, &node, token).status(&AgentReport { message: "stateless boot".into(), error: Some(err.to_string()), inventory: Some(inventory), phases: Vec::new() });
-            Err(err)
+        Job::Stateless { node, token, image_server } => {
+            let order = stateless::Order { server: &args.server, node: &node, token, image_server: image_server.as_deref() };
+            stateless::boot(order, &inventory, &src.proc.join("meminfo"))
         }
     }
 }

@@ -7,6 +7,7 @@
 //! device with a [`Journal`] so a restarted receiver resumes.
 
 pub mod fetch;
+pub mod fetch_mirrors;
 pub mod journal;
 pub mod peer;
 pub mod serve;

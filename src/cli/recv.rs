@@ -172,7 +172,7 @@ pub fn receive(ticket: &SessionTicket, out: &Path, journal: &Path, options: Rece
         (Err(ended @ (ReceiveError::SenderEnded { .. } | ReceiveError::SenderLost { .. })), Some(http)) => {
             let missing: Vec<BlockId> = layout.blocks().filter(|&b| !session.is_stored(b)).collect();
             eprintln!("{label}: {ended}; fetching the {} missing block(s) over HTTP from {}", missing.len(), http.url);
-            http.fetch(&target, &mut journal, &missing, label, show_progress)?.blocks
+            http.fetch(&target, &mut journal, &missing, label, show_progress)?.fetch.blocks
         }
         (Err(e), _) => return Err(e.into()),
     };

@@ -10,6 +10,7 @@ mod bootcache;
 mod console;
 mod lab;
 mod netns;
+pub mod nfs;
 mod process;
 mod vm;
 

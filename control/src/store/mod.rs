@@ -4,6 +4,7 @@
 //! write that takes microseconds, far below the cost of the HTTP request around it, and one writer is
 //! what SQLite allows anyway.
 pub mod agent_status;
+pub mod attempts;
 pub mod discovered;
 pub mod images;
 mod layouts;
@@ -11,6 +12,7 @@ mod nodes;
 pub mod schema;
 mod servers;
 pub mod sessions;
+mod stateless_boot;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -110,7 +112,7 @@ impl Store {
 }
 
 /// Seconds since the Unix epoch.
-fn now_unix_s() -> u64 {
+pub(crate) fn now_unix_s() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 

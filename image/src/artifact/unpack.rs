@@ -1,10 +1,11 @@
 //! Unpacking an artifact onto a stateful node's target (its root filesystem mounted at a directory,
 //! the other filesystems mounted below it). unsquashfs restores owners, modes, times, xattrs
-//! (SELinux labels and capabilities included), hard links, and leaves zero blocks as holes.
+//! (SELinux labels and capabilities included), hard links, and leaves zero blocks as holes; POSIX
+//! ACLs, which squashfs cannot hold, come back from the dump the pack put in (see [`super::acls`]).
 use std::path::Path;
 use std::process::Command;
 
-use super::{ArtifactError, tool};
+use super::{ArtifactError, acls, tool};
 
 /// Unpacks `artifact` into `target`, which must exist (a mount point, usually empty). Existing files
 /// are overwritten; any error, an xattr that could not be set included, fails the unpack.
@@ -14,5 +15,6 @@ pub fn unpack(artifact: &Path, target: &Path) -> Result<(), ArtifactError> {
     }
     let mut cmd = Command::new("unsquashfs");
     cmd.args(["-no-progress", "-quiet", "-force", "-xattrs", "-strict-errors", "-dest"]).arg(target).arg(artifact);
-    tool::run("unsquashfs", &mut cmd)
+    tool::run("unsquashfs", &mut cmd)?;
+    acls::restore(target)
 }
