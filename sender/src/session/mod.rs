@@ -23,6 +23,11 @@ use std::time::Instant;
 /// share of the blocks stored is far behind, and handed off.
 const TAIL_STORED_FRACTION: f64 = 0.9;
 
+/// The straggler rules (a need far behind, the tail) apply to groups whose tail share holds at
+/// least this many receivers (14 at 15%): in smaller ones a late or restarted member failed to
+/// finish from its few peers (netsim tests, 12 nodes), and the deadline serves them.
+const MIN_TAIL: usize = 2;
+
 /// Something to put on the network.
 #[must_use]
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -365,7 +370,7 @@ impl SenderSession {
     /// [`SenderConfig::straggler_tail_share`] of the group.
     fn is_tail(&self) -> bool {
         let tail = (self.config.straggler_tail_share * self.receivers.len() as f64).floor() as usize;
-        tail > 0 && self.receivers.waited_for() <= tail
+        tail >= MIN_TAIL && self.receivers.waited_for() <= tail
     }
 
     /// Stops waiting for receiver `id` and tells it to complete from its peers. The handoff is
@@ -394,7 +399,8 @@ impl SenderSession {
     /// multicast repair for it would cost every other receiver's link that much again (issue
     /// 18: sender bytes 1.2-3.2 × the object in the straggler plans).
     fn is_straggler(&self, needs: &[fec::wire::Need]) -> bool {
-        self.schedule.first_pass_over()
+        (self.config.straggler_tail_share * self.receivers.len() as f64).floor() as usize >= MIN_TAIL
+            && self.schedule.first_pass_over()
             && self.receivers.any_done()
             && needs.iter().any(|n| self.schedule.is_straggler_need(n.block, n.need, self.config.straggler_need_pct))
     }
