@@ -106,6 +106,10 @@ impl RateConfig {
 /// Spans of fewer symbols sent say nothing about the rate.
 const MIN_MARKS: u32 = 32;
 
+/// Groups with room for fewer outliers than this follow their slowest congested receiver that
+/// is not an outlier; larger ones skip a minority (see [`AdaptiveRate::react`]'s body).
+const MIN_MINORITY: usize = 2;
+
 /// Loss above this is never taken for a link's usual random loss.
 const MAX_USUAL_LOSS: f64 = 0.25;
 
@@ -155,6 +159,8 @@ pub struct AdaptiveRate {
     /// long enough to measure keep up with the rate: a receiver reports at once when congested,
     /// and otherwise only a keepalive every half second.
     group: usize,
+    /// The outliers' bound at the last reaction (see [`Self::is_outlier`]).
+    outlier_bound_bps: Option<f64>,
 }
 
 impl AdaptiveRate {
@@ -176,6 +182,7 @@ impl AdaptiveRate {
             cut_in_window: false,
             outliers: Vec::new(),
             group: 0,
+            outlier_bound_bps: None,
         }
     }
 
@@ -250,24 +257,34 @@ impl AdaptiveRate {
         self.congested.remove(&receiver);
     }
 
-    /// Whether `receiver` is too slow to set the group's pace now (see the module's doc).
+    /// Whether `receiver` was too slow to set the group's pace at the last reaction to
+    /// congestion (see the module's doc).
     pub fn is_outlier(&self, receiver: u64) -> bool {
         let Some((best, _)) = self.peers.get(&receiver).and_then(|p| p.best) else { return false };
-        self.outlier_bound().is_some_and(|bound| best < bound)
+        self.outlier_bound_bps.is_some_and(|bound| best < bound)
     }
 
-    /// Rates below this are outliers' (`None`: nobody is an outlier now).
-    fn outlier_bound(&self) -> Option<f64> {
-        let mut best: Vec<f64> = self.peers.values().filter_map(|p| p.best.map(|(b, _)| b)).collect();
-        if best.is_empty() {
+    /// Rates below this are outliers' (`None`: nobody is an outlier now), given the receivers
+    /// `congested` now. A receiver that is not congested keeps up with the rate, whatever rate
+    /// its spans measured (in startup they lag the doubling rate), and so does one never
+    /// measured (see `group`); a congested one is worth its best recent rate.
+    fn outlier_bound(&self, congested: &HashMap<u64, Option<f64>>) -> Option<f64> {
+        let mut rates: Vec<f64> = Vec::with_capacity(self.group.max(self.peers.len()));
+        for (id, peer) in &self.peers {
+            match (peer.best, congested.contains_key(id)) {
+                (Some((best, _)), true) => rates.push(best),
+                (best, false) => rates.push(best.map_or(self.rate_bps, |(b, _)| b.max(self.rate_bps))),
+                (None, true) => {}
+            }
+        }
+        if rates.is_empty() {
             return None;
         }
-        // The receivers not measured keep up with the rate (see `group`).
-        best.resize(best.len().max(self.group), self.rate_bps);
-        best.sort_by(f64::total_cmp);
-        let bound = best[best.len() / 2] * self.config.outlier_factor;
-        let below = best.iter().take_while(|&&b| b < bound).count();
-        let allowed = (self.config.outlier_share * best.len() as f64).floor().max(if best.len() >= 3 { 1.0 } else { 0.0 });
+        rates.resize(rates.len().max(self.group), self.rate_bps);
+        rates.sort_by(f64::total_cmp);
+        let bound = rates[rates.len() / 2] * self.config.outlier_factor;
+        let below = rates.iter().take_while(|&&b| b < bound).count();
+        let allowed = (self.config.outlier_share * rates.len() as f64).floor().max(if rates.len() >= 3 { 1.0 } else { 0.0 });
         (below as f64 <= allowed && below > 0).then_some(bound)
     }
 
@@ -307,20 +324,36 @@ impl AdaptiveRate {
     /// Cuts the rate to the slowest congested receiver that is not an outlier.
     fn react(&mut self, mark: u64) {
         let congested = std::mem::take(&mut self.congested);
-        let bound = self.outlier_bound();
-        let mut slowest: Option<f64> = None;
-        let mut unmeasured = false;
-        for (receiver, estimate) in congested {
+        let bound = self.outlier_bound(&congested);
+        self.outlier_bound_bps = bound;
+        // In a large group, up to `allowed` receivers congested at once are a minority: a
+        // burst of loss, a crash, a few slow links. The rate follows the group, and skips as
+        // many of the slowest estimates (netsim, bursty loss: one node's burst cut the rate to
+        // its floor for all 500).
+        let group = self.group.max(self.peers.len());
+        let allowed = (self.config.outlier_share * group as f64).floor() as usize;
+        let skip = if allowed >= MIN_MINORITY { allowed } else { 0 };
+        let mut estimates: Vec<f64> = Vec::new();
+        let mut unmeasured = 0;
+        let mut ids: Vec<u64> = congested.keys().copied().collect();
+        ids.sort_unstable();
+        for receiver in ids {
             let best = self.peers.get(&receiver).and_then(|p| p.best.map(|(b, _)| b));
             if bound.is_some_and(|bound| best.is_some_and(|b| b < bound)) {
                 self.outliers.push(receiver);
                 continue;
             }
-            match estimate {
-                Some(e) => slowest = Some(slowest.map_or(e, |s| s.min(e))),
-                None => unmeasured = true,
+            match congested[&receiver] {
+                Some(e) => estimates.push(e),
+                None => unmeasured += 1,
             }
         }
+        if estimates.len() + unmeasured + self.outliers.len() <= skip {
+            return;
+        }
+        estimates.sort_by(f64::total_cmp);
+        let slowest = estimates.get(skip.saturating_sub(self.outliers.len()).min(estimates.len().saturating_sub(1))).copied();
+        let unmeasured = unmeasured > 0;
         let target = match (slowest, unmeasured) {
             (Some(bottleneck), _) => {
                 self.bottleneck_bps = Some(bottleneck);
@@ -512,6 +545,34 @@ mod tests {
         rate.on_report(start + Duration::from_millis(80), 1, 100, &later, SYMBOL_BITS);
         rate.roll(start + Duration::from_millis(110), 300, || 0);
         assert!(rate.rate_bps() < cut);
+    }
+
+    /// In a group of 40, three receivers congested at once with tiny delivery (a burst of loss)
+    /// move nothing; when most of the group is congested, the rate follows it, skipping the
+    /// slowest few.
+    #[test]
+    fn a_congested_minority_of_a_large_group_does_not_cut() {
+        let mut rate = at_ceiling(1_000_000_000);
+        let start = Instant::now();
+        let clean = Delivery { symbols: 1000, window_drops: 0, marks: 1000, span_us: 12_000, queue_us: 0 };
+        let burst = Delivery { symbols: 50, window_drops: 0, marks: 1000, span_us: 12_000, queue_us: 0 };
+        let queued = Delivery { symbols: 500, window_drops: 0, marks: 1000, span_us: 12_000, queue_us: 20_000 };
+        for receiver in 0..40 {
+            rate.on_report(start, receiver, 0, &clean, SYMBOL_BITS);
+        }
+        let now = start + Duration::from_millis(10);
+        for receiver in 0..3 {
+            rate.on_report(now, receiver, 0, &burst, SYMBOL_BITS);
+        }
+        rate.roll(now + Duration::from_millis(30), 1000, || 40);
+        assert_eq!(rate.rate_bps(), 1_000_000_000, "a minority's burst");
+        assert!(rate.take_outliers().is_empty(), "their best rates are the group's: no outliers");
+        let now = now + Duration::from_millis(40);
+        for receiver in 0..40 {
+            rate.on_report(now, receiver, 1000, if receiver < 3 { &burst } else { &queued }, SYMBOL_BITS);
+        }
+        rate.roll(now + Duration::from_millis(30), 2000, || 40);
+        assert!((450_000_000..=500_000_000).contains(&rate.rate_bps()), "the group's bottleneck: {}", rate.rate_bps());
     }
 
     #[test]

@@ -188,9 +188,14 @@ fn a_handed_off_receiver_steers_neither_repair_nor_rate() {
 /// would cost every receiver's link.
 #[test]
 fn a_receiver_far_behind_is_handed_off_once_another_is_done() {
-    let mut session = session(3, |_| {});
+    // The rule applies to groups of 14 or more (see `straggler_tail_share`).
+    let mut session = session(14, |_| {});
     let start = Instant::now();
-    let now = start_three(&mut session, start);
+    for id in 1..=14 {
+        feed(&mut session, start, id, Packet::Join { receiver: id });
+    }
+    let (now, _, events) = drive(&mut session, start, start + Duration::from_secs(1));
+    assert!(events.contains(&Event::Started));
     // Nobody holds the object yet: the large need is repaired.
     status(&mut session, now, 3, 1, 40);
     let (now, transmits, events) = drive(&mut session, now, now + Duration::from_millis(100));
@@ -202,8 +207,10 @@ fn a_receiver_far_behind_is_handed_off_once_another_is_done() {
     assert!(events.contains(&Event::ReceiverHandedOff(3)), "{events:?}");
     assert!(!transmits.iter().any(|t| matches!(t, Transmit::Symbol { .. })), "no repair for it");
     assert!(packets_to(&transmits, addr(3)).contains(&Packet::Handoff { receiver: 3 }));
-    // The session waits for receiver 2 alone now.
-    done(&mut session, now, 2);
+    // The session waits for the other twelve alone now.
+    for id in [2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14] {
+        done(&mut session, now, id);
+    }
     let (_, _, events) = drive(&mut session, now, now + Duration::from_secs(1));
     assert_eq!(events.last(), Some(&Event::Finished));
 }
