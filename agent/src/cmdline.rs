@@ -31,11 +31,11 @@ pub enum Job {
         /// Image version.
         version: u32,
     },
-    /// Run `image@version` from RAM.
+    /// Run an image from RAM (which one the token exchange says).
     Stateless {
         /// The node.
         node: String,
-        /// Its token.
+        /// Its token, good for one exchange.
         token: Secret,
     },
 }
@@ -113,6 +113,14 @@ mod tests {
         match parse(&kernel_line(&script)).unwrap().job {
             Job::Reimage { node, token, image, version } => {
                 assert_eq!((node.as_str(), token.expose(), image.as_str(), version), ("n1", "00ff", "deb", 3));
+            }
+            other => panic!("{other:?}"),
+        }
+
+        let script = Script::Agent { node: "n2", token: &token, job: AgentBoot::Stateless { image: "deb", version: 4, server: "http://10.0.0.9:81/img" }, kernel_args: &extra };
+        match parse(&kernel_line(&script)).unwrap().job {
+            Job::Stateless { node, token } => {
+                assert_eq!((node.as_str(), token.expose()), ("n2", "00ff"));
             }
             other => panic!("{other:?}"),
         }

@@ -39,4 +39,7 @@ pub enum AgentError {
     /// The job cannot be done by this agent.
     #[error("{0}")]
     Unsupported(String),
+    /// A stateless boot stopped.
+    #[error(transparent)]
+    Stateless(#[from] crate::stateless::StatelessError),
 }

@@ -13,5 +13,6 @@ pub mod net;
 pub mod plan;
 mod report;
 pub mod run;
+pub mod stateless;
 
 pub use error::AgentError;

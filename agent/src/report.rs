@@ -36,7 +36,7 @@ impl Reporter {
         Reporter { client: Client::new(server, Secret::new(String::new())), server: server.to_string(), node: None }
     }
 
-    fn retry<T>(&self, doing: &str, mut call: impl FnMut(&Client) -> Result<T, ClientError>) -> Result<T, AgentError> {
+    pub(crate) fn retry<T>(&self, doing: &str, mut call: impl FnMut(&Client) -> Result<T, ClientError>) -> Result<T, AgentError> {
         let mut attempt = 1;
         loop {
             match call(&self.client) {

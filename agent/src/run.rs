@@ -18,6 +18,7 @@ use crate::inventory;
 use crate::net;
 use crate::plan::Plan;
 use crate::report::Reporter;
+use crate::stateless;
 
 /// Where the agent reads its inputs (the real ones, or a test's).
 #[derive(Debug, Clone)]
@@ -81,9 +82,8 @@ pub fn run(src: &Sources<'_>, mode: Mode) -> Result<(), AgentError> {
             crate::install::reimage(&reporter, job, &inventory, mode, &mut phases)
         }
         Job::Stateless { node, token } => {
-            let err = AgentError::Unsupported("stateless boot is not built yet".into());
-            let _ = Reporter::node(&args.server, &node, token).status(&AgentReport { message: "stateless boot".into(), error: Some(err.to_string()), inventory: Some(inventory), phases: Vec::new() });
-            Err(err)
+            let order = stateless::Order { server: &args.server, node: &node, token };
+            stateless::boot(order, &inventory, &src.proc.join("meminfo"))
         }
     }
 }

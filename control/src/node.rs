@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::mac::Mac;
 use crate::names::check_name;
 use crate::node_config::{Bond, NodeFile, Vlan};
+use crate::transfer::DeliveryChoice;
 
 /// Most MACs one node may have (a machine with more ports boots from one of a few anyway).
 pub const MACS_PER_NODE_MAX: usize = 16;
@@ -204,6 +205,10 @@ pub struct Node {
     pub config: NodeConfig,
     /// What the agent last reported as installed.
     pub installed: Option<Installed>,
+    /// How the operator asked the current (or last) re-image to be delivered; absent: the server's
+    /// default. Set by each re-image request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliveryChoice>,
 }
 
 /// Body of `POST /api/v1/nodes`.
@@ -274,6 +279,7 @@ impl NewNode {
             boot_mode: self.boot_mode,
             config: self.config,
             installed: None,
+            delivery: None,
         };
         node.check()?;
         Ok(node)

@@ -17,6 +17,7 @@ use crate::stateless::check_url;
 use crate::sync::lock;
 use crate::store::{Store, StoreError};
 use crate::transfer::gather::{GatherConfig, Gatherer};
+use crate::transfer::DeliveryChoice;
 use crate::transfer::launcher::TransferLauncher;
 
 /// Server settings.
@@ -40,6 +41,8 @@ pub struct ServeConfig {
     pub health_interval: Option<Duration>,
     /// Connection cap and timeouts.
     pub limits: ConnectionLimits,
+    /// Delivery of re-images that choose none.
+    pub delivery: DeliveryChoice,
 }
 
 impl ServeConfig {
@@ -56,6 +59,7 @@ impl ServeConfig {
             max_receivers,
             health_interval: None,
             limits: ConnectionLimits::default(),
+            delivery: DeliveryChoice::Auto,
         }
     }
 }
@@ -116,7 +120,7 @@ impl Server {
         check_url(&public_url).map_err(ServeError::Config)?;
         let mut pool = ServerPool::new(config.policy, config.seed);
         pool.set_servers(store.servers()?);
-        let gatherer = Gatherer::new(GatherConfig { window: config.window, max_receivers: config.max_receivers }, store.first_free_session_id()?);
+        let gatherer = Gatherer::new(GatherConfig { window: config.window, max_receivers: config.max_receivers, delivery: config.delivery }, store.first_free_session_id()?);
         let state = Arc::new(AppState {
             store: Arc::new(store),
             auth,

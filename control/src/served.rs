@@ -55,6 +55,8 @@ pub fn clean_interrupted_uploads(data_dir: &Path) {
         Ok(n) => tracing::info!(files = n, "removed the leftovers of interrupted ISO uploads"),
         Err(e) => tracing::warn!(error = %e, "could not clean the ISO folder"),
     }
+    // No request runs yet: every capture staged before is one the old server never finished.
+    crate::capture::staging::clean(data_dir, std::time::Duration::ZERO);
 }
 
 /// The artifact file a served version `name@version` gets, relative to the images folder (its

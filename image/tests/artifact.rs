@@ -114,3 +114,58 @@ fn a_stateless_node_mounts_the_artifact_as_it_is() {
     assert!(hard_linked);
     assert_eq!(String::from_utf8_lossy(&x.stdout), "kept");
 }
+
+fn sh(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A file's ACL as `getfacl` prints it, owners as numbers, without the `# file:` line.
+fn acl(path: &Path) -> String {
+    sh(Command::new("getfacl").args(["--numeric", "--omit-header"]).arg(path))
+}
+
+/// A file's SELinux label, set by hand (no policy needs to be loaded for root to write it).
+fn label(path: &Path) -> String {
+    sh(Command::new("getfattr").args(["--only-values", "-n", "security.selinux"]).arg(path))
+}
+
+#[test]
+fn acls_and_selinux_labels_survive_the_artifact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for (root, names) in [(&a, ["srv/shared dir/file", "srv/plain", "etc/shadow"]), (&b, ["etc/shadow", "srv/plain", "srv/shared dir/file"])] {
+        make_root(root, &NAMES);
+        for n in names {
+            let p = root.join(n);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, n).unwrap();
+        }
+        sh(Command::new("setfacl").args(["-m", "u:1234:rwx,g:5678:r"]).arg(root.join("srv/shared dir/file")));
+        sh(Command::new("setfacl").args(["-d", "-m", "u:1234:rx"]).arg(root.join("srv/shared dir")));
+        sh(Command::new("setfacl").args(["-m", "g:42:r"]).arg(root.join("etc/shadow")));
+        sh(Command::new("setfattr").args(["-n", "security.selinux", "-v", "system_u:object_r:shadow_t:s0"]).arg(root.join("etc/shadow")));
+    }
+    let pa = pack(&a, &tmp.path().join("a.sqfs")).unwrap();
+    let pb = pack(&b, &tmp.path().join("b.sqfs")).unwrap();
+    assert_eq!(std::fs::read(&pa.path).unwrap(), std::fs::read(&pb.path).unwrap(), "the ACL dump depends on the order files were made");
+    assert!(!tmp.path().join("a.sqfs.posix-acls").exists(), "the dump outlived the pack");
+    assert!(!a.join(image::artifact::acls::ACL_FILE).exists(), "the pack wrote into the root");
+
+    let out = tmp.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    unpack(&pa.path, &out).unwrap();
+    for rel in ["srv/shared dir/file", "srv/shared dir", "etc/shadow", "srv/plain", "etc/owned"] {
+        assert_eq!(acl(&out.join(rel)), acl(&a.join(rel)), "{rel}: ACL differs after unpack");
+    }
+    assert!(acl(&out.join("srv/shared dir")).contains("default:user:1234:r-x"));
+    assert!(acl(&out.join("srv/shared dir/file")).contains("user:1234:rwx"));
+    assert_eq!(label(&out.join("etc/shadow")), "system_u:object_r:shadow_t:s0");
+    assert!(!out.join(image::artifact::acls::ACL_FILE).exists(), "the dump was left in the unpacked root");
+
+    // A tree without extended ACLs packs as before: no dump inside.
+    let plain = pack(&tmp.path().join("a/usr"), &tmp.path().join("usr.sqfs")).unwrap();
+    let listing = sh(Command::new("unsquashfs").arg("-l").arg(&plain.path));
+    assert!(!listing.contains(image::artifact::acls::ACL_FILE), "{listing}");
+}

@@ -20,7 +20,8 @@ const UDPCAST_SLICE_PACKETS: usize = 1024;
 /// udpcast payload per packet.
 const UDPCAST_PAYLOAD: u64 = 1456;
 
-fn tcp_goodput_bps(link_bps: f64, loss: f64) -> f64 {
+/// TCP goodput of a link of `link_bps` at `loss`.
+pub(crate) fn tcp_goodput_bps(link_bps: f64, loss: f64) -> f64 {
     link_bps * TCP_MSS as f64 / (crate::net::MTU + ETHERNET_OVERHEAD) as f64 * (1.0 - loss)
 }
 

@@ -12,6 +12,7 @@ pub mod net;
 pub mod plan;
 pub mod report;
 mod rounds;
+pub mod stateless;
 
 pub use plan::{Plan, PlanError};
 pub use report::{Outcome, Report, Row, Trace};
@@ -21,7 +22,16 @@ use rand_chacha::ChaCha8Rng;
 use std::time::Instant;
 
 /// Protocols a plan may ask for.
-pub const PROTOCOLS: [&str; 5] = ["fountain", "fountain_swarm", "sequential_unicast", "parallel_unicast", "udpcast"];
+pub const PROTOCOLS: [&str; 8] = [
+    "fountain",
+    "fountain_swarm",
+    "sequential_unicast",
+    "parallel_unicast",
+    "udpcast",
+    "stateless_two_choices",
+    "stateless_uniform",
+    "stateless_one_server",
+];
 
 /// Runs every protocol of `plan` and summarises them.
 pub fn run(plan: &Plan) -> Report {
@@ -58,6 +68,9 @@ pub fn run_outcomes_on(plan: &Plan, threads: usize) -> (Report, Vec<Outcome>) {
             "sequential_unicast" => baselines::sequential_unicast(plan, &faults),
             "parallel_unicast" => baselines::parallel_unicast(plan, &faults),
             "udpcast" => baselines::udpcast(plan, &faults, &mut rng),
+            "stateless_two_choices" => stateless::storm(plan, stateless::Sources::Servers(control::selection::Policy::TwoChoices)).outcome,
+            "stateless_uniform" => stateless::storm(plan, stateless::Sources::Servers(control::selection::Policy::Random)).outcome,
+            "stateless_one_server" => stateless::storm(plan, stateless::Sources::OneServer).outcome,
             other => unreachable!("validated protocol {other}"),
         };
         let bound = if protocol == "fountain_swarm" { swarm_bound_s.unwrap_or(bound_s) } else { bound_s };

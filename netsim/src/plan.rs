@@ -63,7 +63,11 @@ pub struct Plan {
     /// Peer repair knobs.
     #[serde(default)]
     pub peers: PeerKnobs,
-    /// Protocols to run: `fountain`, `sequential_unicast`, `parallel_unicast`, `udpcast`.
+    /// Stateless boot storm knobs (the `stateless_*` protocols).
+    #[serde(default)]
+    pub stateless: crate::stateless::StatelessKnobs,
+    /// Protocols to run: `fountain`, `sequential_unicast`, `parallel_unicast`, `udpcast`,
+    /// `stateless_two_choices`, `stateless_uniform`, `stateless_one_server`.
     #[serde(default = "default_protocols")]
     pub protocols: Vec<String>,
     /// Granularity at which simulated receivers react to data (their timers are exact).

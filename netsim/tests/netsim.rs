@@ -220,3 +220,27 @@ fn without_multicast_every_node_hash_matches_and_a_crashed_forwarder_costs_littl
     assert!(swarm.completion_ns[3].is_none(), "{}", report.table());
     assert_eq!(swarm.verified_nodes, Some(11), "{}", report.table());
 }
+
+#[test]
+fn stateless_storm_plan_two_choices_balances_and_survives_a_dead_server() {
+    use control::selection::Policy;
+    use netsim::stateless::{Sources, storm};
+    let plan = Plan::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/plans/stateless_storm.toml"))).unwrap();
+    assert_eq!(plan.nodes, 2000);
+    let two = storm(&plan, Sources::Servers(Policy::TwoChoices));
+    let uniform = storm(&plan, Sources::Servers(Policy::Random));
+    let one = storm(&plan, Sources::OneServer);
+    for s in [&two, &uniform, &one] {
+        assert!(s.outcome.completion_ns.iter().all(Option::is_some), "{}: every node booted", s.outcome.protocol);
+    }
+    for s in [&two, &uniform] {
+        assert!(s.failed_over > 0, "{}: the dead server's nodes moved", s.outcome.protocol);
+        assert_eq!(s.assigned.iter().sum::<u64>(), 2000);
+    }
+    let busiest = |s: &netsim::stateless::StormOutcome| *s.assigned.iter().max().unwrap();
+    assert!(busiest(&two) < busiest(&uniform), "two-choices {:?} vs uniform {:?}", two.assigned, uniform.assigned);
+    let (t2, tu, t1) = (two.outcome.finished_ns.unwrap(), uniform.outcome.finished_ns.unwrap(), one.outcome.finished_ns.unwrap());
+    assert!(t2 <= tu, "two-choices {t2} ns vs uniform {tu} ns");
+    assert!(t2 * 2 < t1, "four servers (one dying) boot the storm well before one server: {t2} vs {t1} ns");
+    println!("2000 nodes: two-choices {:.1} s (busiest {}), uniform {:.1} s (busiest {}), one server {:.1} s", t2 as f64 / 1e9, busiest(&two), tu as f64 / 1e9, busiest(&uniform), t1 as f64 / 1e9);
+}

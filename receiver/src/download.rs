@@ -6,7 +6,8 @@
 //!
 //! Progress goes to a callback, so a terminal draws a bar and the agent reports to its control plane.
 
-use crate::fetch::{FetchConfig, FetchError, FetchStats, ImageObject, ImageServer, missing_blocks};
+use crate::fetch::{FetchConfig, FetchError, ImageObject, ImageServer, missing_blocks};
+use crate::fetch_mirrors::{Assignment, MirrorStats, Mirrors};
 use crate::journal::{Journal, JournalError};
 use crate::target::Target;
 use crate::udp::{self, LossInjector, ReceiverIo};
@@ -46,27 +47,38 @@ pub enum DownloadError {
     /// The multicast session failed and there was no fallback (or the fallback was not for this).
     #[error(transparent)]
     Session(#[from] udp::ReceiveError),
-    /// Fetching over HTTP failed.
+    /// The control plane did not say which image and servers the node loads from.
+    #[error("asking {url} for the node's image servers: {source}")]
+    Assignment {
+        /// Control plane.
+        url: String,
+        /// Why.
+        source: FetchError,
+    },
+    /// Fetching over HTTP failed (on every server).
     #[error("fetching {image}@{version} from {url}: {source}")]
     Fetch {
         /// Image.
         image: String,
         /// Version.
         version: u32,
-        /// Control plane.
+        /// The servers.
         url: String,
-        /// Why.
+        /// Why (the last server's error).
         source: FetchError,
     },
 }
 
-/// An image version on the control plane, its manifest in hand: where HTTP blocks come from.
+/// An image version on one or more servers (image servers, then the control plane), its manifest
+/// in hand: where HTTP blocks come from. With several servers a download moves to the next when one
+/// fails (see [`Mirrors`]).
 pub struct HttpImage {
-    server: ImageServer,
+    mirrors: Mirrors,
+    /// The server the manifest came from, where fetching starts.
+    first: usize,
     /// The version served and its manifest, against which every block is checked.
     pub object: ImageObject,
-    config: FetchConfig,
-    /// The control plane's URL, for messages.
+    /// The servers' URLs, for messages.
     pub url: String,
 }
 
@@ -74,20 +86,43 @@ impl HttpImage {
     /// Asks the control plane at `url`, as `node` with `token`, for the manifest of `image` at
     /// `version` (its default when `None`).
     pub fn resolve(url: &str, node: &str, token: &str, image: &str, version: Option<u32>, config: FetchConfig) -> Result<Self, DownloadError> {
-        let server = ImageServer::new(url, node, token, &config);
-        let object = server.object(image, version).map_err(|source| DownloadError::Fetch {
+        Self::from_mirrors(Mirrors::new(vec![ImageServer::new(url, node, token, &config)], config), image, version)
+    }
+
+    /// Asks `mirrors` in order for the manifest of `image` at `version` (its default when `None`);
+    /// fetching starts on the first server that gave it.
+    pub fn from_mirrors(mirrors: Mirrors, image: &str, version: Option<u32>) -> Result<Self, DownloadError> {
+        let url = mirrors.servers().iter().map(ImageServer::base_url).collect::<Vec<_>>().join(", ");
+        let (object, first) = mirrors.object(image, version).map_err(|source| DownloadError::Fetch {
             image: image.to_string(),
             version: version.unwrap_or_default(),
-            url: url.to_string(),
+            url: url.clone(),
             source,
         })?;
-        Ok(HttpImage { server, object, config, url: url.to_string() })
+        Ok(HttpImage { mirrors, first, object, url })
+    }
+
+    /// The stateless node's download: asks the control plane at `control_url` for the image
+    /// version assigned to `node` and the servers to fetch it from (the chosen one first).
+    pub fn assigned(control_url: &str, node: &str, token: &str, config: FetchConfig) -> Result<Self, DownloadError> {
+        let assignment = Assignment::ask(control_url, node, token, &config).map_err(|source| DownloadError::Assignment { url: control_url.to_string(), source })?;
+        Self::from_mirrors(assignment.mirrors(node, token, &config), &assignment.image, Some(assignment.version))
+    }
+
+    /// The servers in the order they are tried.
+    pub fn servers(&self) -> &[ImageServer] {
+        self.mirrors.servers()
+    }
+
+    /// Servers left before fetching began: those before the one that gave the manifest.
+    pub fn skipped(&self) -> usize {
+        self.first
     }
 
     /// Downloads `missing` blocks into `target`, each verified before it is written and recorded in
     /// `journal`; `on_block` is called after each.
-    pub fn fetch(&self, target: &Target, journal: &mut Journal, missing: &[BlockId], on_block: impl FnMut(BlockId)) -> Result<FetchStats, DownloadError> {
-        self.server.fetch(&self.object, target, Some(journal), missing, &self.config, on_block).map_err(|source| DownloadError::Fetch {
+    pub fn fetch(&self, target: &Target, journal: &mut Journal, missing: &[BlockId], on_block: impl FnMut(BlockId)) -> Result<MirrorStats, DownloadError> {
+        self.mirrors.fetch(&self.object, target, Some(journal), missing, self.first, on_block).map_err(|source| DownloadError::Fetch {
             image: self.object.image.clone(),
             version: self.object.version,
             url: self.url.clone(),
@@ -157,7 +192,7 @@ pub struct ReceiveOptions {
 }
 
 /// What a download stored, and from where.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Downloaded {
     /// Object bytes.
     pub bytes: u64,
@@ -169,8 +204,8 @@ pub struct Downloaded {
     pub session_blocks: u32,
     /// Blocks fetched over HTTP.
     pub http_blocks: u32,
-    /// What HTTP moved.
-    pub http: FetchStats,
+    /// What HTTP moved, and the servers it left.
+    pub http: MirrorStats,
     /// What the session took in and sent (all zero for an HTTP-only download).
     pub stats: ReceiverStats,
 }
@@ -225,7 +260,7 @@ pub fn receive(ticket: &SessionTicket, out: &Path, journal: &Path, options: Rece
         }
     });
     let http = match (received, &fallback) {
-        (Ok(()), _) => FetchStats::default(),
+        (Ok(()), _) => MirrorStats::default(),
         (Err(ended @ (udp::ReceiveError::SenderEnded { .. } | udp::ReceiveError::SenderLost { .. })), Some(http)) => {
             let missing: Vec<BlockId> = layout.blocks().filter(|&b| !session.is_stored(b)).collect();
             tracing::warn!("{ended}; fetching the {} missing block(s) over HTTP from {}", missing.len(), http.url);
@@ -247,7 +282,7 @@ pub fn receive(ticket: &SessionTicket, out: &Path, journal: &Path, options: Rece
         elapsed: complete.unwrap_or_else(Instant::now).duration_since(started),
         resumed_blocks: resumed,
         session_blocks: session.stored_blocks() - resumed,
-        http_blocks: http.blocks,
+        http_blocks: http.fetch.blocks,
         http,
         stats: session.stats().clone(),
     })
@@ -276,7 +311,7 @@ pub fn fetch(http: &HttpImage, out: &Path, journal: &Path, mut on_progress: impl
         elapsed,
         resumed_blocks: resumed,
         session_blocks: 0,
-        http_blocks: stats.blocks,
+        http_blocks: stats.fetch.blocks,
         http: stats,
         stats: ReceiverStats::default(),
     })

@@ -19,6 +19,8 @@ use thiserror::Error;
 
 /// Where the control plane's per-node routes live.
 const AGENT_ROUTES: &str = "/api/v1/agent/nodes";
+/// Where the operator's image routes live (what image servers pull their copies from).
+const OPERATOR_ROUTES: &str = "/api/v1/images";
 /// Response header in which the server names the version it served (`default` resolved).
 const VERSION_HEADER: &str = "fountain-image-version";
 /// Largest manifest accepted, bytes (one hash per block: a few MiB for the largest images).
@@ -138,33 +140,52 @@ pub struct FetchStats {
     pub retries: u32,
 }
 
-/// A control plane, reached with one node's token.
+/// A server holding image versions (the control plane or an image server), reached with one
+/// node's token, or with the operator's token by an image server pulling its copies.
 pub struct ImageServer {
     agent: ureq::Agent,
     base: String,
-    node: String,
+    /// `{base}/.../images`: where `{image}/versions/{version}/{manifest|object}` hang.
+    images: String,
     token: String,
 }
 
 impl fmt::Debug for ImageServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ImageServer").field("base", &self.base).field("node", &self.node).finish_non_exhaustive()
+        f.debug_struct("ImageServer").field("images", &self.images).finish_non_exhaustive()
     }
 }
 
 impl ImageServer {
-    /// The control plane at `base_url` (`http://host:port`), as node `node` with its token.
+    /// The server at `base_url` (`http://host:port`), as node `node` with its token.
     pub fn new(base_url: &str, node: &str, token: &str, config: &FetchConfig) -> Self {
+        let base = base_url.trim_end_matches('/');
+        Self::with_routes(base, format!("{base}{AGENT_ROUTES}/{node}/images"), token, config)
+    }
+
+    /// The control plane at `base_url` as its operator (the admin token): how an image server pulls
+    /// the versions it carries.
+    pub fn operator(base_url: &str, admin_token: &str, config: &FetchConfig) -> Self {
+        let base = base_url.trim_end_matches('/');
+        Self::with_routes(base, format!("{base}{OPERATOR_ROUTES}"), admin_token, config)
+    }
+
+    fn with_routes(base: &str, images: String, token: &str, config: &FetchConfig) -> Self {
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(config.timeout)
             .timeout_read(config.timeout)
             .max_idle_connections_per_host(config.parallel_requests)
             .build();
-        Self { agent, base: base_url.trim_end_matches('/').to_string(), node: node.to_string(), token: token.to_string() }
+        Self { agent, base: base.to_string(), images, token: token.to_string() }
+    }
+
+    /// The base URL, for messages.
+    pub fn base_url(&self) -> &str {
+        &self.base
     }
 
     fn url(&self, image: &str, version: &str, what: &str) -> String {
-        format!("{}{AGENT_ROUTES}/{}/images/{image}/versions/{version}/{what}", self.base, self.node)
+        format!("{}/{image}/versions/{version}/{what}", self.images)
     }
 
     fn get(&self, url: &str) -> ureq::Request {

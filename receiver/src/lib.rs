@@ -8,6 +8,7 @@
 
 pub mod download;
 pub mod fetch;
+pub mod fetch_mirrors;
 pub mod journal;
 pub mod peer;
 pub mod serve;

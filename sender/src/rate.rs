@@ -26,8 +26,10 @@
 //! With many receivers the rate follows the slowest that is not an outlier (TFMCC, RFC 4654):
 //! a congested receiver whose delivery rate is below [`RateConfig::outlier_factor`] × the
 //! median of the receivers' best recent rates is left out, as long as such receivers are at most
-//! [`RateConfig::outlier_share`] of the group (a slow rack is a bottleneck, two slow nodes among
-//! 500 are stragglers, whom peers and repair serve).
+//! [`RateConfig::outlier_share`] of the group, or one of three or more (a slow rack is a
+//! bottleneck, a few slow nodes are stragglers, whom peers serve). The outliers left out are
+//! handed to the session ([`AdaptiveRate::take_outliers`]), which stops waiting for them: an
+//! outlier kept in the group would be congested again at every probe.
 
 use fec::wire::Delivery;
 use std::collections::HashMap;
@@ -91,8 +93,8 @@ impl RateConfig {
             probe_start: 0.01,
             probe_near: 0.03,
             probe_max: 0.16,
-            outlier_factor: 0.5,
-            outlier_share: 0.1,
+            outlier_factor: 0.7,
+            outlier_share: 0.15,
             min_span: Duration::from_millis(5),
             best_lifetime: Duration::from_secs(2),
             startup_fraction: 1.0 / 16.0,
@@ -103,6 +105,10 @@ impl RateConfig {
 
 /// Spans of fewer symbols sent say nothing about the rate.
 const MIN_MARKS: u32 = 32;
+
+/// Groups with room for fewer outliers than this follow their slowest congested receiver that
+/// is not an outlier; larger ones skip a minority (see [`AdaptiveRate::react`]'s body).
+const MIN_MINORITY: usize = 2;
 
 /// Loss above this is never taken for a link's usual random loss.
 const MAX_USUAL_LOSS: f64 = 0.25;
@@ -147,6 +153,14 @@ pub struct AdaptiveRate {
     window_mark: u64,
     /// Wire bits per symbol, from the latest report.
     symbol_bits: f64,
+    /// Congested receivers left out as outliers since [`Self::take_outliers`] last ran.
+    outliers: Vec<u64>,
+    /// Receivers whose reports count, as of the last reaction. Those that never sent a span
+    /// long enough to measure keep up with the rate: a receiver reports at once when congested,
+    /// and otherwise only a keepalive every half second.
+    group: usize,
+    /// The outliers' bound at the last reaction (see [`Self::is_outlier`]).
+    outlier_bound_bps: Option<f64>,
 }
 
 impl AdaptiveRate {
@@ -166,7 +180,18 @@ impl AdaptiveRate {
             react_from: None,
             window_start: None,
             cut_in_window: false,
+            outliers: Vec::new(),
+            group: 0,
+            outlier_bound_bps: None,
         }
+    }
+
+    /// The congested receivers left out as outliers since the last call, by id: too slow for
+    /// the group, they should complete from their peers.
+    pub fn take_outliers(&mut self) -> Vec<u64> {
+        // In a stable order: simulations must be deterministic, and the set came from a map.
+        self.outliers.sort_unstable();
+        std::mem::take(&mut self.outliers)
     }
 
     /// The rate to pace at now.
@@ -225,30 +250,52 @@ impl AdaptiveRate {
         }
     }
 
-    /// Whether `receiver` is too slow to set the group's pace now (see the module's doc).
-    pub fn is_outlier(&self, receiver: u64) -> bool {
-        let Some((best, _)) = self.peers.get(&receiver).and_then(|p| p.best) else { return false };
-        self.outlier_bound().is_some_and(|bound| best < bound)
+    /// Forgets `receiver` (it finished, left, or finishes from its peers): its reports no
+    /// longer count.
+    pub fn forget(&mut self, receiver: u64) {
+        self.peers.remove(&receiver);
+        self.congested.remove(&receiver);
     }
 
-    /// Rates below this are outliers' (`None`: nobody is an outlier now).
-    fn outlier_bound(&self) -> Option<f64> {
-        let mut best: Vec<f64> = self.peers.values().filter_map(|p| p.best.map(|(b, _)| b)).collect();
-        if best.is_empty() {
+    /// Whether `receiver` was too slow to set the group's pace at the last reaction to
+    /// congestion (see the module's doc).
+    pub fn is_outlier(&self, receiver: u64) -> bool {
+        let Some((best, _)) = self.peers.get(&receiver).and_then(|p| p.best) else { return false };
+        self.outlier_bound_bps.is_some_and(|bound| best < bound)
+    }
+
+    /// Rates below this are outliers' (`None`: nobody is an outlier now), given the receivers
+    /// `congested` now. A receiver that is not congested keeps up with the rate, whatever rate
+    /// its spans measured (in startup they lag the doubling rate), and so does one never
+    /// measured (see `group`); a congested one is worth its best recent rate.
+    fn outlier_bound(&self, congested: &HashMap<u64, Option<f64>>) -> Option<f64> {
+        let mut rates: Vec<f64> = Vec::with_capacity(self.group.max(self.peers.len()));
+        for (id, peer) in &self.peers {
+            match (peer.best, congested.contains_key(id)) {
+                (Some((best, _)), true) => rates.push(best),
+                (best, false) => rates.push(best.map_or(self.rate_bps, |(b, _)| b.max(self.rate_bps))),
+                (None, true) => {}
+            }
+        }
+        if rates.is_empty() {
             return None;
         }
-        best.sort_by(f64::total_cmp);
-        let bound = best[best.len() / 2] * self.config.outlier_factor;
-        let below = best.iter().take_while(|&&b| b < bound).count();
-        (below as f64 <= self.config.outlier_share * best.len() as f64 && below > 0).then_some(bound)
+        rates.resize(rates.len().max(self.group), self.rate_bps);
+        rates.sort_by(f64::total_cmp);
+        let bound = rates[rates.len() / 2] * self.config.outlier_factor;
+        let below = rates.iter().take_while(|&&b| b < bound).count();
+        let allowed = (self.config.outlier_share * rates.len() as f64).floor().max(if rates.len() >= 3 { 1.0 } else { 0.0 });
+        (below as f64 <= allowed && below > 0).then_some(bound)
     }
 
     /// Advances to `now`, when the sender's progress mark is `mark`: reacts to the congestion
-    /// gathered, or probes upwards after a quiet window. Returns the new rate if it changed.
-    pub fn roll(&mut self, now: Instant, mark: u64) -> Option<u64> {
+    /// gathered, or probes upwards after a quiet window. `group` counts the receivers whose
+    /// reports count (asked only to react). Returns the new rate if it changed.
+    pub fn roll(&mut self, now: Instant, mark: u64, group: impl FnOnce() -> usize) -> Option<u64> {
         let old = self.rate_bps();
         let window_start = *self.window_start.get_or_insert(now);
         if self.react_from.is_some_and(|at| now >= at + self.config.react) {
+            self.group = group();
             self.react(mark);
             self.react_from = None;
         }
@@ -277,19 +324,36 @@ impl AdaptiveRate {
     /// Cuts the rate to the slowest congested receiver that is not an outlier.
     fn react(&mut self, mark: u64) {
         let congested = std::mem::take(&mut self.congested);
-        let bound = self.outlier_bound();
-        let mut slowest: Option<f64> = None;
-        let mut unmeasured = false;
-        for (receiver, estimate) in congested {
+        let bound = self.outlier_bound(&congested);
+        self.outlier_bound_bps = bound;
+        // In a large group, up to `allowed` receivers congested at once are a minority: a
+        // burst of loss, a crash, a few slow links. The rate follows the group, and skips as
+        // many of the slowest estimates (netsim, bursty loss: one node's burst cut the rate to
+        // its floor for all 500).
+        let group = self.group.max(self.peers.len());
+        let allowed = (self.config.outlier_share * group as f64).floor() as usize;
+        let skip = if allowed >= MIN_MINORITY { allowed } else { 0 };
+        let mut estimates: Vec<f64> = Vec::new();
+        let mut unmeasured = 0;
+        let mut ids: Vec<u64> = congested.keys().copied().collect();
+        ids.sort_unstable();
+        for receiver in ids {
             let best = self.peers.get(&receiver).and_then(|p| p.best.map(|(b, _)| b));
             if bound.is_some_and(|bound| best.is_some_and(|b| b < bound)) {
+                self.outliers.push(receiver);
                 continue;
             }
-            match estimate {
-                Some(e) => slowest = Some(slowest.map_or(e, |s| s.min(e))),
-                None => unmeasured = true,
+            match congested[&receiver] {
+                Some(e) => estimates.push(e),
+                None => unmeasured += 1,
             }
         }
+        if estimates.len() + unmeasured + self.outliers.len() <= skip {
+            return;
+        }
+        estimates.sort_by(f64::total_cmp);
+        let slowest = estimates.get(skip.saturating_sub(self.outliers.len()).min(estimates.len().saturating_sub(1))).copied();
+        let unmeasured = unmeasured > 0;
         let target = match (slowest, unmeasured) {
             (Some(bottleneck), _) => {
                 self.bottleneck_bps = Some(bottleneck);
@@ -353,7 +417,7 @@ mod tests {
             for receiver in 0..receivers {
                 rate.on_report(now, receiver, path.mark, &delivery, SYMBOL_BITS);
             }
-            rate.roll(now, path.mark);
+            rate.roll(now, path.mark, || 0);
             rates.push(rate.rate_bps() as f64);
         }
         rates
@@ -429,7 +493,7 @@ mod tests {
                 for receiver in 0..50 {
                     rate.on_report(now, receiver, mark, if receiver < slow { &s } else { &f }, SYMBOL_BITS);
                 }
-                rate.roll(now, mark);
+                rate.roll(now, mark, || 0);
                 rates.push(rate.rate_bps() as f64);
             }
             let settled = mean(&rates[300..]);
@@ -452,14 +516,14 @@ mod tests {
         for step in 0..50u32 {
             let now = start + Duration::from_millis(10) * step;
             rate.on_report(now, 1, u64::from(step), &clean, SYMBOL_BITS);
-            rate.roll(now, u64::from(step) * 1000);
+            rate.roll(now, u64::from(step) * 1000, || 0);
         }
         assert_eq!(rate.rate_bps(), 1_000_000_000);
         let dropping = Delivery { symbols: 1000, window_drops: 500, marks: 1000, span_us: 10_000, queue_us: 0 };
         for step in 50..100u32 {
             let now = start + Duration::from_millis(10) * step;
             rate.on_report(now, 1, u64::from(step) * 1000, &dropping, SYMBOL_BITS);
-            rate.roll(now, u64::from(step) * 1000);
+            rate.roll(now, u64::from(step) * 1000, || 0);
         }
         assert!(rate.rate_bps() < 700_000_000, "dropping half: {} bit/s", rate.rate_bps());
     }
@@ -471,16 +535,44 @@ mod tests {
         let start = Instant::now();
         let congested = Delivery { symbols: 500, window_drops: 0, marks: 1000, span_us: 10_000, queue_us: 1000 };
         rate.on_report(start, 1, 10, &congested, SYMBOL_BITS);
-        rate.roll(start + Duration::from_millis(30), 100);
+        rate.roll(start + Duration::from_millis(30), 100, || 0);
         let cut = rate.rate_bps();
         assert!(cut < 700_000_000, "{cut}");
         let later = Delivery { symbols: 200, window_drops: 0, marks: 1000, span_us: 10_000, queue_us: 1000 };
         rate.on_report(start + Duration::from_millis(40), 1, 99, &later, SYMBOL_BITS);
-        rate.roll(start + Duration::from_millis(70), 200);
+        rate.roll(start + Duration::from_millis(70), 200, || 0);
         assert_eq!(rate.rate_bps(), cut, "written before the cut reached it");
         rate.on_report(start + Duration::from_millis(80), 1, 100, &later, SYMBOL_BITS);
-        rate.roll(start + Duration::from_millis(110), 300);
+        rate.roll(start + Duration::from_millis(110), 300, || 0);
         assert!(rate.rate_bps() < cut);
+    }
+
+    /// In a group of 40, three receivers congested at once with tiny delivery (a burst of loss)
+    /// move nothing; when most of the group is congested, the rate follows it, skipping the
+    /// slowest few.
+    #[test]
+    fn a_congested_minority_of_a_large_group_does_not_cut() {
+        let mut rate = at_ceiling(1_000_000_000);
+        let start = Instant::now();
+        let clean = Delivery { symbols: 1000, window_drops: 0, marks: 1000, span_us: 12_000, queue_us: 0 };
+        let burst = Delivery { symbols: 50, window_drops: 0, marks: 1000, span_us: 12_000, queue_us: 0 };
+        let queued = Delivery { symbols: 500, window_drops: 0, marks: 1000, span_us: 12_000, queue_us: 20_000 };
+        for receiver in 0..40 {
+            rate.on_report(start, receiver, 0, &clean, SYMBOL_BITS);
+        }
+        let now = start + Duration::from_millis(10);
+        for receiver in 0..3 {
+            rate.on_report(now, receiver, 0, &burst, SYMBOL_BITS);
+        }
+        rate.roll(now + Duration::from_millis(30), 1000, || 40);
+        assert_eq!(rate.rate_bps(), 1_000_000_000, "a minority's burst");
+        assert!(rate.take_outliers().is_empty(), "their best rates are the group's: no outliers");
+        let now = now + Duration::from_millis(40);
+        for receiver in 0..40 {
+            rate.on_report(now, receiver, 1000, if receiver < 3 { &burst } else { &queued }, SYMBOL_BITS);
+        }
+        rate.roll(now + Duration::from_millis(30), 2000, || 40);
+        assert!((450_000_000..=500_000_000).contains(&rate.rate_bps()), "the group's bottleneck: {}", rate.rate_bps());
     }
 
     #[test]
@@ -491,7 +583,7 @@ mod tests {
             let now = start + Duration::from_millis(10) * step;
             let marks = (rate.rate_bps() as f64 * 0.01 / SYMBOL_BITS) as u32;
             rate.on_report(now, 1, u64::from(step), &Delivery { symbols: 0, window_drops: 0, marks, span_us: 10_000, queue_us: 1000 }, SYMBOL_BITS);
-            rate.roll(now, u64::from(step));
+            rate.roll(now, u64::from(step), || 0);
         }
         assert_eq!(rate.rate_bps(), 10_000_000);
     }

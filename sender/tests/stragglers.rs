@@ -97,11 +97,12 @@ fn a_straggler_is_handed_off_after_the_deadline_and_the_session_ends() {
     let start = Instant::now();
     let now = start_three(&mut session, start);
     done(&mut session, now + Duration::from_secs(1), 1);
-    status(&mut session, now + Duration::from_secs(2), 3, 1, 40);
+    // Needs below a quarter of the block: repaired by multicast, not handed off for them.
+    status(&mut session, now + Duration::from_secs(2), 3, 1, 15);
     // The deadline counts from the last receiver to finish, not the first.
     let last_done = now + Duration::from_secs(3);
     done(&mut session, last_done, 2);
-    status(&mut session, last_done + Duration::from_secs(4), 3, 2, 30);
+    status(&mut session, last_done + Duration::from_secs(4), 3, 2, 12);
 
     let (at, transmits, events) = drive(&mut session, last_done, last_done + DEADLINE - Duration::from_millis(1));
     assert!(!events.iter().any(|e| matches!(e, Event::ReceiverHandedOff(_))), "handed off early: {events:?}");
@@ -147,13 +148,14 @@ fn a_handed_off_receiver_steers_neither_repair_nor_rate() {
         rate.startup_fraction = 1.0;
         config.adaptive_rate = Some(rate);
     };
-    // 30 of 64 symbols lost: far above the loss threshold, and a repair of 30.
+    // 15 of 64 symbols lost: far above the loss threshold, and a repair of 15 (below a quarter
+    // of the block, so not a straggler's need).
     let heavy_loss = |session: &mut SenderSession, from: Instant| {
         let mut transmits = Vec::new();
         let mut now = from;
         for step in 0..10 {
             now = from + Duration::from_millis(10 * step);
-            status(session, now, 3, 3, 30);
+            status(session, now, 3, 3, 15);
             transmits.extend(drive(session, now, now + Duration::from_millis(10)).1);
         }
         (now, transmits)
@@ -167,7 +169,7 @@ fn a_handed_off_receiver_steers_neither_repair_nor_rate() {
     done(&mut waited_for, now, 2);
     let ceiling = waited_for.rate_bps();
     let (_, transmits) = heavy_loss(&mut waited_for, now + Duration::from_millis(1));
-    assert!(repairs(&transmits) >= 30, "the waited-for receiver is repaired");
+    assert!(repairs(&transmits) >= 15, "the waited-for receiver is repaired");
     assert!(waited_for.rate_bps() < ceiling, "and its loss backs the rate off");
 
     let mut handed_off = session(3, adaptive);
@@ -179,6 +181,62 @@ fn a_handed_off_receiver_steers_neither_repair_nor_rate() {
     let (_, transmits) = heavy_loss(&mut handed_off, now);
     assert_eq!(repairs(&transmits), 0);
     assert_eq!(handed_off.rate_bps(), ceiling);
+}
+
+/// Once the first pass is over and another receiver holds the object, a receiver that needs
+/// more than a quarter of a block is handed off to its peers at once: multicast repair for it
+/// would cost every receiver's link.
+#[test]
+fn a_receiver_far_behind_is_handed_off_once_another_is_done() {
+    // The rule applies to groups of 14 or more (see `straggler_tail_share`).
+    let mut session = session(14, |_| {});
+    let start = Instant::now();
+    for id in 1..=14 {
+        feed(&mut session, start, id, Packet::Join { receiver: id });
+    }
+    let (now, _, events) = drive(&mut session, start, start + Duration::from_secs(1));
+    assert!(events.contains(&Event::Started));
+    // Nobody holds the object yet: the large need is repaired.
+    status(&mut session, now, 3, 1, 40);
+    let (now, transmits, events) = drive(&mut session, now, now + Duration::from_millis(100));
+    assert!(transmits.iter().filter(|t| matches!(t, Transmit::Symbol { block: 3, .. })).count() >= 40);
+    assert!(!events.iter().any(|e| matches!(e, Event::ReceiverHandedOff(_))));
+    done(&mut session, now, 1);
+    status(&mut session, now, 3, 1, 40);
+    let (now, transmits, events) = drive(&mut session, now, now + Duration::from_millis(100));
+    assert!(events.contains(&Event::ReceiverHandedOff(3)), "{events:?}");
+    assert!(!transmits.iter().any(|t| matches!(t, Transmit::Symbol { .. })), "no repair for it");
+    assert!(packets_to(&transmits, addr(3)).contains(&Packet::Handoff { receiver: 3 }));
+    // The session waits for the other twelve alone now.
+    for id in [2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14] {
+        done(&mut session, now, id);
+    }
+    let (_, _, events) = drive(&mut session, now, now + Duration::from_secs(1));
+    assert_eq!(events.last(), Some(&Event::Finished));
+}
+
+/// Under adaptive rate control, one receiver of five far slower than the rest is left out of
+/// the rate and handed off to its peers at once, during the first pass.
+#[test]
+fn a_rate_outlier_is_handed_off_and_does_not_set_the_pace() {
+    let mut session = session(5, |config| {
+        config.rate_bps = 100_000_000;
+        config.adaptive_rate = Some(RateConfig { startup_fraction: 1.0, ..RateConfig::new(config.rate_bps) });
+    });
+    let start = Instant::now();
+    for id in 1..=5 {
+        feed(&mut session, start, id, Packet::Join { receiver: id });
+    }
+    let (now, _, events) = drive(&mut session, start, start + Duration::from_millis(1));
+    assert!(events.contains(&Event::Started));
+    // Receiver 5 takes a tenth of what is sent, with a queue standing on its path; the others
+    // keep up and stay silent.
+    let delivery = Delivery { symbols: 100, window_drops: 0, marks: 1000, span_us: 20_000, queue_us: 20_000 };
+    feed(&mut session, now, 5, Packet::Status { receiver: 5, done_blocks: 0, heard: 0, backlog_pct: 0, delivery, needs: Vec::new() });
+    let (_, transmits, events) = drive(&mut session, now, now + Duration::from_millis(50));
+    assert!(events.contains(&Event::ReceiverHandedOff(5)), "{events:?}");
+    assert!(packets_to(&transmits, addr(5)).contains(&Packet::Handoff { receiver: 5 }));
+    assert_eq!(session.rate_bps(), 100_000_000, "the pace stays the group's");
 }
 
 #[test]

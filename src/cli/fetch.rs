@@ -1,14 +1,17 @@
-//! `fountain fetch`: download an image version from the control plane over plain HTTP, every block
-//! verified against the manifest before it is written. The last resort where multicast and peers
-//! cannot deliver; resumable through the same journal as `fountain recv`, which falls back to the
-//! same code for the blocks its session left missing.
+//! `fountain fetch`: download an image version over plain HTTP, every block verified against the
+//! manifest before it is written, from the control plane or from several servers holding it (image
+//! servers, then the control plane), moving to the next when one fails mid-download. Without
+//! `--image` it runs the stateless node's download: the control plane names the image and the
+//! servers (the one its policy chose first). The last resort where multicast and peers cannot
+//! deliver; resumable through the same journal as `fountain recv`, which falls back to the same code
+//! for the blocks its session left missing.
 
 use super::progress::bar;
-use anyhow::Context;
 use control::node::ImageRef;
 pub use receiver::download::HttpImage;
 use receiver::download::{self, journal_path};
-use receiver::fetch::FetchConfig;
+use receiver::fetch::{FetchConfig, ImageServer};
+use receiver::fetch_mirrors::Mirrors;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -32,6 +35,10 @@ pub struct ImageSource {
     /// Range requests in flight at once.
     #[arg(long, default_value_t = FetchConfig::default().parallel_requests)]
     pub parallel: usize,
+    /// Image servers holding the image, tried in this order before the control plane (comma
+    /// separated).
+    #[arg(long, value_delimiter = ',')]
+    pub image_servers: Vec<String>,
 }
 
 impl ImageSource {
@@ -42,16 +49,29 @@ impl ImageSource {
         let (Some(node), Some(token)) = (&self.node, &self.token) else {
             anyhow::bail!("--image {image} needs --node and a token (--token or FOUNTAIN_NODE_TOKEN)");
         };
-        let config = FetchConfig { parallel_requests: self.parallel.max(1), ..FetchConfig::default() };
-        Ok(Some(HttpImage::resolve(&self.server, node, token, &image.name, image.version, config)?))
+        let config = self.config();
+        let servers = self.image_servers.iter().chain(std::iter::once(&self.server)).map(|url| ImageServer::new(url, node, token, &config)).collect();
+        Ok(Some(HttpImage::from_mirrors(Mirrors::new(servers, config), &image.name, image.version)?))
+    }
+
+    /// The stateless node's download: asks the control plane for the node's image and servers.
+    pub fn resolve_assigned(&self) -> anyhow::Result<HttpImage> {
+        let (Some(node), Some(token)) = (&self.node, &self.token) else {
+            anyhow::bail!("fetching the assigned image needs --node and a token (--token or FOUNTAIN_NODE_TOKEN)");
+        };
+        Ok(HttpImage::assigned(&self.server, node, token, self.config())?)
+    }
+
+    fn config(&self) -> FetchConfig {
+        FetchConfig { parallel_requests: self.parallel.max(1), ..FetchConfig::default() }
     }
 }
 
 /// `fountain fetch` arguments.
 #[derive(Debug, clap::Args)]
-#[command(mut_arg("image", |a| a.required(true)), mut_arg("node", |a| a.required(true)), mut_arg("token", |a| a.required(true)))]
+#[command(mut_arg("node", |a| a.required(true)), mut_arg("token", |a| a.required(true)))]
 pub struct FetchArgs {
-    /// The image and the node fetching it.
+    /// The image (the one the control plane assigned the node when absent) and the node fetching it.
     #[command(flatten)]
     pub source: ImageSource,
     /// Output file or block device.
@@ -65,7 +85,10 @@ pub struct FetchArgs {
 /// Runs `fountain fetch` (the download is [`receiver::download::fetch`], which the node agent runs
 /// too).
 pub fn run(args: FetchArgs) -> anyhow::Result<ExitCode> {
-    let http = args.source.resolve()?.context("--image is required")?;
+    let http = match args.source.resolve()? {
+        Some(http) => http,
+        None => args.source.resolve_assigned()?,
+    };
     let layout = *http.object.manifest.layout();
     let journal = args.journal.clone().unwrap_or_else(|| journal_path(&args.out));
     let progress = bar(layout.object_size(), "fetched");
@@ -81,10 +104,19 @@ pub fn run(args: FetchArgs) -> anyhow::Result<ExitCode> {
     })?;
     progress.finish_and_clear();
     let elapsed = done.elapsed.as_secs_f64().max(1e-9);
-    let stats = done.http;
+    let stats = &done.http;
+    for f in &stats.failovers {
+        eprintln!("fetched: left {} after {} verified block(s): {}", f.server, f.delivered, f.error);
+    }
+    let finished_on = http.servers()[stats.finished_on].base_url();
+    // Servers left: before the manifest (it came from a later one) and during the download; the
+    // blocks those kept are what a move to another server did not fetch again.
+    let failovers = http.skipped() + stats.failovers.len();
+    let kept: u32 = stats.failovers.iter().map(|f| f.delivered).sum();
+    let stats = &stats.fetch;
     let mbps = stats.bytes as f64 / elapsed / 1e6;
     println!(
-        "fetched: {}@{} ({} bytes), {} bytes over HTTP in {elapsed:.2} s, {mbps:.1} MB/s ({:.2} Gbit/s), {} requests, {} retries",
+        "fetched: {}@{} ({} bytes), {} bytes over HTTP in {elapsed:.2} s, {mbps:.1} MB/s ({:.2} Gbit/s), {} requests, {} retries, failovers={failovers} kept_blocks={kept} finished_on={finished_on}",
         http.object.image,
         http.object.version,
         layout.object_size(),

@@ -42,7 +42,7 @@ fn start(data: &Path, log: &Path, format: &str, port: u16) -> Serve {
     let group = super::group(port).to_string();
     let child = Command::new(FOUNTAIN)
         .args(["--log-format", format, "serve", "--data-dir", data.to_str().unwrap(), "--listen", "127.0.0.1:0", "--health-interval-ms", "0"])
-        .args(["--max-receivers", "1", "--group", &group])
+        .args(["--max-receivers", "1", "--delivery", "multicast", "--group", &group])
         .env("FOUNTAIN_LOG", "info")
         .stdout(Stdio::null())
         .stderr(file)

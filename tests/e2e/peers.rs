@@ -103,7 +103,6 @@ struct Group {
 }
 
 #[test]
-#[ignore = "regression from issue 18's adaptive rate: a node at a tenth of the rate among six now sets the multicast's pace and takes ~4% of its copy from peers; the straggler target of issue 18 is open"]
 fn a_late_joiner_and_a_slow_node_finish_from_their_peers() {
     let dir = tempfile::tempdir().unwrap();
     let data = super::random_file(&dir.path().join("object"), 16 << 20, 7);

@@ -2,6 +2,8 @@
 //! the `vmtest` crate). They skip with a message where qemu cannot start; they run one at a time,
 //! since TCG guests are CPU-bound.
 mod discovery;
+mod image_boot;
 mod install;
 mod layout;
+mod stateless;
 mod util;

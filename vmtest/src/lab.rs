@@ -12,7 +12,7 @@ use crate::process::{Guard, POLL, output};
 
 const BRIDGE: &str = "br0";
 /// The bridge's (and the server's) address; guests lease from the range below.
-const HOST_ADDR: &str = "10.78.0.1";
+pub(crate) const HOST_ADDR: &str = "10.78.0.1";
 const PREFIX_LEN: u8 = 24;
 const DHCP_RANGE: &str = "10.78.0.100,10.78.0.199,255.255.255.0,1h";
 const SERVER_PORT: u16 = 8080;

@@ -12,6 +12,7 @@ mod console;
 mod image;
 mod lab;
 mod netns;
+pub mod nfs;
 mod process;
 mod vm;
 
@@ -19,9 +20,9 @@ use std::process::{Command, Stdio};
 
 pub use bootcache::boot_files;
 pub use console::Console;
-pub use image::{DebianImage, debian_image};
 pub use lab::Lab;
-pub use vm::{Vm, VmSpec};
+pub use image::{DebianImage, IMAGE, WrittenDisk, debian_image, image_unavailable_reason, install_fountain, write_disk};
+pub use vm::{DirectBoot, Vm, VmSpec};
 
 /// Why VMs cannot run here, or `None` where they can: qemu must start, and the namespace, bridge,
 /// tap and DHCP server the lab needs must be available.

@@ -61,6 +61,11 @@ impl Drop for Guard {
 
 /// Runs `command` to completion within the time limit; returns its stdout, or fails with its stderr.
 pub fn output(command: &mut Command) -> anyhow::Result<String> {
+    output_within(command, COMMAND_TIMEOUT)
+}
+
+/// [`output`] with its own time limit, for the few commands that take minutes (an image build).
+pub fn output_within(command: &mut Command, limit: Duration) -> anyhow::Result<String> {
     let mut child = command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().with_context(|| format!("starting {command:?}"))?;
     let (mut out, mut err) = (child.stdout.take().expect("piped"), child.stderr.take().expect("piped"));
     let reader = std::thread::spawn(move || {
@@ -78,10 +83,10 @@ pub fn output(command: &mut Command) -> anyhow::Result<String> {
         if let Some(status) = child.try_wait()? {
             break status;
         }
-        if start.elapsed() > COMMAND_TIMEOUT {
+        if start.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
-            bail!("{command:?} took longer than {COMMAND_TIMEOUT:?}");
+            bail!("{command:?} took longer than {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(10));
     };

@@ -26,6 +26,17 @@ pub struct VmSpec {
     pub memory_mib: u32,
 }
 
+/// A kernel, initrd and command line for qemu to boot directly.
+#[derive(Debug, Clone)]
+pub struct DirectBoot {
+    /// The kernel.
+    pub kernel: PathBuf,
+    /// The initramfs.
+    pub initrd: PathBuf,
+    /// The kernel command line.
+    pub append: String,
+}
+
 /// A running VM, killed on drop.
 #[derive(Debug)]
 pub struct Vm {
@@ -37,6 +48,16 @@ pub struct Vm {
 impl Vm {
     /// Starts `spec` on a new tap of `lab`'s bridge; it boots from the network.
     pub fn start(lab: &Lab, spec: &VmSpec) -> anyhow::Result<Vm> {
+        Self::spawn(lab, spec, None)
+    }
+
+    /// Starts `spec` on a new tap of `lab`'s bridge, booting `boot`'s kernel and initrd directly
+    /// (qemu `-kernel`/`-initrd`/`-append`) instead of from the network.
+    pub fn start_direct(lab: &Lab, spec: &VmSpec, boot: &DirectBoot) -> anyhow::Result<Vm> {
+        Self::spawn(lab, spec, Some(boot))
+    }
+
+    fn spawn(lab: &Lab, spec: &VmSpec, direct: Option<&DirectBoot>) -> anyhow::Result<Vm> {
         let dir = lab.dir().join(&spec.name);
         std::fs::create_dir_all(&dir)?;
         let (log, socket) = (dir.join("console.log"), dir.join("console.sock"));
@@ -49,8 +70,17 @@ impl Vm {
             .args(["-m", &spec.memory_mib.to_string()])
             .args(["-chardev", &format!("socket,id=con,path={},server=on,wait=on", socket.display())])
             .args(["-serial", "chardev:con"])
-            .args(["-netdev", &format!("tap,id=n0,ifname={tap},script=no,downscript=no")])
-            .args(["-device", &format!("e1000,netdev=n0,mac={},romfile={rom},bootindex=1", spec.mac)]);
+            .args(["-netdev", &format!("tap,id=n0,ifname={tap},script=no,downscript=no")]);
+        match direct {
+            None => cmd.args(["-device", &format!("e1000,netdev=n0,mac={},romfile={rom},bootindex=1", spec.mac)]),
+            Some(boot) => cmd
+                .args(["-device", &format!("e1000,netdev=n0,mac={},romfile=", spec.mac)])
+                .arg("-kernel")
+                .arg(&boot.kernel)
+                .arg("-initrd")
+                .arg(&boot.initrd)
+                .args(["-append", &boot.append]),
+        };
         for (i, (file, serial)) in spec.disks.iter().enumerate() {
             cmd.args(["-drive", &format!("file={},if=none,id=d{i},format=raw", file.display())]);
             cmd.args(["-device", &format!("virtio-blk-pci,drive=d{i},serial={serial}")]);

@@ -1,5 +1,6 @@
 #!/bin/busybox sh
-# fountain agent initramfs: mount the kernel filesystems, load the node's modules, run the agent.
+# fountain agent initramfs: mount the kernel filesystems, load the node's modules, run the agent, and
+# switch_root into a stateless node's image when the agent prepared one.
 /bin/busybox mkdir -p /proc /sys /dev /run /tmp
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sysfs /sys
@@ -21,7 +22,20 @@ if grep -q 'console=' /proc/cmdline || [ ! -c /dev/ttyS0 ]; then
 else
     fountain agent 2>&1 | tee /dev/ttyS0
 fi
-echo "fountain: agent finished (status $?); shell on the console"
+status=$?
+# A stateless boot leaves a note naming the prepared root and its init (agent/src/stateless/handoff.rs):
+# switch_root must be PID 1, which this script is and the agent is not. The kernel filesystems move
+# along; switch_root then empties the initramfs and execs the image's init.
+if [ -f /run/fountain/switch-root ]; then
+    { read -r newroot; read -r newinit; } < /run/fountain/switch-root
+    rm -f /run/fountain/switch-root
+    for fs in /dev /proc /sys; do
+        mount -o move "$fs" "$newroot$fs" || echo "fountain: moving $fs into $newroot failed"
+    done
+    echo "fountain: switching root to $newroot, starting $newinit"
+    exec switch_root "$newroot" "$newinit"
+fi
+echo "fountain: agent finished (status $status); shell on the console"
 while true; do
     setsid cttyhack sh
 done

@@ -62,23 +62,29 @@ pub fn receive(reporter: &Reporter, node: &str, token: &Secret, image: &ImageVer
     std::fs::create_dir_all(&dir).map_err(|e| InstallError::io(format!("creating {}", dir.display()), e))?;
     let artifact = dir.join(IMAGE_FILE);
     let journal = journal_path(&artifact);
+    // While the window is open registration says multicast; the decision may yet be unicast.
+    let route = match (registered.delivery, registered.transfer) {
+        (Delivery::Unicast, _) => Route::Unicast,
+        (Delivery::Multicast, Some(grant)) => Route::Multicast(grant),
+        (Delivery::Multicast, None) => wait_for_grant(reporter, session)?,
+    };
+    let delivery = match route {
+        Route::Unicast => Delivery::Unicast,
+        Route::Multicast(_) => Delivery::Multicast,
+    };
     say(&format!(
         "receiving {}@{} ({} MiB, {} blocks) by {} in session {session} into {}",
         image.image,
         image.version,
         layout.object_size() >> 20,
         layout.block_count(),
-        delivery_name(registered.delivery),
+        delivery_name(delivery),
         if place == Place::Ram { "RAM" } else { "a scratch folder on the target" }
     ));
     let mut progress = Reporting::new(reporter);
-    let downloaded = match registered.delivery {
-        Delivery::Unicast => download::fetch(&http, &artifact, &journal, |p| progress.update(p)).map_err(InstallError::from)?,
-        Delivery::Multicast => {
-            let grant = match registered.transfer {
-                Some(grant) => grant,
-                None => wait_for_grant(reporter, session)?,
-            };
+    let downloaded = match route {
+        Route::Unicast => download::fetch(&http, &artifact, &journal, |p| progress.update(p)).map_err(InstallError::from)?,
+        Route::Multicast(grant) => {
             let ticket = EncodedTicket::from_hex(&grant.ticket).ok_or_else(|| InstallError::Transfer("the session ticket is not hex".into()))?;
             let ticket = SessionTicket::decode(ticket.as_bytes()).map_err(|e| InstallError::Transfer(format!("the session ticket is invalid: {e}")))?;
             // The default route's interface: the one the node booted and got its lease on.
@@ -87,7 +93,7 @@ pub fn receive(reporter: &Reporter, node: &str, token: &Secret, image: &ImageVer
         }
     };
     progress.finish(&downloaded);
-    Ok(Received { artifact, place, session, delivery: registered.delivery, downloaded })
+    Ok(Received { artifact, place, session, delivery, downloaded })
 }
 
 /// How `d` reads in messages.
@@ -106,14 +112,26 @@ fn where_to(image_bytes: u64, target: &Path) -> Result<Place, InstallError> {
     Ok(place::choose(image_bytes, place::mem_available(&meminfo), place::df_available(&df), journal_on_target)?)
 }
 
-/// Polls the node's config until its session's sender runs (or the session failed).
-fn wait_for_grant(reporter: &Reporter, session: SessionId) -> Result<TransferGrant, AgentError> {
+/// How the image comes, once the control plane has decided.
+enum Route {
+    /// Join the session's sender with this grant.
+    Multicast(TransferGrant),
+    /// Download over HTTP ranges; no sender runs for this node.
+    Unicast,
+}
+
+/// Polls the node's config until its session's sender runs, or the closed window made the session
+/// unicast (a node alone under `auto` delivery), or the session failed.
+fn wait_for_grant(reporter: &Reporter, session: SessionId) -> Result<Route, AgentError> {
     say(&format!("registered in session {session}; waiting for its sender"));
     let deadline = Instant::now() + GRANT_TIMEOUT;
     loop {
         let config = reporter.config()?;
         if let Some(grant) = config.transfer.filter(|g| g.session == session) {
-            return Ok(grant);
+            return Ok(Route::Multicast(grant));
+        }
+        if config.delivery == Some(Delivery::Unicast) {
+            return Ok(Route::Unicast);
         }
         if let Some(why) = config.transfer_error {
             return Err(InstallError::Transfer(why).into());

@@ -146,15 +146,7 @@ impl Topology {
         }
         ethtool_no_gso(&br, BRIDGE)?;
         if let Some(rate_bps) = spec.rate_bps {
-            let burst = ((rate_bps as f64 / 8.0 * TBF_BURST_SECONDS) as u64).max(TBF_MIN_BURST_BYTES);
-            run(Command::new("tc").args(["-n", &self.sender.netns, "qdisc", "add", "dev", HOST_IFACE, "root", "tbf"]).args([
-                "rate",
-                &format!("{rate_bps}bit"),
-                "burst",
-                &format!("{burst}b"),
-                "limit",
-                &format!("{TBF_LIMIT_BYTES}b"),
-            ]))?;
+            limit_rate(&self.sender, rate_bps)?;
         }
         let per_mille = (spec.loss * f64::from(LOSS_DENOMINATOR)).round() as u32;
         if per_mille > 0 {
@@ -181,6 +173,19 @@ impl Drop for Topology {
             delete_netns(name);
         }
     }
+}
+
+/// Limits what `host` sends to `rate_bps` with a tbf on its link (a NIC's speed, for a server).
+pub fn limit_rate(host: &Host, rate_bps: u64) -> anyhow::Result<()> {
+    let burst = ((rate_bps as f64 / 8.0 * TBF_BURST_SECONDS) as u64).max(TBF_MIN_BURST_BYTES);
+    run(Command::new("tc").args(["-n", &host.netns, "qdisc", "add", "dev", HOST_IFACE, "root", "tbf"]).args([
+        "rate",
+        &format!("{rate_bps}bit"),
+        "burst",
+        &format!("{burst}b"),
+        "limit",
+        &format!("{TBF_LIMIT_BYTES}b"),
+    ]))
 }
 
 fn host_addr(host: u8) -> Ipv4Addr {

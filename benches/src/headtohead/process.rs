@@ -71,6 +71,14 @@ impl NetnsProcess {
         let _ = self.child.wait().map(|s| self.exit = Some(s));
     }
 
+    /// Kills the tool at once (SIGKILL to its process group): a crash, not a shutdown.
+    pub fn kill(&mut self) {
+        if self.exit.is_none() && !matches!(self.try_exit(), Ok(Some(_))) {
+            kill_group(self.child.id());
+            let _ = self.child.wait().map(|s| self.exit = Some(s));
+        }
+    }
+
     /// User + system CPU seconds of the tool, once it has ended.
     pub fn cpu_seconds(&self) -> Option<f64> {
         let text = std::fs::read_to_string(&self.rusage).ok()?;

@@ -30,6 +30,11 @@ pub struct AgentConfig {
     pub layout: Option<String>,
     /// Once its session's sender runs: the ticket and receiver id to join it with.
     pub transfer: Option<TransferGrant>,
+    /// How it receives its image, once its session's window has closed: an agent told `multicast`
+    /// at registration (the default while the window is open) polls this config until it says
+    /// `unicast` (download over HTTP ranges, no ticket will come) or `transfer` carries the ticket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
     /// Why its transfer session failed (the sender could not start or gave up): the agent stops
     /// waiting for `transfer` and reports the failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,7 +48,8 @@ pub struct Registered {
     pub session: SessionId,
     /// Multicast: join `transfer` (now or once the config carries it). Unicast: no sender runs for
     /// this node; it downloads the image over HTTP ranges from the object route and reports against
-    /// `session` all the same.
+    /// `session` all the same. While the window is still open this says multicast and the config's
+    /// `delivery` gives the decision once it closes.
     #[serde(default)]
     pub delivery: Delivery,
     /// Present when this registration started the sender; otherwise poll the config until it is.
@@ -98,13 +104,13 @@ pub async fn config(State(st): State<Arc<AppState>>, Path(name): Path<String>, N
     let node = st.store.node(&name)?;
     let image = node.image.as_ref().map(|r| st.store.resolve(r)).transpose()?;
     let layout = node.layout.as_ref().map(|l| st.store.layout(l)).transpose()?;
-    let (transfer, transfer_error) = if node.next_boot == NextBoot::Reimage {
+    let (transfer, transfer_error, delivery) = if node.next_boot == NextBoot::Reimage {
         let g = lock(&st.gatherer);
-        (g.grant(&name), g.failure(&name))
+        (g.grant(&name), g.failure(&name), g.delivery_of(&name))
     } else {
-        (None, None)
+        (None, None, None)
     };
-    Ok(Json(AgentConfig { node, image, layout, transfer, transfer_error }))
+    Ok(Json(AgentConfig { node, image, layout, transfer, delivery, transfer_error }))
 }
 
 /// `POST /api/v1/agent/nodes/{name}/register`: the agent is up and waits for its transfer.
@@ -120,7 +126,7 @@ pub async fn register(State(st): State<Arc<AppState>>, Path(name): Path<String>,
         match g.register(Instant::now(), &name) {
             // The boot script came from before a restart: put the node in a window now.
             Err(GatherError::NotAssigned(_)) => {
-                g.assign(&name, SessionKey { image: image.image, version: image.version });
+                g.assign(&name, SessionKey { image: image.image, version: image.version }, node.delivery);
                 g.register(Instant::now(), &name)
             }
             other => other,
@@ -133,7 +139,8 @@ pub async fn register(State(st): State<Arc<AppState>>, Path(name): Path<String>,
     let g = lock(&st.gatherer);
     let transfer = g.grant(&name).filter(|g| g.session == session);
     let transfer_error = g.failure(&name).filter(|_| g.session_of(&name) == Some(session));
-    Ok(Json(Registered { session, delivery: Delivery::Multicast, transfer, transfer_error }))
+    let delivery = g.delivery_of(&name).unwrap_or_default();
+    Ok(Json(Registered { session, delivery, transfer, transfer_error }))
 }
 
 /// `POST /api/v1/agent/nodes/{name}/progress`
@@ -146,7 +153,7 @@ pub async fn progress(State(st): State<Arc<AppState>>, Path(name): Path<String>,
     let session = g.session_of(&name).ok_or_else(|| ApiError::Conflict(format!("node {name} is in no transfer session")))?;
     g.update_receiver(session, &name, ReceiverState::Receiving { blocks_done: p.blocks_done, blocks_total: p.blocks_total })
         .map_err(|e| ApiError::Conflict(e.to_string()))?;
-    Ok(Json(Registered { session, delivery: Delivery::Multicast, transfer: None, transfer_error: None }))
+    Ok(Json(Registered { session, delivery: g.delivery_of(&name).unwrap_or_default(), transfer: None, transfer_error: None }))
 }
 
 /// `POST /api/v1/agent/nodes/{name}/report`: the end of a re-image. Success flips the next boot to
@@ -160,11 +167,14 @@ pub async fn report(State(st): State<Arc<AppState>>, Path(name): Path<String>, N
     let (node, state) = match r.outcome {
         Outcome::Success => {
             tracing::info!(node = %name, image = %installed.image, version = installed.version, "node reported a successful re-image");
+            st.store.record_reimage_success(&name)?;
             (st.store.finish_reimage(&name, &installed)?, ReceiverState::Done)
         }
         Outcome::Failure => {
             let reason = r.message.unwrap_or_else(|| "agent reported failure".into());
             tracing::warn!(node = %name, %reason, "re-image failed");
+            // The node stays set to re-image: its agent may retry, or the operator re-images again.
+            st.store.record_reimage_failure(&name, &reason)?;
             (st.store.node(&name)?, ReceiverState::Failed { reason })
         }
     };

@@ -63,7 +63,7 @@ fn script_for(st: &AppState, mac: Mac) -> Result<String, ApiError> {
     let server;
     let job = if node.next_boot == NextBoot::Reimage {
         let key = SessionKey { image: image.image.clone(), version: image.version };
-        AgentBoot::Reimage { image: &image.image, version: image.version, session: lock(&st.gatherer).assign(&node.name, key) }
+        AgentBoot::Reimage { image: &image.image, version: image.version, session: lock(&st.gatherer).assign(&node.name, key, node.delivery) }
     } else {
         server = lock(&st.pool).assign(boot.stateless_server).ok_or_else(|| ApiError::Unavailable("no healthy stateless server".into()))?;
         if boot.stateless_server != Some(server.id) {

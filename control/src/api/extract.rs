@@ -67,10 +67,10 @@ impl FromRequestParts<Arc<AppState>> for Admin {
 /// The token of an agent request, checked by [`AppState::check_node_token`] once the node is known.
 pub struct NodeToken(pub String);
 
-impl FromRequestParts<Arc<AppState>> for NodeToken {
+impl<S: Send + Sync> FromRequestParts<S> for NodeToken {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &Arc<AppState>) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         bearer(parts).map(|t| NodeToken(t.to_string())).ok_or(ApiError::Unauthorized)
     }
 }

@@ -4,16 +4,19 @@
 pub mod agent;
 pub mod boot;
 pub mod captures;
+pub mod carry;
 pub mod extract;
 pub mod file_body;
 pub mod image_store;
 pub mod images;
 pub mod isos;
 pub mod layouts;
+pub mod mirrors;
 pub mod nodes;
 pub mod objects;
 pub mod servers;
 pub mod state;
+pub mod stateless_boot;
 pub mod transfers;
 
 use std::sync::Arc;
@@ -36,12 +39,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/nodes/{name}", get(nodes::show).patch(nodes::set).delete(nodes::delete))
         .route("/api/v1/nodes/{name}/reimage", post(nodes::reimage))
         .route("/api/v1/nodes/{name}/agent", get(nodes::agent_status))
+        .route("/api/v1/nodes/{name}/reimages", get(nodes::reimages))
         .route("/api/v1/discovered", get(nodes::discovered))
         .route("/api/v1/images", get(images::list).post(images::add))
         .route("/api/v1/images/{name}", get(images::show).delete(images::delete))
         .route("/api/v1/images/{name}/versions", post(images::add_version))
         .route("/api/v1/images/{name}/versions/{version}", axum::routing::delete(images::delete_version))
         .route("/api/v1/images/{name}/rollback", post(images::rollback))
+        .route("/api/v1/images/{name}/versions/{version}/manifest", get(carry::manifest))
+        .route("/api/v1/images/{name}/versions/{version}/object", get(carry::object))
         .route("/api/v1/store/versions", get(image_store::versions))
         .route("/api/v1/store/versions/{name}/{version}", axum::routing::delete(image_store::remove))
         .route("/api/v1/store/diff", get(image_store::diff))
@@ -63,7 +69,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/agent/nodes/{name}/progress", post(agent::progress))
         .route("/api/v1/agent/nodes/{name}/report", post(agent::report))
         .route("/api/v1/agent/nodes/{name}/status", post(agent::status))
+        .route("/api/v1/agent/nodes/{name}/stateless/exchange", post(stateless_boot::exchange))
+        .route("/api/v1/agent/nodes/{name}/stateless/finish", post(stateless_boot::finish))
         .route("/api/v1/agent/discovered/{mac}/inventory", post(agent::discovered_inventory))
+        .route("/api/v1/agent/nodes/{name}/servers", post(mirrors::choose))
         .route("/api/v1/agent/nodes/{name}/images/{image}/versions/{version}/manifest", get(objects::manifest))
         .route("/api/v1/agent/nodes/{name}/images/{image}/versions/{version}/object", get(objects::object))
         .route("/boot/ipxe", get(boot::ipxe_script))

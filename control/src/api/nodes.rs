@@ -3,7 +3,9 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::body::Bytes;
 use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
 
 use super::extract::{Admin, ApiJson, ApiQuery};
 use super::state::AppState;
@@ -12,6 +14,8 @@ use crate::node::{NewNode, NextBoot, Node, NodePatch};
 use crate::sync::lock;
 use crate::store::StoreError;
 use crate::store::agent_status::AgentStatus;
+use crate::store::attempts::ReimageAttempt;
+use crate::transfer::DeliveryChoice;
 use crate::store::discovered::{Cursor, DISCOVERED_PAGE_DEFAULT, DISCOVERED_PAGE_MAX, DiscoveredPage, PageQuery};
 
 /// `GET /api/v1/nodes`
@@ -39,7 +43,11 @@ pub async fn agent_status(_: Admin, State(st): State<Arc<AppState>>, Path(name):
 /// `PATCH /api/v1/nodes/{name}`
 pub async fn set(_: Admin, State(st): State<Arc<AppState>>, Path(name): Path<String>, ApiJson(patch): ApiJson<NodePatch>) -> Result<Json<Node>, ApiError> {
     let reimage_requested = patch.next_boot == Some(NextBoot::Reimage);
-    let node = st.store.update_node(&name, reimage_requested, |n| n.patched(patch).map_err(StoreError::Invalid))?;
+    let node = st.store.update_node(&name, reimage_requested, |n| {
+        let node = n.patched(patch).map_err(StoreError::Invalid)?;
+        // A re-image requested here has no delivery of its own: the server's default.
+        Ok(if reimage_requested { Node { delivery: None, ..node } } else { node })
+    })?;
     if node.next_boot != NextBoot::Reimage {
         lock(&st.gatherer).withdraw(&name);
     }
@@ -53,9 +61,33 @@ pub async fn delete(_: Admin, State(st): State<Arc<AppState>>, Path(name): Path<
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Body of `POST /api/v1/nodes/{name}/reimage` (optional: no body, `null` and `{}` alike re-image
+/// with the server's default delivery).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReimageRequest {
+    /// How this re-image is delivered: `auto`, `multicast` or `unicast`; absent: the server's default.
+    #[serde(default)]
+    pub delivery: Option<DeliveryChoice>,
+}
+
 /// `POST /api/v1/nodes/{name}/reimage`: the next boot re-images the node.
-pub async fn reimage(_: Admin, State(st): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Json<Node>, ApiError> {
-    Ok(Json(st.store.set_reimage(&name)?))
+pub async fn reimage(_: Admin, State(st): State<Arc<AppState>>, Path(name): Path<String>, body: Bytes) -> Result<Json<Node>, ApiError> {
+    let request: Option<ReimageRequest> = if body.is_empty() {
+        None
+    } else {
+        serde_json::from_slice(&body).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => ApiError::Invalid(format!("invalid request body: {e}")),
+            _ => ApiError::BadRequest(format!("malformed JSON: {e}")),
+        })?
+    };
+    Ok(Json(st.store.set_reimage(&name, request.unwrap_or_default().delivery)?))
+}
+
+/// `GET /api/v1/nodes/{name}/reimages`: the node's current re-image attempt and the one before,
+/// newest first: phase times, failures and the last error.
+pub async fn reimages(_: Admin, State(st): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Json<Vec<ReimageAttempt>>, ApiError> {
+    Ok(Json(st.store.reimage_attempts(&name)?))
 }
 
 /// `GET /api/v1/discovered?limit=N&after=CURSOR`: one page of unknown MACs, most recently seen first;

@@ -36,6 +36,11 @@ pub async fn manifest(
     st.check_node_token(&name, &t)?;
     let v = resolve(&st, image, &version)?;
     super::agent::check_download(&st, &name, &v)?;
+    manifest_response(&st, &v).await
+}
+
+/// The manifest of `v`, checked against what was published, with the version header.
+pub(crate) async fn manifest_response(st: &AppState, v: &ImageVersion) -> Result<Response, ApiError> {
     let path = st.data_dir.join(IMAGES_DIR).join(&v.manifest);
     let expected = v.manifest_blake3.clone();
     let manifest = tokio::task::spawn_blocking(move || manifest_file::read(&path, Some(&expected)))
@@ -62,6 +67,11 @@ pub async fn object(
     st.check_node_token(&name, &t)?;
     let v = resolve(&st, image, &version)?;
     super::agent::check_download(&st, &name, &v)?;
+    object_response(&st, &v, &method, &headers).await
+}
+
+/// The artifact of `v` (whole or one range) with the version header.
+pub(crate) async fn object_response(st: &AppState, v: &ImageVersion, method: &Method, headers: &HeaderMap) -> Result<Response, ApiError> {
     let path = st.data_dir.join(IMAGES_DIR).join(&v.artifact);
     let internal = |e: String| ApiError::Internal(format!("{}: {e}", path.display()));
     let file = tokio::fs::File::open(&path).await.map_err(|e| internal(e.to_string()))?;
@@ -69,14 +79,14 @@ pub async fn object(
     if len != v.artifact_bytes {
         return Err(internal(format!("holds {len} bytes, {} when published", v.artifact_bytes)));
     }
-    let answer = FileAnswer { method: &method, headers: &headers, etag: format!("\"{}\"", v.manifest_blake3), last_modified: None, chunk_bytes: READ_CHUNK_BYTES };
+    let answer = FileAnswer { method, headers, etag: format!("\"{}\"", v.manifest_blake3), last_modified: None, chunk_bytes: READ_CHUNK_BYTES };
     let mut response = answer.respond(file, len, &path.display().to_string()).await?;
     response.headers_mut().insert(VERSION_HEADER, HeaderValue::from(v.version));
     Ok(response)
 }
 
 /// The version `{version}` names: a number, or [`DEFAULT_VERSION`].
-fn resolve(st: &AppState, image: String, version: &str) -> Result<ImageVersion, ApiError> {
+pub(crate) fn resolve(st: &AppState, image: String, version: &str) -> Result<ImageVersion, ApiError> {
     let version = match version {
         DEFAULT_VERSION => None,
         v => Some(v.parse().map_err(|_| ApiError::BadRequest(format!("version {v:?} is neither a number nor '{DEFAULT_VERSION}'")))?),

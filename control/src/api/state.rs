@@ -13,6 +13,7 @@ use crate::selection::ServerPool;
 use crate::stateless::ServerPatch;
 use crate::store::Store;
 use crate::sync::lock;
+use crate::transfer::Delivery;
 use crate::transfer::gather::{Gatherer, Launch};
 use crate::transfer::launcher::{EventSink, LaunchPlan, PlannedReceiver, TransferLauncher};
 
@@ -37,12 +38,14 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Refuses `token` (401) unless it is the current token of `node`: wrong, revoked and other nodes'
+    /// Refuses `token` (401) unless it is the current token of `node` or an unexpired stateless boot
+    /// credential of it (see [`super::stateless_boot`]): wrong, revoked and other nodes'
     /// tokens alike, and unknown nodes get the same answer, so a token holder cannot probe for node
     /// names.
     pub fn check_node_token(&self, node: &str, token: &str) -> Result<(), ApiError> {
         let generation = self.store.token_generation(node).map_err(|_| ApiError::Unauthorized)?;
-        if self.auth.is_node(node, generation, token) { Ok(()) } else { Err(ApiError::Unauthorized) }
+        let now = crate::store::now_unix_s();
+        if self.auth.is_node(node, generation, token) || super::stateless_boot::is_credential(&self.auth, node, generation, token, now) { Ok(()) } else { Err(ApiError::Unauthorized) }
     }
 
     /// Reloads the server pool from the store after a server changed.
@@ -69,10 +72,18 @@ impl AppState {
         Ok(())
     }
 
-    /// Starts a sender for every session whose window has closed.
+    /// Starts a sender for every multicast session whose window has closed; a unicast session is only
+    /// recorded (its node downloads over HTTP ranges by itself).
     pub fn start_launches(&self) {
         loop {
             let Some(launch) = lock(&self.gatherer).poll_launch() else { break };
+            if launch.delivery == Delivery::Unicast {
+                tracing::info!(session = launch.id, image = %launch.key.image, version = launch.key.version, node = %launch.receivers.join(","), "unicast session: the node downloads over HTTP ranges");
+                if let Err(e) = self.store.record_launch(&launch) {
+                    tracing::warn!(session = launch.id, %e, "could not record a unicast session");
+                }
+                continue;
+            }
             let sink = EventSink::new(self.gatherer.clone(), launch.id).with_journal(self.store.clone());
             if let Err(reason) = self.start(launch, sink.clone()) {
                 sink.finished(Err(format!("the sender could not start: {reason}")));

@@ -2,13 +2,11 @@
 //! staging root on the appliance, then asks for the capture to be finished (scrubbed, described and,
 //! with a disk layout, checked).
 pub mod discover;
+pub mod staging;
 
 use serde::{Deserialize, Serialize};
 
 use crate::names::check_name;
-
-/// Folder under the data directory that holds captures in progress, one folder per capture id.
-pub const CAPTURES_DIR: &str = "captures";
 
 /// Most filesystems one capture may stream.
 pub const MAX_FILESYSTEMS: usize = 64;

@@ -97,10 +97,11 @@ pub fn run(args: &ClientArgs, command: ImageCommand) -> anyhow::Result<ExitCode>
         ImageCommand::Transfers => {
             let sessions: Vec<SessionStatus> = client.get("/api/v1/transfers")?;
             args.print(&sessions, |sessions| {
-                let mut t = Table::new(&["SESSION", "IMAGE", "STATE", "NODE", "NODE STATE"]);
+                let mut t = Table::new(&["SESSION", "IMAGE", "DELIVERY", "STATE", "NODE", "NODE STATE"]);
                 for s in sessions {
                     for (node, r) in &s.receivers {
-                        t.row(vec![s.id.to_string(), format!("{}@{}", s.image, s.version), session_state(&s.state), node.clone(), receiver_state(r)]);
+                        let image = format!("{}@{}", s.image, s.version);
+                        t.row(vec![s.id.to_string(), image, or_dash(s.delivery), session_state(&s.state), node.clone(), receiver_state(r)]);
                     }
                 }
                 t

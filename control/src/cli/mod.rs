@@ -4,6 +4,7 @@
 mod capture;
 mod image;
 mod image_build;
+mod image_server;
 mod image_store;
 mod iso;
 mod layout;
@@ -30,6 +31,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub enum Command {
     /// Run the control plane (HTTP API, boot scripts, transfer sessions).
     Serve(serve::ServeArgs),
+    /// Run an image server: carry verified copies of published versions for stateless boots.
+    ImageServer(image_server::ImageServerArgs),
     /// Manage nodes: add, set, list, show, reimage, delete.
     Node {
         /// How to reach the server.
@@ -127,6 +130,7 @@ impl ClientArgs {
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => serve::run(args),
+        Command::ImageServer(args) => image_server::run(args),
         Command::Node { client, command } => node::run(&client, command),
         Command::Image { client, command } => image::run(&client, command),
         Command::Iso { client, command } => iso::run(&client, command),

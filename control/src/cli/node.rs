@@ -9,7 +9,10 @@ use super::table::{Table, or_dash};
 use crate::mac::Mac;
 use crate::node::{BootMode, ImageRef, NewNode, NextBoot, Node, NodeConfig, NodePatch};
 use crate::inventory::Inventory;
+use crate::api::nodes::ReimageRequest;
 use crate::store::agent_status::AgentStatus;
+use crate::store::attempts::ReimageAttempt;
+use crate::transfer::DeliveryChoice;
 use crate::store::discovered::{DISCOVERED_PAGE_DEFAULT, DISCOVERED_PAGE_MAX, Discovered, DiscoveredPage};
 
 /// Node subcommands.
@@ -47,6 +50,10 @@ pub enum NodeCommand {
     Reimage {
         /// Node name.
         name: String,
+        /// How the image is delivered: auto (unicast alone, multicast with others), multicast or
+        /// unicast; default: the server's `--delivery`.
+        #[arg(long, value_enum)]
+        delivery: Option<DeliveryChoice>,
     },
     /// Remove a node (its MACs boot as unknown afterwards; its token stops working).
     Delete {
@@ -166,18 +173,22 @@ pub fn run(args: &ClientArgs, command: NodeCommand) -> anyhow::Result<ExitCode> 
         NodeCommand::Show { name } => {
             let node: Node = client.get(&format!("/api/v1/nodes/{name}"))?;
             let agent: Option<AgentStatus> = client.get(&format!("/api/v1/nodes/{name}/agent"))?;
+            let reimages: Vec<ReimageAttempt> = client.get(&format!("/api/v1/nodes/{name}/reimages"))?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "node": node, "agent": agent }))?);
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "node": node, "agent": agent, "reimages": reimages }))?);
             } else {
                 let mut t = node_detail(&node);
-                for (k, v) in agent_fields(agent.as_ref()) {
+                for (k, v) in agent_fields(agent.as_ref()).into_iter().chain(attempt_fields(reimages.first())) {
                     t.row(vec![k.to_string(), v]);
                 }
                 print!("{t}");
+                for (i, a) in reimages.iter().enumerate().filter(|(_, a)| !a.phases.is_empty()) {
+                    println!("\n{} re-image (token generation {}):\n{}", if i == 0 { "current" } else { "previous" }, a.generation, phase_table(a));
+                }
             }
         }
-        NodeCommand::Reimage { name } => {
-            let node: Node = client.send("POST", &format!("/api/v1/nodes/{name}/reimage"), &())?;
+        NodeCommand::Reimage { name, delivery } => {
+            let node: Node = client.send("POST", &format!("/api/v1/nodes/{name}/reimage"), &ReimageRequest { delivery })?;
             args.print(&node, node_detail)?;
         }
         NodeCommand::Delete { name } => {
@@ -217,7 +228,29 @@ fn node_detail(n: &Node) -> Table {
         ("nfs mounts", n.config.nfs_mounts.iter().map(|m| format!("{}:{}->{}", m.server, m.export, m.mount_point)).collect::<Vec<_>>().join(", ")),
         ("kernel args", n.config.kernel_args.join(" ")),
         ("installed", or_dash(n.installed.as_ref().map(|i| format!("{}@{}", i.image, i.version)))),
+        ("delivery", n.delivery.map_or_else(|| "server default".to_string(), |d| d.to_string())),
     ])
+}
+
+/// The current re-image's attempts and last failure, for `node show`.
+fn attempt_fields(a: Option<&ReimageAttempt>) -> Vec<(&'static str, String)> {
+    let Some(a) = a else { return vec![("re-image attempts", "-".into())] };
+    let outcome = if a.installed_unix_s.is_some() { ", installed" } else { "" };
+    vec![
+        ("re-image attempts", format!("{} ({} failed{outcome})", a.attempts(), a.failures)),
+        ("re-image last error", or_dash(a.last_error.as_ref())),
+    ]
+}
+
+/// One row per phase with its time in seconds, and the total.
+fn phase_table(a: &ReimageAttempt) -> Table {
+    let seconds = |ms: u64| format!("{:.1}", ms as f64 / 1000.0);
+    let mut t = Table::new(&["PHASE", "SECONDS"]);
+    for p in &a.phases {
+        t.row(vec![p.phase.to_string(), seconds(p.millis)]);
+    }
+    t.row(vec!["total".into(), seconds(a.total_millis())]);
+    t
 }
 
 /// The discovered entry of `mac`, looked up page by page (the list is bounded, so this ends).
@@ -269,4 +302,30 @@ fn inventory_summary(i: &Inventory) -> Vec<String> {
 
 fn join<T: ToString>(items: &[T]) -> String {
     items.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::agent_status::{Phase, PhaseTime};
+
+    #[test]
+    fn node_show_prints_phases_in_seconds_and_the_attempts() {
+        let a = ReimageAttempt {
+            generation: 3,
+            phases: vec![PhaseTime { phase: Phase::AgentBoot, millis: 9250 }, PhaseTime { phase: Phase::Unpack, millis: 40 }],
+            failures: 1,
+            last_error: Some("checksum mismatch".into()),
+            active_since_failure: true,
+            installed_unix_s: Some(1),
+            started_unix_s: 0,
+            updated_unix_s: 1,
+        };
+        assert_eq!(phase_table(&a).to_string(), "PHASE       SECONDS\nagent_boot  9.2\nunpack      0.0\ntotal       9.3\n");
+        assert_eq!(
+            attempt_fields(Some(&a)),
+            vec![("re-image attempts", "2 (1 failed, installed)".to_string()), ("re-image last error", "checksum mismatch".to_string())]
+        );
+        assert_eq!(attempt_fields(None), vec![("re-image attempts", "-".to_string())]);
+    }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::http::ConnectionLimits;
 use crate::selection::Policy;
 use crate::serve::{ServeConfig, Server};
+use crate::transfer::DeliveryChoice;
 use crate::transfer::engine::{EngineConfig, MulticastLauncher};
 
 /// Arguments of `fountain serve`.
@@ -34,6 +35,10 @@ pub struct ServeArgs {
     /// Registered nodes that start a session at once.
     #[arg(long, default_value_t = 256)]
     max_receivers: usize,
+    /// Delivery of re-images that choose none: auto (unicast for a node alone in its window,
+    /// multicast for two or more), multicast or unicast.
+    #[arg(long, value_enum, default_value_t = DeliveryChoice::Auto)]
+    delivery: DeliveryChoice,
     /// Probe stateless servers this often, in milliseconds (0: health only through the API).
     #[arg(long, default_value_t = 5_000)]
     health_interval_ms: u64,
@@ -72,6 +77,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         window: Duration::from_millis(args.window_ms),
         max_receivers: args.max_receivers,
+        delivery: args.delivery,
         health_interval: (args.health_interval_ms > 0).then(|| Duration::from_millis(args.health_interval_ms)),
         limits: ConnectionLimits {
             max_connections: args.max_connections,

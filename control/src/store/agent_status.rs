@@ -3,6 +3,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use super::attempts::{self, AttemptEvent};
 use super::{Store, StoreError, found, now_unix_s};
 use crate::inventory::Inventory;
 
@@ -43,6 +44,20 @@ pub enum Phase {
     Bootloader,
 }
 
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Phase::AgentBoot => "agent_boot",
+            Phase::Inventory => "inventory",
+            Phase::Layout => "layout",
+            Phase::Transfer => "transfer",
+            Phase::Unpack => "unpack",
+            Phase::Config => "config",
+            Phase::Bootloader => "bootloader",
+        })
+    }
+}
+
 /// How long one phase took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,6 +96,8 @@ impl Store {
                 error: report.error,
                 updated_unix_s: now_unix_s(),
             };
+            let event = AttemptEvent { phases: &report.phases, failure: status.error.as_deref(), installed: false, progress: status.error.is_none() };
+            attempts::record(tx, name, event)?;
             let doc = serde_json::to_string(&status).expect("a status always serialises");
             tx.execute(
                 "INSERT INTO agent_status (node, doc, updated_unix_s) VALUES (?1, ?2, ?3) ON CONFLICT(node) DO UPDATE SET doc = ?2, updated_unix_s = ?3",
@@ -99,7 +116,7 @@ impl Store {
     }
 }
 
-fn get(c: &rusqlite::Connection, name: &str) -> Result<Option<AgentStatus>, StoreError> {
+pub(super) fn get(c: &rusqlite::Connection, name: &str) -> Result<Option<AgentStatus>, StoreError> {
     let doc: Option<String> = c.query_row("SELECT doc FROM agent_status WHERE node = ?1", [name], |r| r.get(0)).optional()?;
     doc.map(|d| serde_json::from_str(&d).map_err(|e| StoreError::Corrupt(format!("agent status of {name}: {e}")))).transpose()
 }
@@ -108,23 +125,10 @@ fn get(c: &rusqlite::Connection, name: &str) -> Result<Option<AgentStatus>, Stor
 mod tests {
     use super::*;
     use crate::inventory::InventoryDisk;
-    use crate::node::{NewNode, NodeConfig};
 
     #[test]
     fn progress_keeps_the_last_error_and_inventory() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let new = NewNode {
-            name: "n1".into(),
-            macs: vec!["52:54:00:00:00:01".parse().unwrap()],
-            groups: vec![],
-            image: None,
-            layout: None,
-            boot_mode: Default::default(),
-            next_boot: None,
-            config: NodeConfig::default(),
-        };
-        store.insert_node(&new.into_node().unwrap()).unwrap();
+        let (_dir, store) = crate::store::store_with_node();
         assert_eq!(store.agent_status("n1").unwrap(), None);
         let inventory = Inventory { disks: vec![InventoryDisk { name: "vda".into(), size_bytes: 1 << 30, ..Default::default() }], ..Default::default() };
         store.record_agent_report("n1", AgentReport { message: "inventory".into(), error: None, inventory: Some(inventory.clone()), phases: Vec::new() }).unwrap();

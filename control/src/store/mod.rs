@@ -4,6 +4,7 @@
 //! write that takes microseconds, far below the cost of the HTTP request around it, and one writer is
 //! what SQLite allows anyway.
 pub mod agent_status;
+pub mod attempts;
 pub mod discovered;
 pub mod images;
 mod layouts;
@@ -11,6 +12,7 @@ mod nodes;
 pub mod schema;
 mod servers;
 pub mod sessions;
+mod stateless_boot;
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
@@ -110,7 +112,7 @@ impl Store {
 }
 
 /// Seconds since the Unix epoch.
-fn now_unix_s() -> u64 {
+pub(crate) fn now_unix_s() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
@@ -120,6 +122,25 @@ fn found<T>(r: rusqlite::Result<T>, what: impl FnOnce() -> String) -> Result<T, 
         Err(rusqlite::Error::QueryReturnedNoRows) => Err(StoreError::NotFound(what())),
         other => Ok(other?),
     }
+}
+
+/// A store in a fresh folder holding one plain stateful node `n1`, for the store's unit tests.
+#[cfg(test)]
+pub(crate) fn store_with_node() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let new = crate::node::NewNode {
+        name: "n1".into(),
+        macs: vec!["52:54:00:00:00:01".parse().unwrap()],
+        groups: vec![],
+        image: None,
+        layout: None,
+        boot_mode: Default::default(),
+        next_boot: None,
+        config: crate::node::NodeConfig::default(),
+    };
+    store.insert_node(&new.into_node().unwrap()).unwrap();
+    (dir, store)
 }
 
 #[cfg(test)]

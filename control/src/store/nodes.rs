@@ -6,6 +6,7 @@ use super::{Store, StoreError, found, now_unix_s};
 use crate::image::ImageVersion;
 use crate::mac::Mac;
 use crate::node::{Installed, NextBoot, Node};
+use crate::transfer::DeliveryChoice;
 
 /// What a boot request needs to know about the node behind a MAC.
 #[derive(Debug, Clone)]
@@ -113,6 +114,11 @@ impl Store {
         self.read(|c| found(c.query_row("SELECT token_generation FROM nodes WHERE name = ?1", [name], |r| r.get(0)), || format!("node {name}")))
     }
 
+    /// The stateless server the node was last given.
+    pub fn stateless_server(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        self.read(|c| found(c.query_row("SELECT stateless_server FROM nodes WHERE name = ?1", [name], |r| r.get(0)), || format!("node {name}")))
+    }
+
     /// Records which stateless server the node was given.
     pub fn set_stateless_server(&self, name: &str, server: Option<i64>) -> Result<(), StoreError> {
         self.write(|tx| {
@@ -121,12 +127,13 @@ impl Store {
         })
     }
 
-    /// Marks a node for re-imaging and revokes its old token, so a token seen in an earlier boot
-    /// script cannot act for the new install.
-    pub fn set_reimage(&self, name: &str) -> Result<Node, StoreError> {
+    /// Marks a node for re-imaging with `delivery` (`None`: the server's default) and revokes its old
+    /// token, so a token seen in an earlier boot script cannot act for the new install.
+    pub fn set_reimage(&self, name: &str, delivery: Option<DeliveryChoice>) -> Result<Node, StoreError> {
         self.write(|tx| {
             let mut node = get(tx, name)?;
             node.next_boot = NextBoot::Reimage;
+            node.delivery = delivery;
             node.check().map_err(StoreError::Invalid)?;
             check_references(tx, &node)?;
             put_doc_revoking_token(tx, &node)?;

@@ -92,6 +92,17 @@ const MIGRATIONS: &[&str] = &[
         updated_unix_s INTEGER NOT NULL
     );
     "#,
+    // 4: how each transfer session delivered (multicast or unicast), and each node's re-image attempts
+    // (phase times, failures, last error) per token generation.
+    r#"
+    ALTER TABLE transfer_sessions ADD COLUMN delivery TEXT;
+    CREATE TABLE reimage_attempts (
+        node TEXT NOT NULL REFERENCES nodes(name) ON DELETE CASCADE,
+        generation INTEGER NOT NULL,
+        doc TEXT NOT NULL,
+        PRIMARY KEY (node, generation)
+    );
+    "#,
 ];
 
 /// Brings the schema up to date.

@@ -228,7 +228,7 @@ mod tests {
     }
 
     fn sink() -> EventSink {
-        EventSink::new(Arc::new(Mutex::new(Gatherer::new(GatherConfig { window: Duration::from_secs(1), max_receivers: 1 }, 1))), 1)
+        EventSink::new(Arc::new(Mutex::new(Gatherer::new(GatherConfig { window: Duration::from_secs(1), max_receivers: 1, delivery: crate::transfer::DeliveryChoice::Multicast }, 1))), 1)
     }
 
     #[test]

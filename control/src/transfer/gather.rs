@@ -2,10 +2,14 @@
 //! `max_receivers` agents have registered or `window` after the first registration, whichever comes
 //! first. The window starts at the first registration, not at the first boot script, because an agent
 //! takes tens of seconds to boot and a window started earlier would close on nobody.
+//!
+//! A closing window also decides the delivery: one node alone downloads over HTTP ranges (unicast, no
+//! sender), two or more share a multicast session. A node forced to multicast keeps multicast even
+//! alone; a node forced to unicast gets a session of its own that closes as soon as it registers.
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::{EncodedTicket, ReceiverState, SessionId, SessionKey, SessionState, SessionStatus, TransferGrant};
+use super::{Delivery, DeliveryChoice, EncodedTicket, ReceiverState, SessionId, SessionKey, SessionState, SessionStatus, TransferGrant};
 
 /// Closed sessions kept for the status API before the oldest are forgotten.
 pub const SESSION_HISTORY_MAX: usize = 256;
@@ -17,9 +21,12 @@ pub struct GatherConfig {
     pub window: Duration,
     /// Registrations that close a window at once.
     pub max_receivers: usize,
+    /// The delivery of nodes whose re-image did not choose one.
+    pub delivery: DeliveryChoice,
 }
 
-/// A session whose window closed: start a sender for these receivers.
+/// A session whose window closed: start a sender for these receivers (multicast), or only record it
+/// (unicast: its node downloads by itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Launch {
     /// Session id.
@@ -28,6 +35,8 @@ pub struct Launch {
     pub key: SessionKey,
     /// Registered nodes.
     pub receivers: Vec<String>,
+    /// How they receive it.
+    pub delivery: Delivery,
 }
 
 /// Why a registration or report was refused.
@@ -55,6 +64,10 @@ struct Session {
     state: SessionState,
     deadline: Option<Instant>,
     receivers: BTreeMap<String, ReceiverState>,
+    /// A forced-unicast node's own session, never the open window of its image.
+    solo: bool,
+    /// Decided when the window closes.
+    delivery: Option<Delivery>,
     /// Once the sender runs: its ticket and each receiver's id in it.
     grant: Option<(EncodedTicket, BTreeMap<String, u64>)>,
 }
@@ -67,6 +80,8 @@ pub struct Gatherer {
     open: HashMap<SessionKey, SessionId>,
     sessions: BTreeMap<SessionId, Session>,
     node_session: HashMap<String, SessionId>,
+    /// Each assigned node's delivery choice, the server default already applied.
+    choices: HashMap<String, DeliveryChoice>,
     launches: VecDeque<Launch>,
 }
 
@@ -79,22 +94,26 @@ impl Gatherer {
             open: HashMap::new(),
             sessions: BTreeMap::new(),
             node_session: HashMap::new(),
+            choices: HashMap::new(),
             launches: VecDeque::new(),
         }
     }
 
-    /// Puts `node` in the open window for `key` (opening one if needed) and returns its id; called when
-    /// the node is handed a re-image boot script. A node already waiting in a window moves.
-    pub fn assign(&mut self, node: &str, key: SessionKey) -> SessionId {
+    /// Puts `node` in the open window for `key` (opening one if needed; a session of its own when it
+    /// is to be unicast) and returns its id; called when the node is handed a re-image boot script.
+    /// `choice` is its re-image's delivery, `None` for the server's default. A node already waiting in
+    /// a window moves.
+    pub fn assign(&mut self, node: &str, key: SessionKey, choice: Option<DeliveryChoice>) -> SessionId {
+        let choice = choice.unwrap_or(self.config.delivery);
+        let solo = choice == DeliveryChoice::Unicast;
+        self.choices.insert(node.to_string(), choice);
         if let Some(&id) = self.node_session.get(node) {
             match self.sessions.get(&id) {
-                Some(s) if s.key == key && s.state == SessionState::Gathering => return id,
+                Some(s) if s.key == key && s.state == SessionState::Gathering && s.solo == solo => return id,
                 _ => self.leave_gathering(node, id),
             }
         }
-        let id = self.open_window(key);
-        self.join(node, id, ReceiverState::Assigned);
-        id
+        self.enter_window(node, key)
     }
 
     /// Records that `node`'s agent is up and waiting; returns the session it is in, which is a new
@@ -107,15 +126,13 @@ impl Gatherer {
         } else {
             // Registering again after its session started: the agent rebooted, so it needs a new one.
             let key = session.key.clone();
-            let fresh = self.open_window(key);
-            self.join(node, fresh, ReceiverState::Assigned);
-            fresh
+            self.enter_window(node, key)
         };
         let session = self.sessions.get_mut(&id).ok_or(GatherError::UnknownSession(id))?;
         session.receivers.insert(node.to_string(), ReceiverState::Registered);
         session.deadline.get_or_insert(now + self.config.window);
         let registered = session.receivers.values().filter(|r| **r == ReceiverState::Registered).count();
-        if registered >= self.config.max_receivers {
+        if session.solo || registered >= self.config.max_receivers {
             self.close(id);
         }
         Ok(id)
@@ -129,6 +146,7 @@ impl Gatherer {
             self.leave_gathering(node, id);
             self.node_session.remove(node);
         }
+        self.choices.remove(node);
     }
 
     /// When [`Gatherer::handle_timeout`] should next be called.
@@ -149,11 +167,22 @@ impl Gatherer {
         self.launches.pop_front()
     }
 
-    /// Updates one receiver of a running session (from the sender's events or the agent's reports).
+    /// Updates one receiver of a running session (from the sender's events or the agent's reports). A
+    /// unicast session has no sender to end it, so it ends when its last receiver is done or failed.
     pub fn update_receiver(&mut self, id: SessionId, node: &str, state: ReceiverState) -> Result<(), GatherError> {
         let session = self.sessions.get_mut(&id).ok_or(GatherError::UnknownSession(id))?;
         let r = session.receivers.get_mut(node).ok_or_else(|| GatherError::NotReceiver { node: node.to_string(), session: id })?;
         *r = state;
+        if session.delivery == Some(Delivery::Unicast) && session.state == SessionState::Running {
+            let failed = session.receivers.values().find_map(|r| match r {
+                ReceiverState::Failed { reason } => Some(reason.clone()),
+                _ => None,
+            });
+            if session.receivers.values().all(|r| matches!(r, ReceiverState::Done | ReceiverState::Failed { .. })) {
+                session.state = failed.map_or(SessionState::Finished, |reason| SessionState::Failed { reason });
+                self.forget_old();
+            }
+        }
         Ok(())
     }
 
@@ -223,6 +252,11 @@ impl Gatherer {
         self.node_session.get(node).copied()
     }
 
+    /// How `node` receives its image, once its session's window has closed.
+    pub fn delivery_of(&self, node: &str) -> Option<Delivery> {
+        self.sessions.get(self.node_session.get(node)?)?.delivery
+    }
+
     /// Every known session, oldest first.
     pub fn status(&self) -> Vec<SessionStatus> {
         self.sessions.iter().map(|(&id, s)| status_of(id, s)).collect()
@@ -239,15 +273,35 @@ impl Gatherer {
         self.sessions.get(&id).map(|s| (&s.key, s.receivers.get(node)))
     }
 
+    /// Puts `node` in a window for `key` as its delivery choice says: the open window of the image, or
+    /// a session of its own for unicast.
+    fn enter_window(&mut self, node: &str, key: SessionKey) -> SessionId {
+        let id = if self.choices.get(node) == Some(&DeliveryChoice::Unicast) { self.new_session(key, true) } else { self.open_window(key) };
+        self.join(node, id, ReceiverState::Assigned);
+        id
+    }
+
     fn open_window(&mut self, key: SessionKey) -> SessionId {
         if let Some(&id) = self.open.get(&key) {
             return id;
         }
-        let id = self.next_id;
-        self.next_id += 1;
-        self.sessions.insert(id, Session { key: key.clone(), state: SessionState::Gathering, deadline: None, receivers: BTreeMap::new(), grant: None });
+        let id = self.new_session(key.clone(), false);
         self.open.insert(key, id);
         id
+    }
+
+    fn new_session(&mut self, key: SessionKey, solo: bool) -> SessionId {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.sessions.insert(id, Session { key, state: SessionState::Gathering, deadline: None, receivers: BTreeMap::new(), solo, delivery: None, grant: None });
+        id
+    }
+
+    /// Forgets `id` as the open window of its image, if it is that.
+    fn unlist(&mut self, key: &SessionKey, id: SessionId) {
+        if self.open.get(key) == Some(&id) {
+            self.open.remove(key);
+        }
     }
 
     fn join(&mut self, node: &str, id: SessionId, state: ReceiverState) {
@@ -264,30 +318,32 @@ impl Gatherer {
         }
         s.receivers.remove(node);
         if s.receivers.is_empty() {
-            self.open.remove(&s.key);
+            let key = s.key.clone();
+            self.unlist(&key, id);
             self.sessions.remove(&id);
         }
     }
 
-    /// Ends a window: its registered nodes become a launch, and nodes that were given the session but
-    /// have not registered yet move to a fresh window for the same image.
+    /// Ends a window: its registered nodes become a launch with the delivery [`decide`] picks, and
+    /// nodes that were given the session but have not registered yet move to a fresh window for the
+    /// same image.
     fn close(&mut self, id: SessionId) {
+        let Some(key) = self.sessions.get(&id).map(|s| s.key.clone()) else { return };
+        self.unlist(&key, id);
         let Some(s) = self.sessions.get_mut(&id) else { return };
-        self.open.remove(&s.key);
-        let key = s.key.clone();
         let waiting: Vec<String> = s.receivers.iter().filter(|(_, r)| **r != ReceiverState::Registered).map(|(n, _)| n.clone()).collect();
         s.receivers.retain(|_, r| *r == ReceiverState::Registered);
         if s.receivers.is_empty() {
             self.sessions.remove(&id);
         } else {
+            let receivers: Vec<String> = s.receivers.keys().cloned().collect();
+            let delivery = decide(s.solo, receivers.iter().map(|n| self.choices.get(n).copied().unwrap_or(self.config.delivery)));
             s.state = SessionState::Running;
-            self.launches.push_back(Launch { id, key: key.clone(), receivers: s.receivers.keys().cloned().collect() });
+            s.delivery = Some(delivery);
+            self.launches.push_back(Launch { id, key: key.clone(), receivers, delivery });
         }
-        if !waiting.is_empty() {
-            let fresh = self.open_window(key);
-            for node in waiting {
-                self.join(&node, fresh, ReceiverState::Assigned);
-            }
+        for node in waiting {
+            self.enter_window(&node, key.clone());
         }
     }
 
@@ -306,8 +362,19 @@ impl Gatherer {
     }
 }
 
+/// The delivery of a closing window with these registered nodes' choices: a forced-unicast node's own
+/// session is unicast; two or more nodes share a multicast session; one node alone is unicast unless
+/// it was forced to multicast.
+fn decide(solo: bool, mut choices: impl ExactSizeIterator<Item = DeliveryChoice>) -> Delivery {
+    match choices.len() {
+        _ if solo => Delivery::Unicast,
+        1 if choices.next() != Some(DeliveryChoice::Multicast) => Delivery::Unicast,
+        _ => Delivery::Multicast,
+    }
+}
+
 fn status_of(id: SessionId, s: &Session) -> SessionStatus {
-    SessionStatus { id, image: s.key.image.clone(), version: s.key.version, state: s.state.clone(), receivers: s.receivers.clone() }
+    SessionStatus { id, image: s.key.image.clone(), version: s.key.version, state: s.state.clone(), delivery: s.delivery, receivers: s.receivers.clone() }
 }
 
 #[cfg(test)]
@@ -319,15 +386,15 @@ mod tests {
     }
 
     fn gatherer(max_receivers: usize) -> Gatherer {
-        Gatherer::new(GatherConfig { window: Duration::from_secs(10), max_receivers }, 1)
+        Gatherer::new(GatherConfig { window: Duration::from_secs(10), max_receivers, delivery: DeliveryChoice::Auto }, 1)
     }
 
     #[test]
     fn window_closes_after_delay_from_first_registration() {
         let mut g = gatherer(100);
         let t0 = Instant::now();
-        let a = g.assign("a", key("rocky"));
-        assert_eq!(g.assign("b", key("rocky")), a, "same image, same window");
+        let a = g.assign("a", key("rocky"), None);
+        assert_eq!(g.assign("b", key("rocky"), None), a, "same image, same window");
         assert_eq!(g.poll_timeout(), None, "no deadline before anyone registers");
         g.register(t0, "a").unwrap();
         g.register(t0 + Duration::from_secs(3), "b").unwrap();
@@ -335,7 +402,7 @@ mod tests {
         g.handle_timeout(t0 + Duration::from_secs(9));
         assert_eq!(g.poll_launch(), None);
         g.handle_timeout(t0 + Duration::from_secs(10));
-        assert_eq!(g.poll_launch(), Some(Launch { id: a, key: key("rocky"), receivers: vec!["a".into(), "b".into()] }));
+        assert_eq!(g.poll_launch(), Some(Launch { id: a, key: key("rocky"), receivers: vec!["a".into(), "b".into()], delivery: Delivery::Multicast }));
         assert_eq!(g.status()[0].state, SessionState::Running);
     }
 
@@ -343,10 +410,10 @@ mod tests {
     fn max_receivers_closes_at_once_and_images_get_separate_sessions() {
         let mut g = gatherer(2);
         let now = Instant::now();
-        let r = g.assign("a", key("rocky"));
-        let u = g.assign("u", key("ubuntu"));
+        let r = g.assign("a", key("rocky"), None);
+        let u = g.assign("u", key("ubuntu"), None);
         assert_ne!(r, u);
-        g.assign("b", key("rocky"));
+        g.assign("b", key("rocky"), None);
         g.register(now, "a").unwrap();
         g.register(now, "u").unwrap();
         assert_eq!(g.poll_launch(), None);
@@ -360,8 +427,8 @@ mod tests {
     fn nodes_not_registered_in_time_move_to_a_fresh_window() {
         let mut g = gatherer(100);
         let t0 = Instant::now();
-        let first = g.assign("a", key("rocky"));
-        g.assign("late", key("rocky"));
+        let first = g.assign("a", key("rocky"), None);
+        g.assign("late", key("rocky"), None);
         g.register(t0, "a").unwrap();
         g.handle_timeout(t0 + Duration::from_secs(10));
         let launch = g.poll_launch().unwrap();
@@ -376,8 +443,8 @@ mod tests {
     fn empty_windows_vanish_and_unknown_nodes_are_refused() {
         let mut g = gatherer(100);
         assert_eq!(g.register(Instant::now(), "x"), Err(GatherError::NotAssigned("x".into())));
-        g.assign("a", key("rocky"));
-        g.assign("a", key("ubuntu"));
+        g.assign("a", key("rocky"), None);
+        g.assign("a", key("ubuntu"), None);
         let status = g.status();
         assert_eq!(status.len(), 1, "the emptied window is gone");
         assert_eq!(status[0].image, "ubuntu");
@@ -389,7 +456,7 @@ mod tests {
     #[test]
     fn progress_and_finish_show_in_status() {
         let mut g = gatherer(1);
-        let id = g.assign("a", key("rocky"));
+        let id = g.assign("a", key("rocky"), None);
         g.register(Instant::now(), "a").unwrap();
         g.poll_launch().unwrap();
         g.update_receiver(id, "a", ReceiverState::Receiving { blocks_done: 3, blocks_total: 10 }).unwrap();
@@ -402,8 +469,8 @@ mod tests {
     #[test]
     fn tickets_go_to_receivers_of_running_sessions_only() {
         let mut g = gatherer(2);
-        let id = g.assign("a", key("rocky"));
-        g.assign("b", key("rocky"));
+        let id = g.assign("a", key("rocky"), None);
+        g.assign("b", key("rocky"), None);
         g.register(Instant::now(), "a").unwrap();
         g.set_ticket(id, EncodedTicket::new(vec![0xab, 1]), BTreeMap::from([("a".to_string(), 7)]));
         assert_eq!(g.grant("a"), None, "still gathering: no ticket yet");
@@ -424,9 +491,9 @@ mod tests {
     #[test]
     fn a_failed_session_fails_its_waiting_receivers_and_says_why() {
         let mut g = gatherer(3);
-        let id = g.assign("a", key("rocky"));
-        g.assign("b", key("rocky"));
-        g.assign("c", key("rocky"));
+        let id = g.assign("a", key("rocky"), None);
+        g.assign("b", key("rocky"), None);
+        g.assign("c", key("rocky"), None);
         for node in ["a", "b", "c"] {
             g.register(Instant::now(), node).unwrap();
         }
@@ -442,5 +509,86 @@ mod tests {
             assert_eq!(g.failure(node).as_deref(), Some("transfer session failed: bad magic"));
         }
         assert_eq!(g.failure("a"), None);
+    }
+
+    #[test]
+    fn one_node_alone_is_unicast_and_ends_with_its_report() {
+        let mut g = gatherer(100);
+        let t0 = Instant::now();
+        let id = g.assign("a", key("rocky"), None);
+        g.register(t0, "a").unwrap();
+        assert_eq!(g.delivery_of("a"), None, "undecided while the window is open");
+        g.handle_timeout(t0 + Duration::from_secs(10));
+        assert_eq!(g.poll_launch(), Some(Launch { id, key: key("rocky"), receivers: vec!["a".into()], delivery: Delivery::Unicast }));
+        assert_eq!(g.delivery_of("a"), Some(Delivery::Unicast));
+        assert_eq!(g.status()[0].delivery, Some(Delivery::Unicast));
+        g.update_receiver(id, "a", ReceiverState::Receiving { blocks_done: 1, blocks_total: 2 }).unwrap();
+        assert_eq!(g.status()[0].state, SessionState::Running);
+        g.update_receiver(id, "a", ReceiverState::Done).unwrap();
+        assert_eq!(g.status()[0].state, SessionState::Finished, "no sender ends a unicast session: its last receiver does");
+    }
+
+    #[test]
+    fn a_failed_unicast_node_fails_its_session() {
+        let mut g = gatherer(1);
+        let id = g.assign("a", key("rocky"), None);
+        g.register(Instant::now(), "a").unwrap();
+        assert_eq!(g.poll_launch().unwrap().delivery, Delivery::Unicast);
+        g.update_receiver(id, "a", ReceiverState::Failed { reason: "disk full".into() }).unwrap();
+        assert_eq!(g.status()[0].state, SessionState::Failed { reason: "disk full".into() });
+        assert_eq!(g.failure("a").as_deref(), Some("disk full"));
+    }
+
+    #[test]
+    fn forced_multicast_holds_for_one_node_and_two_nodes_are_multicast() {
+        let mut g = gatherer(100);
+        let t0 = Instant::now();
+        let alone = g.assign("a", key("rocky"), Some(DeliveryChoice::Multicast));
+        g.register(t0, "a").unwrap();
+        g.handle_timeout(t0 + Duration::from_secs(10));
+        assert_eq!(g.poll_launch().map(|l| (l.id, l.delivery)), Some((alone, Delivery::Multicast)));
+        let pair = g.assign("b", key("ubuntu"), None);
+        g.assign("c", key("ubuntu"), None);
+        g.register(t0, "b").unwrap();
+        g.register(t0, "c").unwrap();
+        g.handle_timeout(t0 + Duration::from_secs(10));
+        assert_eq!(g.poll_launch().map(|l| (l.id, l.delivery)), Some((pair, Delivery::Multicast)));
+    }
+
+    #[test]
+    fn forced_unicast_skips_the_window_and_leaves_it_to_the_others() {
+        let mut g = gatherer(100);
+        let t0 = Instant::now();
+        let shared = g.assign("a", key("rocky"), None);
+        g.assign("b", key("rocky"), None);
+        let own = g.assign("u", key("rocky"), Some(DeliveryChoice::Unicast));
+        assert_ne!(own, shared, "a session of its own");
+        assert_eq!(g.register(t0, "u").unwrap(), own);
+        assert_eq!(g.poll_launch(), Some(Launch { id: own, key: key("rocky"), receivers: vec!["u".into()], delivery: Delivery::Unicast }), "no waiting for the window");
+        assert_eq!(g.assign("late", key("rocky"), None), shared, "the image's open window is still open");
+        g.register(t0, "a").unwrap();
+        g.register(t0, "b").unwrap();
+        g.handle_timeout(t0 + Duration::from_secs(10));
+        let launch = g.poll_launch().unwrap();
+        assert_eq!((launch.id, launch.receivers.len(), launch.delivery), (shared, 2, Delivery::Multicast));
+        assert_ne!(g.session_of("late"), Some(shared), "late moved to a fresh window");
+        // Re-registering after its session started (the agent rebooted) gives u a fresh session of its own.
+        let again = g.register(t0 + Duration::from_secs(11), "u").unwrap();
+        assert!(again != own && Some(again) != g.session_of("late"));
+        assert_eq!(g.poll_launch().map(|l| l.delivery), Some(Delivery::Unicast));
+    }
+
+    #[test]
+    fn the_server_default_applies_when_the_reimage_chose_nothing() {
+        let mut g = Gatherer::new(GatherConfig { window: Duration::from_secs(10), max_receivers: 100, delivery: DeliveryChoice::Unicast }, 1);
+        let id = g.assign("a", key("rocky"), None);
+        g.register(Instant::now(), "a").unwrap();
+        assert_eq!(g.poll_launch().map(|l| (l.id, l.delivery)), Some((id, Delivery::Unicast)));
+        let b = g.assign("b", key("rocky"), Some(DeliveryChoice::Auto));
+        g.assign("c", key("rocky"), Some(DeliveryChoice::Auto));
+        g.register(Instant::now(), "b").unwrap();
+        g.register(Instant::now(), "c").unwrap();
+        g.handle_timeout(Instant::now() + Duration::from_secs(10));
+        assert_eq!(g.poll_launch().map(|l| (l.id, l.delivery)), Some((b, Delivery::Multicast)));
     }
 }

@@ -80,6 +80,39 @@ pub enum Delivery {
     Unicast,
 }
 
+/// How an operator wants a re-image delivered: per re-image (`fountain node reimage --delivery`) or as
+/// the server's default (`fountain serve --delivery`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryChoice {
+    /// Decided when the window closes: unicast for one node alone, multicast for two or more.
+    #[default]
+    Auto,
+    /// Always a multicast session, even for one node.
+    Multicast,
+    /// Always HTTP ranges: the node does not wait for a window.
+    Unicast,
+}
+
+impl std::fmt::Display for DeliveryChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DeliveryChoice::Auto => "auto",
+            DeliveryChoice::Multicast => "multicast",
+            DeliveryChoice::Unicast => "unicast",
+        })
+    }
+}
+
+impl std::fmt::Display for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Delivery::Multicast => "multicast",
+            Delivery::Unicast => "unicast",
+        })
+    }
+}
+
 /// A transfer session's id, unique across restarts (the store hands out the first one).
 pub type SessionId = u64;
 
@@ -144,6 +177,10 @@ pub struct SessionStatus {
     pub version: u32,
     /// State.
     pub state: SessionState,
+    /// How its nodes receive the image, once its window has closed (absent while gathering, and in
+    /// records from before deliveries were chosen, which were all multicast).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
     /// Each receiver's state, by node name.
     pub receivers: std::collections::BTreeMap<String, ReceiverState>,
 }

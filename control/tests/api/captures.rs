@@ -9,7 +9,7 @@ use control::capture::capture_node;
 use control::client::{Client, ClientError};
 use serde_json::json;
 
-use crate::util::TestServer;
+use crate::util::{Body, TestServer, mac};
 
 const LAYOUT: &str = "bootloader: bios\ndisks:\n  - id: a\n    match: { size: \">=10G\" }\n    partitions:\n      - { id: bios, size: 1M, flags: [bios_grub] }\n      - { id: root, size: rest, fs: ext4, mount: / }\n";
 
@@ -25,7 +25,7 @@ fn getfattr(path: &Path) -> String {
 }
 
 /// A node's root as a folder: os-release, identity to scrub, hard links, an xattr, a sparse file.
-fn node_tree(dir: &Path) -> PathBuf {
+pub fn node_tree(dir: &Path) -> PathBuf {
     let node = dir.join("node");
     write(&node, "etc/os-release", b"ID=rocky\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.4\"\n");
     write(&node, "etc/machine-id", b"0123456789abcdef0123456789abcdef\n");
@@ -118,4 +118,57 @@ fn half_captures_and_bad_layouts_are_refused() {
     let bad_layout = LAYOUT.replace("size: rest", "size: lots");
     let err = capture_node(&client, "captured", "node1", &plan, Some(bad_layout)).unwrap_err();
     assert!(matches!(&err, control::capture::CaptureClientError::Api(ClientError::Api { status: 422, .. })), "{err}");
+}
+
+/// Adds node `name` and returns its current token.
+fn node_token(ts: &TestServer, name: &str, i: usize) -> String {
+    ts.add_node(json!({ "name": name, "macs": [mac(i)], "image": { "name": "rocky" } }));
+    let state = ts.state();
+    state.auth.node_token(name, state.store.token_generation(name).unwrap()).expose().to_string()
+}
+
+#[test]
+fn a_node_token_captures_only_its_own_node_into_its_own_images() {
+    let ts = TestServer::start();
+    ts.publish("rocky");
+    let (t1, t2) = (node_token(&ts, "node1", 1), node_token(&ts, "node2", 2));
+    let dir = tempfile::tempdir().unwrap();
+    let node = node_tree(dir.path());
+    let plan = image::capture::plan_node(&node, &[]).unwrap();
+    let as_node = |token: &str| Client::new(&ts.url(), Secret::new(token.to_owned()));
+    let refused = |r: Result<control::capture::CaptureDone, control::capture::CaptureClientError>| match r {
+        Err(control::capture::CaptureClientError::Api(ClientError::Api { status, .. })) => status,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+
+    // Itself, into a new image, and again into the image it made: versions 1 and 2.
+    assert_eq!(capture_node(&as_node(&t1), "node1-own", "node1", &plan, None).unwrap().version, 1);
+    assert_eq!(capture_node(&as_node(&t1), "node1-own", "node1", &plan, None).unwrap().version, 2);
+    // Another node's name, a wrong token, an unknown node: not this token's node.
+    assert_eq!(refused(capture_node(&as_node(&t1), "x", "node2", &plan, None)), 401);
+    assert_eq!(refused(capture_node(&as_node("wrong"), "x", "node1", &plan, None)), 401);
+    assert_eq!(refused(capture_node(&as_node(&t1), "x", "stranger", &plan, None)), 401);
+    // An image holding another node's capture, or a build (the operator's), is not node1's to extend.
+    capture_node(&as_node(&t2), "node2-own", "node2", &plan, None).unwrap();
+    assert_eq!(refused(capture_node(&as_node(&t1), "node2-own", "node1", &plan, None)), 403);
+    let admin = Client::new(&ts.url(), Secret::new(ts.admin.clone()));
+    capture_node(&admin, "mixed", "node1", &plan, None).unwrap();
+    capture_node(&admin, "mixed", "node2", &plan, None).unwrap();
+    assert_eq!(refused(capture_node(&as_node(&t1), "mixed", "node1", &plan, None)), 403);
+    // The operator's capture of node1 is node1's lineage: node1 may extend it.
+    capture_node(&admin, "by-operator", "node1", &plan, None).unwrap();
+    assert_eq!(capture_node(&as_node(&t1), "by-operator", "node1", &plan, None).unwrap().version, 2);
+    // The operator may still extend anything.
+    assert_eq!(capture_node(&admin, "node1-own", "node2", &plan, None).unwrap().version, 3);
+
+    // A capture started for node2 cannot be streamed or finished with node1's token.
+    let r = ts.send("POST", "/api/v1/captures", json!({"image": "node2-own", "node": "node2", "filesystems": ["/"]})).expect(201);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let put = ts.request("PUT", &format!("/api/v1/captures/{id}/filesystems/0"), Some(&t1), Body::Raw("application/x-tar", ""));
+    assert_eq!(put.status, 401, "{}", put.body);
+    let fin = ts.request("POST", &format!("/api/v1/captures/{id}/finish"), Some(&t1), Body::Json(json!({})));
+    assert_eq!(fin.status, 401, "{}", fin.body);
+    // With node2's own token the same capture is reachable (refused only for what is missing).
+    let fin = ts.request("POST", &format!("/api/v1/captures/{id}/finish"), Some(&t2), Body::Json(json!({})));
+    assert_eq!(fin.status, 409, "{}", fin.body);
 }

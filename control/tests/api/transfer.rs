@@ -15,7 +15,8 @@ use receiver::{Journal, ReceiverConfig, ReceiverSession, Target};
 use serde_json::{Value, json};
 
 use crate::util::{Body, TestServer, kernel_arg, mac};
-use control::transfer::SessionState;
+use control::transfer::{DeliveryChoice, SessionState};
+use receiver::fetch::{FetchConfig, ImageServer, missing_blocks};
 use control::transfer::engine::{EngineConfig, MulticastLauncher};
 use control::transfer::launcher::{NoEngine, TransferLauncher};
 
@@ -59,6 +60,39 @@ fn two_nodes_reimage_over_loopback_multicast() {
         assert_eq!(node["installed"]["version"], 1);
         assert!(ts.boot(&mac(i)).contains("\nexit\n"), "next boot is local");
     }
+}
+
+#[test]
+fn one_node_alone_downloads_its_image_by_http_ranges() {
+    let ts = TestServer::start_with(|c| c.delivery = DeliveryChoice::Auto);
+    let image = publish_real_image(&ts);
+    ts.put_layout("l", "good/bios-single.yaml").expect(201);
+    ts.add_node(json!({ "name": "n0", "macs": [mac(0)], "image": { "name": "rocky" }, "layout": "l", "next_boot": "reimage" }));
+    let token = kernel_arg(&ts.boot(&mac(0)), "fountain.token").unwrap();
+    let base = "/api/v1/agent/nodes/n0";
+    let registered = ts.request("POST", &format!("{base}/register"), Some(&token), Body::None).expect(200).json();
+    assert_eq!(registered["delivery"], "unicast", "alone in its window (max_receivers 1)");
+    assert!(ts.launches().is_empty(), "no sender");
+
+    let server = ImageServer::new(&ts.url(), "n0", &token, &FetchConfig::default());
+    let object = server.object("rocky", Some(1)).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let path = out.path().join("n0.img");
+    let target = Target::open(&path, *object.manifest.layout()).unwrap();
+    let (mut journal, stored) = Journal::open(&out.path().join("n0.journal"), &object.manifest, &target).unwrap();
+    let blocks = missing_blocks(&object.manifest, &stored);
+    let mut done = 0u64;
+    let stats = server.fetch(&object, &target, Some(&mut journal), &blocks, &FetchConfig::default(), |_| done += 1).unwrap();
+    drop(target);
+    assert_eq!((stats.blocks as usize, done as usize), (blocks.len(), blocks.len()));
+    assert!(std::fs::read(&path).unwrap() == image, "n0 holds the image byte for byte");
+    let total = object.manifest.layout().block_count();
+    ts.request("POST", &format!("{base}/progress"), Some(&token), Body::Json(json!({ "blocks_done": total, "blocks_total": total }))).expect(200);
+
+    let report = json!({ "outcome": "success", "image": "rocky", "version": 1, "session": registered["session"] });
+    assert_eq!(ts.request("POST", &format!("{base}/report"), Some(&token), Body::Json(report)).expect(200).json()["next_boot"], "local");
+    let session = wait_for(&ts, |s| s["state"]["state"] != "running");
+    assert_eq!((&session["state"]["state"], &session["delivery"], &session["receivers"]["n0"]["state"]), (&json!("finished"), &json!("unicast"), &json!("done")));
 }
 
 /// One node's agent: register, wait for the ticket, receive, verify, report.

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use control::serve::{ServeConfig, Server};
-use control::transfer::EncodedTicket;
+use control::transfer::{DeliveryChoice, EncodedTicket};
 use control::transfer::launcher::{EventSink, LaunchError, LaunchPlan, TransferLauncher};
 use serde_json::{Value, json};
 
@@ -79,6 +79,9 @@ impl TestServer {
     pub fn start_launching(adjust: impl FnOnce(&mut ServeConfig), launcher: Option<Arc<dyn TransferLauncher>>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = ServeConfig::loopback(dir.path().to_path_buf(), 1);
+        // Most tests play one node's sender through the recording launcher; the delivery tests ask
+        // for the server's own default.
+        config.delivery = DeliveryChoice::Multicast;
         adjust(&mut config);
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let recorder = Arc::new(RecordingLauncher::default());
@@ -165,6 +168,26 @@ impl TestServer {
     /// Adds a node from a JSON body.
     pub fn add_node(&self, body: Value) -> Value {
         self.send("POST", "/api/v1/nodes", body).expect(201).json()
+    }
+
+    /// GET `path` with a node's token and a `Range` header: the status and the body's bytes.
+    pub fn agent_get_range(&self, path: &str, token: &str, range: &str) -> (u16, Vec<u8>) {
+        let req = self.agent.get(&format!("{}{path}", self.url())).set("Authorization", &format!("Bearer {token}")).set("Range", range);
+        let resp = match req.call() {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("GET {path}: {e}"),
+        };
+        let status = resp.status();
+        let mut body = Vec::new();
+        std::io::Read::read_to_end(&mut resp.into_reader(), &mut body).unwrap();
+        (status, body)
+    }
+
+    /// Closes every open gathering window now, as its timeout would, and starts what closed.
+    pub fn close_windows(&self) {
+        let st = self.state();
+        control::sync::lock(&st.gatherer).handle_timeout(std::time::Instant::now() + std::time::Duration::from_secs(1 << 30));
+        st.start_launches();
     }
 
     /// The launches the engine stand-in has seen.

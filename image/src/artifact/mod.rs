@@ -7,6 +7,9 @@
 //!   directory (sorted, fixed filesystem time, xattrs, hard links and sparse files kept);
 //! - [`unpack`]`(artifact, target_dir) -> Result<(), ArtifactError>`: what a stateful node runs onto its
 //!   mounted target filesystems.
+//!
+//! POSIX ACLs, which squashfs has no place for, travel as a dump inside the artifact ([`acls`]).
+pub mod acls;
 mod pack;
 mod tool;
 mod unpack;
@@ -32,15 +35,15 @@ pub enum ArtifactError {
         /// The error.
         source: std::io::Error,
     },
-    /// mksquashfs or unsquashfs could not be started (not installed?).
-    #[error("running {tool} (is squashfs-tools installed?): {source}")]
+    /// mksquashfs, unsquashfs, getfacl or setfacl could not be started (not installed?).
+    #[error("running {tool} (is it installed? squashfs-tools, acl): {source}")]
     Spawn {
         /// The program.
         tool: &'static str,
         /// The error.
         source: std::io::Error,
     },
-    /// mksquashfs or unsquashfs failed; nothing was left at the destination.
+    /// mksquashfs, unsquashfs, getfacl or setfacl failed; nothing was left at the destination.
     #[error("{tool} failed ({status}): {stderr}")]
     Tool {
         /// The program.

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{ArtifactError, tool};
+use super::{ArtifactError, acls, tool};
 
 /// The squashfs compressor and level the store's artifacts use (chosen by the benchmark: see
 /// docs/decisions.md, "Images").
@@ -69,8 +69,17 @@ pub fn pack_with(root: &Path, out: &Path, options: &PackOptions) -> Result<Packe
     }
     let tmp = partial_path(out);
     let _ = std::fs::remove_file(&tmp);
+    let io = |what, path: &Path, source| ArtifactError::Io { what, path: path.to_path_buf(), source };
     let mut cmd = Command::new("mksquashfs");
     cmd.arg(root).arg(&tmp);
+    // The ACLs squashfs cannot hold go in as one more file, written by a pseudo definition (time 0,
+    // root-only), so the root itself is never written to.
+    let acl_dump = with_suffix(out, ".posix-acls");
+    if let Some(dump) = acls::dump(root)? {
+        std::fs::write(&acl_dump, dump).map_err(|e| io("writing", &acl_dump, e))?;
+        let quoted = acl_dump.to_string_lossy().replace('\'', "'\\''");
+        cmd.arg("-p").arg(format!("{} F 0 400 0 0 cat '{quoted}'", acls::ACL_FILE));
+    }
     cmd.args(["-noappend", "-reproducible", "-no-progress", "-quiet", "-exit-on-error", "-xattrs"]);
     cmd.args(["-comp", &options.compressor, "-b", &options.block_bytes.to_string()]);
     if let Some(level) = options.level {
@@ -83,11 +92,12 @@ pub fn pack_with(root: &Path, out: &Path, options: &PackOptions) -> Result<Packe
     // SOURCE_DATE_EPOCH would override nothing we set, but clear it so the result never depends on
     // the caller's environment.
     cmd.env_remove("SOURCE_DATE_EPOCH");
-    if let Err(e) = tool::run("mksquashfs", &mut cmd) {
+    let packed = tool::run("mksquashfs", &mut cmd);
+    let _ = std::fs::remove_file(&acl_dump);
+    if let Err(e) = packed {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);
     }
-    let io = |what, path: &Path, source| ArtifactError::Io { what, path: path.to_path_buf(), source };
     let file = std::fs::File::open(&tmp).map_err(|e| io("opening", &tmp, e))?;
     file.sync_all().map_err(|e| io("syncing", &tmp, e))?;
     let bytes = file.metadata().map_err(|e| io("reading the size of", &tmp, e))?.len();
@@ -98,7 +108,12 @@ pub fn pack_with(root: &Path, out: &Path, options: &PackOptions) -> Result<Packe
 /// Where an artifact is written before it is complete: beside it, so the rename stays on one
 /// filesystem.
 fn partial_path(out: &Path) -> PathBuf {
+    with_suffix(out, ".partial")
+}
+
+/// `out` with `suffix` added to its file name.
+fn with_suffix(out: &Path, suffix: &str) -> PathBuf {
     let mut name = out.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
+    name.push(suffix);
     out.with_file_name(name)
 }

@@ -1,10 +1,11 @@
 //! Unpacking an artifact onto a stateful node's target (its root filesystem mounted at a directory,
 //! the other filesystems mounted below it). unsquashfs restores owners, modes, times, xattrs
-//! (SELinux labels and capabilities included), hard links, and leaves zero blocks as holes.
+//! (SELinux labels and capabilities included), hard links, and leaves zero blocks as holes; POSIX
+//! ACLs, which squashfs cannot hold, come back from the dump the pack put in (see [`super::acls`]).
 use std::path::Path;
 use std::process::Command;
 
-use super::{ArtifactError, tool};
+use super::{ArtifactError, acls, tool};
 
 /// unsquashfs's data and fragment queues, MiB each (its default is 256): when the target writes
 /// slower than the artifact reads, the queues fill, and at the default a node agent in 1 GiB of RAM
@@ -19,5 +20,6 @@ pub fn unpack(artifact: &Path, target: &Path) -> Result<(), ArtifactError> {
     }
     let mut cmd = Command::new("unsquashfs");
     cmd.args(["-no-progress", "-quiet", "-force", "-xattrs", "-strict-errors", "-da", QUEUE_MIB, "-fr", QUEUE_MIB, "-dest"]).arg(target).arg(artifact);
-    tool::run("unsquashfs", &mut cmd)
+    tool::run("unsquashfs", &mut cmd)?;
+    acls::restore(target)
 }

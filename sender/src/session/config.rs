@@ -60,6 +60,11 @@ pub struct SenderConfig {
     /// finishing; then it hands each unfinished one off to its peers and ends, so one receiver
     /// that keeps falling behind cannot hold the multicast forever.
     pub straggler_deadline: Duration,
+    /// Once no more than this share of the receivers is still waited for, the session hands
+    /// them off to their peers and ends: the rest hold the object, and waiting for a slow tail
+    /// (a tenth of the nodes at a quarter of the link, netsim) multicasts its repair to
+    /// everyone at its pace. Below 1/share receivers it never applies.
+    pub straggler_tail_share: f64,
     /// No multicast (a network that does not route it): each first-pass symbol goes to one
     /// member in turn as a [`fec::wire::Packet::Seed`], which forwards it to every other member;
     /// repair goes to the member that asked, progress and the end to each member. See
@@ -92,6 +97,7 @@ impl SenderConfig {
             end_repeats: 3,
             straggler_need_pct: 25.0,
             straggler_deadline: Duration::from_secs(10),
+            straggler_tail_share: 0.15,
             swarm: false,
             adaptive_rate: None,
         }

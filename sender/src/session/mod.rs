@@ -19,6 +19,15 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+/// A receiver of the tail (see [`SenderConfig::straggler_tail_share`]) with fewer than this
+/// share of the blocks stored is far behind, and handed off.
+const TAIL_STORED_FRACTION: f64 = 0.9;
+
+/// The straggler rules (a need far behind, the tail) apply to groups whose tail share holds at
+/// least this many receivers (14 at 15%): in smaller ones a late or restarted member failed to
+/// finish from its few peers (netsim tests, 12 nodes), and the deadline serves them.
+const MIN_TAIL: usize = 2;
+
 /// Something to put on the network.
 #[must_use]
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,6 +256,11 @@ impl SenderSession {
                     let symbol_bits = 8.0 * self.data_wire_bytes as f64;
                     rate.on_report(now, receiver, heard, &delivery, symbol_bits);
                 }
+                if self.is_straggler(&needs) {
+                    self.hand_off(receiver);
+                    self.check_finished();
+                    return;
+                }
                 if !needs.is_empty() {
                     self.last_need = Some(now);
                     self.schedule.set_proactive(true);
@@ -268,10 +282,16 @@ impl SenderSession {
                 let index = info.index;
                 if !info.done {
                     info.done = true;
+                    if let Some(rate) = &mut self.rate {
+                        rate.forget(receiver);
+                    }
                     self.last_done_at = Some(now);
                     self.events.push_back(Event::ReceiverDone(receiver));
                 }
                 self.queue_control(from, &Packet::Ack { receiver, done: true, index });
+                if self.phase == Phase::Sending && self.is_tail() {
+                    self.hand_off_tail();
+                }
                 self.check_finished();
             }
             Packet::Data { .. }
@@ -325,19 +345,64 @@ impl SenderSession {
         self.last_done_at.map(|at| at + self.config.straggler_deadline)
     }
 
-    /// Hands every unfinished receiver off to its peers, then ends the session. The handoff is
-    /// not acknowledged: like `End`, it goes out `end_repeats` times.
+    /// Hands every unfinished receiver off to its peers, then ends the session.
     fn hand_off_stragglers(&mut self) {
         for id in self.receivers.unfinished() {
-            let Some(info) = self.receivers.get_mut(id) else { continue };
-            info.handed_off = true;
-            let addr = info.addr;
-            for _ in 0..self.config.end_repeats.max(1) {
-                self.queue_control(addr, &Packet::Handoff { receiver: id });
-            }
-            self.events.push_back(Event::ReceiverHandedOff(id));
+            self.hand_off(id);
         }
         self.check_finished();
+    }
+
+    /// Hands off the receivers of the tail that are far behind (below
+    /// [`TAIL_STORED_FRACTION`] of the blocks stored): those nearly done finish sooner from
+    /// the multicast's repair (netsim unknown_bottleneck: handing off the whole tail of 15%
+    /// moved the last node from 1.09 to 1.15 × the bound).
+    fn hand_off_tail(&mut self) {
+        let far_behind = (TAIL_STORED_FRACTION * f64::from(self.manifest.layout().block_count())) as u32;
+        for id in self.receivers.unfinished() {
+            if self.receivers.get_mut(id).is_some_and(|info| info.done_blocks < far_behind) {
+                self.hand_off(id);
+            }
+        }
+    }
+
+    /// Whether the receivers still waited for are a tail of at most
+    /// [`SenderConfig::straggler_tail_share`] of the group.
+    fn is_tail(&self) -> bool {
+        let tail = (self.config.straggler_tail_share * self.receivers.len() as f64).floor() as usize;
+        tail >= MIN_TAIL && self.receivers.waited_for() <= tail
+    }
+
+    /// Stops waiting for receiver `id` and tells it to complete from its peers. The handoff is
+    /// not acknowledged: like `End`, it goes out `end_repeats` times (and again whenever the
+    /// receiver still reports).
+    fn hand_off(&mut self, id: u64) {
+        let Some(info) = self.receivers.get_mut(id) else { return };
+        if !info.is_waited_for() {
+            return;
+        }
+        info.handed_off = true;
+        let addr = info.addr;
+        if let Some(rate) = &mut self.rate {
+            rate.forget(id);
+        }
+        for _ in 0..self.config.end_repeats.max(1) {
+            self.queue_control(addr, &Packet::Handoff { receiver: id });
+        }
+        self.events.push_back(Event::ReceiverHandedOff(id));
+    }
+
+    /// Whether a receiver reporting `needs` is a straggler to hand off to its peers rather than
+    /// repair by multicast: once the first pass is over and another receiver holds the whole
+    /// object, a need above [`SenderConfig::straggler_need_pct`] of a block's K comes from a
+    /// receiver far behind (slow, late, restarted, or behind a link that was down), and
+    /// multicast repair for it would cost every other receiver's link that much again (issue
+    /// 18: sender bytes 1.2-3.2 × the object in the straggler plans).
+    fn is_straggler(&self, needs: &[fec::wire::Need]) -> bool {
+        (self.config.straggler_tail_share * self.receivers.len() as f64).floor() as usize >= MIN_TAIL
+            && self.schedule.first_pass_over()
+            && self.receivers.any_done()
+            && needs.iter().any(|n| self.schedule.is_straggler_need(n.block, n.need, self.config.straggler_need_pct))
     }
 
     fn queue_control(&mut self, destination: SocketAddr, packet: &Packet<'_>) {
@@ -501,13 +566,21 @@ impl SenderSession {
     /// Advances timers to `now`: starts the session, drops silent receivers.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.maybe_start(now);
-        if let Some(rate) = &mut self.rate
-            && let Some(rate_bps) = rate.roll(now, self.schedule.sent())
-        {
-            self.pacer.set_rate_bps(rate_bps);
+        if let Some(rate) = &mut self.rate {
+            if let Some(rate_bps) = rate.roll(now, self.schedule.sent(), || self.receivers.waited_for()) {
+                self.pacer.set_rate_bps(rate_bps);
+            }
+            // Receivers too slow for the group finish from their peers: waited for, they would
+            // hold the session open at their pace.
+            for id in rate.take_outliers() {
+                self.hand_off(id);
+            }
         }
         if let Some(deadline) = now.checked_sub(self.config.receiver_timeout) {
             for id in self.receivers.expire(deadline) {
+                if let Some(rate) = &mut self.rate {
+                    rate.forget(id);
+                }
                 self.events.push_back(Event::ReceiverLost(id));
             }
         }

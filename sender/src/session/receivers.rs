@@ -139,6 +139,16 @@ impl Receivers {
         self.by_id.values().all(|info| !info.is_waited_for())
     }
 
+    /// How many receivers the session waits for.
+    pub fn waited_for(&self) -> usize {
+        self.by_id.values().filter(|info| info.is_waited_for()).count()
+    }
+
+    /// Whether some receiver holds the whole object.
+    pub fn any_done(&self) -> bool {
+        self.by_id.values().any(|info| info.done)
+    }
+
     /// The receivers the session still waits for (not done, not handed off), by id.
     pub fn unfinished(&self) -> Vec<u64> {
         let mut ids: Vec<u64> = self.by_id.iter().filter(|(_, info)| info.is_waited_for()).map(|(id, _)| *id).collect();

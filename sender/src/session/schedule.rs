@@ -85,6 +85,17 @@ impl Schedule {
         self.closed
     }
 
+    /// Whether every block has had its whole first pass.
+    pub fn first_pass_over(&self) -> bool {
+        self.closed == self.layout.block_count()
+    }
+
+    /// Whether a need of `need` symbols for `block` is above `straggler_need_pct` of its K: a
+    /// receiver far behind the group.
+    pub fn is_straggler_need(&self, block: BlockId, need: u32, straggler_need_pct: f64) -> bool {
+        self.layout.contains(block) && f64::from(need) > f64::from(self.layout.source_symbols(block)) * straggler_need_pct / 100.0
+    }
+
     /// Data symbols sent so far (see [`fec::wire::Packet::Progress`]'s `sent`).
     pub fn sent(&self) -> u64 {
         self.sent
@@ -109,9 +120,7 @@ impl Schedule {
         if block >= self.closed || need == 0 {
             return;
         }
-        let first_pass_running = self.closed < self.layout.block_count();
-        let straggler = f64::from(need) > f64::from(self.layout.source_symbols(block)) * straggler_need_pct / 100.0;
-        if first_pass_running && straggler {
+        if !self.first_pass_over() && self.is_straggler_need(block, need, straggler_need_pct) {
             return;
         }
         let state = &mut self.blocks[block as usize];

@@ -1,0 +1,91 @@
+//! A diskless VM PXE-boots a real Debian image (built by `fountain image build --debootstrap`)
+//! statelessly: the agent loads the image into RAM, mounts it under a tmpfs overlay and switch_roots
+//! into its systemd, which reaches multi-user and prints the image and version on the serial console.
+//! A file written on the node is gone after a power cycle; the token of the boot no longer opens the
+//! API, and no file an unprivileged user can read holds it.
+use std::time::{Duration, Instant};
+
+use vmtest::{IMAGE, Lab, Vm, VmSpec};
+
+use crate::util::setup;
+
+const MAC: &str = "52:54:00:5e:00:01";
+const NODE: &str = "sl1";
+/// The image in RAM plus the booted system; the node has no disk.
+const MEMORY_MIB: u32 = 1536;
+/// PXE, agent, the image over the emulated NIC and systemd to multi-user, under TCG on a loaded
+/// 2-core machine.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(600);
+const SHELL_TIMEOUT: Duration = Duration::from_secs(120);
+/// The node's config: the serial console, and a root login on it for the test's commands.
+const CONFIG: &str = r#"hostname: sl1
+kernel_args: [console=ttyS0]
+files:
+  - path: /etc/systemd/system/serial-getty@ttyS0.service.d/autologin.conf
+    content: "[Service]\nExecStart=\nExecStart=-/sbin/agetty --autologin root --noclear --keep-baud 115200,38400,9600 %I $TERM\n"
+"#;
+
+/// Boots the node once, up to its root shell on the console; returns the VM and the banner line.
+fn boot(lab: &Lab, name: &str) -> (Vm, String) {
+    let mut vm = Vm::start(lab, &VmSpec { name: name.into(), mac: MAC.into(), disks: Vec::new(), memory_mib: MEMORY_MIB }).unwrap();
+    let banner = vm.wait_for(&format!("fountain: node {NODE} running {IMAGE}@1 stateless"), BOOT_TIMEOUT).unwrap();
+    vm.wait_for("root@sl1", BOOT_TIMEOUT).unwrap();
+    (vm, banner)
+}
+
+#[test]
+fn a_diskless_vm_boots_debian_from_ram_and_forgets_everything_at_power_off() {
+    if let Some(reason) = vmtest::image_unavailable_reason() {
+        eprintln!("SKIPPED: {reason}");
+        return;
+    }
+    let Some(s) = setup() else { return };
+    let started = Instant::now();
+    let lab = &s.lab;
+    let image = vmtest::debian_image(&std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vmtest")).expect("building the Debian image");
+    eprintln!("{}", lab.publish_artifact(IMAGE, &image.artifact).unwrap());
+    // The appliance is one of the stateless servers.
+    lab.fountain(&["server", "add", &lab.server_url(), "--healthy", "true"]).unwrap();
+    let config = lab.dir().join("sl1.yaml");
+    std::fs::write(&config, CONFIG).unwrap();
+    lab.fountain(&["node", "add", NODE, "--mac", MAC, "--image", IMAGE, "--mode", "stateless", "--config", config.to_str().unwrap()]).unwrap();
+    let ready = started.elapsed();
+
+    let (mut vm, banner) = boot(lab, "sl1-a");
+    eprintln!("banner: {banner}");
+    let first_boot = started.elapsed() - ready;
+    assert!(vm.console.text().contains("fountain-agent: node token exchanged (and revoked)"));
+    // Kernel messages and bash's bracketed-paste codes would interleave with command output.
+    vm.shell_ok("dmesg -n 1; bind 'set enable-bracketed-paste off'", SHELL_TIMEOUT).unwrap();
+    let root = vm.shell_ok("echo root=$(findmnt -n -o FSTYPE /) disks=$(ls /dev/vd* 2>/dev/null | wc -l); losetup -l -n -O RO,BACK-FILE", SHELL_TIMEOUT).unwrap();
+    assert!(root.contains("root=overlay disks=0"), "an overlay root on a node without disks: {root}");
+    let loops: Vec<String> = root.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+    assert!(loops.iter().any(|l| l == "1 /run/fountain/image/root.squashfs"), "the artifact in RAM, mounted read-only: {root}");
+    // The token of this boot: on the kernel command line, dead, and in no file a user can read.
+    let cmdline = vm.shell_ok("cat /proc/cmdline", SHELL_TIMEOUT).unwrap();
+    let token = cmdline.split_whitespace().find_map(|w| w.strip_prefix("fountain.token=")).unwrap_or_else(|| panic!("no token in {cmdline}")).to_string();
+    let config_url = format!("{}/api/v1/agent/nodes/{NODE}/config", lab.server_url());
+    let refused = lab.exec("busybox", &["wget", "-q", "-O", "-", "--header", &format!("Authorization: Bearer {token}"), &config_url]).unwrap_err().to_string();
+    assert!(refused.contains("401"), "the boot's token must no longer open the API: {refused}");
+    // Every file an unprivileged user can read under the writable and runtime trees (the lower layer
+    // is the published image, which predates the token).
+    let grep = format!("setpriv --reuid=nobody --regid=nogroup --clear-groups grep -rlsF {token} /etc /run /var /tmp /home /root; echo end-of-list");
+    let found = vm.shell(&grep, SHELL_TIMEOUT).unwrap().1;
+    let files: Vec<&str> = found.lines().map(str::trim).filter(|l| l.starts_with('/')).collect();
+    assert!(files.is_empty() && found.contains("end-of-list"), "a user can read the token in {files:?}");
+    vm.shell_ok("echo scratch > /root/written-before-reboot && sync", SHELL_TIMEOUT).unwrap();
+    vm.power_off(SHELL_TIMEOUT).unwrap();
+
+    let (mut vm, _) = boot(lab, "sl1-b");
+    let (status, out) = vm.shell("test -e /root/written-before-reboot", SHELL_TIMEOUT).unwrap();
+    assert_eq!(status, 1, "the file survived the power cycle: {out}");
+    vm.power_off(SHELL_TIMEOUT).unwrap();
+    let status = lab.fountain(&["node", "show", NODE]).unwrap();
+    assert!(status.contains("switching root"), "{status}");
+    eprintln!(
+        "vm test stateless: {:.1} s wall (setup {:.1} s, first boot to multi-user {:.1} s)",
+        started.elapsed().as_secs_f64(),
+        ready.as_secs_f64(),
+        first_boot.as_secs_f64()
+    );
+}
