@@ -43,7 +43,7 @@ impl Lab {
         std::fs::create_dir_all(&images)?;
         let file = format!("{name}.sqfs");
         std::fs::hard_link(artifact, images.join(&file)).or_else(|_| std::fs::copy(artifact, images.join(&file)).map(drop)).context("placing the artifact in the lab")?;
-        self.fountain(&["image", "add", name, &file])
+        self.fountain(&["image", "add", name, "--artifact", &file])
     }
 }
 
