@@ -1,7 +1,6 @@
 //! The agent's boot files: the host kernel and an initramfs holding busybox, the disk tools a layout
 //! needs (mdadm, lvm2, sgdisk, sfdisk, wipefs, mkfs.*, mkswap, grub-install with its modules), unsquashfs
-//! for unpacking the image, the
-//! kernel modules a node needs, and the `fountain` binary, each with the libraries `ldd` names. The
+//! and setfacl for unpacking the image, the kernel modules a node needs, and the `fountain` binary, each with the libraries `ldd` names. The
 //! archive is reproducible: sorted entries, one fixed mtime, and a deterministic compressor, so the same
 //! inputs give the same bytes.
 pub mod cpio;
@@ -50,6 +49,8 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("mkfs.xfs", "xfsprogs"),
     ("mkfs.vfat", "dosfstools"),
     ("unsquashfs", "squashfs-tools"),
+    // An artifact's ACLs ride as a dump that the unpack restores (image::artifact::acls).
+    ("setfacl", "acl"),
     ("grub-install", "grub2-common"),
     ("grub-probe", "grub-common"),
 ];
