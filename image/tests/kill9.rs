@@ -5,11 +5,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{meta, noise};
 use image::store::Store;
+use testkit::{start_child, wait_for};
 
 /// Set in the child's environment: the store directory.
 const CHILD_STORE_ENV: &str = "IMAGE_KILL9_STORE";
@@ -45,32 +45,12 @@ fn publishing_child() {
     }
 }
 
-fn start_child(store: &Path, seed: u64) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "publishing_child", "--ignored", "--nocapture", "--test-threads", "1"])
-        .env(CHILD_STORE_ENV, store)
-        .env(CHILD_SEED_ENV, seed.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
 fn chunk_files(store: &Path) -> usize {
     std::fs::read_dir(store.join("chunks")).map_or(0, |d| d.flatten().map(|e| std::fs::read_dir(e.path()).map_or(0, |f| f.count())).sum())
 }
 
 fn version_files(store: &Path) -> usize {
     std::fs::read_dir(store.join("versions/img")).map_or(0, |d| d.count())
-}
-
-/// Waits until `ready` holds, failing the test after `WAIT`.
-fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ready() {
-        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
 }
 
 /// Checks the store after a kill: verifies clean, and every listed version is whole.
@@ -97,11 +77,11 @@ fn a_publish_killed_at_any_point_leaves_the_store_valid_and_no_half_version() {
     // version file appears (the next publish's chunks, or the old one's temp cleanup).
     for (round, chunk_offset) in [1usize, 20, 50, 63, 64, 90, 0].into_iter().enumerate() {
         let (chunks_before, versions_before) = (chunk_files(&store), version_files(&store));
-        let mut child = start_child(&store, seed);
+        let mut child = start_child("publishing_child", [(CHILD_STORE_ENV, store.as_os_str()), (CHILD_SEED_ENV, seed.to_string().as_ref())]);
         if chunk_offset == 0 {
-            wait_for("a version to appear", || version_files(&store) > versions_before);
+            wait_for("a version to appear", WAIT, || version_files(&store) > versions_before);
         } else {
-            wait_for("chunks to be written", || chunk_files(&store) >= chunks_before + chunk_offset);
+            wait_for("chunks to be written", WAIT, || chunk_files(&store) >= chunks_before + chunk_offset);
         }
         child.kill().unwrap();
         child.wait().unwrap();
