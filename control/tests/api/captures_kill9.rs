@@ -13,7 +13,7 @@ use control::client::Client;
 use control::serve::{ServeConfig, Server};
 use image::meta::Source;
 use image::store::Store;
-use testkit::{start_child, wait_for};
+use testkit::{check_store, start_child, wait_for};
 
 use crate::captures::node_tree;
 use crate::util::RecordingLauncher;
@@ -85,15 +85,9 @@ fn a_capture_killed_at_any_point_leaves_the_store_valid_and_its_staging_cleaned(
         child.kill().unwrap();
         child.wait().unwrap();
 
-        let store = Store::open(data.join("store")).unwrap();
-        let report = store.verify().unwrap();
-        assert!(report.is_clean(), "round {round}: {report:?}");
-        let listed = store.versions(Some("captured")).unwrap();
-        for v in &listed {
-            let whole = store.materialise("captured", v.version, &out).unwrap();
-            assert_eq!(std::fs::metadata(&out).unwrap().len(), whole.artifact_bytes);
+        let listed = check_store(&data.join("store"), "captured", &out, round, |v| {
             assert_eq!(v.meta.source, Source::Captured { node: "node1".into() });
-        }
+        });
         left_staged += staged(&data).len();
         println!("round {round}: killed at {point}; {} versions listed, {} captures staged", listed.len(), staged(&data).len());
     }

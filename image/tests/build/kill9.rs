@@ -10,7 +10,7 @@ use image::meta::Family;
 use image::publish::publish_root;
 use image::role::Role;
 use image::store::Store;
-use testkit::{start_child, wait_for};
+use testkit::{check_store, start_child, wait_for};
 
 use crate::fake_el_iso;
 
@@ -64,15 +64,7 @@ fn a_build_killed_at_any_point_leaves_the_store_valid_and_nothing_mounted() {
         child.kill().unwrap();
         child.wait().unwrap();
 
-        let store = Store::open(dir.join("store")).unwrap();
-        let report = store.verify().unwrap();
-        assert!(report.is_clean(), "round {round}: {report:?}");
-        let listed = store.versions(Some("el")).unwrap();
-        for v in &listed {
-            let whole = store.materialise("el", v.version, &out).unwrap();
-            assert_eq!(std::fs::metadata(&out).unwrap().len(), whole.artifact_bytes);
-            assert_eq!(v.meta.role.as_deref(), Some("compute"));
-        }
+        let listed = check_store(&dir.join("store"), "el", &out, round, |v| assert_eq!(v.meta.role.as_deref(), Some("compute")));
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         let leaked: Vec<&str> = mounts.lines().filter(|l| l.contains(&*dir.to_string_lossy())).collect();
         assert!(leaked.is_empty(), "round {round}: mounts left behind: {leaked:?}");
