@@ -1,12 +1,11 @@
 //! Nodes: what the control plane knows about each machine and what it should do at its next boot.
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::mac::Mac;
 use crate::names::check_name;
-use crate::node_config::{Bond, NodeFile, Vlan};
+use crate::node_config::{addressed, Bond, NodeFile, Vlan};
 use crate::transfer::DeliveryChoice;
 
 /// Most MACs one node may have (a machine with more ports boots from one of a few anyway).
@@ -99,28 +98,17 @@ impl std::fmt::Display for ImageRef {
     }
 }
 
-/// One network interface the installed or stateless OS should configure.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Interface {
-    /// Interface name in the OS (`eno1`, `bond0`).
-    pub name: String,
-    /// Hardware address to match, when the name is not stable.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mac: Option<Mac>,
-    /// Addresses in CIDR form (`10.0.0.5/24`); empty means DHCP.
-    #[serde(default)]
-    pub addresses: Vec<String>,
-    /// DHCP on or off; when absent, on exactly when `addresses` is empty. `false` with no addresses
-    /// brings the link up unaddressed (a VLAN trunk).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dhcp: Option<bool>,
-    /// Default gateway.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gateway: Option<IpAddr>,
-    /// MTU in bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mtu: Option<u16>,
+addressed! {
+    /// One network interface the installed or stateless OS should configure.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Interface {
+        /// Interface name in the OS (`eno1`, `bond0`).
+        pub name: String,
+        /// Hardware address to match, when the name is not stable.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub mac: Option<Mac>,
+    }
 }
 
 /// One NFS mount of the node.

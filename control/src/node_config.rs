@@ -4,8 +4,9 @@
 //! Everything here ends up in files of the installed OS (networkd or NetworkManager files, fstab,
 //! authorized_keys) or on its kernel command line, so every string is held to a small alphabet and
 //! every reference (a bond's member MACs, a VLAN's link) must name something the same config declares.
-//! Bonds and VLANs repeat the addressing fields of [`crate::node::Interface`] rather than share a
-//! struct: serde cannot flatten one into a struct that denies unknown fields.
+//! Interfaces, bonds and VLANs get their addressing fields from one macro, [`addressed!`], rather than
+//! a shared struct: serde cannot flatten a struct into one that denies unknown fields without losing
+//! the "expected one of" list and the position in its errors.
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
@@ -52,53 +53,87 @@ impl BondMode {
     }
 }
 
-/// A bond of the node's interfaces, named by MAC so the members do not depend on NIC naming.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Bond {
-    /// Bond interface name (`bond0`).
-    pub name: String,
-    /// MACs of the member interfaces; each must be the `mac` of one of the config's `interfaces`.
-    pub members: Vec<Mac>,
-    /// Bonding mode; active-backup when absent.
-    #[serde(default)]
-    pub mode: BondMode,
-    /// Addresses in CIDR form; empty means DHCP.
-    #[serde(default)]
-    pub addresses: Vec<String>,
-    /// DHCP on or off; when absent, on exactly when `addresses` is empty.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+/// Declares a struct that ends in the addressing fields every configured link has (`addresses`,
+/// `dhcp`, `gateway`, `mtu`), with an [`Addressing`] view of them. Used for
+/// [`crate::node::Interface`], [`Bond`] and [`Vlan`], so that the YAML keys, their order in errors
+/// and their documentation are written once.
+macro_rules! addressed {
+    ($(#[$attr:meta])* pub struct $name:ident { $($(#[$field_attr:meta])* pub $field:ident: $ty:ty,)* }) => {
+        $(#[$attr])*
+        pub struct $name {
+            $($(#[$field_attr])* pub $field: $ty,)*
+            /// Addresses in CIDR form (`10.0.0.5/24`); empty means DHCP.
+            #[serde(default)]
+            pub addresses: Vec<String>,
+            /// DHCP on or off; when absent, on exactly when `addresses` is empty. `false` with no
+            /// addresses brings the link up unaddressed (a VLAN trunk).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub dhcp: Option<bool>,
+            /// Default gateway.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub gateway: Option<std::net::IpAddr>,
+            /// MTU in bytes.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub mtu: Option<u16>,
+        }
+
+        impl $name {
+            /// Its addressing fields.
+            pub fn addressing(&self) -> $crate::node_config::Addressing<'_> {
+                $crate::node_config::Addressing { addresses: &self.addresses, dhcp: self.dhcp, gateway: self.gateway, mtu: self.mtu }
+            }
+        }
+    };
+}
+pub(crate) use addressed;
+
+/// The addressing fields of one interface, bond or VLAN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Addressing<'a> {
+    /// Addresses in CIDR form.
+    pub addresses: &'a [String],
+    /// DHCP as given.
     pub dhcp: Option<bool>,
     /// Default gateway.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<IpAddr>,
     /// MTU in bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u16>,
 }
 
-/// An 802.1Q VLAN on top of an interface or a bond.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Vlan {
-    /// VLAN interface name (`bond0.100`, `vlan100`).
-    pub name: String,
-    /// Name of the interface or bond it runs on.
-    pub link: String,
-    /// VLAN id, 1 to 4094.
-    pub id: u16,
-    /// Addresses in CIDR form; empty means DHCP.
-    #[serde(default)]
-    pub addresses: Vec<String>,
-    /// DHCP on or off; when absent, on exactly when `addresses` is empty.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dhcp: Option<bool>,
-    /// Default gateway.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gateway: Option<IpAddr>,
-    /// MTU in bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mtu: Option<u16>,
+impl Addressing<'_> {
+    /// Whether DHCP runs: as the config says, else exactly when there is no static address.
+    pub fn dhcp_on(&self) -> bool {
+        self.dhcp.unwrap_or(self.addresses.is_empty())
+    }
+}
+
+addressed! {
+    /// A bond of the node's interfaces, named by MAC so the members do not depend on NIC naming.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Bond {
+        /// Bond interface name (`bond0`).
+        pub name: String,
+        /// MACs of the member interfaces; each must be the `mac` of one of the config's `interfaces`.
+        pub members: Vec<Mac>,
+        /// Bonding mode; active-backup when absent.
+        #[serde(default)]
+        pub mode: BondMode,
+    }
+}
+
+addressed! {
+    /// An 802.1Q VLAN on top of an interface or a bond.
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Vlan {
+        /// VLAN interface name (`bond0.100`, `vlan100`).
+        pub name: String,
+        /// Name of the interface or bond it runs on.
+        pub link: String,
+        /// VLAN id, 1 to 4094.
+        pub id: u16,
+    }
 }
 
 /// A file placed into the node's root, owned by root.
@@ -295,7 +330,7 @@ impl NodeConfig {
         let mut macs = BTreeSet::new();
         for i in &self.interfaces {
             name(&i.name)?;
-            check_l3(&i.name, &i.addresses, i.gateway, i.mtu)?;
+            check_l3(&i.name, i.addressing())?;
             if let Some(mac) = i.mac.filter(|m| !macs.insert(*m)) {
                 return Err(ConfigError::DuplicateMac(mac));
             }
@@ -303,7 +338,7 @@ impl NodeConfig {
         let mut members = BTreeSet::new();
         for b in &self.bonds {
             name(&b.name)?;
-            check_l3(&b.name, &b.addresses, b.gateway, b.mtu)?;
+            check_l3(&b.name, b.addressing())?;
             if b.members.is_empty() {
                 return Err(ConfigError::BondEmpty(b.name.clone()));
             }
@@ -320,7 +355,7 @@ impl NodeConfig {
         }
         for v in &self.vlans {
             name(&v.name)?;
-            check_l3(&v.name, &v.addresses, v.gateway, v.mtu)?;
+            check_l3(&v.name, v.addressing())?;
             if !(1..=4094).contains(&v.id) {
                 return Err(ConfigError::VlanId { name: v.name.clone(), id: v.id });
             }
@@ -340,7 +375,7 @@ fn check_ifname(n: &str) -> Result<(), ConfigError> {
 }
 
 /// Checks the addresses, gateway and MTU of one interface, bond or VLAN.
-fn check_l3(iface: &str, addresses: &[String], gateway: Option<IpAddr>, mtu: Option<u16>) -> Result<(), ConfigError> {
+fn check_l3(iface: &str, Addressing { addresses, gateway, mtu, .. }: Addressing<'_>) -> Result<(), ConfigError> {
     let mut families = BTreeSet::new();
     for a in addresses {
         families.insert(parse_cidr(a).ok_or_else(|| ConfigError::Cidr(a.clone(), iface.to_owned()))?.0.is_ipv4());

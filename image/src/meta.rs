@@ -13,6 +13,16 @@ pub enum Family {
     El,
 }
 
+impl Family {
+    /// The name the metadata, the API and the CLI use (`debian`, `el`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Debian => "debian",
+            Family::El => "el",
+        }
+    }
+}
+
 /// Where a version's root filesystem came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -57,4 +67,16 @@ pub struct ImageMeta {
     pub size_bytes: u64,
     /// Creation time, seconds since the Unix epoch.
     pub created_unix_s: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Family;
+
+    #[test]
+    fn family_names_are_the_serialised_ones() {
+        for f in [Family::Debian, Family::El] {
+            assert_eq!(serde_json::to_value(f).unwrap(), f.as_str());
+        }
+    }
 }

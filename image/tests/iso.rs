@@ -1,11 +1,12 @@
 //! ISOs on the appliance with real ISO images made by xorriso: detection from the ISO's own metadata,
 //! stored once, hash and size checks, and kill -9 during an upload.
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use image::iso::{IsoError, IsoStore};
 use image::meta::Family;
+use testkit::{start_child, wait_for};
 
 /// Makes an ISO of a directory holding `files` (path, contents) and `pad_bytes` of filler.
 fn make_iso(dir: &Path, name: &str, files: &[(&str, &str)], pad_bytes: usize) -> PathBuf {
@@ -104,19 +105,9 @@ fn an_upload_killed_midway_lists_nothing_and_clean_removes_its_file() {
     let iso = make_iso(tmp.path(), "big.iso", &[(".treeinfo", TREEINFO)], 256 << 20);
     let dir = tmp.path().join("isos");
     let store = IsoStore::open(&dir).unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "uploading_child", "--ignored", "--test-threads", "1"])
-        .env(CHILD_ENV, format!("{}\n{}", dir.display(), iso.display()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
+    let mut child = start_child("uploading_child", [(CHILD_ENV, format!("{}\n{}", dir.display(), iso.display()))]);
     let partial_bytes = || std::fs::read_dir(dir.join("tmp")).unwrap().flatten().map(|e| e.metadata().map_or(0, |m| m.len())).sum::<u64>();
-    while partial_bytes() < 8 << 20 {
-        assert!(start.elapsed() < Duration::from_secs(60), "the child never wrote 8 MiB");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_for("the child to write 8 MiB", Duration::from_secs(60), || partial_bytes() >= 8 << 20);
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(store.list().unwrap().is_empty(), "a half upload is listed");

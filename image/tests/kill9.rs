@@ -5,11 +5,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{meta, noise};
 use image::store::Store;
+use testkit::{check_store, start_child, wait_for};
 
 /// Set in the child's environment: the store directory.
 const CHILD_STORE_ENV: &str = "IMAGE_KILL9_STORE";
@@ -45,17 +45,6 @@ fn publishing_child() {
     }
 }
 
-fn start_child(store: &Path, seed: u64) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "publishing_child", "--ignored", "--nocapture", "--test-threads", "1"])
-        .env(CHILD_STORE_ENV, store)
-        .env(CHILD_SEED_ENV, seed.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
 fn chunk_files(store: &Path) -> usize {
     std::fs::read_dir(store.join("chunks")).map_or(0, |d| d.flatten().map(|e| std::fs::read_dir(e.path()).map_or(0, |f| f.count())).sum())
 }
@@ -64,27 +53,14 @@ fn version_files(store: &Path) -> usize {
     std::fs::read_dir(store.join("versions/img")).map_or(0, |d| d.count())
 }
 
-/// Waits until `ready` holds, failing the test after `WAIT`.
-fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ready() {
-        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// Checks the store after a kill: verifies clean, and every listed version is whole.
-fn check(store_dir: &Path, out: &Path) -> usize {
-    let store = Store::open(store_dir).unwrap();
-    let report = store.verify().unwrap();
-    assert!(report.is_clean(), "{report:?}");
-    let versions = store.versions(Some("img")).unwrap();
-    for v in &versions {
-        store.materialise("img", v.version, out).unwrap();
+/// Checks the store after the kill of `round`: verifies clean, and every listed version is whole and
+/// holds the bytes of its seed.
+fn check(store_dir: &Path, out: &Path, round: usize) -> usize {
+    let listed = check_store(store_dir, "img", out, round, |v| {
         let seed: u64 = v.meta.packages[0].strip_prefix("seed ").unwrap().parse().unwrap();
         assert!(std::fs::read(out).unwrap() == artifact(seed), "{} is not the artifact of seed {seed}", v.label());
-    }
-    versions.len()
+    });
+    listed.len()
 }
 
 #[test]
@@ -93,23 +69,24 @@ fn a_publish_killed_at_any_point_leaves_the_store_valid_and_no_half_version() {
     let store: PathBuf = tmp.path().join("store");
     let out = tmp.path().join("materialised");
     let mut seed = 1_000;
+    let kill_points = [1usize, 20, 50, 63, 64, 90, 0];
     // Kill points: while the first chunks are written, mid-artifact, near its end, and just after a
     // version file appears (the next publish's chunks, or the old one's temp cleanup).
-    for (round, chunk_offset) in [1usize, 20, 50, 63, 64, 90, 0].into_iter().enumerate() {
+    for (round, chunk_offset) in kill_points.into_iter().enumerate() {
         let (chunks_before, versions_before) = (chunk_files(&store), version_files(&store));
-        let mut child = start_child(&store, seed);
+        let mut child = start_child("publishing_child", [(CHILD_STORE_ENV, store.as_os_str()), (CHILD_SEED_ENV, seed.to_string().as_ref())]);
         if chunk_offset == 0 {
-            wait_for("a version to appear", || version_files(&store) > versions_before);
+            wait_for("a version to appear", WAIT, || version_files(&store) > versions_before);
         } else {
-            wait_for("chunks to be written", || chunk_files(&store) >= chunks_before + chunk_offset);
+            wait_for("chunks to be written", WAIT, || chunk_files(&store) >= chunks_before + chunk_offset);
         }
         child.kill().unwrap();
         child.wait().unwrap();
-        let listed = check(&store, &out);
+        let listed = check(&store, &out, round);
         let gc = Store::open(&store).unwrap().gc().unwrap();
-        assert_eq!(check(&store, &out), listed, "gc changed the listing");
+        assert_eq!(check(&store, &out, round), listed, "gc changed the listing");
         println!("round {round}: killed after {chunk_offset} new chunks; {listed} versions listed, gc removed {gc:?}");
         seed += 50;
     }
-    assert!(check(&store, &out) >= 1, "no publish ever finished: the kill points were all too early");
+    assert!(check(&store, &out, kill_points.len()) >= 1, "no publish ever finished: the kill points were all too early");
 }

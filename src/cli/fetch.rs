@@ -6,7 +6,7 @@
 //! deliver; resumable through the same journal as `fountain recv`, which falls back to the same code
 //! for the blocks its session left missing.
 
-use super::progress::bar;
+use super::progress::{bar, on_download};
 use control::node::ImageRef;
 pub use receiver::download::HttpImage;
 use receiver::download::{self, journal_path};
@@ -91,17 +91,8 @@ pub fn run(args: FetchArgs) -> anyhow::Result<ExitCode> {
     };
     let layout = *http.object.manifest.layout();
     let journal = args.journal.clone().unwrap_or_else(|| journal_path(&args.out));
-    let progress = bar(layout.object_size(), "fetched");
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    let mut first = true;
-    let done = download::fetch(&http, &args.out, &journal, |p| {
-        if std::mem::take(&mut first) && p.blocks_done > 0 {
-            eprintln!("fetched: resuming with {} verified block(s) from the journal", p.blocks_done);
-        }
-        progress.set_position(p.bytes_done);
-    })?;
+    let progress = bar(layout.object_size(), "fetched", std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let done = download::fetch(&http, &args.out, &journal, on_download(&progress, "fetched"))?;
     progress.finish_and_clear();
     let elapsed = done.elapsed.as_secs_f64().max(1e-9);
     let stats = &done.http;

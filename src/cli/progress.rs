@@ -1,11 +1,15 @@
 //! Progress bars on a terminal, and the final transfer summary.
 
 use indicatif::{ProgressBar, ProgressStyle};
+use receiver::download::Progress;
 use std::time::Duration;
 
-/// A byte progress bar; hidden when stderr is not a terminal.
-pub fn bar(total_bytes: u64, label: &str) -> ProgressBar {
+/// A byte progress bar, drawn only when `show` (callers pass whether stderr is a terminal).
+pub fn bar(total_bytes: u64, label: &str, show: bool) -> ProgressBar {
     let bar = ProgressBar::new(total_bytes);
+    if !show {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
     bar.set_style(
         ProgressStyle::with_template("{prefix:>10} [{bar:40}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}")
             .expect("valid template")
@@ -13,6 +17,18 @@ pub fn bar(total_bytes: u64, label: &str) -> ProgressBar {
     );
     bar.set_prefix(label.to_owned());
     bar
+}
+
+/// What a download reports its progress to: moves `bar`, and on the first report says how many
+/// verified blocks came back from the journal.
+pub fn on_download<'a>(bar: &'a ProgressBar, label: &'a str) -> impl FnMut(Progress) + 'a {
+    let mut first = true;
+    move |p| {
+        if std::mem::take(&mut first) && p.blocks_done > 0 {
+            eprintln!("{label}: resuming with {} verified block(s) from the journal", p.blocks_done);
+        }
+        bar.set_position(p.bytes_done);
+    }
 }
 
 /// What one transfer moved, for humans and scripts.

@@ -2,7 +2,7 @@
 //! named, fetch over HTTP whatever the session ended without.
 
 use super::fetch::ImageSource;
-use super::progress::{Summary, bar};
+use super::progress::{Summary, bar, on_download};
 use anyhow::Context;
 use fec::SessionTicket;
 pub use receiver::download::journal_path;
@@ -91,18 +91,9 @@ pub fn read_ticket(path: &Path) -> anyhow::Result<SessionTicket> {
 /// [`receiver::download::receive`], which the node agent runs too).
 pub fn receive(ticket: &SessionTicket, out: &Path, journal: &Path, options: ReceiveOptions) -> anyhow::Result<Received> {
     let ReceiveOptions { iface, loss, receiver_id, label, show_progress, sender_timeout, fallback } = options;
-    let progress = bar(ticket.manifest.layout().object_size(), &label);
-    if !show_progress {
-        progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let progress = bar(ticket.manifest.layout().object_size(), &label, show_progress);
     let options = download::ReceiveOptions { iface, loss, receiver_id, sender_timeout, fallback };
-    let mut first = true;
-    let done = download::receive(ticket, out, journal, options, |p| {
-        if std::mem::take(&mut first) && p.blocks_done > 0 {
-            eprintln!("{label}: resuming with {} verified block(s) from the journal", p.blocks_done);
-        }
-        progress.set_position(p.bytes_done);
-    })?;
+    let done = download::receive(ticket, out, journal, options, on_download(&progress, &label))?;
     progress.finish_and_clear();
     let summary = Summary {
         role: label,

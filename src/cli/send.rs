@@ -136,10 +136,7 @@ impl PreparedSend {
     /// Sends until every receiver is done; returns the summary.
     pub fn run(mut self, show_progress: bool) -> anyhow::Result<Summary> {
         let layout = *self.ticket.manifest.layout();
-        let progress = bar(layout.object_size(), "sent");
-        if !show_progress {
-            progress.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-        }
+        let progress = bar(layout.object_size(), "sent", show_progress);
         let mut started = Instant::now();
         let deadline = self.timeout.map(|t| Instant::now() + t);
         let mut handed_off = Vec::new();

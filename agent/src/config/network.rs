@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 
 use control::mac::Mac;
-use control::node_config::{Bond, Vlan};
+use control::node_config::{Addressing, Bond, Vlan};
 
 use super::{networkd, nm_keyfile, Checked, Family, Plugin, Rendered};
 
@@ -71,6 +71,12 @@ pub(super) struct Link<'a> {
 }
 
 impl<'a> Link<'a> {
+    /// The link `name` with the config's addressing; a bond member runs no DHCP of its own.
+    fn new(name: &'a str, kind: Kind<'a>, l3: Addressing<'a>, vlans: Vec<&'a Vlan>) -> Self {
+        let dhcp = !matches!(kind, Kind::Member { .. }) && l3.dhcp_on();
+        Link { name, kind, addresses: l3.addresses, gateway: l3.gateway, mtu: l3.mtu, dhcp, vlans }
+    }
+
     /// The static addresses of one IP family.
     pub fn addresses_of(&self, v4: bool) -> impl Iterator<Item = &'a String> {
         let addresses: &'a [String] = self.addresses;
@@ -81,11 +87,6 @@ impl<'a> Link<'a> {
     pub fn has_family(&self, v4: bool) -> bool {
         self.addresses_of(v4).next().is_some() || self.gateway.is_some_and(|g| g.is_ipv4() == v4)
     }
-}
-
-/// DHCP when the config says so, else exactly when there is no static address.
-fn dhcp(flag: Option<bool>, addresses: &[String]) -> bool {
-    flag.unwrap_or(addresses.is_empty())
 }
 
 /// The config's network as links; members of a bond are marked as such.
@@ -99,16 +100,13 @@ fn links<'a>(config: Checked<'a>) -> Vec<Link<'a>> {
             Some((mac, b)) => Kind::Member { mac, bond: &b.name },
             None => Kind::Ethernet { mac: i.mac },
         };
-        let dhcp = bond.is_none() && dhcp(i.dhcp, &i.addresses);
-        links.push(Link { name: &i.name, kind, addresses: &i.addresses, gateway: i.gateway, mtu: i.mtu, dhcp, vlans: vlans_on(&i.name) });
+        links.push(Link::new(&i.name, kind, i.addressing(), vlans_on(&i.name)));
     }
     for b in &config.bonds {
-        let dhcp = dhcp(b.dhcp, &b.addresses);
-        links.push(Link { name: &b.name, kind: Kind::Bond(b), addresses: &b.addresses, gateway: b.gateway, mtu: b.mtu, dhcp, vlans: vlans_on(&b.name) });
+        links.push(Link::new(&b.name, Kind::Bond(b), b.addressing(), vlans_on(&b.name)));
     }
     for v in &config.vlans {
-        let dhcp = dhcp(v.dhcp, &v.addresses);
-        links.push(Link { name: &v.name, kind: Kind::Vlan(v), addresses: &v.addresses, gateway: v.gateway, mtu: v.mtu, dhcp, vlans: Vec::new() });
+        links.push(Link::new(&v.name, Kind::Vlan(v), v.addressing(), Vec::new()));
     }
     links
 }

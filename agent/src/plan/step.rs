@@ -123,15 +123,6 @@ pub enum Step {
     },
 }
 
-fn fs_name(fs: FsType) -> &'static str {
-    match fs {
-        FsType::Ext4 => "ext4",
-        FsType::Xfs => "xfs",
-        FsType::Vfat => "vfat",
-        FsType::Swap => "swap",
-    }
-}
-
 impl Step {
     /// Whether the step changes what is on a disk (everything but creating and mounting directories).
     pub fn destructive(&self) -> bool {
@@ -195,7 +186,7 @@ impl Step {
                 FsType::Swap => v(&["mkswap", device]),
             },
             Step::Mkdir { path } => v(&["mkdir", "-p", path]),
-            Step::Mount { device, fs, target } => v(&["mount", "-t", fs_name(*fs), device, target]),
+            Step::Mount { device, fs, target } => v(&["mount", "-t", fs.as_str(), device, target]),
         }
     }
 }
@@ -232,7 +223,7 @@ impl fmt::Display for Step {
                 };
                 write!(f, "logical volume {vg}/{name}: {}{what}", Human(extents * control::layout::capacity::LVM_EXTENT_BYTES))
             }
-            Step::Mkfs { device, fs, .. } => write!(f, "{} on {device}", fs_name(*fs)),
+            Step::Mkfs { device, fs, .. } => write!(f, "{} on {device}", fs.as_str()),
             Step::Mkdir { path } => write!(f, "create mount point {path}"),
             Step::Mount { device, target, .. } => write!(f, "mount {device} on {target}"),
         }

@@ -1,7 +1,7 @@
 //! `fountain image build`: an image version made on the appliance from distribution media and a role
 //! (debootstrap for Debian, an ISO's own repositories for EL), published to the image store.
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
 use anyhow::Context;
 use image::build::{self, BuiltRoot};
@@ -48,11 +48,8 @@ pub fn run(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let work = args.data_dir.join(BUILDS_DIR).join(format!("{}-{}", args.name, std::process::id()));
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let result = build_and_publish(&args, &role, &work);
-    // Commands in the root ran in private mount namespaces, so nothing is mounted below `work`; still,
-    // never cross into another filesystem while removing it.
-    let removed = Command::new("rm").args(["-rf", "--one-file-system"]).arg(&work).status();
-    if !removed.is_ok_and(|s| s.success()) {
-        eprintln!("note: could not remove {}", work.display());
+    if let Err(e) = build::remove_work(&work) {
+        eprintln!("note: {e}");
     }
     let published = result?;
     let v = &published.version;

@@ -59,7 +59,7 @@ pub fn run(args: &ClientArgs, command: StoreCommand) -> anyhow::Result<ExitCode>
                 for v in vs {
                     t.row(vec![
                         v.label.clone(),
-                        serde_json::to_value(v.meta.family).map(|f| f.as_str().unwrap_or("").to_string()).unwrap_or_default(),
+                        v.meta.family.as_str().to_owned(),
                         v.meta.release.clone(),
                         v.meta.role.clone().unwrap_or_else(|| "-".into()),
                         v.meta.packages.len().to_string(),
@@ -132,15 +132,7 @@ fn diff_table(d: &Diff) -> Table {
 
 fn verify_table(r: &VerifyReport) -> Table {
     let mut rows = vec![("versions", r.versions.to_string()), ("chunks", r.chunks.to_string()), ("bytes", r.bytes.to_string())];
-    let problems: Vec<String> = r
-        .problems
-        .iter()
-        .map(|p| match p {
-            Problem::CorruptChunk { id } => format!("corrupt chunk {id}"),
-            Problem::MissingChunk { version, id } => format!("{version}: missing chunk {id}"),
-            Problem::BadVersionFile { reason } => reason.clone(),
-        })
-        .collect();
+    let problems: Vec<String> = r.problems.iter().map(Problem::to_string).collect();
     rows.push(("problems", if problems.is_empty() { "none".into() } else { problems.join("; ") }));
     Table::fields(rows)
 }

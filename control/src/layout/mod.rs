@@ -127,6 +127,18 @@ pub enum FsType {
     Swap,
 }
 
+impl FsType {
+    /// The name mount, fstab and the layout YAML all use for the type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FsType::Ext4 => "ext4",
+            FsType::Xfs => "xfs",
+            FsType::Vfat => "vfat",
+            FsType::Swap => "swap",
+        }
+    }
+}
+
 /// One GPT partition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

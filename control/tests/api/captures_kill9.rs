@@ -3,9 +3,8 @@
 //! is stored, and just after a version appears. Afterwards the image store verifies clean and lists
 //! only whole versions, and the next server start removes the capture it left staged.
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use control::auth::Secret;
 use control::capture::capture_node;
@@ -14,6 +13,7 @@ use control::client::Client;
 use control::serve::{ServeConfig, Server};
 use image::meta::Source;
 use image::store::Store;
+use testkit::{check_store, start_child, wait_for};
 
 use crate::captures::node_tree;
 use crate::util::RecordingLauncher;
@@ -48,16 +48,6 @@ fn capturing_child() {
     }
 }
 
-fn start_child(dir: &Path) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "captures_kill9::capturing_child", "--ignored", "--nocapture", "--test-threads", "1"])
-        .env(CHILD_DIR_ENV, dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
 /// The staging folders of captures under `data`.
 fn staged(data: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(data.join(CAPTURES_DIR)).map_or(Vec::new(), |d| d.flatten().map(|e| e.path()).collect())
@@ -65,15 +55,6 @@ fn staged(data: &Path) -> Vec<PathBuf> {
 
 fn versions(data: &Path) -> usize {
     Store::open(data.join("store")).unwrap().versions(Some("captured")).unwrap().len()
-}
-
-/// Waits until `ready` holds, failing the test after `WAIT`.
-fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ready() {
-        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 #[test]
@@ -96,23 +77,17 @@ fn a_capture_killed_at_any_point_leaves_the_store_valid_and_its_staging_cleaned(
     // the store taking the packed artifact, and a version just published.
     for (round, point) in ["root/srv/big", "artifact.partial", "artifact", "version"].into_iter().enumerate() {
         let before = versions(&data);
-        let mut child = start_child(dir);
+        let mut child = start_child("captures_kill9::capturing_child", [(CHILD_DIR_ENV, dir)]);
         match point {
-            "version" => wait_for("a version", || versions(&data) > before),
-            rel => wait_for(rel, || staged(&data).iter().any(|d| d.join(rel).exists()) || versions(&data) > before),
+            "version" => wait_for("a version", WAIT, || versions(&data) > before),
+            rel => wait_for(rel, WAIT, || staged(&data).iter().any(|d| d.join(rel).exists()) || versions(&data) > before),
         }
         child.kill().unwrap();
         child.wait().unwrap();
 
-        let store = Store::open(data.join("store")).unwrap();
-        let report = store.verify().unwrap();
-        assert!(report.is_clean(), "round {round}: {report:?}");
-        let listed = store.versions(Some("captured")).unwrap();
-        for v in &listed {
-            let whole = store.materialise("captured", v.version, &out).unwrap();
-            assert_eq!(std::fs::metadata(&out).unwrap().len(), whole.artifact_bytes);
+        let listed = check_store(&data.join("store"), "captured", &out, round, |v| {
             assert_eq!(v.meta.source, Source::Captured { node: "node1".into() });
-        }
+        });
         left_staged += staged(&data).len();
         println!("round {round}: killed at {point}; {} versions listed, {} captures staged", listed.len(), staged(&data).len());
     }

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::BuildError;
+use super::{BuildError, remove_work};
 use crate::command;
 
 /// How long a debootstrap may take before it is given up (a stalled mirror must not hang a build).
@@ -44,7 +44,7 @@ pub fn base(cache_dir: &Path, spec: &BaseSpec<'_>) -> Result<(PathBuf, bool), Bu
     std::fs::create_dir_all(cache_dir).map_err(BuildError::io(format!("creating {}", cache_dir.display())))?;
     let partial = cache_dir.join(format!("debootstrap-{}.partial-{}", spec.key(), std::process::id()));
     if partial.exists() {
-        remove_partial(&partial)?;
+        remove_work(&partial)?;
     }
     // debootstrap mounts /proc and /sys in the target: in a private mount namespace those mounts go
     // away with it, even when it is killed, and a stale partial tree can be removed safely.
@@ -56,27 +56,18 @@ pub fn base(cache_dir: &Path, spec: &BaseSpec<'_>) -> Result<(PathBuf, bool), Bu
     let result = command::run(&format!("debootstrap {} from {}", spec.suite, spec.mirror), &mut cmd);
     if let Err(e) = result {
         // The partial tree is of no use; failing to remove it only costs disk space.
-        let _ = remove_partial(&partial);
+        let _ = remove_work(&partial);
         return Err(e.into());
     }
     match std::fs::rename(&partial, &done) {
         Ok(()) => {}
         // Another build of the same base finished first: use its copy.
         Err(_) if done.join("root/var/lib/dpkg/status").exists() => {
-            let _ = remove_partial(&partial);
+            let _ = remove_work(&partial);
         }
         Err(e) => return Err(BuildError::io("storing the debootstrapped base")(e)),
     }
     Ok((done.join("root"), false))
-}
-
-/// Removes a partial base without crossing into anything still mounted in it (a debootstrap from
-/// before its mounts were private could have left /proc there).
-fn remove_partial(partial: &Path) -> Result<(), BuildError> {
-    let mut rm = Command::new("rm");
-    rm.args(["-rf", "--one-file-system"]).arg(partial);
-    command::run("removing a partial base", &mut rm)?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ mod inspect;
 pub mod scrub;
 pub mod treeinfo;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use crate::command::CommandError;
 use crate::meta::ImageMeta;
@@ -49,6 +50,16 @@ pub enum BuildError {
     /// The ISO's `.treeinfo` is missing or names no repositories.
     #[error(transparent)]
     Treeinfo(#[from] treeinfo::TreeinfoError),
+}
+
+/// Removes a build's work folder (or a partial debootstrapped base) without crossing into anything
+/// still mounted in it: commands in a root run in private mount namespaces, but a debootstrap from
+/// before its mounts were private could have left /proc there, and `/proc` must never be emptied.
+pub fn remove_work(dir: &Path) -> Result<(), BuildError> {
+    let mut rm = Command::new("rm");
+    rm.args(["-rf", "--one-file-system"]).arg(dir);
+    crate::command::run(&format!("removing {}", dir.display()), &mut rm)?;
+    Ok(())
 }
 
 impl BuildError {

@@ -29,6 +29,16 @@ pub enum Problem {
     },
 }
 
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::CorruptChunk { id } => write!(f, "corrupt chunk {id}"),
+            Problem::MissingChunk { version, id } => write!(f, "{version}: missing chunk {id}"),
+            Problem::BadVersionFile { reason } => f.write_str(reason),
+        }
+    }
+}
+
 /// What `verify` found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyReport {

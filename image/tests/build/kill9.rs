@@ -3,14 +3,14 @@
 //! appears. Afterwards the store verifies clean, lists only whole versions, and nothing the build
 //! mounted is left mounted (its chroot mounts live in private namespaces).
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use image::build::el::{self, ElSpec};
 use image::meta::Family;
 use image::publish::publish_root;
 use image::role::Role;
 use image::store::Store;
+use testkit::{check_store, start_child, wait_for};
 
 use crate::fake_el_iso;
 
@@ -36,16 +36,6 @@ fn building_child() {
     }
 }
 
-fn start_child(dir: &Path) -> Child {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "kill9::building_child", "--ignored", "--nocapture", "--test-threads", "1"])
-        .env(CHILD_DIR_ENV, dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
 /// Whether any `work-*` folder of the child has `rel` in it.
 fn any_work_has(dir: &Path, rel: &str) -> bool {
     std::fs::read_dir(dir).unwrap().flatten().any(|e| e.file_name().to_string_lossy().starts_with("work-") && e.path().join(rel).exists())
@@ -53,15 +43,6 @@ fn any_work_has(dir: &Path, rel: &str) -> bool {
 
 fn versions(dir: &Path) -> usize {
     Store::open(dir.join("store")).unwrap().versions(Some("el")).unwrap().len()
-}
-
-/// Waits until `ready` holds, failing the test after `WAIT`.
-fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ready() {
-        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 #[test]
@@ -75,23 +56,15 @@ fn a_build_killed_at_any_point_leaves_the_store_valid_and_nothing_mounted() {
     // packing was too quick to be seen, whatever came next), and a version just published.
     for (round, point) in ["var/lib/rpm", "artifact.partial", "version"].into_iter().enumerate() {
         let before = versions(dir);
-        let mut child = start_child(dir);
+        let mut child = start_child("kill9::building_child", [(CHILD_DIR_ENV, dir)]);
         match point {
-            "version" => wait_for("a version", || versions(dir) > before),
-            rel => wait_for(rel, || any_work_has(dir, &format!("root/{rel}")) || any_work_has(dir, rel) || versions(dir) > before),
+            "version" => wait_for("a version", WAIT, || versions(dir) > before),
+            rel => wait_for(rel, WAIT, || any_work_has(dir, &format!("root/{rel}")) || any_work_has(dir, rel) || versions(dir) > before),
         }
         child.kill().unwrap();
         child.wait().unwrap();
 
-        let store = Store::open(dir.join("store")).unwrap();
-        let report = store.verify().unwrap();
-        assert!(report.is_clean(), "round {round}: {report:?}");
-        let listed = store.versions(Some("el")).unwrap();
-        for v in &listed {
-            let whole = store.materialise("el", v.version, &out).unwrap();
-            assert_eq!(std::fs::metadata(&out).unwrap().len(), whole.artifact_bytes);
-            assert_eq!(v.meta.role.as_deref(), Some("compute"));
-        }
+        let listed = check_store(&dir.join("store"), "el", &out, round, |v| assert_eq!(v.meta.role.as_deref(), Some("compute")));
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
         let leaked: Vec<&str> = mounts.lines().filter(|l| l.contains(&*dir.to_string_lossy())).collect();
         assert!(leaked.is_empty(), "round {round}: mounts left behind: {leaked:?}");
