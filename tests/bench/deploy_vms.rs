@@ -1,14 +1,15 @@
-//! The main job on VMs, measured: builds (once, cached under target/) a small Debian image, starts the
-//! vmtest lab (qemu TCG guests PXE-booting `fountain serve`'s agent in a private namespace), and
-//! deploys the image to one node by unicast and to two nodes by multicast. For each node it prints
-//! the time of every phase its agent reported (agent boot, inventory, layout, transfer, unpack, config,
+//! The main job on VMs, measured: builds (once, cached under target/ and shared with the VM tests)
+//! the small Debian image the VM tests install ([`vmtest::debian_image`]), starts the vmtest lab
+//! (qemu TCG guests PXE-booting `fountain serve`'s agent in a private namespace), and deploys the
+//! image to one node by unicast and to two nodes by multicast. For each node it prints the time of
+//! every phase its agent reported (agent boot, inventory, layout, transfer, unpack, config,
 //! bootloader) and the unpack rate, then one JSON line with all of it. A benchmark, not a test: it
 //! asserts nothing about speed.
 //!
 //!     cargo bench --bench deploy_vms                       # both scenarios
 //!     cargo bench --bench deploy_vms -- --scenario unicast # or multicast
 //!
-//! It prints `SKIPPED: ...` and exits 0 where qemu, the lab's network or debootstrap are missing.
+//! It prints `SKIPPED: ...` and exits 0 where qemu, the lab's network or the Debian mirror are missing.
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
@@ -19,9 +20,6 @@ use vmtest::{Lab, Vm, VmSpec};
 
 /// Image name in the lab.
 const IMAGE: &str = "demo";
-/// Debian suite and role of the image.
-const SUITE: &str = "bookworm";
-const ROLE: &str = "compute";
 /// One system disk per node, BIOS boot.
 const LAYOUT: &str = "bootloader: bios
 disks:
@@ -74,20 +72,20 @@ fn main() -> ExitCode {
 
 fn run() -> anyhow::Result<()> {
     let scenarios = scenarios(std::env::args().skip(1))?;
-    if let Some(why) = vmtest::unavailable_reason().or_else(|| (!tool_runs("debootstrap", "--version")).then(|| "debootstrap is not installed".into())) {
-        println!("SKIPPED: deploy_vms needs qemu, a test network and debootstrap: {why}");
+    if let Some(why) = vmtest::unavailable_reason().or_else(|| (!tool_runs("debootstrap", "--version")).then(|| "debootstrap is not installed".into())).or_else(vmtest::image_unavailable_reason) {
+        println!("SKIPPED: deploy_vms needs qemu, a test network, debootstrap and the Debian mirror: {why}");
         return Ok(());
     }
     let fountain = Path::new(env!("CARGO_BIN_EXE_fountain"));
     let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vmtest");
     let boot = vmtest::boot_files(fountain, &cache).context("building the agent's boot files")?;
-    let image_data = demo_image(fountain, &cache.join("deploy-image"))?;
+    let image = vmtest::debian_image(&cache).context("building the Debian image")?;
     println!("cpu: {}; load: {}", cpu_model(), std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim());
     let mut results = Vec::new();
     for scenario in scenarios {
-        results.push(deploy(fountain, &boot, &image_data, scenario).with_context(|| format!("the {} deploy", scenario.name()))?);
+        results.push(deploy(fountain, &boot, &image.artifact, scenario).with_context(|| format!("the {} deploy", scenario.name()))?);
     }
-    println!("{}", json!({ "bench": "deploy_vms", "image": format!("{IMAGE} (debian {SUITE}, role {ROLE})"), "scenarios": results }));
+    println!("{}", json!({ "bench": "deploy_vms", "image": format!("{IMAGE} (debian {}, the VM tests' image)", vmtest::SUITE), "scenarios": results }));
     Ok(())
 }
 
@@ -111,36 +109,11 @@ fn scenarios(mut args: impl Iterator<Item = String>) -> anyhow::Result<Vec<Scena
     Ok(chosen)
 }
 
-/// A data directory whose image store holds `demo@1`, built with `fountain image build` the first
-/// time and reused after (debootstrap's base stays in its build cache too).
-fn demo_image(fountain: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
-    let done = dir.join("built");
-    if !done.exists() {
-        let _ = std::fs::remove_dir_all(dir);
-        std::fs::create_dir_all(dir)?;
-        println!("building the {IMAGE} image (debootstrap {SUITE}, role {ROLE}) once into {}", dir.display());
-        let started = Instant::now();
-        let status = Command::new(fountain)
-            .args(["image", "build", IMAGE, "--debootstrap", SUITE, "--role", ROLE, "--data-dir"])
-            .arg(dir)
-            .status()
-            .context("running fountain image build")?;
-        if !status.success() {
-            bail!("fountain image build failed ({status})");
-        }
-        println!("image built in {:.0} s", started.elapsed().as_secs_f64());
-        std::fs::write(&done, b"")?;
-    }
-    Ok(dir.to_path_buf())
-}
-
 /// Deploys the image to `scenario`'s nodes in a fresh lab and collects their phase times.
-fn deploy(fountain: &Path, boot: &Path, image_data: &Path, scenario: Scenario) -> anyhow::Result<Value> {
+fn deploy(fountain: &Path, boot: &Path, artifact: &Path, scenario: Scenario) -> anyhow::Result<Value> {
     let lab = Lab::start(fountain, boot)?;
-    // The built image's store becomes the lab server's store, and its version is served to nodes.
-    copy_tree(&image_data.join("store"), &lab.data_dir().join("store"))?;
-    let served = lab.fountain_json(&["image", "store", "serve", &format!("{IMAGE}@1")])?;
-    let artifact_bytes = served["artifact_bytes"].as_u64().context("no artifact_bytes in the served version")?;
+    lab.publish_artifact(IMAGE, artifact)?;
+    let artifact_bytes = std::fs::metadata(artifact)?.len();
     let layout = lab.dir().join("layout.yaml");
     std::fs::write(&layout, LAYOUT)?;
     lab.fountain(&["layout", "add", "single", path_str(&layout)?])?;
@@ -172,7 +145,7 @@ fn deploy(fountain: &Path, boot: &Path, image_data: &Path, scenario: Scenario) -
     let sessions: Vec<Value> = transfers.as_array().into_iter().flatten().map(|s| json!({ "id": s["id"], "delivery": s["delivery"], "receivers": s["receivers"] })).collect();
     println!("\n{} ({} node{}), {:.0} s from power-on to the last success report; sessions: {}", scenario.name(), names.len(), if names.len() > 1 { "s" } else { "" }, started.elapsed().as_secs_f64(), Value::Array(sessions.clone()));
     if scenario == Scenario::Multicast && sessions.len() > 1 {
-        println!("note: the nodes registered more than the server's window (10 s) apart, so they were sent in {} sessions", sessions.len());
+        println!("note: the nodes registered more than the lab server's gathering window apart, so they were sent in {} sessions", sessions.len());
     }
     for n in &nodes {
         print_node(n);
@@ -224,21 +197,6 @@ fn print_node(n: &Value) {
         Some(r) => println!("    unpack rate {r:.1} MiB/s of artifact"),
         None => println!("    unpack rate: no unpack phase reported"),
     }
-}
-
-/// Copies a directory tree (hard links where the filesystem allows, else copies).
-fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
-        let entry = entry?;
-        let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        if entry.file_type()?.is_dir() {
-            copy_tree(&src, &dst)?;
-        } else {
-            std::fs::hard_link(&src, &dst).or_else(|_| std::fs::copy(&src, &dst).map(drop)).with_context(|| format!("copying {}", src.display()))?;
-        }
-    }
-    Ok(())
 }
 
 fn path_str(p: &Path) -> anyhow::Result<&str> {

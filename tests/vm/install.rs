@@ -5,6 +5,7 @@
 //! unit says on the console which image, version and host it is.
 use std::time::{Duration, Instant};
 
+use vmtest::nfs::NfsServer;
 use vmtest::{Lab, Vm, VmSpec};
 
 use crate::util::{blank_disk, setup};
@@ -16,7 +17,9 @@ const REBOOT_TIMEOUT: Duration = Duration::from_secs(300);
 /// SeaBIOS, iPXE asking the control plane, grub, Debian's initramfs assembling RAID and LVM, systemd.
 const DISK_BOOT_TIMEOUT: Duration = Duration::from_secs(1200);
 const DISK_BYTES: u64 = 3 << 30;
-const MEMORY_MIB: u32 = 1024;
+const MEMORY_MIB: u32 = 2048;
+/// Where the installed nodes mount the lab's NFS share.
+const NFS_MOUNT: &str = "/mnt/share";
 
 /// The layout test's mirror, sized for an installed Debian root.
 const MIRROR: &str = "bootloader: bios
@@ -61,11 +64,16 @@ const NODES: [Node; 2] = [
 /// `no_timer_check`: a TCG guest on an overloaded host can miss the
 /// kernel's IO-APIC timer check at boot and panic ("IO-APIC + timer doesn't work!"); the check
 /// proves nothing about the install.
-fn add_node(lab: &Lab, n: &Node) {
+/// The node's NFS mount of the lab's share comes from its config too.
+fn add_node(lab: &Lab, n: &Node, nfs: &NfsServer) {
     let config = lab.dir().join(format!("{}.yaml", n.name));
     let yaml = format!(
-        "hostname: {}-installed\ninterfaces:\n  - {{ name: lan, mac: '{}', addresses: ['{}'] }}\nkernel_args: [console=ttyS0, no_timer_check]\n",
-        n.name, n.mac, n.address
+        "hostname: {}-installed\ninterfaces:\n  - {{ name: lan, mac: '{}', addresses: ['{}'] }}\nnfs_mounts:\n  - {{ server: '{}', export: {}, mount_point: {NFS_MOUNT}, options: ro }}\nkernel_args: [console=ttyS0, no_timer_check]\n",
+        n.name,
+        n.mac,
+        n.address,
+        nfs.addr(),
+        NfsServer::EXPORT
     );
     std::fs::write(&config, yaml).unwrap();
     let args = ["node", "add", n.name, "--mac", n.mac, "--image", "deb", "--layout", "mirror", "--config", config.to_str().unwrap()];
@@ -83,6 +91,12 @@ fn session_of(line: &str) -> String {
     line.split(" in session ").nth(1).and_then(|s| s.split_whitespace().next()).unwrap_or_default().to_string()
 }
 
+/// The block count before `what` in the agent's "image received: ..." line.
+fn blocks_from(line: &str, what: &str) -> u32 {
+    let before = line.split(what).next().unwrap_or_default();
+    before.rsplit([' ', '(']).find(|w| !w.is_empty() && *w != "blocks").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no block count{what} in {line:?}"))
+}
+
 #[test]
 #[ignore = "issue 15: not yet passed end to end (see docs/decisions.md)"]
 fn two_nodes_install_debian_by_multicast_and_boot_it_from_disk() {
@@ -95,8 +109,9 @@ fn two_nodes_install_debian_by_multicast_and_boot_it_from_disk() {
     let layout = lab.dir().join("mirror.yaml");
     std::fs::write(&layout, MIRROR).unwrap();
     lab.fountain(&["layout", "add", "mirror", layout.to_str().unwrap()]).unwrap();
+    let nfs = NfsServer::start(lab).expect("starting the lab's NFS server");
     for n in &NODES {
-        add_node(lab, n);
+        add_node(lab, n, &nfs);
         for d in ["sys-a", "sys-b"] {
             blank_disk(lab, &format!("{}-{d}", n.name), DISK_BYTES);
         }
@@ -111,6 +126,9 @@ fn two_nodes_install_debian_by_multicast_and_boot_it_from_disk() {
     }
     assert!(!sessions[0].is_empty() && sessions[0] == sessions[1], "the nodes were not in one session: {sessions:?}");
     for vm in &mut vms {
+        let received = vm.wait_for("fountain-agent: image received: ", INSTALL_TIMEOUT).unwrap();
+        let (session, http) = (blocks_from(&received, " from the session"), blocks_from(&received, " over HTTP"));
+        assert!(session > http, "the session delivered less than the HTTP fallback: {received}");
         vm.wait_for("fountain-agent: installed deb@1; rebooting from disk", INSTALL_TIMEOUT).unwrap();
     }
     let installed_at = started.elapsed();
@@ -136,6 +154,8 @@ fn two_nodes_install_debian_by_multicast_and_boot_it_from_disk() {
         assert!(line.trim_end().ends_with(&format!("fountain: deb@1 on {}-installed", n.name)), "{line}");
         let address = vm.wait_for("fountain: address ", DISK_BOOT_TIMEOUT).unwrap();
         assert!(address.contains(n.address), "{address}");
+        let mounted = vm.wait_for("fountain: nfs ", DISK_BOOT_TIMEOUT).unwrap();
+        assert!(mounted.trim_end().ends_with(&format!("fountain: nfs {}:{} on {NFS_MOUNT}", nfs.addr(), NfsServer::EXPORT)), "{mounted}");
         let text = vm.console.text();
         assert!(!text.contains("fountain-agent:"), "the second boot ran the agent again instead of the disk");
     }
