@@ -130,6 +130,7 @@ impl Server {
             launcher,
             data_dir: config.data_dir,
             public_url,
+            exchanges: Mutex::default(),
         });
         let (stop, stopped) = watch::channel(false);
         let http = tokio::spawn(http::serve(listener, api::router(state.clone()), config.limits, stopped.clone()));

@@ -80,11 +80,20 @@ pub struct FetchArgs {
     /// Journal of stored blocks for resuming (default: OUT.fountain-journal next to a file).
     #[arg(long)]
     pub journal: Option<PathBuf>,
+    /// Run a stateless node's whole download as its agent does (the token is exchanged for a boot
+    /// credential and revoked, the node joins its version's window, gets the image by multicast or
+    /// from its chosen server, then ends the credential), without mounting anything: the boot storm's
+    /// node.
+    #[arg(long, conflicts_with_all = ["image", "image_servers"])]
+    pub stateless: bool,
 }
 
 /// Runs `fountain fetch` (the download is [`receiver::download::fetch`], which the node agent runs
 /// too).
 pub fn run(args: FetchArgs) -> anyhow::Result<ExitCode> {
+    if args.stateless {
+        return stateless(&args);
+    }
     let http = match args.source.resolve()? {
         Some(http) => http,
         None => args.source.resolve_assigned()?,
@@ -115,6 +124,28 @@ pub fn run(args: FetchArgs) -> anyhow::Result<ExitCode> {
         mbps * 8.0 / 1000.0,
         stats.requests,
         stats.retries
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `fountain fetch --stateless`: [`agent::stateless::download_only`], with its summary line.
+fn stateless(args: &FetchArgs) -> anyhow::Result<ExitCode> {
+    let (Some(node), Some(token)) = (&args.source.node, &args.source.token) else { anyhow::bail!("--stateless needs --node and a token") };
+    let order = agent::stateless::Order { server: &args.source.server, node, token: control::auth::Secret::new(token.clone()) };
+    let started = std::time::Instant::now();
+    let journal = args.journal.clone().unwrap_or_else(|| journal_path(&args.out));
+    let f = agent::stateless::download_only(order, &args.out, &journal, &mut |line| eprintln!("fetched: {line}"))?;
+    let delivery = match f.delivery {
+        control::transfer::Delivery::Multicast => "multicast",
+        control::transfer::Delivery::Unicast => "unicast",
+    };
+    println!(
+        "fetched: stateless {} bytes in {:.2} s, delivery={delivery} session_blocks={} http_blocks={} failovers={}",
+        f.bytes,
+        started.elapsed().as_secs_f64(),
+        f.session_blocks,
+        f.http_blocks,
+        f.failovers
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -55,6 +55,8 @@ fn a_diskless_vm_boots_debian_from_ram_and_forgets_everything_at_power_off() {
     eprintln!("banner: {banner}");
     let first_boot = started.elapsed() - ready;
     assert!(vm.console.text().contains("fountain-agent: node token exchanged (and revoked)"));
+    // Alone in its window, the node downloads from the server chosen for it (no multicast session).
+    assert!(vm.console.text().contains("blocks) from http://"), "a lone node loads over HTTP from its server");
     // Kernel messages and bash's bracketed-paste codes would interleave with command output.
     vm.shell_ok("dmesg -n 1; bind 'set enable-bracketed-paste off'", SHELL_TIMEOUT).unwrap();
     let root = vm.shell_ok("echo root=$(findmnt -n -o FSTYPE /) disks=$(ls /dev/vd* 2>/dev/null | wc -l); losetup -l -n -O RO,BACK-FILE", SHELL_TIMEOUT).unwrap();
@@ -67,6 +69,10 @@ fn a_diskless_vm_boots_debian_from_ram_and_forgets_everything_at_power_off() {
     let config_url = format!("{}/api/v1/agent/nodes/{NODE}/config", lab.server_url());
     let refused = lab.exec("busybox", &["wget", "-q", "-O", "-", "--header", &format!("Authorization: Bearer {token}"), &config_url]).unwrap_err().to_string();
     assert!(refused.contains("401"), "the boot's token must no longer open the API: {refused}");
+    // Nor buy the boot's reply again: that is only for a lost reply, before the boot finishes.
+    let exchange_url = format!("{}/api/v1/agent/nodes/{NODE}/stateless/exchange", lab.server_url());
+    let refused = lab.exec("busybox", &["wget", "-q", "-O", "-", "--post-data", "", "--header", &format!("Authorization: Bearer {token}"), &exchange_url]).unwrap_err().to_string();
+    assert!(refused.contains("401"), "the boot's token must not be exchanged again after switch_root: {refused}");
     // Every file an unprivileged user can read under the writable and runtime trees (the lower layer
     // is the published image, which predates the token).
     let grep = format!("setpriv --reuid=nobody --regid=nogroup --clear-groups grep -rlsF {token} /etc /run /var /tmp /home /root; echo end-of-list");

@@ -15,7 +15,7 @@
 //! 6. Check that nothing written into the root carries the token or the credential ([`seal`]), end
 //!    the credential, and leave `/init` the note that makes it switch_root ([`handoff`]).
 pub mod banner;
-mod exchange;
+pub mod exchange;
 pub mod fetch;
 pub mod handoff;
 pub mod memory;
@@ -87,6 +87,17 @@ pub struct Order<'a> {
     pub token: Secret,
 }
 
+/// Only the download of a stateless boot, into `out` (its journal at `journal`): the exchange, the image
+/// by the same route as [`boot`] takes, and the end of the credential. The boot storm runs this
+/// (`fountain fetch --stateless`) as its nodes, without the mounts and switch_root.
+pub fn download_only(order: Order<'_>, out: &Path, journal: &Path, say: &mut dyn FnMut(&str)) -> Result<fetch::Fetched, AgentError> {
+    let grant = exchange::exchange(&Reporter::node(order.server, order.node, order.token.clone()), order.node)?;
+    let reporter = Reporter::node(order.server, order.node, Secret::new(grant.credential.clone()));
+    let fetched = fetch::download(&reporter, &grant, out, journal, say)?;
+    exchange::finish(&reporter, order.node)?;
+    Ok(fetched)
+}
+
 /// Runs a stateless boot up to the point where `/init` switches root; `meminfo` is `/proc/meminfo`.
 pub fn boot(order: Order<'_>, inventory: &Inventory, meminfo: &Path) -> Result<(), AgentError> {
     let with_token = Reporter::node(order.server, order.node, order.token.clone());
@@ -128,9 +139,16 @@ fn into_ram(order: &Order<'_>, grant: &StatelessBoot, reporter: &Reporter, memin
     let paths = overlay::Paths { run: RUN_DIR.into(), new_root: NEW_ROOT.into() };
     overlay::mount(&paths.image_tmpfs(image.artifact_bytes)).map_err(StatelessError::Mount)?;
     let started = std::time::Instant::now();
-    let fetched = fetch::download(&grant.servers, order.node, &grant.credential, image, &paths.artifact(), &mut |l| say(l)).map_err(StatelessError::Fetch)?;
+    let fetched = fetch::download(reporter, grant, &paths.artifact(), &paths.journal(), &mut |l| say(l))?;
     let secs = started.elapsed().as_secs_f64();
-    say(&format!("{name} in RAM and verified: {} MiB in {secs:.1} s ({:.1} MiB/s), {} server failover(s)", fetched.bytes >> 20, fetched.bytes as f64 / 1048576.0 / secs.max(1e-3), fetched.failovers));
+    say(&format!(
+        "{name} in RAM and verified: {} MiB in {secs:.1} s ({:.1} MiB/s), {} blocks from the session, {} over HTTP, {} server failover(s)",
+        fetched.bytes >> 20,
+        fetched.bytes as f64 / 1048576.0 / secs.max(1e-3),
+        fetched.session_blocks,
+        fetched.http_blocks,
+        fetched.failovers
+    ));
 
     for m in paths.root_mounts() {
         overlay::mount(&m).map_err(StatelessError::Mount)?;

@@ -43,6 +43,11 @@ impl Paths {
         self.run.join(IMAGE_DIR).join(ARTIFACT_FILE)
     }
 
+    /// The download's journal: beside the image tmpfs, which is sized to the artifact alone.
+    pub fn journal(&self) -> PathBuf {
+        self.run.join("image.fountain-journal")
+    }
+
     /// The overlay's upper folder: every file written into the new root, and nothing else.
     pub fn upper(&self) -> PathBuf {
         self.run.join(RW_DIR).join("upper")

@@ -1,6 +1,7 @@
 //! Boot storm benchmark (issue 16): N stateless nodes, each the real `fountain fetch` download, as
 //! processes in namespaces against image servers (one killed mid-storm) chosen by two-choices and by
-//! uniform choice, and every node from the one control plane (the Warewulf way). Prints a table,
+//! uniform choice, every node from the one control plane (the Warewulf way), and every node running
+//! the stateless agent's own download, booting together in one multicast session. Prints a table,
 //! the machine, and one JSON line. Needs root, `ip`/`tc`/`nft`/`ethtool` and GNU time.
 
 use benches::headtohead::machine::Machine;
@@ -52,11 +53,12 @@ fn main() -> anyhow::Result<ExitCode> {
         kill_at: 0.3,
         time_limit: Duration::from_secs(args.time_limit_s),
         parallel: 2,
+        server_dir: None,
     };
     let mut machine = Machine::now();
     let bytes = spec.object_bytes;
     let mut storm = Storm::prepare(NETNS_PREFIX, spec.clone(), &args.fountain, |p| write_random(p, bytes, 16))?;
-    let outcomes = run_modes(&mut storm, &[Mode::TwoChoices, Mode::Uniform, Mode::OneServer])?;
+    let outcomes = run_modes(&mut storm, &[Mode::TwoChoices, Mode::Uniform, Mode::OneServer, Mode::Multicast])?;
     machine.finish();
     println!("Boot storm: {} nodes, {} MiB image, {} image servers at {} Mbit/s each (first killed at 30% of the bytes), vs the control plane alone at {} Mbit/s", spec.nodes, args.size_mib, spec.image_servers, args.rate_mbit, args.rate_mbit);
     println!("Machine: {}", machine.describe());

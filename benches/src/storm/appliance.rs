@@ -69,11 +69,15 @@ impl Appliance {
         Ok(Appliance { data_dir: data_dir.to_path_buf(), nodes: names })
     }
 
-    /// Forgets every node's server, so the next storm chooses afresh (the control plane is stopped).
-    pub fn reset_assignments(&self) -> anyhow::Result<()> {
+    /// Forgets every node's server, so the next storm chooses afresh, and takes each node's current
+    /// token (a stateless download spends the one it was given), as a node's fresh boot script would
+    /// (the control plane is stopped).
+    pub fn reset(&mut self) -> anyhow::Result<()> {
         let store = Store::open(&self.data_dir)?;
-        for (name, _) in &self.nodes {
+        let auth = Auth::load_or_create(&self.data_dir)?;
+        for (name, token) in &mut self.nodes {
             store.set_stateless_server(name, None)?;
+            *token = auth.node_token(name, store.token_generation(name)?).expose().to_string();
         }
         Ok(())
     }

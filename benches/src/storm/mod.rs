@@ -48,6 +48,9 @@ pub struct StormSpec {
     pub time_limit: Duration,
     /// Range requests in flight per node.
     pub parallel: usize,
+    /// Where the image servers keep their copies (default: with the nodes' copies on /dev/shm; an
+    /// image too large to hold twice in RAM puts them on disk).
+    pub server_dir: Option<PathBuf>,
 }
 
 /// Where nodes load from.
@@ -59,6 +62,10 @@ pub enum Mode {
     Uniform,
     /// Every node from the control plane alone (the Warewulf way).
     OneServer,
+    /// The stateless agent's own download (`fountain fetch --stateless`): every node joins its
+    /// version's window, so all of them share one multicast session from the control plane, with
+    /// HTTP from the image servers (one killed) for what it misses.
+    Multicast,
 }
 
 impl Mode {
@@ -68,6 +75,7 @@ impl Mode {
             Mode::TwoChoices => "two-choices",
             Mode::Uniform => "uniform",
             Mode::OneServer => "one-server",
+            Mode::Multicast => "multicast",
         }
     }
 }
@@ -87,6 +95,8 @@ pub struct StormOutcome {
     pub failed_over: usize,
     /// Of those, nodes that moved mid-download, keeping the verified blocks they had.
     pub failed_over_mid_download: usize,
+    /// Nodes that got the image by multicast (from the session and their peers).
+    pub by_multicast: usize,
     /// Nodes the control plane chose each image server for (empty for one-server).
     pub assigned: Vec<u64>,
     /// Whether an image server was killed mid-storm.
@@ -131,13 +141,20 @@ impl Storm {
         Ok(Storm { spec, fountain: fountain.to_path_buf(), topology, scratch, appliance, expected })
     }
 
+    /// The control plane's multicast settings: sessions leave by its bridge interface at the link's
+    /// rate, and a window closes as soon as every node has registered (or after a minute).
+    fn multicast_args(&self) -> Vec<String> {
+        let (iface, rate, nodes) = (self.topology.sender.addr.to_string(), self.spec.rate_bps.to_string(), self.spec.nodes.to_string());
+        ["--iface", &iface, "--rate-bps", &rate, "--window-ms", "60000", "--max-receivers", &nodes].into_iter().map(String::from).collect()
+    }
+
     fn control_url(&self) -> String {
         format!("http://{}:{CONTROL_PORT}", self.topology.sender.addr)
     }
 
     /// Runs one storm.
     pub fn run(&mut self, mode: Mode) -> anyhow::Result<StormOutcome> {
-        self.appliance.reset_assignments()?;
+        self.appliance.reset()?;
         let logs = self.scratch.path().join(format!("logs-{}", mode.name()));
         std::fs::create_dir_all(&logs)?;
         let fountain = self.fountain.clone();
@@ -147,13 +164,14 @@ impl Storm {
             .into_iter()
             .chain(["--selection", selection, "--seed", "7", "--health-interval-ms", "0", "--max-connections", "4096"])
             .map(String::from)
+            .chain(self.multicast_args())
             .collect::<Vec<_>>();
         let mut control = NetnsProcess::spawn(&self.topology.sender.netns, &fountain, &control_args, "control", &logs)?;
         wait_for_line(&mut control, &logs, "fountain control plane on")?;
         let mut servers = Vec::new();
         if mode != Mode::OneServer {
             for (i, host) in self.topology.receivers[..self.spec.image_servers].iter().enumerate() {
-                let dir = self.scratch.path().join(format!("image-server-{i}"));
+                let dir = self.spec.server_dir.as_deref().unwrap_or(self.scratch.path()).join(format!("image-server-{i}"));
                 let args = ["image-server", "--upstream", &self.control_url(), "--token-file", &format!("{data_dir}/admin.token"), "--carry", &format!("{IMAGE}@1")]
                     .into_iter()
                     .map(String::from)
@@ -176,8 +194,10 @@ impl Storm {
                 .map(String::from)
                 .collect();
             args.extend(["--out".into(), outs.join(name).display().to_string(), "--journal".into(), outs.join(format!("{name}.journal")).display().to_string()]);
-            if mode == Mode::OneServer {
-                args.extend(["--image".into(), format!("{IMAGE}@1")]);
+            match mode {
+                Mode::OneServer => args.extend(["--image".into(), format!("{IMAGE}@1")]),
+                Mode::Multicast => args.push("--stateless".into()),
+                Mode::TwoChoices | Mode::Uniform => {}
             }
             nodes.push(NetnsProcess::spawn(&node_hosts[i % node_hosts.len()].netns, &fountain, &args, name, &logs)?);
         }
@@ -205,7 +225,8 @@ impl Storm {
             std::thread::sleep(POLL);
         }
         let seconds = last_done.duration_since(started).as_secs_f64();
-        let mut outcome = StormOutcome { mode: mode.name(), nodes: nodes.len(), seconds, verified: 0, failed_over: 0, failed_over_mid_download: 0, assigned: Vec::new(), killed, failures: Vec::new() };
+        let mut outcome =
+            StormOutcome { mode: mode.name(), nodes: nodes.len(), seconds, verified: 0, failed_over: 0, failed_over_mid_download: 0, by_multicast: 0, assigned: Vec::new(), killed, failures: Vec::new() };
         for n in &mut nodes {
             let name = n.name().to_string();
             let ok = n.try_exit()?.is_some_and(|s| s.success());
@@ -217,8 +238,9 @@ impl Storm {
                 outcome.failures.push(format!("{name}: {}", log.chars().rev().take(400).collect::<String>().chars().rev().collect::<String>()));
             }
             let summary = log.lines().find(|l| l.starts_with("fetched: ") && l.contains("failovers=")).unwrap_or_default();
-            outcome.failed_over += usize::from(!summary.contains("failovers=0 "));
-            outcome.failed_over_mid_download += usize::from(summary.contains("kept_blocks=") && !summary.contains("kept_blocks=0 "));
+            outcome.failed_over += usize::from(field(summary, "failovers=").is_some_and(|n| n > 0));
+            outcome.failed_over_mid_download += usize::from(field(summary, "kept_blocks=").is_some_and(|n| n > 0));
+            outcome.by_multicast += usize::from(summary.contains(" delivery=multicast ") && field(summary, "session_blocks=").is_some_and(|n| n > 0));
             let _ = std::fs::remove_file(&out);
         }
         drop(nodes);
@@ -231,6 +253,12 @@ impl Storm {
         }
         Ok(outcome)
     }
+}
+
+/// The number after `name` (e.g. `failovers=`) in a node's summary line.
+fn field(summary: &str, name: &str) -> Option<u64> {
+    let at = summary.find(name)? + name.len();
+    summary[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
 }
 
 /// Bytes the node copies under `dir` hold in RAM (tmpfs allocates as blocks are written).
@@ -268,10 +296,17 @@ fn wait_for_line(process: &mut NetnsProcess, logs: &Path, line: &str) -> anyhow:
 
 /// The result of comparing storms: checked by the test, printed by the benchmark.
 pub fn summary(outcomes: &[StormOutcome]) -> String {
-    let mut s = String::from("| mode | nodes | verified | failed over (mid-download) | server killed | busiest server (nodes) | time to all booted (s) |\n|---|---|---|---|---|---|---|\n");
+    let mut s = String::from("| mode | nodes | verified | by multicast | failed over (mid-download) | server killed | busiest server (nodes) | time to all booted (s) |\n|---|---|---|---|---|---|---|---|\n");
     for o in outcomes {
-        let busiest = if o.assigned.is_empty() { "all (one server)".to_string() } else { format!("{} of {:?}", o.max_assigned(), o.assigned) };
-        s.push_str(&format!("| {} | {} | {} | {} ({}) | {} | {busiest} | {:.2} |\n", o.mode, o.nodes, o.verified, o.failed_over, o.failed_over_mid_download, o.killed, o.seconds));
+        let busiest = match o.mode {
+            "one-server" => "all (one server)".to_string(),
+            "multicast" => "one session".to_string(),
+            _ => format!("{} of {:?}", o.max_assigned(), o.assigned),
+        };
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} ({}) | {} | {busiest} | {:.2} |\n",
+            o.mode, o.nodes, o.verified, o.by_multicast, o.failed_over, o.failed_over_mid_download, o.killed, o.seconds
+        ));
     }
     s
 }

@@ -104,7 +104,7 @@ pub async fn config(State(st): State<Arc<AppState>>, Path(name): Path<String>, N
     let node = st.store.node(&name)?;
     let image = node.image.as_ref().map(|r| st.store.resolve(r)).transpose()?;
     let layout = node.layout.as_ref().map(|l| st.store.layout(l)).transpose()?;
-    let (transfer, transfer_error, delivery) = if node.next_boot == NextBoot::Reimage {
+    let (transfer, transfer_error, delivery) = if matches!(node.next_boot, NextBoot::Reimage | NextBoot::Stateless) {
         let g = lock(&st.gatherer);
         (g.grant(&name), g.failure(&name), g.delivery_of(&name))
     } else {
@@ -113,13 +113,15 @@ pub async fn config(State(st): State<Arc<AppState>>, Path(name): Path<String>, N
     Ok(Json(AgentConfig { node, image, layout, transfer, delivery, transfer_error }))
 }
 
-/// `POST /api/v1/agent/nodes/{name}/register`: the agent is up and waits for its transfer.
+/// `POST /api/v1/agent/nodes/{name}/register`: the agent is up and waits for its transfer. A stateless
+/// node registers too (with its boot credential), so nodes booting one version together share a
+/// session; it never reports, and its `finish` marks it done.
 pub async fn register(State(st): State<Arc<AppState>>, Path(name): Path<String>, NodeToken(t): NodeToken) -> Result<Json<Registered>, ApiError> {
     st.check_node_token(&name, &t)?;
     let node = st.store.node(&name)?;
     let image = match (&node.image, node.next_boot) {
-        (Some(image), NextBoot::Reimage) => st.store.resolve(image)?,
-        _ => return Err(ApiError::Conflict(format!("node {name} is not set to re-image"))),
+        (Some(image), NextBoot::Reimage | NextBoot::Stateless) => st.store.resolve(image)?,
+        _ => return Err(ApiError::Conflict(format!("node {name} is not set to re-image or boot stateless"))),
     };
     let session = {
         let mut g = lock(&st.gatherer);

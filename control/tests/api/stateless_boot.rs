@@ -30,8 +30,12 @@ fn the_token_works_once_and_the_credential_until_the_agent_finishes() {
     let credential = boot["credential"].as_str().unwrap().to_string();
     assert!(!credential.contains(&token));
 
-    // The command line's token is dead for every route, the exchange included.
+    // The command line's token is dead for every route. A lost exchange reply can be asked for
+    // again (the same credential, a few times, until the boot finishes), so it needs no reboot.
     ts.request("GET", config, Some(&token), Body::None).expect(401);
+    for _ in 0..control::api::stateless_boot::EXCHANGE_REPLAYS {
+        assert_eq!(exchange(&ts, "a", &token).expect(200).json()["credential"], credential.as_str(), "the reply again, no new credential");
+    }
     exchange(&ts, "a", &token).expect(401);
     // The credential reads the node's own image and reports, but buys no second credential.
     ts.request("GET", config, Some(&credential), Body::None).expect(200);
@@ -41,6 +45,7 @@ fn the_token_works_once_and_the_credential_until_the_agent_finishes() {
 
     ts.request("POST", "/api/v1/agent/nodes/a/stateless/finish", Some(&credential), Body::None).expect(204);
     ts.request("GET", config, Some(&credential), Body::None).expect(401);
+    exchange(&ts, "a", &token).expect(401);
     ts.request("POST", "/api/v1/agent/nodes/a/stateless/finish", Some(&credential), Body::None).expect(401);
 
     // The next boot's script carries a fresh token, good for one exchange again.
@@ -61,4 +66,17 @@ fn only_a_stateless_node_exchanges_and_a_node_token_is_no_credential() {
     assert!(refused.error().contains("not set to boot stateless"), "{}", refused.error());
     exchange(&ts, "a", &b).expect(401);
     exchange(&ts, "a", &token).expect(200);
+}
+
+#[test]
+fn a_lost_reply_is_given_again_only_while_the_boot_has_not_finished() {
+    let ts = TestServer::start();
+    let token = stateless_node(&ts);
+    let first = exchange(&ts, "a", &token).expect(200).json();
+    let again = exchange(&ts, "a", &token).expect(200).json();
+    assert_eq!(first["credential"], again["credential"]);
+    assert_eq!(first["servers"], again["servers"]);
+    let credential = first["credential"].as_str().unwrap();
+    ts.request("POST", "/api/v1/agent/nodes/a/stateless/finish", Some(credential), Body::None).expect(204);
+    exchange(&ts, "a", &token).expect(401);
 }
