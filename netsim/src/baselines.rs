@@ -63,7 +63,7 @@ fn unicast_outcome(name: &str, plan: &Plan, faults: &Faults, completion: Vec<Opt
         protocol: name.into(),
         finished_ns: completion.iter().flatten().max().copied(),
         completion_ns: completion,
-        slow: (0..plan.nodes).map(|n| faults.is_slow(n)).collect(),
+        faulted: (0..plan.nodes).map(|n| faults.is_faulted(n)).collect(),
         sender_payload_bytes: (per_node * plan.nodes as f64) as u64,
         data_packets: segments,
         // Delayed ACKs: one per two segments.
@@ -218,7 +218,7 @@ pub fn udpcast(plan: &Plan, faults: &Faults, rng: &mut ChaCha8Rng) -> Outcome {
     Outcome {
         protocol: "udpcast".into(),
         completion_ns: completion,
-        slow: (0..plan.nodes).map(|n| faults.is_slow(n)).collect(),
+        faulted: (0..plan.nodes).map(|n| faults.is_faulted(n)).collect(),
         sender_payload_bytes: sent * UDPCAST_PAYLOAD,
         data_packets: sent,
         feedback_packets: feedback,

@@ -793,7 +793,7 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
         .into(),
         // A late joiner's time counts from its join: the bound is what it could have done since.
         completion_ns: nodes.iter().map(|n| n.done_at.map(|d| d.saturating_sub(started_at.max(n.faults.join_at)))).collect(),
-        slow: (0..plan.nodes).map(|i| faults.is_slow(i)).collect(),
+        faulted: (0..plan.nodes).map(|i| faults.is_faulted(i)).collect(),
         sender_payload_bytes: data_packets * u64::from(plan.symbol_size),
         data_packets,
         feedback_packets: stats.feedback_packets,

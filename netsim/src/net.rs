@@ -208,8 +208,14 @@ impl Faults {
         }
     }
 
-    /// Whether `node` is slow.
-    pub fn is_slow(&self, node: usize) -> bool {
-        self.nodes[node].speed < 1.0
+    /// Whether the plan slowed or faulted `node`: a slow link, a crash, a late join, or a
+    /// rack uplink that goes down. The others are the nodes whose times the straggler targets
+    /// are about (issue 18: they must not wait for the faulted ones).
+    pub fn is_faulted(&self, node: usize) -> bool {
+        let faults = &self.nodes[node];
+        faults.speed < 1.0
+            || !faults.crashes.is_empty()
+            || faults.join_at > 0
+            || self.uplink_down.get(node % self.uplink_down.len().max(1)).is_some_and(|down| !down.is_empty())
     }
 }

@@ -48,8 +48,8 @@ pub struct Outcome {
     pub protocol: String,
     /// Per node: when it held the whole object, verified (`None`: never).
     pub completion_ns: Vec<Option<Nanos>>,
-    /// Per node: whether the plan made it slow.
-    pub slow: Vec<bool>,
+    /// Per node: whether the plan slowed or faulted it (see `net::Faults::is_faulted`).
+    pub faulted: Vec<bool>,
     /// Payload bytes the sender put on the wire (all copies, all retransmissions).
     pub sender_payload_bytes: u64,
     /// Data packets the sender sent.
@@ -87,8 +87,8 @@ pub struct Row {
     pub max_s: f64,
     /// Last node ÷ the lower bound.
     pub max_ratio: f64,
-    /// Last node that is not slow ÷ the lower bound.
-    pub max_ratio_not_slow: f64,
+    /// Last node that the plan neither slowed nor faulted ÷ the lower bound.
+    pub max_ratio_unfaulted: f64,
     /// Sender payload bytes ÷ object bytes.
     pub sender_bytes_ratio: f64,
     /// Feedback packets at the sender.
@@ -113,12 +113,12 @@ impl Row {
     /// Summarises `outcome` against the lower bound `bound_s`.
     pub fn new(outcome: &Outcome, object_bytes: u64, bound_s: f64, wall_s: f64) -> Self {
         let mut histogram = Histogram::<u64>::new(3).expect("3 significant digits is valid");
-        let mut max_not_slow = 0u64;
-        for (done, slow) in outcome.completion_ns.iter().zip(&outcome.slow) {
+        let mut max_unfaulted = 0u64;
+        for (done, faulted) in outcome.completion_ns.iter().zip(&outcome.faulted) {
             if let Some(ns) = done {
                 histogram.record((ns / 1000).max(1)).expect("auto-resizing histogram");
-                if !slow {
-                    max_not_slow = max_not_slow.max(*ns);
+                if !faulted {
+                    max_unfaulted = max_unfaulted.max(*ns);
                 }
             }
         }
@@ -131,7 +131,7 @@ impl Row {
             p99_s: secs(histogram.value_at_quantile(0.99)),
             max_s,
             max_ratio: max_s / bound_s,
-            max_ratio_not_slow: max_not_slow as f64 / 1e9 / bound_s,
+            max_ratio_unfaulted: max_unfaulted as f64 / 1e9 / bound_s,
             sender_bytes_ratio: outcome.sender_payload_bytes as f64 / object_bytes as f64,
             feedback_packets: outcome.feedback_packets,
             feedback_pct: 100.0 * outcome.feedback_packets as f64 / outcome.data_packets.max(1) as f64,
@@ -188,7 +188,7 @@ impl Report {
         if let Some(swarm) = self.swarm_bound_s {
             out += &format!("without multicast: swarm bound {swarm:.3} s (fountain_swarm's max/bound is against it)\n");
         }
-        out += "| protocol | p50 s | p99 s | max s | max/bound | max/bound (not slow) | sender bytes/object | feedback pkts | feedback/data | failed | wall s | events/s |\n";
+        out += "| protocol | p50 s | p99 s | max s | max/bound | max/bound (not faulted) | sender bytes/object | feedback pkts | feedback/data | failed | wall s | events/s |\n";
         out += "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
         for r in &self.rows {
             out += &format!(
@@ -198,7 +198,7 @@ impl Report {
                 r.p99_s,
                 r.max_s,
                 r.max_ratio,
-                r.max_ratio_not_slow,
+                r.max_ratio_unfaulted,
                 r.sender_bytes_ratio,
                 r.feedback_packets,
                 r.feedback_pct,

@@ -148,7 +148,7 @@ pub fn storm(plan: &Plan, sources: Sources) -> StormOutcome {
     let outcome = Outcome {
         protocol: name.into(),
         finished_ns: completion.iter().all(Option::is_some).then(|| completion.iter().flatten().max().copied()).flatten(),
-        slow: vec![false; plan.nodes],
+        faulted: vec![false; plan.nodes],
         completion_ns: completion,
         sender_payload_bytes: plan.object_bytes() * plan.nodes as u64,
         data_packets: 0,

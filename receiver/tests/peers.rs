@@ -321,3 +321,59 @@ fn a_handed_off_receiver_whose_peer_list_was_lost_joins_again_until_it_has_one()
     assert!(sent.iter().all(|t| kind_of(&t.packet) != fec::wire::Kind::Join), "joined again with a peer known");
     assert!(sent.iter().any(|t| t.destination == peer && kind_of(&t.packet) == fec::wire::Kind::Have));
 }
+
+#[test]
+fn a_handed_off_receiver_without_peer_repair_ends_for_its_unicast_fallback() {
+    let data = object(64 * 1024, 9);
+    let layout = ObjectLayout::new(data.len() as u64, 1024, 16).unwrap();
+    let manifest = Manifest::hash_object(layout, &data[..]).unwrap();
+    let sender: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+    let mut config = ReceiverConfig::new(SESSION, 7);
+    config.sender = Some(sender);
+    config.peer.enabled = false;
+    let mut session = ReceiverSession::new(config, manifest, []);
+    let packet = |p: Packet<'_>| {
+        let mut bytes = Vec::new();
+        p.encode(SESSION, None, &mut bytes);
+        bytes
+    };
+    let t0 = Instant::now();
+    let _join = session.poll_transmit(t0).expect("a join");
+    session.handle_datagram(t0, sender, &packet(Packet::Ack { receiver: 7, done: false, index: 3 }));
+    session.handle_datagram(t0, sender, &packet(Packet::Handoff { receiver: 7 }));
+    let events: Vec<_> = std::iter::from_fn(|| session.poll_event()).collect();
+    assert!(events.iter().any(|e| matches!(e, RxEvent::SenderEnded)), "no peers to finish from");
+    assert!(session.is_finished(), "it does not wait for peers it will never ask");
+}
+
+#[test]
+fn a_sender_silent_mid_session_leaves_the_receiver_to_its_peers() {
+    let data = object(64 * 1024, 9);
+    let layout = ObjectLayout::new(data.len() as u64, 1024, 16).unwrap();
+    let manifest = Manifest::hash_object(layout, &data[..]).unwrap();
+    let sender: SocketAddr = "10.0.0.1:5000".parse().unwrap();
+    let peer: SocketAddr = "10.0.0.2:6000".parse().unwrap();
+    let mut config = ReceiverConfig::new(SESSION, 7);
+    config.sender = Some(sender);
+    let silence = config.peer.sender_silence;
+    let mut session = ReceiverSession::new(config, manifest, []);
+    let packet = |p: Packet<'_>| {
+        let mut bytes = Vec::new();
+        p.encode(SESSION, None, &mut bytes);
+        bytes
+    };
+    let kind_of = |bytes: &[u8]| Packet::decode(bytes, None).unwrap().1.kind();
+    let t0 = Instant::now();
+    let _join = session.poll_transmit(t0).expect("a join");
+    session.handle_datagram(t0, sender, &packet(Packet::Ack { receiver: 7, done: false, index: 3 }));
+    session.handle_datagram(t0, sender, &packet(Packet::Peers { peers: vec![fec::wire::PeerAddr { index: 1, addr: peer }] }));
+    session.handle_datagram(t0, sender, &packet(Packet::Progress { closed: 4, sent: 64, stamp_us: 0 }));
+    let deadline = session.poll_timeout().expect("a timer");
+    assert!(deadline <= t0 + silence, "woken for the silence");
+    let later = t0 + silence + Duration::from_millis(1);
+    session.handle_timeout(later);
+    assert!(!session.is_finished(), "not failed: its peers finish it");
+    let sent: Vec<_> = std::iter::from_fn(|| session.poll_transmit(later)).collect();
+    assert!(sent.iter().all(|t| t.destination != sender || kind_of(&t.packet) != fec::wire::Kind::Status), "no more reports to a gone sender");
+    assert!(sent.iter().any(|t| t.destination == peer), "it turns to its peer");
+}

@@ -33,8 +33,8 @@ const OBJECT_SEED: u64 = 6;
 #[derive(Debug, clap::Parser)]
 struct Args {
     /// Suites to run (network: 300 Mbit/s, 4 rx at 0/1/5% and 8 rx at 5%; cpu: 1 Gbit/s, 2 and 4 rx at
-    /// 0/1%; unlimited: no tbf, 1 rx; overestimate: 300 Mbit/s and 1 Gbit/s, 4 rx at 0/1/5%, every
-    /// tool told 3× the link). Default: all.
+    /// 0/1%; unlimited: no tbf, 1 rx; overestimate: 300 Mbit/s told 1 Gbit/s and 1 Gbit/s told 10
+    /// Gbit/s, 4 rx at 0/1/5%). Default: all.
     #[arg(long, value_delimiter = ',', value_parser = parse_suite)]
     suite: Vec<Suite>,
     /// One custom scenario instead of suites: RECEIVERS,RATE_MBIT(0 = unlimited),LOSS_PERCENT.

@@ -62,6 +62,11 @@ pub struct PeerConfig {
     /// How long a member that finished stays to serve peers after its last request, so late
     /// joiners and stragglers can finish from it.
     pub linger: Duration,
+    /// Nothing heard for this long in the middle of a session (the sender ended or crashed
+    /// while our path to it was cut, its `End` and handoffs lost: netsim stragglers_faults, a
+    /// rack uplink down when the session ended), we finish from peers, as its `End` would have
+    /// told us. Far longer than the sender's progress interval (10 ms).
+    pub sender_silence: Duration,
 }
 
 impl Default for PeerConfig {
@@ -81,6 +86,7 @@ impl Default for PeerConfig {
             serve_backlog: Duration::from_millis(50),
             max_requesters: 32,
             linger: Duration::from_secs(3),
+            sender_silence: Duration::from_secs(1),
         }
     }
 }

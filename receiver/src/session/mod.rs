@@ -381,11 +381,14 @@ impl ReceiverSession {
                 Phase::Receiving => self.finish(Phase::Failed, Event::SenderEnded),
                 Phase::Finished | Phase::Failed => {}
             },
-            Packet::Handoff { receiver } if receiver == self.config.receiver_id => {
-                if self.phase == Phase::Receiving {
-                    self.hand_off(now);
-                }
-            }
+            Packet::Handoff { receiver } if receiver == self.config.receiver_id => match self.phase {
+                // Without peer repair nobody would finish us: the session ends as if the sender
+                // had, and the driver's unicast fallback (HTTP ranges in `download`) fetches
+                // the rest, every block stored so far kept.
+                Phase::Receiving if !self.config.peer.enabled => self.finish(Phase::Failed, Event::SenderEnded),
+                Phase::Receiving => self.hand_off(now),
+                Phase::Complete | Phase::Finished | Phase::Failed => {}
+            },
             Packet::Peers { peers } => self.on_peers(now, &peers),
             Packet::Have { node, first, bits } => self.on_have(now, from, node, first, bits),
             Packet::Ask { node, block, need } => self.on_ask(now, from, node, block, need),
@@ -748,13 +751,23 @@ impl ReceiverSession {
         }
         let lost = self.last_heard.map(|at| at + self.config.sender_timeout);
         let report = self.sender.and(self.next_report);
-        [lost, report, self.next_have, self.next_ask].into_iter().flatten().min()
+        [lost, self.silence_deadline(), report, self.next_have, self.next_ask].into_iter().flatten().min()
+    }
+
+    /// When a silent sender leaves us to our peers ([`crate::peer::PeerConfig::sender_silence`]),
+    /// if we could finish from them.
+    fn silence_deadline(&self) -> Option<Instant> {
+        let leave = self.phase == Phase::Receiving && !self.handed_off && self.can_finish_from_peers();
+        self.last_heard.filter(|_| leave).map(|at| at + self.config.peer.sender_silence)
     }
 
     /// Advances timers to `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.is_finished() {
             return;
+        }
+        if self.silence_deadline().is_some_and(|at| now >= at) {
+            self.hand_off(now);
         }
         if self.last_heard.is_some_and(|at| now >= at + self.config.sender_timeout) {
             self.finish(Phase::Failed, Event::SenderLost);
