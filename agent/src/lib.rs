@@ -4,6 +4,7 @@
 pub mod bootfiles;
 pub mod cmdline;
 pub mod config;
+pub mod delivery;
 mod error;
 pub mod exec;
 pub mod install;
