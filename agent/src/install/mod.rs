@@ -229,9 +229,11 @@ fn try_once(reporter: &Reporter, job: Job<'_>, inventory: &Inventory, mode: Mode
     phases.ended(Phase::Bootloader, started);
 
     let message = format!("installed {label}; rebooting from disk");
+    // The status (with the bootloader's time) goes first: the success report flips the node to
+    // boot local and revokes this boot's token, so nothing can be sent after it.
+    status(reporter, &message, phases)?;
     let report = Report { outcome: Outcome::Success, image: image.image.clone(), version: image.version, session: received.session, message: Some(message.clone()) };
     reporter.report(&report)?;
-    status(reporter, &message, phases)?;
     say(&message);
     Ok(Done::Installed)
 }
