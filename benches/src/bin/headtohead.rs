@@ -192,7 +192,7 @@ struct Samples {
 fn scenarios(args: &Args) -> anyhow::Result<Vec<TopologySpec>> {
     if let [receivers, rate_mbit, loss_pct] = args.custom[..] {
         anyhow::ensure!(receivers >= 1.0 && receivers.fract() == 0.0, "--custom: receivers must be a whole number ≥ 1");
-        let rate_bps = (rate_mbit > 0.0).then(|| (rate_mbit * 1e6) as u64);
+        let rate_bps = (rate_mbit > 0.0).then_some((rate_mbit * 1e6) as u64);
         return Ok(vec![TopologySpec { receivers: receivers as usize, rate_bps, loss: loss_pct / 100.0, ceiling_bps: None }]);
     }
     let suites = if args.suite.is_empty() { Suite::ALL.to_vec() } else { args.suite.clone() };
