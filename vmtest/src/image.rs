@@ -83,7 +83,7 @@ pub fn debian_image(cache_root: &Path) -> anyhow::Result<DebianImage> {
     std::fs::write(&partial, serde_json::to_vec_pretty(&meta)?)?;
     std::fs::rename(&partial, &meta_file)?;
     eprintln!("vmtest: built the Debian image in {:?}: {} bytes", started.elapsed(), packed.bytes);
-    output(Command::new("rm").args(["-rf", "--one-file-system"]).arg(&work))?;
+    image::build::remove_work(&work)?;
     Ok(DebianImage { artifact, meta })
 }
 

@@ -25,18 +25,9 @@ pub fn fstab(entries: &[(FstabEntry, String)]) -> String {
             (Some(m), _) => (m.as_str(), "defaults", 2),
             (None, _) => continue,
         };
-        out.push_str(&format!("UUID={uuid} {mount} {} {options} 0 {pass}\n", fs_name(e.fs)));
+        out.push_str(&format!("UUID={uuid} {mount} {} {options} 0 {pass}\n", e.fs.as_str()));
     }
     out
-}
-
-fn fs_name(fs: FsType) -> &'static str {
-    match fs {
-        FsType::Ext4 => "ext4",
-        FsType::Xfs => "xfs",
-        FsType::Vfat => "vfat",
-        FsType::Swap => "swap",
-    }
 }
 
 /// `/etc/mdadm/mdadm.conf` from what `mdadm --detail --scan` printed, or `None` without arrays.
