@@ -289,22 +289,35 @@ fn peers_that_never_answer_leave_the_blocks_to_the_sender() {
     assert!(stats.peer_asks > 0, "it did try its peers first");
 }
 
-#[test]
-fn a_handed_off_receiver_whose_peer_list_was_lost_joins_again_until_it_has_one() {
+/// Receiver 7 of a 64 KiB object, alone, with a sender at 10.0.0.1:5000 and `configure`'s changes:
+/// for tests that play the sender's packets at it by hand.
+fn lone_receiver(configure: impl FnOnce(&mut ReceiverConfig)) -> (ReceiverSession, SocketAddr) {
     let data = object(64 * 1024, 9);
     let layout = ObjectLayout::new(data.len() as u64, 1024, 16).unwrap();
     let manifest = Manifest::hash_object(layout, &data[..]).unwrap();
     let sender: SocketAddr = "10.0.0.1:5000".parse().unwrap();
     let mut config = ReceiverConfig::new(SESSION, 7);
     config.sender = Some(sender);
-    let retry = config.retry_interval;
-    let mut session = ReceiverSession::new(config, manifest, []);
-    let packet = |p: Packet<'_>| {
-        let mut bytes = Vec::new();
-        p.encode(SESSION, None, &mut bytes);
-        bytes
-    };
-    let kind_of = |bytes: &[u8]| Packet::decode(bytes, None).unwrap().1.kind();
+    configure(&mut config);
+    (ReceiverSession::new(config, manifest, []), sender)
+}
+
+/// `p` as the session's datagram.
+fn packet(p: Packet<'_>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    p.encode(SESSION, None, &mut bytes);
+    bytes
+}
+
+/// The kind of the datagram `bytes`.
+fn kind_of(bytes: &[u8]) -> fec::wire::Kind {
+    Packet::decode(bytes, None).unwrap().1.kind()
+}
+
+#[test]
+fn a_handed_off_receiver_whose_peer_list_was_lost_joins_again_until_it_has_one() {
+    let (mut session, sender) = lone_receiver(|_| ());
+    let retry = ReceiverConfig::new(SESSION, 7).retry_interval;
     let t0 = Instant::now();
     let first = session.poll_transmit(t0).expect("a join");
     assert_eq!(kind_of(&first.packet), fec::wire::Kind::Join);
@@ -324,19 +337,7 @@ fn a_handed_off_receiver_whose_peer_list_was_lost_joins_again_until_it_has_one()
 
 #[test]
 fn a_handed_off_receiver_without_peer_repair_ends_for_its_unicast_fallback() {
-    let data = object(64 * 1024, 9);
-    let layout = ObjectLayout::new(data.len() as u64, 1024, 16).unwrap();
-    let manifest = Manifest::hash_object(layout, &data[..]).unwrap();
-    let sender: SocketAddr = "10.0.0.1:5000".parse().unwrap();
-    let mut config = ReceiverConfig::new(SESSION, 7);
-    config.sender = Some(sender);
-    config.peer.enabled = false;
-    let mut session = ReceiverSession::new(config, manifest, []);
-    let packet = |p: Packet<'_>| {
-        let mut bytes = Vec::new();
-        p.encode(SESSION, None, &mut bytes);
-        bytes
-    };
+    let (mut session, sender) = lone_receiver(|c| c.peer.enabled = false);
     let t0 = Instant::now();
     let _join = session.poll_transmit(t0).expect("a join");
     session.handle_datagram(t0, sender, &packet(Packet::Ack { receiver: 7, done: false, index: 3 }));
@@ -348,21 +349,9 @@ fn a_handed_off_receiver_without_peer_repair_ends_for_its_unicast_fallback() {
 
 #[test]
 fn a_sender_silent_mid_session_leaves_the_receiver_to_its_peers() {
-    let data = object(64 * 1024, 9);
-    let layout = ObjectLayout::new(data.len() as u64, 1024, 16).unwrap();
-    let manifest = Manifest::hash_object(layout, &data[..]).unwrap();
-    let sender: SocketAddr = "10.0.0.1:5000".parse().unwrap();
     let peer: SocketAddr = "10.0.0.2:6000".parse().unwrap();
-    let mut config = ReceiverConfig::new(SESSION, 7);
-    config.sender = Some(sender);
-    let silence = config.peer.sender_silence;
-    let mut session = ReceiverSession::new(config, manifest, []);
-    let packet = |p: Packet<'_>| {
-        let mut bytes = Vec::new();
-        p.encode(SESSION, None, &mut bytes);
-        bytes
-    };
-    let kind_of = |bytes: &[u8]| Packet::decode(bytes, None).unwrap().1.kind();
+    let (mut session, sender) = lone_receiver(|_| ());
+    let silence = ReceiverConfig::new(SESSION, 7).peer.sender_silence;
     let t0 = Instant::now();
     let _join = session.poll_transmit(t0).expect("a join");
     session.handle_datagram(t0, sender, &packet(Packet::Ack { receiver: 7, done: false, index: 3 }));
