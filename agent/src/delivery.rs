@@ -25,14 +25,6 @@ const GRANT_POLL: Duration = Duration::from_secs(1);
 const REPORT_EVERY: Duration = Duration::from_secs(2);
 /// Console lines per transfer (one per this fraction of the image).
 const CONSOLE_STEPS: u64 = 10;
-/// The receive socket buffer the agent allows itself before a multicast receive. The kernel's
-/// default `net.core.rmem_max` (208 KiB) holds ~150 datagrams: a few milliseconds at the sender's
-/// rate, so any pause of the receiving thread (a block decode, a journal write, a slow guest) drops
-/// what arrives meanwhile. 32 MiB is what the engine asks for ([`netio`]); the memory is used only
-/// while datagrams wait.
-const RMEM_MAX_BYTES: u64 = 32 << 20;
-const RMEM_MAX: &str = "/proc/sys/net/core/rmem_max";
-
 /// Why the image could not be had, by either route.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
@@ -86,7 +78,6 @@ impl Route {
             Route::Multicast(grant) => {
                 let ticket = EncodedTicket::from_hex(&grant.ticket).ok_or_else(|| DeliveryError::Transfer("the session ticket is not hex".into()))?;
                 let ticket = SessionTicket::decode(ticket.as_bytes()).map_err(|e| DeliveryError::Transfer(format!("the session ticket is invalid: {e}")))?;
-                raise_rmem_max(Path::new(RMEM_MAX), RMEM_MAX_BYTES);
                 let kernel_drops_before = netio::udp_rcvbuf_errors();
                 let options = ReceiveOptions { iface: Ipv4Addr::UNSPECIFIED, loss: None, receiver_id: Some(grant.receiver_id), sender_timeout: None, fallback: Some(http) };
                 let downloaded = download::receive(&ticket, artifact, journal, options, on_progress)?;
@@ -101,17 +92,6 @@ impl Route {
         };
         progress.finish(&downloaded);
         Ok(downloaded)
-    }
-}
-
-/// Raises the kernel's cap on socket receive buffers to `bytes` when it is lower, so the receiver's
-/// socket gets the buffer it asks for. Best effort: a smaller buffer only means more repair.
-fn raise_rmem_max(file: &Path, bytes: u64) {
-    let now = std::fs::read_to_string(file).ok().and_then(|t| t.trim().parse::<u64>().ok());
-    if now.is_some_and(|n| n < bytes)
-        && let Err(e) = std::fs::write(file, bytes.to_string())
-    {
-        say(&format!("note: could not raise {} to {bytes}: {e}", file.display()));
     }
 }
 
@@ -188,18 +168,6 @@ impl<'a> Reporting<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rmem_max_is_raised_and_never_lowered() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("rmem_max");
-        std::fs::write(&file, "212992\n").unwrap();
-        raise_rmem_max(&file, RMEM_MAX_BYTES);
-        assert_eq!(std::fs::read_to_string(&file).unwrap(), RMEM_MAX_BYTES.to_string());
-        std::fs::write(&file, "67108864\n").unwrap();
-        raise_rmem_max(&file, RMEM_MAX_BYTES);
-        assert_eq!(std::fs::read_to_string(&file).unwrap(), "67108864\n");
-    }
 
     #[test]
     fn a_grant_ticket_reads_back_from_its_hex() {
