@@ -10,6 +10,7 @@
 mod chroot;
 pub mod place;
 mod receive;
+mod resync;
 mod retry;
 pub mod system;
 mod unpack;
@@ -186,6 +187,11 @@ fn try_once(reporter: &Reporter, job: Job<'_>, inventory: &Inventory, mode: Mode
     let target = Path::new(TARGET_ROOT);
     let config = reporter.config()?;
     let started = Instant::now();
+    if mode != Mode::DryRun && !stop_after_layout
+        && let Some(rate) = resync::hold(Path::new(resync::SPEED_LIMIT_MAX), Path::new(resync::SPEED_LIMIT_MIN))
+    {
+        say(&format!("RAID resync held at {rate} KB/s per device while installing"));
+    }
     let (layout, plan, message) = crate::run::lay_out(reporter, job.node, &config, inventory, mode)?;
     phases.ended(Phase::Layout, started);
     status(reporter, &message, phases)?;
