@@ -214,7 +214,7 @@ fn try_once(reporter: &Reporter, job: Job<'_>, inventory: &Inventory, mode: Mode
     let started = Instant::now();
     let family = image::capture::detect_family(target).map_err(InstallError::from)?;
     let kernel_args = configure(target, &plan, &config, &image.image, image.version, family)?;
-    chroot::run(target, &chroot::initramfs_command(family))?;
+    build_initramfs(target, family)?;
     phases.ended(Phase::Config, started);
     status(reporter, "installed system configured", phases)?;
 
@@ -265,6 +265,21 @@ fn configure(target: &Path, plan: &crate::plan::Plan, config: &AgentConfig, imag
     config::apply(target, &rendered).map_err(InstallError::from)?;
     say(&format!("node config written: {} files, {} links, {} fstab lines", rendered.files.len(), rendered.links.len(), rendered.fstab.len()));
     Ok(rendered.kernel_args)
+}
+
+/// Builds the installed system's initramfs host-only ([`chroot::initramfs_command`]), with the
+/// setting that makes it so in place for that build only.
+fn build_initramfs(target: &Path, family: image::meta::Family) -> Result<(), AgentError> {
+    let Some((path, text)) = chroot::host_only_setting(family) else {
+        return Ok(chroot::run(target, &chroot::initramfs_command(family))?);
+    };
+    write_into(target, vec![config::FileToWrite { path: path.into(), mode: 0o644, contents: text.as_bytes().to_vec() }], Vec::new())?;
+    let built = chroot::run(target, &chroot::initramfs_command(family));
+    // The file was just written through the resolver, so its parent is a directory inside the root.
+    let file = image::rootfs::resolve(target, Path::new(path).parent().unwrap_or(Path::new("/"))).map(|dir| dir.join(Path::new(path).file_name().unwrap_or_default()));
+    let removed = file.map_err(|e| InstallError::io(format!("finding {path} in the target"), std::io::Error::other(e))).and_then(|f| std::fs::remove_file(&f).map_err(|e| InstallError::io(format!("removing {}", f.display()), e)));
+    built?;
+    Ok(removed?)
 }
 
 fn write_into(target: &Path, files: Vec<config::FileToWrite>, links: Vec<config::LinkToMake>) -> Result<(), AgentError> {
