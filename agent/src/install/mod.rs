@@ -283,9 +283,10 @@ fn build_initramfs(target: &Path, family: image::meta::Family) -> Result<(), Age
 }
 
 fn write_into(target: &Path, files: Vec<config::FileToWrite>, links: Vec<config::LinkToMake>) -> Result<(), AgentError> {
-    // An fstab block of its own would be merged; this one carries none, so the image's (or the
-    // install's) fstab lines stay as they are.
-    Ok(config::apply(target, &Rendered { files, links, ..Rendered::default() }).map_err(InstallError::from)?)
+    // Not `config::apply`: with no fstab lines it would drop the node config's fstab block (the NFS
+    // mounts) that `configure` wrote.
+    config::write_files(target, &files, &links).map_err(InstallError::from)?;
+    Ok(())
 }
 
 /// Unmounts the target, deactivates its volume groups and stops its arrays (so the RAID1 members are

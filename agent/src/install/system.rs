@@ -93,9 +93,10 @@ fn serial_console(args: &[String]) -> Option<(u32, u32)> {
 pub const INSTALLED_SCRIPT: &str = "/etc/fountain/installed.sh";
 
 /// A unit (and the script it runs) that prints, once the system reaches multi-user,
-/// `fountain: IMAGE@VERSION on HOSTNAME`, then the node's IPv4 addresses and NFS mounts, on the
-/// console. The agent writes it because the agent knows what it installed; the host name and
-/// addresses are read at boot, so the lines also show what the node config gave the node.
+/// `fountain: IMAGE@VERSION on HOSTNAME`, then the node's IPv4 addresses and NFS mounts (and each NFS
+/// mount of its fstab that is not mounted), on the console. The agent writes it because the agent
+/// knows what it installed; the host name and addresses are read at boot, so the lines also show
+/// what the node config gave the node.
 pub fn installed_unit(image: &str, version: u32) -> (Vec<FileToWrite>, LinkToMake) {
     let unit = format!(
         "[Unit]\n\
@@ -115,6 +116,7 @@ pub fn installed_unit(image: &str, version: u32) -> (Vec<FileToWrite>, LinkToMak
          echo \"{INSTALLED_PREFIX}{image}@{version} on $(hostname)\"\n\
          ip -4 -o addr show scope global | while read -r _ dev _ addr _; do echo \"{INSTALLED_PREFIX}address $dev $addr\"; done\n\
          findmnt -n -t nfs,nfs4 -o SOURCE,TARGET | while read -r source target; do echo \"{INSTALLED_PREFIX}nfs $source on $target\"; done\n\
+         awk '$3 ~ /^nfs/ {{print $1, $2}}' /etc/fstab | while read -r source target; do findmnt -n \"$target\" >/dev/null || echo \"{INSTALLED_PREFIX}nfs $source NOT mounted on $target\"; done\n\
          exit 0\n"
     );
     (
