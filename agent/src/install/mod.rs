@@ -27,7 +27,7 @@ use control::store::agent_status::{AgentReport, Phase, PhaseTime};
 
 pub use retry::RetryPolicy;
 
-use crate::config::{self, Rendered};
+use crate::config;
 use crate::error::AgentError;
 use crate::exec::ApplyError;
 use crate::layout::{Mode, TARGET_ROOT};
