@@ -1,5 +1,6 @@
 //! One qemu TCG guest on a tap of the lab's bridge: it network-boots with the iPXE ROM, its serial
-//! console goes to a file and a socket, and its disks are raw files with serial numbers.
+//! console goes to a file and a socket, SeaBIOS's log to `seabios.log` beside it, and its disks are raw
+//! files with serial numbers.
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -70,6 +71,10 @@ impl Vm {
             .args(["-m", &spec.memory_mib.to_string()])
             .args(["-chardev", &format!("socket,id=con,path={},server=on,wait=on", socket.display())])
             .args(["-serial", "chardev:con"])
+            // SeaBIOS's own log (which boot device it tried, whether an option ROM returned): it
+            // prints nothing on the serial console.
+            .args(["-chardev", &format!("file,id=bios,path={}", dir.join("seabios.log").display())])
+            .args(["-device", "isa-debugcon,iobase=0x402,chardev=bios"])
             .args(["-netdev", &format!("tap,id=n0,ifname={tap},script=no,downscript=no")]);
         match direct {
             None => cmd.args(["-device", &format!("e1000,netdev=n0,mac={},romfile={rom},bootindex=1", spec.mac)]),

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 pub use control::node::NodeConfig;
 pub use control::node_config::ConfigError;
 pub use image::meta::Family;
-pub use write::{apply, WriteError};
+pub use write::{apply, write_files, WriteError};
 
 /// One file to write, at an absolute path inside the root.
 #[derive(Debug, Clone, PartialEq, Eq)]

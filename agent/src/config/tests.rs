@@ -262,6 +262,10 @@ fn apply_writes_files_links_and_fstab_and_converges() {
     assert!(fstab.starts_with("UUID=1 / ext4 defaults 0 1\n# BEGIN fountain"), "{fstab}");
     assert_eq!(fstab.matches("s:/x /x nfs defaults 0 0").count(), 1, "{fstab}");
     assert!(!tree(root).keys().any(|p| p.contains("fountain-tmp")), "temporary files left");
+    // Files written later (the install's /etc/default/grub) leave the block alone.
+    write_files(root, &one_file("/etc/default/grub").files, &[]).unwrap();
+    assert_eq!(std::fs::read_to_string(root.join("etc/fstab")).unwrap(), fstab);
+    assert_eq!(std::fs::read_to_string(root.join("etc/default/grub")).unwrap(), "x\n");
     // The same node without NFS mounts drops the old block.
     apply(root, &render(&parse(BASE), Family::Debian).unwrap()).unwrap();
     assert_eq!(std::fs::read_to_string(root.join("etc/fstab")).unwrap(), "UUID=1 / ext4 defaults 0 1\n");

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use image::rootfs::{self, RootPathError};
 
-use super::{fstab, Rendered};
+use super::{fstab, FileToWrite, LinkToMake, Rendered};
 
 /// Where fstab lives inside the root.
 const FSTAB: &str = "/etc/fstab";
@@ -52,21 +52,7 @@ pub enum WriteError {
 /// (replacing the block an earlier apply left, so re-applying converges). Kernel arguments are not
 /// written here; the bootloader step takes them.
 pub fn apply(root: &Path, rendered: &Rendered) -> Result<(), WriteError> {
-    let root = root.canonicalize().map_err(io("opening the root", "/"))?;
-    for f in &rendered.files {
-        let (dir, name) = place(&root, &f.path, dir_mode(f.mode))?;
-        replace(&dir, &name, &f.path, |tmp| {
-            let mut file = OpenOptions::new().write(true).create_new(true).mode(f.mode).open(tmp)?;
-            file.write_all(&f.contents)?;
-            // The umask may have cleared bits of the mode.
-            file.set_permissions(fs::Permissions::from_mode(f.mode))?;
-            file.sync_all()
-        })?;
-    }
-    for l in &rendered.links {
-        let (dir, name) = place(&root, &l.path, 0o755)?;
-        replace(&dir, &name, &l.path, |tmp| std::os::unix::fs::symlink(&l.target, tmp))?;
-    }
+    let root = write_files(root, &rendered.files, &rendered.links)?;
     let fstab_host = rootfs::resolve(&root, Path::new(FSTAB))?;
     let existing = match fs::read_to_string(&fstab_host) {
         Ok(text) => text,
@@ -83,6 +69,28 @@ pub fn apply(root: &Path, rendered: &Rendered) -> Result<(), WriteError> {
         })?;
     }
     Ok(())
+}
+
+/// Writes `files`, then `links`, into the root at `root` with the same checks as [`apply`], and
+/// leaves `/etc/fstab` alone (an [`apply`] without fstab lines would remove the config's block);
+/// returns the root, resolved.
+pub fn write_files(root: &Path, files: &[FileToWrite], links: &[LinkToMake]) -> Result<PathBuf, WriteError> {
+    let root = root.canonicalize().map_err(io("opening the root", "/"))?;
+    for f in files {
+        let (dir, name) = place(&root, &f.path, dir_mode(f.mode))?;
+        replace(&dir, &name, &f.path, |tmp| {
+            let mut file = OpenOptions::new().write(true).create_new(true).mode(f.mode).open(tmp)?;
+            file.write_all(&f.contents)?;
+            // The umask may have cleared bits of the mode.
+            file.set_permissions(fs::Permissions::from_mode(f.mode))?;
+            file.sync_all()
+        })?;
+    }
+    for l in links {
+        let (dir, name) = place(&root, &l.path, 0o755)?;
+        replace(&dir, &name, &l.path, |tmp| std::os::unix::fs::symlink(&l.target, tmp))?;
+    }
+    Ok(root)
 }
 
 /// The host directory that will hold `path` (created if missing, with `mode`) and the file name.

@@ -10,6 +10,7 @@
 mod chroot;
 pub mod place;
 mod receive;
+mod resync;
 mod retry;
 pub mod system;
 mod unpack;
@@ -26,7 +27,7 @@ use control::store::agent_status::{AgentReport, Phase, PhaseTime};
 
 pub use retry::RetryPolicy;
 
-use crate::config::{self, Rendered};
+use crate::config;
 use crate::error::AgentError;
 use crate::exec::ApplyError;
 use crate::layout::{Mode, TARGET_ROOT};
@@ -180,6 +181,11 @@ fn try_once(reporter: &Reporter, job: Job<'_>, inventory: &Inventory, mode: Mode
     let target = Path::new(TARGET_ROOT);
     let config = reporter.config()?;
     let started = Instant::now();
+    if mode != Mode::DryRun && !stop_after_layout
+        && let Some(rate) = resync::hold(Path::new(resync::SPEED_LIMIT_MAX), Path::new(resync::SPEED_LIMIT_MIN))
+    {
+        say(&format!("RAID resync held at {rate} KB/s per device while installing"));
+    }
     let (layout, plan, message) = crate::run::lay_out(reporter, job.node, &config, inventory, mode)?;
     phases.ended(Phase::Layout, started);
     status(reporter, &message, phases)?;
@@ -208,7 +214,7 @@ fn try_once(reporter: &Reporter, job: Job<'_>, inventory: &Inventory, mode: Mode
     let started = Instant::now();
     let family = image::capture::detect_family(target).map_err(InstallError::from)?;
     let kernel_args = configure(target, &plan, &config, &image.image, image.version, family)?;
-    chroot::run(target, &chroot::initramfs_command(family))?;
+    build_initramfs(target, family)?;
     phases.ended(Phase::Config, started);
     status(reporter, "installed system configured", phases)?;
 
@@ -261,10 +267,26 @@ fn configure(target: &Path, plan: &crate::plan::Plan, config: &AgentConfig, imag
     Ok(rendered.kernel_args)
 }
 
+/// Builds the installed system's initramfs host-only ([`chroot::initramfs_command`]), with the
+/// setting that makes it so in place for that build only.
+fn build_initramfs(target: &Path, family: image::meta::Family) -> Result<(), AgentError> {
+    let Some((path, text)) = chroot::host_only_setting(family) else {
+        return Ok(chroot::run(target, &chroot::initramfs_command(family))?);
+    };
+    write_into(target, vec![config::FileToWrite { path: path.into(), mode: 0o644, contents: text.as_bytes().to_vec() }], Vec::new())?;
+    let built = chroot::run(target, &chroot::initramfs_command(family));
+    // The file was just written through the resolver, so its parent is a directory inside the root.
+    let file = image::rootfs::resolve(target, Path::new(path).parent().unwrap_or(Path::new("/"))).map(|dir| dir.join(Path::new(path).file_name().unwrap_or_default()));
+    let removed = file.map_err(|e| InstallError::io(format!("finding {path} in the target"), std::io::Error::other(e))).and_then(|f| std::fs::remove_file(&f).map_err(|e| InstallError::io(format!("removing {}", f.display()), e)));
+    built?;
+    Ok(removed?)
+}
+
 fn write_into(target: &Path, files: Vec<config::FileToWrite>, links: Vec<config::LinkToMake>) -> Result<(), AgentError> {
-    // An fstab block of its own would be merged; this one carries none, so the image's (or the
-    // install's) fstab lines stay as they are.
-    Ok(config::apply(target, &Rendered { files, links, ..Rendered::default() }).map_err(InstallError::from)?)
+    // Not `config::apply`: with no fstab lines it would drop the node config's fstab block (the NFS
+    // mounts) that `configure` wrote.
+    config::write_files(target, &files, &links).map_err(InstallError::from)?;
+    Ok(())
 }
 
 /// Unmounts the target, deactivates its volume groups and stops its arrays (so the RAID1 members are

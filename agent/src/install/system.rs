@@ -48,36 +48,55 @@ pub fn mdadm_conf(scan: &str) -> Option<String> {
 
 /// `/etc/default/grub` with `GRUB_CMDLINE_LINUX` set to `args` (the line replaced where it is, or
 /// added): the kernel arguments of every kernel grub-mkconfig lists, now and after kernel updates.
+/// When `args` put the kernel's console on a serial port (`console=ttyS<n>[,<baud>...]`), grub's
+/// menu and messages go to that port too (and to the screen): a node run from a serial console
+/// shows its boot from the firmware on, so a stuck grub is seen, not a silent console.
 pub fn grub_default(existing: &str, args: &[String]) -> String {
-    let line = format!("GRUB_CMDLINE_LINUX=\"{}\"", args.join(" "));
-    let mut out = String::new();
-    let mut replaced = false;
-    for l in existing.lines() {
-        if l.trim_start().starts_with("GRUB_CMDLINE_LINUX=") {
-            if !replaced {
-                out.push_str(&line);
-                out.push('\n');
-                replaced = true;
-            }
-            continue;
-        }
-        out.push_str(l);
-        out.push('\n');
+    let mut settings = vec![("GRUB_CMDLINE_LINUX", format!("\"{}\"", args.join(" ")))];
+    if let Some((unit, speed)) = serial_console(args) {
+        settings.push(("GRUB_TERMINAL", "\"serial console\"".into()));
+        settings.push(("GRUB_SERIAL_COMMAND", format!("\"serial --unit={unit} --speed={speed}\"")));
     }
-    if !replaced {
-        out.push_str(&line);
-        out.push('\n');
+    let mut out = String::new();
+    let mut done = vec![false; settings.len()];
+    for l in existing.lines() {
+        let key = l.trim_start().split('=').next().unwrap_or_default();
+        match settings.iter().position(|(k, _)| *k == key && l.contains('=')) {
+            Some(i) if done[i] => continue,
+            Some(i) => {
+                out.push_str(&format!("{key}={}\n", settings[i].1));
+                done[i] = true;
+            }
+            None => {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+    }
+    for ((key, value), _) in settings.iter().zip(&done).filter(|(_, d)| !**d) {
+        out.push_str(&format!("{key}={value}\n"));
     }
     out
+}
+
+/// The serial port and speed of the last `console=ttyS<n>[,<baud>...]` in `args` (the kernel's
+/// main console is its last), 115200 baud when none is given.
+fn serial_console(args: &[String]) -> Option<(u32, u32)> {
+    let last = args.iter().rev().filter_map(|a| a.strip_prefix("console=")).next()?;
+    let (port, options) = last.split_once(',').unwrap_or((last, ""));
+    let unit = port.strip_prefix("ttyS")?.parse().ok()?;
+    let digits: String = options.chars().take_while(char::is_ascii_digit).collect();
+    Some((unit, digits.parse().unwrap_or(115_200)))
 }
 
 /// The script the unit runs.
 pub const INSTALLED_SCRIPT: &str = "/etc/fountain/installed.sh";
 
 /// A unit (and the script it runs) that prints, once the system reaches multi-user,
-/// `fountain: IMAGE@VERSION on HOSTNAME`, then the node's IPv4 addresses and NFS mounts, on the
-/// console. The agent writes it because the agent knows what it installed; the host name and
-/// addresses are read at boot, so the lines also show what the node config gave the node.
+/// `fountain: IMAGE@VERSION on HOSTNAME`, then the node's IPv4 addresses and NFS mounts (and each NFS
+/// mount of its fstab that is not mounted), on the console. The agent writes it because the agent
+/// knows what it installed; the host name and addresses are read at boot, so the lines also show
+/// what the node config gave the node.
 pub fn installed_unit(image: &str, version: u32) -> (Vec<FileToWrite>, LinkToMake) {
     let unit = format!(
         "[Unit]\n\
@@ -97,6 +116,7 @@ pub fn installed_unit(image: &str, version: u32) -> (Vec<FileToWrite>, LinkToMak
          echo \"{INSTALLED_PREFIX}{image}@{version} on $(hostname)\"\n\
          ip -4 -o addr show scope global | while read -r _ dev _ addr _; do echo \"{INSTALLED_PREFIX}address $dev $addr\"; done\n\
          findmnt -n -t nfs,nfs4 -o SOURCE,TARGET | while read -r source target; do echo \"{INSTALLED_PREFIX}nfs $source on $target\"; done\n\
+         awk '$3 ~ /^nfs/ {{print $1, $2}}' /etc/fstab | while read -r source target; do findmnt -n \"$target\" >/dev/null || echo \"{INSTALLED_PREFIX}nfs $source NOT mounted on $target\"; done\n\
          exit 0\n"
     );
     (
@@ -145,13 +165,24 @@ mod tests {
 
     #[test]
     fn grub_cmdline_is_replaced_once_or_added() {
-        let args = vec!["console=ttyS0".to_string(), "net.ifnames=0".to_string()];
-        let debian = "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\nGRUB_CMDLINE_LINUX=\"\"\n# GRUB_CMDLINE_LINUX=\"old\"\n";
-        assert_eq!(
-            grub_default(debian, &args),
-            "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\nGRUB_CMDLINE_LINUX=\"console=ttyS0 net.ifnames=0\"\n# GRUB_CMDLINE_LINUX=\"old\"\n"
-        );
+        let args = vec!["net.ifnames=0".to_string()];
+        let debian = "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\nGRUB_CMDLINE_LINUX=\"\"\n# GRUB_CMDLINE_LINUX=\"old\"\nGRUB_CMDLINE_LINUX=\"again\"\n";
+        assert_eq!(grub_default(debian, &args), "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\nGRUB_CMDLINE_LINUX=\"net.ifnames=0\"\n# GRUB_CMDLINE_LINUX=\"old\"\n");
         assert_eq!(grub_default("GRUB_TIMEOUT=5", &[]), "GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX=\"\"\n");
+    }
+
+    #[test]
+    fn a_serial_kernel_console_puts_grub_on_that_port_too() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let debian = "GRUB_TIMEOUT=5\n#GRUB_TERMINAL=console\nGRUB_CMDLINE_LINUX=\"\"\n";
+        assert_eq!(
+            grub_default(debian, &args(&["console=tty0", "console=ttyS0", "no_timer_check"])),
+            "GRUB_TIMEOUT=5\n#GRUB_TERMINAL=console\nGRUB_CMDLINE_LINUX=\"console=tty0 console=ttyS0 no_timer_check\"\nGRUB_TERMINAL=\"serial console\"\nGRUB_SERIAL_COMMAND=\"serial --unit=0 --speed=115200\"\n"
+        );
+        let replaced = grub_default("GRUB_TERMINAL=console\nGRUB_SERIAL_COMMAND=\"serial\"\n", &args(&["console=ttyS1,9600n8"]));
+        assert_eq!(replaced, "GRUB_TERMINAL=\"serial console\"\nGRUB_SERIAL_COMMAND=\"serial --unit=1 --speed=9600\"\nGRUB_CMDLINE_LINUX=\"console=ttyS1,9600n8\"\n");
+        assert!(!grub_default("", &args(&["console=ttyS0", "console=tty0"])).contains("GRUB_TERMINAL"), "the screen is the main console");
+        assert_eq!(serial_console(&args(&["console=ttyUSB0"])), None);
     }
 
     #[test]
