@@ -77,6 +77,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/agent/nodes/{name}/images/{image}/versions/{version}/object", get(objects::object))
         .route("/boot/ipxe", get(boot::ipxe_script))
         .route("/boot/files/{file}", get(boot::file))
+        .route("/boot/images/{key}/{file}", get(boot::image_file))
         .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON) }))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { ApiError::NotFound("route".into()).into_response() })
