@@ -24,6 +24,9 @@ use appliance::{Appliance, IMAGE};
 /// Port of the control plane and of the image servers.
 const CONTROL_PORT: u16 = 8080;
 const IMAGE_SERVER_PORT: u16 = 8081;
+/// How often the control plane reads each image server's health and load (its heartbeat), ms:
+/// often enough that two-choices weighs the downloads servers report during a storm.
+const HEALTH_INTERVAL_MS: &str = "500";
 /// How often a storm checks on its processes.
 const POLL: Duration = Duration::from_millis(50);
 /// Time a server has to come up.
@@ -162,7 +165,7 @@ impl Storm {
         let selection = if mode == Mode::Uniform { "random" } else { "two-choices" };
         let control_args = ["serve", "--data-dir", &data_dir, "--listen", &format!("{}:{CONTROL_PORT}", self.topology.sender.addr)]
             .into_iter()
-            .chain(["--selection", selection, "--seed", "7", "--health-interval-ms", "0", "--max-connections", "4096"])
+            .chain(["--selection", selection, "--seed", "7", "--health-interval-ms", HEALTH_INTERVAL_MS, "--max-connections", "4096"])
             .map(String::from)
             .chain(self.multicast_args())
             .collect::<Vec<_>>();
@@ -172,7 +175,7 @@ impl Storm {
         if mode != Mode::OneServer {
             for (i, host) in self.topology.receivers[..self.spec.image_servers].iter().enumerate() {
                 let dir = self.spec.server_dir.as_deref().unwrap_or(self.scratch.path()).join(format!("image-server-{i}"));
-                let args = ["image-server", "--upstream", &self.control_url(), "--token-file", &format!("{data_dir}/admin.token"), "--carry", &format!("{IMAGE}@1")]
+                let args = ["image-server", "--upstream", &self.control_url(), "--token-file", &format!("{data_dir}/server.token"), "--carry", &format!("{IMAGE}@1")]
                     .into_iter()
                     .map(String::from)
                     .chain(["--data-dir".into(), dir.display().to_string(), "--listen".into(), format!("{}:{IMAGE_SERVER_PORT}", host.addr)])

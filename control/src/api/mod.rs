@@ -18,6 +18,7 @@ pub mod servers;
 pub mod state;
 pub mod stateless_boot;
 pub mod transfers;
+pub mod window_peers;
 
 use std::sync::Arc;
 

@@ -20,6 +20,8 @@ use super::release::release_cmp;
 pub const KERNEL_FILE: &str = "vmlinuz";
 /// The modules initramfs's file name in an extracted set.
 pub const MODULES_FILE: &str = "modules.img";
+/// The first bytes of every squashfs (little-endian `0x73717368`).
+const SQUASHFS_MAGIC: &[u8; 4] = b"hsqs";
 /// zstd level of the modules initramfs: a few MiB, built once per version.
 const ZSTD_LEVEL: u32 = 9;
 
@@ -94,8 +96,14 @@ pub fn pick(listing: &str) -> Option<Found> {
 }
 
 /// Takes the newest kernel out of `artifact` into `out` (a folder made whole or not at all: built
-/// beside it and renamed); `Ok(None)` when the image has no kernel with modules.
+/// beside it and renamed); `Ok(None)` when the image has no kernel with modules, or is no squashfs
+/// (a raw object published for transfers only: no node can mount it either).
 pub fn extract(artifact: &Path, out: &Path) -> Result<Option<ImageKernel>, ImageKernelError> {
+    let mut magic = [0u8; 4];
+    let mut file = std::fs::File::open(artifact).map_err(io(format!("opening {}", artifact.display())))?;
+    if std::io::Read::read_exact(&mut file, &mut magic).is_err() || &magic != SQUASHFS_MAGIC {
+        return Ok(None);
+    }
     let listing = unsquashfs(artifact, &["-lc", "-d", ""])?;
     let Some(found) = pick(&String::from_utf8_lossy(&listing)) else { return Ok(None) };
     let work = out.with_extension("partial");
@@ -219,6 +227,8 @@ mod tests {
         assert!(k.missing.contains(&"xfs".to_string()) && !k.missing.contains(&"ext4".to_string()), "{:?}", k.missing);
         assert_eq!(std::fs::read(out.join(KERNEL_FILE)).unwrap(), b"kernel bytes");
         assert!(!out.join("root").exists() && !out.with_extension("partial").exists());
+        std::fs::write(dir.path().join("raw.img"), b"not a squashfs").unwrap();
+        assert_eq!(extract(&dir.path().join("raw.img"), &dir.path().join("raw")).unwrap(), None, "no squashfs, no kernel");
         let raw = compress::decompress("zstd", &out.join(MODULES_FILE)).unwrap();
         let text = String::from_utf8_lossy(&raw);
         let list = "/usr/lib/modules/6.1.0-50-amd64/kernel/failover.ko\n/usr/lib/modules/6.1.0-50-amd64/kernel/virtio_net.ko\n/usr/lib/modules/6.1.0-50-amd64/kernel/loop.ko\n";
