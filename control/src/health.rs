@@ -31,33 +31,14 @@ impl HealthTracker {
     }
 }
 
-/// What one probe of a server found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Probe {
-    /// It answered a GET with anything below 500 within [`PROBE_TIMEOUT`].
-    pub ok: bool,
-    /// The distinct nodes downloading from it now, when its answer says (an image server's
-    /// `downloading_nodes`; the control plane's own `/healthz` says nothing).
-    pub downloading_nodes: Option<u64>,
-}
-
-/// Probes `url` once: its health, and the load it reports about itself (its heartbeat, which the
-/// control plane reads at every health check).
-pub fn probe(url: &str) -> Probe {
+/// Whether `url` answers a GET with anything below 500 within [`PROBE_TIMEOUT`].
+pub fn probe(url: &str) -> bool {
     let agent = ureq::AgentBuilder::new().timeout(PROBE_TIMEOUT).redirects(0).build();
     match agent.get(url).call() {
-        Ok(response) => {
-            let body = std::io::read_to_string(std::io::Read::take(response.into_reader(), 64 << 10)).unwrap_or_default();
-            Probe { ok: true, downloading_nodes: reported_load(&body) }
-        }
-        Err(ureq::Error::Status(code, _)) => Probe { ok: code < 500, downloading_nodes: None },
-        Err(_) => Probe { ok: false, downloading_nodes: None },
+        Ok(_) => true,
+        Err(ureq::Error::Status(code, _)) => code < 500,
+        Err(_) => false,
     }
-}
-
-/// `downloading_nodes` from a server's JSON answer, if it has one.
-fn reported_load(body: &str) -> Option<u64> {
-    serde_json::from_str::<serde_json::Value>(body).ok()?.get("downloading_nodes")?.as_u64()
 }
 
 #[cfg(test)]
@@ -66,13 +47,6 @@ mod tests {
 
     fn server(healthy: bool) -> StatelessServer {
         StatelessServer { id: 1, url: "http://127.0.0.1:1".into(), weight: 1, healthy, load: 0 }
-    }
-
-    #[test]
-    fn the_load_comes_from_an_image_servers_answer() {
-        assert_eq!(reported_load(r#"{"downloading_nodes":7,"bytes_per_s":0,"copies":[]}"#), Some(7));
-        assert_eq!(reported_load("ok"), None, "the control plane's own /healthz");
-        assert_eq!(reported_load(r#"{"downloading_nodes":"many"}"#), None);
     }
 
     #[test]

@@ -24,15 +24,8 @@ pub enum Policy {
     TwoChoices,
 }
 
-/// Index into `servers` of the chosen one, weighing each server's `load`; `None` when none is healthy.
+/// Index into `servers` of the chosen one; `None` when none is healthy.
 pub fn choose(policy: Policy, servers: &[StatelessServer], rng: &mut impl Rng) -> Option<usize> {
-    let loads: Vec<u64> = servers.iter().map(|s| s.load).collect();
-    choose_by(policy, servers, &loads, rng)
-}
-
-/// Index into `servers` of the chosen one, weighing `loads[i]` for `servers[i]`; `None` when none
-/// is healthy.
-pub fn choose_by(policy: Policy, servers: &[StatelessServer], loads: &[u64], rng: &mut impl Rng) -> Option<usize> {
     let healthy: Vec<usize> = servers.iter().enumerate().filter(|(_, s)| s.healthy).map(|(i, _)| i).collect();
     match (policy, healthy.len()) {
         (_, 0) => None,
@@ -44,7 +37,7 @@ pub fn choose_by(policy: Policy, servers: &[StatelessServer], loads: &[u64], rng
             let (a, b) = (healthy[first], healthy[second]);
             let (sa, sb) = (&servers[a], &servers[b]);
             // load_a / weight_a <= load_b / weight_b, without division.
-            let a_lighter = u128::from(loads[a]) * u128::from(sb.weight) <= u128::from(loads[b]) * u128::from(sa.weight);
+            let a_lighter = u128::from(sa.load) * u128::from(sb.weight) <= u128::from(sb.load) * u128::from(sa.weight);
             Some(if a_lighter { a } else { b })
         }
     }
@@ -57,16 +50,6 @@ pub struct ServerPool {
     policy: Policy,
     servers: Vec<StatelessServer>,
     rng: StdRng,
-    /// By server id: what the server last reported of its own load, and the nodes sent to it since.
-    reported: HashMap<i64, Reported>,
-}
-
-/// A server's own figure from its last heartbeat, and what the pool sent it since (which the figure
-/// cannot include yet).
-#[derive(Debug, Clone, Copy)]
-struct Reported {
-    downloading_nodes: u64,
-    assigned_since: u64,
 }
 
 impl ServerPool {
@@ -76,11 +59,11 @@ impl ServerPool {
             Some(s) => StdRng::seed_from_u64(s),
             None => StdRng::from_entropy(),
         };
-        ServerPool { policy, servers: Vec::new(), rng, reported: HashMap::new() }
+        ServerPool { policy, servers: Vec::new(), rng }
     }
 
-    /// Replaces the server list (after a change in the store): assignment counts come with the
-    /// servers, counted from the store's assignments; reported loads are kept.
+    /// Replaces the server list (after a change in the store), keeping nothing else: loads come
+    /// with the servers, counted from the store's assignments.
     pub fn set_servers(&mut self, servers: Vec<StatelessServer>) {
         self.servers = servers;
     }
@@ -90,31 +73,14 @@ impl ServerPool {
         &self.servers
     }
 
-    /// Records a server's heartbeat: the distinct nodes downloading from it now (nodes, the unit the
-    /// pool counts assignments in, not range requests: a node keeps several in flight).
-    pub fn report_load(&mut self, server: i64, downloading_nodes: u64) {
-        self.reported.insert(server, Reported { downloading_nodes, assigned_since: 0 });
-    }
-
-    /// The load a choice weighs: a server that reports its load counts the nodes downloading now
-    /// plus the nodes sent to it since that report (they have not started, or it has not said so
-    /// yet); one that never reported counts the nodes assigned to it.
-    pub fn effective_load(&self, server: &StatelessServer) -> u64 {
-        self.reported.get(&server.id).map_or(server.load, |r| r.downloading_nodes + r.assigned_since)
-    }
-
     /// Chooses a server for a node that held `previous` (released first, so a rebooting node does not
     /// count against its own old server) and counts the node on the chosen one.
     pub fn assign(&mut self, previous: Option<i64>) -> Option<StatelessServer> {
         if let Some(prev) = previous {
             self.release(prev);
         }
-        let loads: Vec<u64> = self.servers.iter().map(|s| self.effective_load(s)).collect();
-        let i = choose_by(self.policy, &self.servers, &loads, &mut self.rng)?;
+        let i = choose(self.policy, &self.servers, &mut self.rng)?;
         self.servers[i].load += 1;
-        if let Some(r) = self.reported.get_mut(&self.servers[i].id) {
-            r.assigned_since += 1;
-        }
         Some(self.servers[i].clone())
     }
 
@@ -182,25 +148,6 @@ mod tests {
         }
         assert!(two < uniform, "two-choices {two} vs uniform {uniform}");
         assert!(two <= 50 * 252, "two-choices stays within 2 of the mean: {two}");
-    }
-
-    #[test]
-    fn reported_load_and_nodes_sent_since_decide_not_assignment_counts() {
-        let mut pool = ServerPool::new(Policy::TwoChoices, Some(5));
-        let mut s = servers(&[true, true]);
-        s[0].load = 40; // many nodes assigned long ago, all finished
-        pool.set_servers(s);
-        assert_eq!(pool.assign(None).unwrap().id, 2, "without reports, assignment counts decide");
-        pool.report_load(1, 0);
-        pool.report_load(2, 9);
-        for n in 0..9 {
-            assert_eq!(pool.assign(None).unwrap().id, 1, "server 1 serves nothing now: {n} sent since");
-        }
-        assert_eq!(pool.effective_load(&pool.servers()[0]), 9, "the nodes sent since the report count");
-        let next = pool.assign(None).unwrap();
-        assert_eq!(pool.effective_load(&pool.servers()[0]) + pool.effective_load(&pool.servers()[1]), 19, "{next:?}");
-        pool.report_load(1, 2);
-        assert_eq!(pool.effective_load(&pool.servers()[0]), 2, "a fresh report replaces the count");
     }
 
     #[test]

@@ -24,9 +24,6 @@ use appliance::{Appliance, IMAGE};
 /// Port of the control plane and of the image servers.
 const CONTROL_PORT: u16 = 8080;
 const IMAGE_SERVER_PORT: u16 = 8081;
-/// How often the control plane reads each image server's health and load (its heartbeat), ms:
-/// often enough that two-choices weighs the downloads servers report during a storm.
-const HEALTH_INTERVAL_MS: &str = "500";
 /// How often a storm checks on its processes.
 const POLL: Duration = Duration::from_millis(50);
 /// Time a server has to come up.
@@ -165,7 +162,7 @@ impl Storm {
         let selection = if mode == Mode::Uniform { "random" } else { "two-choices" };
         let control_args = ["serve", "--data-dir", &data_dir, "--listen", &format!("{}:{CONTROL_PORT}", self.topology.sender.addr)]
             .into_iter()
-            .chain(["--selection", selection, "--seed", "7", "--health-interval-ms", HEALTH_INTERVAL_MS, "--max-connections", "4096"])
+            .chain(["--selection", selection, "--seed", "7", "--health-interval-ms", "0", "--max-connections", "4096"])
             .map(String::from)
             .chain(self.multicast_args())
             .collect::<Vec<_>>();

@@ -25,7 +25,7 @@ pub async fn add(_: Admin, State(st): State<Arc<AppState>>, ApiJson(new): ApiJso
         Some(h) => h,
         None => {
             let url = new.url.clone();
-            tokio::task::spawn_blocking(move || health::probe(&url).ok).await.map_err(|e| ApiError::Internal(e.to_string()))?
+            tokio::task::spawn_blocking(move || health::probe(&url)).await.map_err(|e| ApiError::Internal(e.to_string()))?
         }
     };
     let server = st.store.add_server(&new, healthy)?;

@@ -62,11 +62,7 @@ impl AppState {
     pub fn check_health(&self, tracker: &mut HealthTracker) -> Result<(), ApiError> {
         let mut changed = false;
         for server in self.store.servers()? {
-            let probe = health::probe(&server.url);
-            if let Some(active) = probe.downloading_nodes {
-                lock(&self.pool).report_load(server.id, active);
-            }
-            if let Some(healthy) = tracker.observe(&server, probe.ok) {
+            if let Some(healthy) = tracker.observe(&server, health::probe(&server.url)) {
                 tracing::info!(url = %server.url, healthy, "stateless server health changed");
                 self.store.patch_server(server.id, &ServerPatch { weight: None, healthy: Some(healthy) })?;
                 changed = true;

@@ -1,8 +1,9 @@
 //! An image server's load: the distinct nodes downloading from it, object downloads (range
 //! responses) in flight and bytes per second, counted as response bodies stream out, sampled once a
-//! second. The control plane weighs the nodes, the unit it assigns in: a node keeps several range
-//! requests in flight and leaves short gaps between them, so counting responses would double a
-//! server's load and counting only open bodies would flicker.
+//! second. Nodes are the unit the control plane assigns in (its choice does not weigh these figures
+//! yet, see docs/decisions.md): a node keeps several range requests in flight and leaves short gaps
+//! between them, so counting responses would double a server's load and counting only open bodies
+//! would flicker.
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -59,7 +60,7 @@ impl Nodes {
 /// The load as reported at `/healthz`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadReport {
-    /// Distinct nodes downloading now (what the control plane's two-choices weighs).
+    /// Distinct nodes downloading now.
     pub downloading_nodes: u64,
     /// Object downloads (range responses) streaming now.
     pub active_downloads: u64,
