@@ -117,7 +117,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
 
-        let script = Script::Agent { node: "n2", token: &token, job: AgentBoot::Stateless { image: "deb", version: 4, server: "http://10.0.0.9:81/img" }, kernel_args: &extra };
+        let script = Script::Agent { node: "n2", token: &token, job: AgentBoot::Stateless { image: "deb", version: 4, server: "http://10.0.0.9:81/img", kernel: None }, kernel_args: &extra };
         match parse(&kernel_line(&script)).unwrap().job {
             Job::Stateless { node, token } => {
                 assert_eq!((node.as_str(), token.expose()), ("n2", "00ff"));

@@ -15,6 +15,9 @@ use subtle::ConstantTimeEq;
 
 /// File in the data directory holding the admin token.
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
+/// File in the data directory holding the image servers' token: it reads published versions (to pull
+/// copies) and nothing else, so an image server never holds the operator's power.
+pub const SERVER_TOKEN_FILE: &str = "server.token";
 /// File in the data directory holding the key node tokens are derived from.
 pub const NODE_KEY_FILE: &str = "node-token.key";
 /// Random bytes in a generated token or key.
@@ -59,6 +62,7 @@ impl fmt::Debug for Secret {
 /// The server's token material.
 pub struct Auth {
     admin: Secret,
+    server: Secret,
     node_key: [u8; 32],
 }
 
@@ -73,14 +77,20 @@ impl Auth {
     /// first start.
     pub fn load_or_create(data_dir: &Path) -> io::Result<Auth> {
         let admin = read_or_create(&data_dir.join(ADMIN_TOKEN_FILE))?;
+        let server = read_or_create(&data_dir.join(SERVER_TOKEN_FILE))?;
         let key_hex = read_or_create(&data_dir.join(NODE_KEY_FILE))?;
         let node_key = blake3::derive_key("fountain node token key v1", key_hex.expose().as_bytes());
-        Ok(Auth { admin, node_key })
+        Ok(Auth { admin, server, node_key })
     }
 
     /// Whether `presented` is the admin token.
     pub fn is_admin(&self, presented: &str) -> bool {
         self.admin.matches(presented)
+    }
+
+    /// Whether `presented` is the image servers' token.
+    pub fn is_server(&self, presented: &str) -> bool {
+        self.server.matches(presented)
     }
 
     /// The token of `node` at token generation `generation`.
@@ -140,7 +150,12 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         Auth::load_or_create(dir.path()).unwrap();
-        let mode = std::fs::metadata(dir.path().join(ADMIN_TOKEN_FILE)).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
+        for file in [ADMIN_TOKEN_FILE, SERVER_TOKEN_FILE] {
+            let mode = std::fs::metadata(dir.path().join(file)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{file}");
+        }
+        let auth = Auth::load_or_create(dir.path()).unwrap();
+        let server = std::fs::read_to_string(dir.path().join(SERVER_TOKEN_FILE)).unwrap();
+        assert!(auth.is_server(server.trim()) && !auth.is_admin(server.trim()), "the server token is not the admin's");
     }
 }

@@ -5,7 +5,10 @@
 //! needed and a value can never add a command.
 use std::fmt::Write;
 
+use image::initramfs::image_kernel::MODULES_FILE;
+
 use crate::auth::Secret;
+use crate::image_boot::IMAGE_BOOT_PATH;
 use crate::mac::Mac;
 
 /// Path under the control plane's URL that serves the agent kernel and initramfs.
@@ -45,6 +48,9 @@ pub enum AgentBoot<'a> {
         version: u32,
         /// Base URL of the chosen stateless server.
         server: &'a str,
+        /// The image's own kernel ([`crate::image_boot`]'s key), booted with the agent initramfs and
+        /// the kernel's modules initramfs; `None`: the image has none, the agent's kernel boots.
+        kernel: Option<String>,
     },
 }
 
@@ -85,6 +91,7 @@ pub enum Script<'a> {
 pub fn render(base_url: &str, script: &Script<'_>) -> String {
     let mut out = String::from("#!ipxe\n");
     let mut args = format!("initrd={INITRD_FILE} fountain.server={base_url}");
+    let mut image_kernel = None;
     match script {
         Script::Local { node } => {
             let _ = writeln!(out, "# fountain: node {node} boots from local disk");
@@ -113,8 +120,12 @@ pub fn render(base_url: &str, script: &Script<'_>) -> String {
                     let _ = writeln!(out, "# fountain: node {node} re-images with {image}@{version} (session {session})");
                     let _ = write!(args, " fountain.mode=reimage fountain.node={node} fountain.image={image} fountain.version={version} fountain.session={session}");
                 }
-                AgentBoot::Stateless { image, version, server } => {
+                AgentBoot::Stateless { image, version, server, kernel } => {
                     let _ = writeln!(out, "# fountain: node {node} boots {image}@{version} stateless from {server}");
+                    if let Some(key) = kernel {
+                        image_kernel = Some(format!("{base_url}{IMAGE_BOOT_PATH}/{key}"));
+                        let _ = write!(args, " initrd={MODULES_FILE}");
+                    }
                     let _ = write!(args, " fountain.mode=stateless fountain.node={node} fountain.image={image} fountain.version={version} fountain.image_server={server}");
                 }
             }
@@ -125,8 +136,14 @@ pub fn render(base_url: &str, script: &Script<'_>) -> String {
         }
     }
     let files = format!("{base_url}{BOOT_FILES_PATH}");
-    let _ = writeln!(out, "kernel {files}/{KERNEL_FILE} {args} || goto failed");
+    let kernel = image_kernel.as_deref().unwrap_or(&files);
+    let _ = writeln!(out, "kernel {kernel}/{KERNEL_FILE} {args} || goto failed");
     let _ = writeln!(out, "initrd {files}/{INITRD_FILE} || goto failed");
+    if let Some(dir) = &image_kernel {
+        // iPXE hands the kernel both archives; it unpacks the second over the first, so the image
+        // kernel's modules and load list replace the agent kernel's.
+        let _ = writeln!(out, "initrd {dir}/{MODULES_FILE} || goto failed");
+    }
     out.push_str("boot || goto failed\n");
     let _ = writeln!(out, ":failed\necho fountain: boot failed, rebooting in {RETRY_DELAY_S} s\nsleep {RETRY_DELAY_S}\nreboot");
     out
@@ -176,5 +193,19 @@ mod tests {
             assert!(kernel.split(' ').any(|w| w == part), "{part} missing from {kernel}");
         }
         assert!(s.contains("\ninitrd http://cp:8080/boot/files/initrd.img"));
+    }
+
+    #[test]
+    fn a_stateless_node_boots_its_images_kernel_with_both_initramfs_or_the_agents_without_one() {
+        let token = Secret::new("abc123".into());
+        let key = "0123456789abcdef0123456789abcdef";
+        let job = |kernel: Option<&str>| AgentBoot::Stateless { image: "deb", version: 3, server: "http://is1:8080", kernel: kernel.map(str::to_string) };
+        let s = render("http://cp:8080", &Script::Agent { node: "n1", token: &token, job: job(Some(key)), kernel_args: &[] });
+        let lines: Vec<&str> = s.lines().filter(|l| l.starts_with("kernel ") || l.starts_with("initrd ")).collect();
+        assert!(lines[0].starts_with(&format!("kernel http://cp:8080/boot/images/{key}/vmlinuz initrd=initrd.img ")), "{s}");
+        assert!(lines[0].split(' ').any(|w| w == "initrd=modules.img"), "EFI needs each initrd named: {s}");
+        assert_eq!(lines[1..], ["initrd http://cp:8080/boot/files/initrd.img || goto failed".to_string(), format!("initrd http://cp:8080/boot/images/{key}/modules.img || goto failed")]);
+        let s = render("http://cp:8080", &Script::Agent { node: "n1", token: &token, job: job(None), kernel_args: &[] });
+        assert!(s.contains("\nkernel http://cp:8080/boot/files/vmlinuz ") && !s.contains("modules.img"), "{s}");
     }
 }

@@ -14,6 +14,7 @@ pub mod error;
 pub mod health;
 pub mod http;
 pub mod image;
+pub mod image_boot;
 pub mod image_server;
 pub mod inventory;
 pub mod ipxe;

@@ -3,6 +3,7 @@
 //! and the content-addressed store on the appliance that keeps every version.
 pub mod artifact;
 pub mod build;
+pub mod initramfs;
 pub mod capture;
 pub mod command;
 mod durable;

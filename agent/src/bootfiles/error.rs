@@ -44,6 +44,12 @@ pub enum BootFilesError {
     },
 }
 
+impl From<image::initramfs::compress::ToolError> for BootFilesError {
+    fn from(e: image::initramfs::compress::ToolError) -> Self {
+        BootFilesError::Tool { tool: e.tool, reason: e.reason }
+    }
+}
+
 /// Wraps an I/O error with what was being done.
 pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> BootFilesError {
     let context = context.into();

@@ -1,7 +1,8 @@
 //! The host kernel the agent boots: the newest `/boot/vmlinuz-<version>` that has its modules
 //! installed under `/lib/modules/<version>` (the running kernel may be another, e.g. a container's).
-use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
+
+use image::initramfs::release::release_cmp;
 
 use super::BootFilesError;
 
@@ -26,34 +27,8 @@ pub fn find(root: &Path) -> Result<Kernel, BootFilesError> {
         .map(|version| Kernel { image: boot.join(format!("vmlinuz-{version}")), modules: root.join("lib/modules").join(&version), version })
         .filter(|k| k.modules.join("modules.dep").is_file())
         .collect();
-    found.sort_by(|a, b| version_cmp(&a.version, &b.version));
+    found.sort_by(|a, b| release_cmp(&a.version, &b.version));
     found.pop().ok_or_else(|| BootFilesError::NoKernel(format!("no vmlinuz-* in {} with modules.dep under lib/modules", boot.display())))
-}
-
-/// Compares release strings with their numbers as numbers (`6.1.0-57` after `6.1.0-9`).
-fn version_cmp(a: &str, b: &str) -> Ordering {
-    fn chunks(s: &str) -> Vec<(bool, &str)> {
-        let mut out = Vec::new();
-        let mut start = 0;
-        let bytes = s.as_bytes();
-        for i in 1..=bytes.len() {
-            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[start].is_ascii_digit() {
-                out.push((bytes[start].is_ascii_digit(), &s[start..i]));
-                start = i;
-            }
-        }
-        out
-    }
-    for (x, y) in chunks(a).into_iter().zip(chunks(b)) {
-        let o = match (x, y) {
-            ((true, x), (true, y)) => x.parse::<u64>().unwrap_or(0).cmp(&y.parse::<u64>().unwrap_or(0)),
-            ((_, x), (_, y)) => x.cmp(y),
-        };
-        if o != Ordering::Equal {
-            return o;
-        }
-    }
-    a.len().cmp(&b.len())
 }
 
 #[cfg(test)]

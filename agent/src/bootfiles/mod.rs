@@ -3,22 +3,22 @@
 //! and setfacl for unpacking the image, the kernel modules a node needs, and the `fountain` binary, each with the libraries `ldd` names. The
 //! archive is reproducible: sorted entries, one fixed mtime, and a deterministic compressor, so the same
 //! inputs give the same bytes.
-pub mod cpio;
 mod error;
 pub mod kernel;
 mod libs;
-pub mod modules;
 
-use std::io::Write;
+pub use image::initramfs::{cpio, modules};
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 pub use error::BootFilesError;
 use error::io;
 
 use cpio::{Archive, Entry};
+use image::initramfs::compress;
 
 /// Programs the initramfs carries, with the Debian package that provides each (for the error message).
 /// Symlinks (lvm's commands, `mkfs.ext4` → `mke2fs`) are kept as symlinks with their targets.
@@ -62,8 +62,7 @@ const PROGRAM_DIRS: &[&str] = &["usr/sbin", "usr/bin", "sbin", "bin"];
 const ROOT_LINKS: &[&str] = &["bin", "sbin", "lib", "lib64"];
 /// GRUB's platform folders grub-install reads its modules from.
 const GRUB_PLATFORMS: &[&str] = &["usr/lib/grub/i386-pc", "usr/lib/grub/x86_64-efi"];
-/// Where `/init` finds the list of modules to load, in order.
-const MODULE_LIST: &str = "etc/fountain/modules";
+use image::initramfs::MODULE_LIST;
 /// Folders the init script and the tools expect.
 const EMPTY_DIRS: &[&str] = &["proc", "sys", "dev", "run", "tmp", "root", "mnt", "target", "etc/mdadm"];
 /// The agent binary's place in the initramfs.
@@ -143,7 +142,7 @@ pub fn build(config: &BuildConfig) -> Result<BuildReport, BootFilesError> {
     archive.insert(crate::net::UDHCPC_SCRIPT, Entry::File { data: UDHCPC_HOOK.as_bytes().to_vec(), mode: 0o755 });
     archive.insert("etc/lvm/lvm.conf", Entry::File { data: LVM_CONF.as_bytes().to_vec(), mode: 0o644 });
     let raw = archive.to_bytes(config.mtime);
-    let initrd = zstd(&raw, config.zstd_level)?;
+    let initrd = compress::zstd(&raw, config.zstd_level)?;
     let kernel_image = std::fs::read(&kernel.image).map_err(io(format!("reading {}", kernel.image.display())))?;
     std::fs::create_dir_all(&config.out_dir).map_err(io(format!("creating {}", config.out_dir.display())))?;
     let kernel_path = config.out_dir.join(control::ipxe::KERNEL_FILE);
@@ -226,32 +225,20 @@ fn add_modules(archive: &mut Archive, root: &Path, kernel: &kernel::Kernel) -> R
         let p = kernel.modules.join(name);
         std::fs::read_to_string(&p).map_err(io(format!("reading {}", p.display())))
     };
-    let deps = modules::ModuleDeps::parse(&read("modules.dep")?, &read("modules.builtin").unwrap_or_default())?;
-    let order = deps.load_order(modules::NODE_MODULES)?;
+    let deps = modules::ModuleDeps::parse(&read("modules.dep")?, &read("modules.builtin").unwrap_or_default()).map_err(|e| BootFilesError::Modules(e.0))?;
+    let order = deps.load_order(modules::NODE_MODULES).map_err(|e| BootFilesError::Modules(e.0))?;
     let dir = archive_path(root, &kernel.modules.join("modules.dep"))?;
     let dir = dir.trim_end_matches("modules.dep");
     let mut list = String::new();
     for rel in &order {
         let host = kernel.modules.join(rel);
-        let (plain, data) = match rel.rsplit_once('.') {
-            Some((stem, "xz")) => (stem.to_string(), unpack("xz", &host)?),
-            Some((stem, "zst")) => (stem.to_string(), unpack("zstd", &host)?),
-            _ => (rel.clone(), std::fs::read(&host).map_err(io(format!("reading {}", host.display())))?),
-        };
+        let (plain, data) = compress::plain_module(rel, &host)?;
         let dest = format!("{dir}{plain}");
         list.push_str(&format!("/{dest}\n"));
         archive.insert(&dest, Entry::File { data, mode: 0o644 });
     }
     archive.insert(MODULE_LIST, Entry::File { data: list.into_bytes(), mode: 0o644 });
     Ok(order.len())
-}
-
-fn unpack(tool: &str, path: &Path) -> Result<Vec<u8>, BootFilesError> {
-    let out = Command::new(tool).arg("-dc").arg(path).output().map_err(|e| BootFilesError::Tool { tool: tool.into(), reason: e.to_string() })?;
-    if !out.status.success() {
-        return Err(BootFilesError::Tool { tool: format!("{tool} -dc {}", path.display()), reason: String::from_utf8_lossy(&out.stderr).trim().to_string() });
-    }
-    Ok(out.stdout)
 }
 
 /// The binary without symbols or debug info (a debug build is several times its stripped size).
@@ -270,35 +257,6 @@ fn strip(binary: &Path) -> Result<Vec<u8>, BootFilesError> {
     std::fs::read(tmp.path()).map_err(io("reading the stripped binary"))
 }
 
-/// zstd at `level`, single-threaded so the bytes never depend on the machine.
-fn zstd(data: &[u8], level: u32) -> Result<Vec<u8>, BootFilesError> {
-    let tool = || BootFilesError::Tool { tool: "zstd".into(), reason: "not installed (Debian package zstd)".into() };
-    let mut child = Command::new("zstd")
-        .args([format!("-{level}"), "-q".into(), "-c".into(), "--no-progress".into()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|_| tool())?;
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let out = std::thread::scope(|s| {
-        let writer = s.spawn(move || stdin.write_all(data));
-        let out = child.wait_with_output();
-        (writer.join().expect("the writer does not panic"), out)
-    });
-    let out = match out {
-        (Ok(()), Ok(out)) if out.status.success() => out,
-        (w, o) => {
-            let reason = match (w, o) {
-                (_, Ok(out)) => String::from_utf8_lossy(&out.stderr).trim().to_string(),
-                (_, Err(e)) => e.to_string(),
-            };
-            return Err(BootFilesError::Tool { tool: "zstd".into(), reason });
-        }
-    };
-    Ok(out.stdout)
-}
-
 fn write_atomically(path: &Path, data: &[u8]) -> Result<(), BootFilesError> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, data).map_err(io(format!("writing {}", tmp.display())))?;
@@ -308,6 +266,8 @@ fn write_atomically(path: &Path, data: &[u8]) -> Result<(), BootFilesError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+    use std::process::Stdio;
 
     /// A build with busybox standing in for the fountain binary (any ELF strips the same way).
     fn build_into(dir: &Path) -> Option<BuildReport> {
@@ -336,7 +296,7 @@ mod tests {
         for f in [control::ipxe::KERNEL_FILE, control::ipxe::INITRD_FILE] {
             assert_eq!(std::fs::read(a.path().join(f)).unwrap(), std::fs::read(b.path().join(f)).unwrap(), "{f} differs between two builds");
         }
-        let raw = unpack("zstd", &first.initrd_path).unwrap();
+        let raw = compress::decompress("zstd", &first.initrd_path).unwrap();
         assert_eq!(raw.len() as u64, first.initrd_raw_bytes);
         let mut cpio = Command::new("cpio").args(["-t", "--quiet"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
         let mut stdin = cpio.stdin.take().unwrap();

@@ -12,12 +12,15 @@
 //!    The image is never packed into a cpio, so its size is limited only by RAM.
 //! 5. Render the node config plugins for the image's family into the overlay, with a unit that prints
 //!    `image@version` on the console once multi-user is reached ([`banner`]).
+//!    Say whether the image carries the running kernel's modules ([`kernel`]): the boot script
+//!    boots the image's own kernel when it has one.
 //! 6. Check that nothing written into the root carries the token or the credential ([`seal`]), end
 //!    the credential, and leave `/init` the note that makes it switch_root ([`handoff`]).
 pub mod banner;
 pub mod exchange;
 pub mod fetch;
 pub mod handoff;
+pub mod kernel;
 pub mod memory;
 pub mod overlay;
 pub mod seal;
@@ -160,6 +163,8 @@ fn into_ram(order: &Order<'_>, grant: &StatelessBoot, reporter: &Reporter, memin
     banner::add(&mut rendered, &banner::line(order.node, &image.image, image.version), &issue);
     config::apply(root, &rendered).map_err(|e| StatelessError::Config(e.to_string()))?;
     say(&format!("node config written into the overlay ({} files, {} links)", rendered.files.len(), rendered.links.len()));
+    let release = std::fs::read_to_string(kernel::OSRELEASE).map_err(|source| StatelessError::Io { what: format!("reading {}", kernel::OSRELEASE), source })?;
+    say(&kernel::note(release.trim(), root));
     reporter.status(&AgentReport { message: format!("{name} mounted, node config applied"), error: None, inventory: None, phases: Vec::new() })?;
 
     for secret in secrets {

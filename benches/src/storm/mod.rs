@@ -172,7 +172,7 @@ impl Storm {
         if mode != Mode::OneServer {
             for (i, host) in self.topology.receivers[..self.spec.image_servers].iter().enumerate() {
                 let dir = self.spec.server_dir.as_deref().unwrap_or(self.scratch.path()).join(format!("image-server-{i}"));
-                let args = ["image-server", "--upstream", &self.control_url(), "--token-file", &format!("{data_dir}/admin.token"), "--carry", &format!("{IMAGE}@1")]
+                let args = ["image-server", "--upstream", &self.control_url(), "--token-file", &format!("{data_dir}/server.token"), "--carry", &format!("{IMAGE}@1")]
                     .into_iter()
                     .map(String::from)
                     .chain(["--data-dir".into(), dir.display().to_string(), "--listen".into(), format!("{}:{IMAGE_SERVER_PORT}", host.addr)])

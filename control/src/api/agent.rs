@@ -123,9 +123,15 @@ pub async fn register(State(st): State<Arc<AppState>>, Path(name): Path<String>,
         (Some(image), NextBoot::Reimage | NextBoot::Stateless) => st.store.resolve(image)?,
         _ => return Err(ApiError::Conflict(format!("node {name} is not set to re-image or boot stateless"))),
     };
+    // A stateless node nobody can join skips the window's wait (a re-image keeps it: its operator
+    // may still be setting the rest of a rack to re-image).
+    let alone = node.next_boot == NextBoot::Stateless && {
+        let default = st.store.resolve(&ImageRef { name: image.image.clone(), version: None }).ok().map(|v| v.version);
+        !super::window_peers::can_gain(&st.store.nodes()?, &name, &image.image, image.version, |r| r.version.or(default))
+    };
     let session = {
         let mut g = lock(&st.gatherer);
-        match g.register(Instant::now(), &name) {
+        let registered = match g.register(Instant::now(), &name) {
             // The boot script came from before a restart: put the node in a window now.
             Err(GatherError::NotAssigned(_)) => {
                 g.assign(&name, SessionKey { image: image.image, version: image.version }, node.delivery);
@@ -133,7 +139,11 @@ pub async fn register(State(st): State<Arc<AppState>>, Path(name): Path<String>,
             }
             other => other,
         }
-        .map_err(|e| ApiError::Conflict(e.to_string()))?
+        .map_err(|e| ApiError::Conflict(e.to_string()))?;
+        if alone && g.close_alone(registered, &name) {
+            tracing::info!(node = %name, session = registered, "no other node can join its window: not waiting for one");
+        }
+        registered
     };
     tracing::info!(node = %name, session, "node registered for its transfer");
     st.window_changed.notify_one();

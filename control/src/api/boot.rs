@@ -12,6 +12,7 @@ use super::file_body::FileAnswer;
 use super::state::AppState;
 use crate::sync::lock;
 use crate::error::ApiError;
+use crate::image_boot;
 use crate::ipxe::{self, AgentBoot, INITRD_FILE, KERNEL_FILE, Script};
 use crate::mac::Mac;
 use crate::node::NextBoot;
@@ -34,7 +35,7 @@ pub async fn ipxe_script(State(st): State<Arc<AppState>>, query: Result<Query<Bo
     let mac = query.map(|Query(q)| q.mac).map_err(|e| ApiError::BadRequest(e.body_text()));
     let script = match mac {
         Ok(None) => ipxe::render(&st.public_url, &Script::AskWithMac),
-        mac => match mac.and_then(|mac| mac.unwrap_or_default().parse::<Mac>().map_err(|e| ApiError::BadRequest(e.to_string()))).and_then(|mac| script_for(&st, mac)) {
+        mac => match answer(&st, mac).await {
             Ok(script) => script,
             Err(e) => {
                 match &e {
@@ -46,6 +47,14 @@ pub async fn ipxe_script(State(st): State<Arc<AppState>>, query: Result<Query<Bo
         },
     };
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], script)
+}
+
+/// The script for a MAC, on the blocking pool: a stateless boot may first take its image's kernel out
+/// of the artifact ([`image_boot::ensure`]).
+async fn answer(st: &Arc<AppState>, mac: Result<Option<String>, ApiError>) -> Result<String, ApiError> {
+    let mac = mac?.unwrap_or_default().parse::<Mac>().map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let st = Arc::clone(st);
+    tokio::task::spawn_blocking(move || script_for(&st, mac)).await.map_err(|e| ApiError::Internal(format!("boot script task: {e}")))?
 }
 
 fn script_for(st: &AppState, mac: Mac) -> Result<String, ApiError> {
@@ -69,7 +78,8 @@ fn script_for(st: &AppState, mac: Mac) -> Result<String, ApiError> {
         if boot.stateless_server != Some(server.id) {
             st.store.set_stateless_server(&node.name, Some(server.id))?;
         }
-        AgentBoot::Stateless { image: &image.image, version: image.version, server: &server.url }
+        let kernel = image_boot::ensure(&st.data_dir, &image).map_err(|e| ApiError::Internal(format!("taking the kernel out of {}@{}: {e}", image.image, image.version)))?;
+        AgentBoot::Stateless { image: &image.image, version: image.version, server: &server.url, kernel }
     };
     Ok(ipxe::render(&st.public_url, &Script::Agent { node: &node.name, token: &token, job, kernel_args: &node.config.kernel_args }))
 }
@@ -86,11 +96,24 @@ pub async fn file(State(st): State<Arc<AppState>>, Path(file): Path<String>, met
     }
     let path = st.data_dir.join(BOOT_DIR).join(&file);
     let missing = |e: std::io::Error| ApiError::NotFound(format!("boot file {file} ({e}; put it in the data directory's {BOOT_DIR}/ folder)"));
-    let opened = tokio::fs::File::open(&path).await.map_err(missing)?;
+    serve(&path, missing, &method, &headers).await
+}
+
+/// `GET|HEAD /boot/images/{key}/{file}`: an image's own kernel or its modules initramfs, as
+/// [`file`] serves the agent's, for its stateless nodes.
+pub async fn image_file(State(st): State<Arc<AppState>>, Path((key, file)): Path<(String, String)>, method: Method, headers: HeaderMap) -> Result<Response, ApiError> {
+    let path = image_boot::file(&st.data_dir, &key, &file).ok_or_else(|| ApiError::NotFound(format!("image boot file {key}/{file}")))?;
+    let missing = |e: std::io::Error| ApiError::NotFound(format!("image boot file {key}/{file} ({e}; the boot script of a node of that version makes it)"));
+    serve(&path, missing, &method, &headers).await
+}
+
+/// Streams `path`, whole or one byte range.
+async fn serve(path: &std::path::Path, missing: impl Fn(std::io::Error) -> ApiError, method: &Method, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let opened = tokio::fs::File::open(&path).await.map_err(&missing)?;
     let meta = opened.metadata().await.map_err(missing)?;
     let modified = meta.modified().ok();
     let since_epoch = modified.and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok()).unwrap_or_default();
     let etag = format!("\"{:x}-{:x}\"", meta.len(), since_epoch.as_nanos());
-    let answer = FileAnswer { method: &method, headers: &headers, etag, last_modified: modified, chunk_bytes: BOOT_FILE_CHUNK_BYTES };
+    let answer = FileAnswer { method, headers, etag, last_modified: modified, chunk_bytes: BOOT_FILE_CHUNK_BYTES };
     answer.respond(opened, meta.len(), &path.display().to_string()).await
 }

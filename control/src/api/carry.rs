@@ -1,25 +1,26 @@
 //! Operator routes an image server pulls the versions it carries from: the same manifest and
-//! artifact the node routes serve, under the admin token instead of a node's.
+//! artifact the node routes serve, under the image servers' token (or the admin's) instead of a
+//! node's.
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 
-use super::extract::Admin;
+use super::extract::ServerOrAdmin;
 use super::objects::{manifest_response, object_response, resolve};
 use super::state::AppState;
 use crate::error::ApiError;
 
 /// `GET /api/v1/images/{name}/versions/{version}/manifest`
-pub async fn manifest(_: Admin, State(st): State<Arc<AppState>>, Path((image, version)): Path<(String, String)>) -> Result<Response, ApiError> {
+pub async fn manifest(_: ServerOrAdmin, State(st): State<Arc<AppState>>, Path((image, version)): Path<(String, String)>) -> Result<Response, ApiError> {
     let v = resolve(&st, image, &version)?;
     manifest_response(&st, &v).await
 }
 
 /// `GET|HEAD /api/v1/images/{name}/versions/{version}/object`: whole or one byte range.
 pub async fn object(
-    _: Admin,
+    _: ServerOrAdmin,
     State(st): State<Arc<AppState>>,
     Path((image, version)): Path<(String, String)>,
     method: Method,

@@ -64,6 +64,21 @@ impl FromRequestParts<Arc<AppState>> for Admin {
     }
 }
 
+/// Proof that the request carries the image servers' token or the admin token: what reading a
+/// published version for a copy needs.
+pub struct ServerOrAdmin;
+
+impl FromRequestParts<Arc<AppState>> for ServerOrAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, ApiError> {
+        match bearer(parts) {
+            Some(t) if state.auth.is_server(t) || state.auth.is_admin(t) => Ok(ServerOrAdmin),
+            _ => Err(ApiError::Unauthorized),
+        }
+    }
+}
+
 /// The token of an agent request, checked by [`AppState::check_node_token`] once the node is known.
 pub struct NodeToken(pub String);
 

@@ -18,6 +18,7 @@ pub mod servers;
 pub mod state;
 pub mod stateless_boot;
 pub mod transfers;
+pub mod window_peers;
 
 use std::sync::Arc;
 
@@ -77,6 +78,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/agent/nodes/{name}/images/{image}/versions/{version}/object", get(objects::object))
         .route("/boot/ipxe", get(boot::ipxe_script))
         .route("/boot/files/{file}", get(boot::file))
+        .route("/boot/images/{key}/{file}", get(boot::image_file))
         .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON) }))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { ApiError::NotFound("route".into()).into_response() })

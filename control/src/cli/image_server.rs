@@ -1,6 +1,6 @@
 //! `fountain image-server`: its own command rather than a role of `fountain serve`, because it
 //! shares none of serve's settings (no store, no tokens, no iPXE, no multicast) and needs others
-//! (the upstream, its admin token, the versions to carry).
+//! (the upstream, its server token, the versions to carry).
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,8 +17,9 @@ pub struct ImageServerArgs {
     /// The control plane's URL.
     #[arg(long)]
     upstream: String,
-    /// The control plane's admin token, to pull copies with (FOUNTAIN_TOKEN, when set, wins).
-    #[arg(long, env = "FOUNTAIN_TOKEN_FILE", default_value = "fountain-data/admin.token")]
+    /// The control plane's server token (its data directory's `server.token`), to pull copies with;
+    /// it reads published versions and nothing else (FOUNTAIN_TOKEN, when set, wins).
+    #[arg(long, env = "FOUNTAIN_TOKEN_FILE", default_value = "fountain-data/server.token")]
     token_file: PathBuf,
     /// Versions to carry, as name@version (repeat the flag for several).
     #[arg(long, required = true)]
@@ -41,13 +42,13 @@ pub struct ImageServerArgs {
 pub fn run(args: ImageServerArgs) -> anyhow::Result<ExitCode> {
     let token = match std::env::var("FOUNTAIN_TOKEN") {
         Ok(t) => t,
-        Err(_) => std::fs::read_to_string(&args.token_file).with_context(|| format!("reading the admin token from {}", args.token_file.display()))?,
+        Err(_) => std::fs::read_to_string(&args.token_file).with_context(|| format!("reading the server token from {}", args.token_file.display()))?,
     };
     let config = ImageServerConfig {
         data_dir: args.data_dir,
         listen: args.listen,
         upstream: args.upstream,
-        admin_token: token.trim().to_string(),
+        token: token.trim().to_string(),
         carry: args.carry,
         parallel_requests: args.parallel,
         limits: ConnectionLimits { max_connections: args.max_connections, ..ConnectionLimits::default() },

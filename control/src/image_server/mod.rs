@@ -6,7 +6,7 @@
 //! same node routes as the control plane (manifest and object, byte ranges), so a node fetches from
 //! it exactly as from the control plane and can move between them mid-download. It holds no node
 //! tokens: the first request of each node is checked by asking the upstream for that node's
-//! manifest with the node's own token ([`authorize`]). It reports its load (downloads in flight,
+//! manifest with the node's own token ([`authorize`]). It reports its load (nodes downloading, downloads in flight,
 //! bytes per second) at `/` and `/healthz`, which the control plane's health probe reads.
 pub mod authorize;
 pub mod copies;
@@ -33,8 +33,8 @@ pub struct ImageServerConfig {
     pub listen: SocketAddr,
     /// The control plane's URL.
     pub upstream: String,
-    /// The control plane's admin token, for pulling copies.
-    pub admin_token: String,
+    /// The control plane's server token (`server.token`), for pulling copies.
+    pub token: String,
     /// Versions to carry (a version number is required: a copy is of one version).
     pub carry: Vec<ImageRef>,
     /// Range requests in flight per pull.

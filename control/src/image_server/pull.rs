@@ -1,5 +1,5 @@
 //! Pulling a carried version from the control plane: the nodes' own verified, journaled range fetch,
-//! with the admin token, into the image server's data directory. A copy that is already complete is
+//! with the server token, into the image server's data directory. A copy that is already complete is
 //! taken as it is; one cut short resumes from its journal.
 use std::io::Write;
 use std::path::Path;
@@ -78,7 +78,7 @@ fn pull_once(config: &ImageServerConfig, copies: &Copies, image: &str, version: 
         return complete(&paths);
     }
     let fetch = FetchConfig { parallel_requests: config.parallel_requests.max(1), ..FetchConfig::default() };
-    let upstream = ImageServer::operator(&config.upstream, &config.admin_token, &fetch);
+    let upstream = ImageServer::operator(&config.upstream, &config.token, &fetch);
     let object = upstream.object(image, Some(version))?;
     let layout = *object.manifest.layout();
     let target = Target::open(&paths.object, layout).map_err(io(&paths.object))?;

@@ -87,12 +87,12 @@ async fn object(
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (ready, version) = authorized(&st, name, t, image, &version).await?;
+    let (ready, version) = authorized(&st, name.clone(), t, image, &version).await?;
     let what = ready.object.display().to_string();
     let file = tokio::fs::File::open(&ready.object).await.map_err(|e| ApiError::Internal(format!("{what}: {e}")))?;
     let answer = FileAnswer { method: &method, headers: &headers, etag: ready.etag.clone(), last_modified: None, chunk_bytes: READ_CHUNK_BYTES };
     let response = answer.respond(file, ready.len, &what).await?;
     let (mut parts, body) = response.into_parts();
     parts.headers.insert(VERSION_HEADER, HeaderValue::from(version));
-    Ok(Response::from_parts(parts, load::count(&st.load, body)))
+    Ok(Response::from_parts(parts, load::count(&st.load, &name, body)))
 }

@@ -138,6 +138,19 @@ impl Gatherer {
         Ok(id)
     }
 
+    /// Closes window `id` now when `node`, registered, is all it holds: the caller found that no
+    /// other node can join it ([`crate::api::window_peers`]), so waiting it out only delays `node`.
+    /// Returns whether it closed.
+    pub fn close_alone(&mut self, id: SessionId, node: &str) -> bool {
+        let alone = self.sessions.get(&id).is_some_and(|s| {
+            s.state == SessionState::Gathering && s.receivers.len() == 1 && s.receivers.get(node) == Some(&ReceiverState::Registered)
+        });
+        if alone {
+            self.close(id);
+        }
+        alone
+    }
+
     /// Takes `node` out of the window it waits in, if any (it is no longer set to re-image).
     pub fn withdraw(&mut self, node: &str) {
         if let Some(&id) = self.node_session.get(node)

@@ -32,6 +32,33 @@ fn operator_routes_need_the_admin_token() {
 }
 
 #[test]
+fn the_image_servers_token_reads_published_versions_and_nothing_else() {
+    let ts = TestServer::start();
+    two_nodes(&ts);
+    let server = ts.server_token();
+    assert_ne!(server, ts.admin);
+    let ok = |path: &str| ts.request("GET", path, Some(&server), Body::None).status;
+    assert_eq!(ok("/api/v1/images/rocky/versions/1/manifest"), 200, "it reads a published version's manifest");
+    assert_eq!(ok("/api/v1/images/rocky/versions/1/object"), 200, "and its artifact");
+    for (method, path, body) in [
+        ("GET", "/api/v1/nodes", Body::None),
+        ("GET", "/api/v1/images", Body::None),
+        ("GET", "/api/v1/servers", Body::None),
+        ("POST", "/api/v1/images", Body::Json(json!({ "name": "evil" }))),
+        ("POST", "/api/v1/images/rocky/versions", Body::Json(json!({ "artifact": "rocky/1/root.img" }))),
+        ("DELETE", "/api/v1/images/rocky/versions/1", Body::None),
+        ("POST", "/api/v1/servers", Body::Json(json!({ "url": "http://127.0.0.1:9002", "healthy": true }))),
+        ("POST", "/api/v1/nodes", Body::Json(json!({ "name": "x", "macs": [mac(9)] }))),
+        ("GET", "/api/v1/agent/nodes/a/config", Body::None),
+    ] {
+        let r = ts.request(method, path, Some(&server), body).expect(401);
+        assert_eq!(r.error(), "missing or wrong token: send 'Authorization: Bearer <token>'", "{method} {path}");
+    }
+    assert_eq!(ts.get("/api/v1/images").expect(200).json().as_array().unwrap().len(), 1, "nothing was added");
+    assert_eq!(ts.get("/api/v1/nodes").expect(200).json().as_array().unwrap().len(), 2);
+}
+
+#[test]
 fn a_node_reads_only_its_own_config() {
     let ts = TestServer::start();
     let (a, b) = two_nodes(&ts);

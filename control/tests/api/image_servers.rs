@@ -35,7 +35,7 @@ fn image_server_serves_a_verified_copy_and_nodes_fail_over_to_the_control_plane(
         data_dir: copies.path().to_path_buf(),
         listen: "127.0.0.1:0".parse().unwrap(),
         upstream: ts.url(),
-        admin_token: ts.admin.clone(),
+        token: ts.server_token(),
         carry: vec!["rocky@1".parse().unwrap()],
         parallel_requests: 2,
         limits: ConnectionLimits::default(),

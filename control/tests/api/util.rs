@@ -131,6 +131,11 @@ impl TestServer {
         Resp { status: resp.status(), body: resp.into_string().unwrap() }
     }
 
+    /// The image servers' token (`server.token`).
+    pub fn server_token(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.token")).unwrap().trim().to_string()
+    }
+
     /// Admin GET.
     pub fn get(&self, path: &str) -> Resp {
         self.request("GET", path, Some(&self.admin.clone()), Body::None)

@@ -3,7 +3,10 @@
 //! `modprobe` database of its own.
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::BootFilesError;
+/// `modules.dep` is unreadable or lacks a module the node needs.
+#[derive(Debug, thiserror::Error)]
+#[error("kernel modules: {0}")]
+pub struct ModulesError(pub String);
 
 /// Modules a node needs to find its disks and NIC, assemble RAID and LVM, and mount what it installs:
 /// virtio (with the failover pair virtio_net needs), NVMe, AHCI/SCSI disks, common server NICs, MD
@@ -38,10 +41,10 @@ pub struct ModuleDeps {
 
 impl ModuleDeps {
     /// Parses `modules.dep` and `modules.builtin` (paths relative to the module directory).
-    pub fn parse(dep: &str, builtin: &str) -> Result<Self, BootFilesError> {
+    pub fn parse(dep: &str, builtin: &str) -> Result<Self, ModulesError> {
         let mut modules = BTreeMap::new();
         for (i, line) in dep.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let (path, deps) = line.split_once(':').ok_or_else(|| BootFilesError::Modules(format!("modules.dep line {}: no ':' in {line:?}", i + 1)))?;
+            let (path, deps) = line.split_once(':').ok_or_else(|| ModulesError(format!("modules.dep line {}: no ':' in {line:?}", i + 1)))?;
             let deps = deps.split_whitespace().map(str::to_string).collect();
             modules.insert(name_of(path), (path.to_string(), deps));
         }
@@ -51,7 +54,7 @@ impl ModuleDeps {
 
     /// Paths of `wanted` and all their dependencies, each once, dependencies before the modules that
     /// need them. Built-in modules need no file; a module that is neither is an error.
-    pub fn load_order(&self, wanted: &[&str]) -> Result<Vec<String>, BootFilesError> {
+    pub fn load_order(&self, wanted: &[&str]) -> Result<Vec<String>, ModulesError> {
         let mut order = Vec::new();
         let mut seen = BTreeSet::new();
         for name in wanted {
@@ -64,11 +67,21 @@ impl ModuleDeps {
         Ok(order)
     }
 
-    fn visit(&self, name: &str, seen: &mut BTreeSet<String>, order: &mut Vec<String>) -> Result<(), BootFilesError> {
+    /// Splits `wanted` into the modules this kernel has (as a file or built in) and those it lacks: an
+    /// image's own kernel may be built without one the agent's carries, and a node then boots
+    /// without it rather than not at all.
+    pub fn split_known<'a>(&self, wanted: &[&'a str]) -> (Vec<&'a str>, Vec<&'a str>) {
+        wanted.iter().partition(|name| {
+            let name = normalise(name);
+            self.modules.contains_key(&name) || self.builtin.contains(&name)
+        })
+    }
+
+    fn visit(&self, name: &str, seen: &mut BTreeSet<String>, order: &mut Vec<String>) -> Result<(), ModulesError> {
         if !seen.insert(name.to_string()) {
             return Ok(());
         }
-        let (path, deps) = self.modules.get(name).ok_or_else(|| BootFilesError::Modules(format!("module {name} is neither in modules.dep nor built in")))?;
+        let (path, deps) = self.modules.get(name).ok_or_else(|| ModulesError(format!("module {name} is neither in modules.dep nor built in")))?;
         for dep in deps {
             self.visit(&name_of(dep), seen, order)?;
         }
@@ -101,6 +114,13 @@ mod tests {
                 "kernel/drivers/md/raid1.ko".into(),
             ]
         );
+    }
+
+    #[test]
+    fn modules_a_kernel_lacks_are_set_apart() {
+        let deps = ModuleDeps::parse(DEP, "kernel/drivers/block/loop.ko\n").unwrap();
+        let (known, missing) = deps.split_known(&["raid1", "loop", "erofs", "virtio-net"]);
+        assert_eq!((known, missing), (vec!["raid1", "loop", "virtio-net"], vec!["erofs"]));
     }
 
     #[test]
