@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 use control::api::agent::{Progress as ProgressReport, Registered};
 use control::transfer::{Delivery, EncodedTicket, SessionId, TransferGrant};
 use fec::SessionTicket;
-use receiver::download::{self, Downloaded, HttpImage, Progress, ReceiveOptions};
+use receiver::download::{self, DownloadError, Downloaded, HttpImage, Progress, ReceiveOptions};
 
 use crate::error::AgentError;
-use crate::install::InstallError;
 use crate::report::Reporter;
 use crate::run::say;
 
@@ -26,19 +25,22 @@ const GRANT_POLL: Duration = Duration::from_secs(1);
 const REPORT_EVERY: Duration = Duration::from_secs(2);
 /// Console lines per transfer (one per this fraction of the image).
 const CONSOLE_STEPS: u64 = 10;
-/// The receive socket buffer the agent allows itself before a multicast receive. The kernel's
-/// default `net.core.rmem_max` (208 KiB) holds ~150 datagrams: a few milliseconds at the sender's
-/// rate, so any pause of the receiving thread (a block decode, a journal write, a slow guest) drops
-/// what arrives meanwhile. 32 MiB is what the engine asks for ([`netio`]); the memory is used only
-/// while datagrams wait.
-const RMEM_MAX_BYTES: u64 = 32 << 20;
-const RMEM_MAX: &str = "/proc/sys/net/core/rmem_max";
+/// Why the image could not be had, by either route.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// The control plane's session could not deliver the image (its reason, or a bad grant).
+    #[error("transfer: {0}")]
+    Transfer(String),
+    /// Receiving or fetching the image failed.
+    #[error(transparent)]
+    Download(#[from] DownloadError),
+}
 
 /// How the image comes, from the registration's reply: at once, or once the window has closed
 /// (while it is open registration says multicast; the decision may yet be unicast).
 pub fn route(reporter: &Reporter, registered: &Registered) -> Result<Route, AgentError> {
     if let Some(why) = &registered.transfer_error {
-        return Err(InstallError::Transfer(why.clone()).into());
+        return Err(DeliveryError::Transfer(why.clone()).into());
     }
     match (registered.delivery, &registered.transfer) {
         (Delivery::Unicast, _) => Ok(Route::Unicast),
@@ -66,37 +68,30 @@ impl Route {
 
     /// Downloads `http`'s object into `artifact` this way, resuming from `journal`: HTTP ranges from
     /// its servers, or the session (joined on the default route's interface, the one the node booted
-    /// and got its lease on) with `http` for what the session ends without.
-    pub fn download(self, http: HttpImage, artifact: &Path, journal: &Path, on_progress: impl FnMut(Progress)) -> Result<Downloaded, AgentError> {
-        match self {
-            Route::Unicast => Ok(download::fetch(&http, artifact, journal, on_progress).map_err(InstallError::from)?),
+    /// and got its lease on) with `http` for what the session ends without. Progress goes to the
+    /// control plane through `reporter` and to the console, which gets a summary at the end.
+    pub fn download(self, reporter: &Reporter, http: HttpImage, artifact: &Path, journal: &Path) -> Result<Downloaded, DeliveryError> {
+        let mut progress = Reporting::new(reporter);
+        let on_progress = |p| progress.update(p);
+        let downloaded = match self {
+            Route::Unicast => download::fetch(&http, artifact, journal, on_progress)?,
             Route::Multicast(grant) => {
-                let ticket = EncodedTicket::from_hex(&grant.ticket).ok_or_else(|| InstallError::Transfer("the session ticket is not hex".into()))?;
-                let ticket = SessionTicket::decode(ticket.as_bytes()).map_err(|e| InstallError::Transfer(format!("the session ticket is invalid: {e}")))?;
-                raise_rmem_max(Path::new(RMEM_MAX), RMEM_MAX_BYTES);
+                let ticket = EncodedTicket::from_hex(&grant.ticket).ok_or_else(|| DeliveryError::Transfer("the session ticket is not hex".into()))?;
+                let ticket = SessionTicket::decode(ticket.as_bytes()).map_err(|e| DeliveryError::Transfer(format!("the session ticket is invalid: {e}")))?;
                 let kernel_drops_before = netio::udp_rcvbuf_errors();
                 let options = ReceiveOptions { iface: Ipv4Addr::UNSPECIFIED, loss: None, receiver_id: Some(grant.receiver_id), sender_timeout: None, fallback: Some(http) };
-                let downloaded = download::receive(&ticket, artifact, journal, options, on_progress).map_err(InstallError::from)?;
+                let downloaded = download::receive(&ticket, artifact, journal, options, on_progress)?;
                 let kernel_drops = netio::udp_rcvbuf_errors().zip(kernel_drops_before).map_or(0, |(after, before)| after.saturating_sub(before));
                 let s = &downloaded.stats;
                 say(&format!(
                     "session symbols: {} kept ({} repair, {} from peers), {} duplicate, {} rejected, {} dropped at the window of blocks; {kernel_drops} datagrams dropped by the kernel at a full socket buffer",
                     s.symbols, s.repair_symbols, s.peer_symbols, s.duplicate_symbols, s.rejected_packets, s.window_drops
                 ));
-                Ok(downloaded)
+                downloaded
             }
-        }
-    }
-}
-
-/// Raises the kernel's cap on socket receive buffers to `bytes` when it is lower, so the receiver's
-/// socket gets the buffer it asks for. Best effort: a smaller buffer only means more repair.
-fn raise_rmem_max(file: &Path, bytes: u64) {
-    let now = std::fs::read_to_string(file).ok().and_then(|t| t.trim().parse::<u64>().ok());
-    if now.is_some_and(|n| n < bytes)
-        && let Err(e) = std::fs::write(file, bytes.to_string())
-    {
-        say(&format!("note: could not raise {} to {bytes}: {e}", file.display()));
+        };
+        progress.finish(&downloaded);
+        Ok(downloaded)
     }
 }
 
@@ -114,17 +109,17 @@ fn wait_for_grant(reporter: &Reporter, session: SessionId) -> Result<Route, Agen
             return Ok(Route::Unicast);
         }
         if let Some(why) = config.transfer_error {
-            return Err(InstallError::Transfer(why).into());
+            return Err(DeliveryError::Transfer(why).into());
         }
         if Instant::now() > deadline {
-            return Err(InstallError::Transfer(format!("no sender for session {session} within {} s", GRANT_TIMEOUT.as_secs())).into());
+            return Err(DeliveryError::Transfer(format!("no sender for session {session} within {} s", GRANT_TIMEOUT.as_secs())).into());
         }
         std::thread::sleep(GRANT_POLL);
     }
 }
 
 /// Sends progress to the control plane now and then, and a console line every tenth of the image.
-pub struct Reporting<'a> {
+struct Reporting<'a> {
     reporter: &'a Reporter,
     last_report: Option<Instant>,
     console_step: u64,
@@ -133,12 +128,12 @@ pub struct Reporting<'a> {
 
 impl<'a> Reporting<'a> {
     /// Reports through `reporter`.
-    pub fn new(reporter: &'a Reporter) -> Self {
+    fn new(reporter: &'a Reporter) -> Self {
         Reporting { reporter, last_report: None, console_step: 0, failed_once: false }
     }
 
     /// Takes the download's progress.
-    pub fn update(&mut self, p: Progress) {
+    fn update(&mut self, p: Progress) {
         let step = p.bytes_done * CONSOLE_STEPS / p.bytes_total.max(1);
         if step > self.console_step || self.last_report.is_none() {
             self.console_step = step;
@@ -158,7 +153,7 @@ impl<'a> Reporting<'a> {
     }
 
     /// Says what the whole download did.
-    pub fn finish(&mut self, d: &Downloaded) {
+    fn finish(&mut self, d: &Downloaded) {
         say(&format!(
             "image received: {} MiB in {:.1} s ({} blocks from the journal, {} from the session, {} over HTTP)",
             d.bytes >> 20,
@@ -173,18 +168,6 @@ impl<'a> Reporting<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rmem_max_is_raised_and_never_lowered() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("rmem_max");
-        std::fs::write(&file, "212992\n").unwrap();
-        raise_rmem_max(&file, RMEM_MAX_BYTES);
-        assert_eq!(std::fs::read_to_string(&file).unwrap(), RMEM_MAX_BYTES.to_string());
-        std::fs::write(&file, "67108864\n").unwrap();
-        raise_rmem_max(&file, RMEM_MAX_BYTES);
-        assert_eq!(std::fs::read_to_string(&file).unwrap(), "67108864\n");
-    }
 
     #[test]
     fn a_grant_ticket_reads_back_from_its_hex() {

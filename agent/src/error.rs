@@ -33,6 +33,9 @@ pub enum AgentError {
     /// Laying out the disks was refused before any write, or a step failed.
     #[error(transparent)]
     Layout(#[from] ApplyError),
+    /// The image could not be had.
+    #[error(transparent)]
+    Delivery(#[from] crate::delivery::DeliveryError),
     /// Installing the image failed.
     #[error(transparent)]
     Install(#[from] crate::install::InstallError),

@@ -4,9 +4,10 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 
-/// Socket buffer size asked for: enough for tens of milliseconds at 10 Gbit/s. The kernel
-/// clamps it to `net.core.{r,w}mem_max`.
-const SOCKET_BUFFER_BYTES: usize = 32 << 20;
+/// Socket buffer size asked for: enough for tens of milliseconds at 10 Gbit/s. The kernel clamps
+/// it to `net.core.{r,w}mem_max`, except a receive buffer asked for with `CAP_NET_ADMIN` (root:
+/// the node agent, a provisioning service).
+pub const SOCKET_BUFFER_BYTES: usize = 32 << 20;
 
 /// Where multicast goes out and how far.
 #[derive(Debug, Clone, Copy)]
@@ -28,7 +29,12 @@ fn udp_socket() -> io::Result<Socket> {
     let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
     // Best effort: a smaller buffer still works, only with more loss at high rates.
     let _ = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES);
-    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
+    // The receive side passes the sysctl cap where it may: its default (208 KiB) holds a few
+    // milliseconds at line rate, and any pause of the receiving thread (a block decode, a journal
+    // write) would drop what arrives meanwhile. The sender paces and needs no such reserve.
+    if rustix::net::sockopt::set_socket_recv_buffer_size_force(&socket, SOCKET_BUFFER_BYTES).is_err() {
+        let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
+    }
     Ok(socket)
 }
 
@@ -81,4 +87,22 @@ pub fn bind_feedback(options: MulticastOptions) -> io::Result<UdpSocket> {
     let socket = udp_socket()?;
     socket.bind(&SockAddr::from(SocketAddr::from((options.interface, 0))))?;
     Ok(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// As root the receive buffer is the one asked for even where `net.core.rmem_max` is lower
+    /// (its default is 208 KiB); the kernel reports twice the size set, its bookkeeping share.
+    #[test]
+    fn as_root_the_receive_buffer_passes_the_sysctl_cap() {
+        if !rustix::process::geteuid().is_root() {
+            println!("SKIPPED: not root, the kernel caps the buffers at net.core.rmem_max");
+            return;
+        }
+        let socket = bind_feedback(MulticastOptions::default()).unwrap();
+        let socket = Socket::from(socket);
+        assert!(socket.recv_buffer_size().unwrap() >= 2 * SOCKET_BUFFER_BYTES, "{}", socket.recv_buffer_size().unwrap());
+    }
 }

@@ -135,14 +135,11 @@ fn stateless(args: &FetchArgs) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let journal = args.journal.clone().unwrap_or_else(|| journal_path(&args.out));
     let f = agent::stateless::download_only(order, &args.out, &journal, &mut |line| eprintln!("fetched: {line}"))?;
-    let delivery = match f.delivery {
-        control::transfer::Delivery::Multicast => "multicast",
-        control::transfer::Delivery::Unicast => "unicast",
-    };
     println!(
-        "fetched: stateless {} bytes in {:.2} s, delivery={delivery} session_blocks={} http_blocks={} failovers={}",
+        "fetched: stateless {} bytes in {:.2} s, delivery={} session_blocks={} http_blocks={} failovers={}",
         f.bytes,
         started.elapsed().as_secs_f64(),
+        f.delivery,
         f.session_blocks,
         f.http_blocks,
         f.failovers

@@ -1,6 +1,7 @@
 //! End-to-end tests: real loopback multicast, real files, real `fountain` processes.
 
 mod fetch;
+mod forged;
 mod logs;
 mod loopback;
 mod peers;

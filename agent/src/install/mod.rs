@@ -42,12 +42,6 @@ const OPERATOR_POLL: Duration = Duration::from_secs(10);
 /// Why an install step failed.
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
-    /// The transfer session could not deliver the image.
-    #[error("transfer: {0}")]
-    Transfer(String),
-    /// Receiving or fetching the image failed.
-    #[error(transparent)]
-    Download(#[from] receiver::download::DownloadError),
     /// The image has nowhere to go.
     #[error(transparent)]
     NoRoom(#[from] place::NoRoom),
@@ -200,8 +194,7 @@ fn try_once(reporter: &Reporter, job: Job<'_>, inventory: &Inventory, mode: Mode
     let received = receive::receive(reporter, job.node, job.token, image, target)?;
     *session = Some(received.session);
     phases.ended(Phase::Transfer, started);
-    let how = receive::delivery_name(received.delivery);
-    status(reporter, &format!("{label} received by {how} ({} MiB in {:.1} s)", received.downloaded.bytes >> 20, received.downloaded.elapsed.as_secs_f64()), phases)?;
+    status(reporter, &format!("{label} received by {} ({} MiB in {:.1} s)", received.delivery, received.downloaded.bytes >> 20, received.downloaded.elapsed.as_secs_f64()), phases)?;
 
     let started = Instant::now();
     say(&format!("unpacking {label} onto {}", target.display()));

@@ -16,7 +16,7 @@ use crate::error::AgentError;
 use super::place::{self, IMAGE_FILE, Place};
 use crate::report::Reporter;
 use crate::run::say;
-use crate::delivery::{Reporting, route};
+use crate::delivery::{DeliveryError, route};
 
 /// The image on hand.
 #[derive(Debug)]
@@ -39,7 +39,7 @@ pub fn receive(reporter: &Reporter, node: &str, token: &Secret, image: &ImageVer
     let session = registered.session;
     // The manifest first: it gives the size that decides where the image goes, and it is what every
     // HTTP block is checked against.
-    let http = HttpImage::resolve(reporter.server(), node, token.expose(), &image.image, Some(image.version), FetchConfig::default()).map_err(InstallError::from)?;
+    let http = HttpImage::resolve(reporter.server(), node, token.expose(), &image.image, Some(image.version), FetchConfig::default()).map_err(DeliveryError::from)?;
     let layout = *http.object.manifest.layout();
     let place = where_to(layout.object_size(), target)?;
     let dir = place.dir(target);
@@ -54,21 +54,11 @@ pub fn receive(reporter: &Reporter, node: &str, token: &Secret, image: &ImageVer
         image.version,
         layout.object_size() >> 20,
         layout.block_count(),
-        delivery_name(delivery),
+        delivery,
         if place == Place::Ram { "RAM" } else { "a scratch folder on the target" }
     ));
-    let mut progress = Reporting::new(reporter);
-    let downloaded = route.download(http, &artifact, &journal, |p| progress.update(p))?;
-    progress.finish(&downloaded);
+    let downloaded = route.download(reporter, http, &artifact, &journal)?;
     Ok(Received { artifact, place, session, delivery, downloaded })
-}
-
-/// How `d` reads in messages.
-pub(super) fn delivery_name(d: Delivery) -> &'static str {
-    match d {
-        Delivery::Multicast => "multicast",
-        Delivery::Unicast => "unicast HTTP",
-    }
 }
 
 /// RAM or the target, from what `/proc/meminfo` and `df` say now.

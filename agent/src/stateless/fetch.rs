@@ -16,7 +16,7 @@ use receiver::fetch::FetchConfig;
 use receiver::fetch_mirrors::Assignment;
 
 use crate::error::AgentError;
-use crate::delivery::{self, Reporting};
+use crate::delivery;
 use crate::report::Reporter;
 
 /// Why the image could not be had.
@@ -86,9 +86,7 @@ pub fn download(reporter: &Reporter, grant: &StatelessBoot, target_file: &Path, 
         Delivery::Multicast => say(&format!("loading {}@{} ({blocks} blocks) by multicast in session {session}, HTTP from {server} for what it misses", image.image, image.version)),
         Delivery::Unicast => say(&format!("loading {}@{} ({blocks} blocks) from {server}, then {} other server(s) if it fails", image.image, image.version, grant.servers.len() - 1 - skipped)),
     }
-    let mut progress = Reporting::new(reporter);
-    let downloaded = route.download(http, target_file, journal, |p| progress.update(p))?;
-    progress.finish(&downloaded);
+    let downloaded = route.download(reporter, http, target_file, journal)?;
     for f in &downloaded.http.failovers {
         say(&format!("left server {} after {} verified blocks: {}", f.server, f.delivered, f.error));
     }

@@ -17,7 +17,7 @@ use crate::mac::Mac;
 use crate::store::agent_status::{AgentReport, AgentStatus};
 use crate::node::{ImageRef, NextBoot, Node};
 use crate::transfer::gather::GatherError;
-use crate::transfer::{Delivery, ReceiverState, SessionId, SessionKey, SessionState, TransferGrant};
+use crate::transfer::{Delivery, ReceiverState, SessionId, SessionKey, TransferGrant};
 
 /// What the agent needs to do its job.
 #[derive(Debug, Serialize, Deserialize)]
@@ -180,14 +180,7 @@ pub async fn report(State(st): State<Arc<AppState>>, Path(name): Path<String>, N
             (st.store.node(&name)?, ReceiverState::Failed { reason })
         }
     };
-    let status = {
-        let mut g = lock(&st.gatherer);
-        let _ = g.update_receiver(r.session, &name, state);
-        g.session_status(r.session).filter(|s| s.state != SessionState::Gathering)
-    };
-    if let Some(status) = status {
-        st.store.record_session(&status)?;
-    }
+    st.receiver_ended(r.session, &name, state)?;
     Ok(Json(node))
 }
 

@@ -13,8 +13,8 @@ use crate::selection::ServerPool;
 use crate::stateless::ServerPatch;
 use crate::store::Store;
 use crate::sync::lock;
-use crate::transfer::Delivery;
 use crate::transfer::gather::{Gatherer, Launch};
+use crate::transfer::{Delivery, ReceiverState, SessionId, SessionState};
 use crate::transfer::launcher::{EventSink, LaunchPlan, PlannedReceiver, TransferLauncher};
 
 /// Shared server state.
@@ -48,6 +48,22 @@ impl AppState {
         let generation = self.store.token_generation(node).map_err(|_| ApiError::Unauthorized)?;
         let now = crate::store::now_unix_s();
         if self.auth.is_node(node, generation, token) || super::stateless_boot::is_credential(&self.auth, node, generation, token, now) { Ok(()) } else { Err(ApiError::Unauthorized) }
+    }
+
+    /// Sets what a node's agent says of itself in `session` (its end: done or failed) and records
+    /// where the session stands once its window has closed, as its sender's events do: a unicast
+    /// session has no sender, and ends with its last receiver.
+    pub fn receiver_ended(&self, session: SessionId, node: &str, state: ReceiverState) -> Result<(), ApiError> {
+        let status = {
+            let mut g = lock(&self.gatherer);
+            // A node the session does not list (a stray report) changes nothing in it.
+            let _ = g.update_receiver(session, node, state);
+            g.session_status(session).filter(|s| s.state != SessionState::Gathering)
+        };
+        if let Some(status) = status {
+            self.store.record_session(&status)?;
+        }
+        Ok(())
     }
 
     /// Reloads the server pool from the store after a server changed.

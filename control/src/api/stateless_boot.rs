@@ -24,7 +24,7 @@ use crate::image::ImageVersion;
 use crate::node::{NextBoot, Node};
 use crate::store::now_unix_s;
 use crate::sync::lock;
-use crate::transfer::{ReceiverState, SessionState};
+use crate::transfer::ReceiverState;
 
 /// How long a boot credential lasts: the download of the largest image on a slow link and the config
 /// plugins fit; a boot that takes longer reboots and gets a fresh token from its boot script.
@@ -94,33 +94,39 @@ impl Exchanges {
 /// except that a reply lost on the way is given again (see [`Exchanges`]).
 pub async fn exchange(State(st): State<Arc<AppState>>, Path(name): Path<String>, NodeToken(t): NodeToken) -> Result<Json<StatelessBoot>, ApiError> {
     let generation = st.store.token_generation(&name).map_err(|_| ApiError::Unauthorized)?;
-    if !st.auth.is_node(&name, generation, &t) {
+    // The generation and expiry of the credential to hand out, with the node and its image.
+    let (credential_generation, expires_unix_s, node, image) = if st.auth.is_node(&name, generation, &t) {
+        let node = st.store.node(&name)?;
+        if node.next_boot != NextBoot::Stateless {
+            return Err(ApiError::Conflict(format!("node {name} is not set to boot stateless")));
+        }
+        let image = assigned_image(&st, &node)?;
+        if !st.store.revoke_token_generation(&name, generation)? {
+            // Another exchange of the same token won the race.
+            return Err(ApiError::Unauthorized);
+        }
+        let expires_unix_s = now_unix_s() + BOOT_CREDENTIAL_TTL.as_secs();
+        lock(&st.exchanges).record(&name, generation + 1, expires_unix_s, Instant::now());
+        tracing::info!(node = %name, image = %image.image, version = image.version, "stateless boot: token exchanged and revoked");
+        (generation + 1, expires_unix_s, node, image)
+    } else {
         // The token exchanged last, asking again for a reply it did not get.
         let previous = generation.checked_sub(1).filter(|&g| st.auth.is_node(&name, g, &t));
         let expires_unix_s = previous.and_then(|_| lock(&st.exchanges).replay(&name, generation, Instant::now())).ok_or(ApiError::Unauthorized)?;
         let node = st.store.node(&name)?;
-        let image_ref = node.image.as_ref().ok_or_else(|| ApiError::Conflict(format!("node {name} has no image assigned")))?;
-        let image = st.store.resolve(image_ref)?;
-        let servers = super::mirrors::servers_for(&st, &name)?;
+        let image = assigned_image(&st, &node)?;
         tracing::info!(node = %name, "stateless boot: exchange reply given again");
-        return Ok(Json(StatelessBoot { credential: credential(&st.auth, &name, generation, expires_unix_s), expires_unix_s, node, image, servers }));
-    }
-    let node = st.store.node(&name)?;
-    if node.next_boot != NextBoot::Stateless {
-        return Err(ApiError::Conflict(format!("node {name} is not set to boot stateless")));
-    }
-    let image_ref = node.image.as_ref().ok_or_else(|| ApiError::Conflict(format!("node {name} has no image assigned")))?;
-    let image = st.store.resolve(image_ref)?;
-    if !st.store.revoke_token_generation(&name, generation)? {
-        // Another exchange of the same token won the race.
-        return Err(ApiError::Unauthorized);
-    }
-    let expires_unix_s = now_unix_s() + BOOT_CREDENTIAL_TTL.as_secs();
-    let credential = credential(&st.auth, &name, generation + 1, expires_unix_s);
-    lock(&st.exchanges).record(&name, generation + 1, expires_unix_s, Instant::now());
+        (generation, expires_unix_s, node, image)
+    };
     let servers = super::mirrors::servers_for(&st, &name)?;
-    tracing::info!(node = %name, image = %image.image, version = image.version, "stateless boot: token exchanged and revoked");
+    let credential = credential(&st.auth, &name, credential_generation, expires_unix_s);
     Ok(Json(StatelessBoot { credential, expires_unix_s, node, image, servers }))
+}
+
+/// The image version assigned to `node`.
+fn assigned_image(st: &AppState, node: &Node) -> Result<ImageVersion, ApiError> {
+    let image_ref = node.image.as_ref().ok_or_else(|| ApiError::Conflict(format!("node {} has no image assigned", node.name)))?;
+    Ok(st.store.resolve(image_ref)?)
 }
 
 /// `POST /api/v1/agent/nodes/{name}/stateless/finish`: the agent is about to switch_root; its
@@ -133,13 +139,9 @@ pub async fn finish(State(st): State<Arc<AppState>>, Path(name): Path<String>, N
     st.store.revoke_token_generation(&name, generation)?;
     // The node has its image: done in the session it registered in (a unicast session has no
     // sender to say so, and ends with its last receiver).
-    let status = {
-        let mut g = lock(&st.gatherer);
-        let ended = g.session_of(&name).filter(|&id| g.update_receiver(id, &name, ReceiverState::Done).is_ok());
-        ended.and_then(|id| g.session_status(id)).filter(|s| !matches!(s.state, SessionState::Gathering | SessionState::Running))
-    };
-    if let Some(status) = status {
-        st.store.record_session(&status)?;
+    let session = lock(&st.gatherer).session_of(&name);
+    if let Some(session) = session {
+        st.receiver_ended(session, &name, ReceiverState::Done)?;
     }
     tracing::info!(node = %name, "stateless boot: switching root, boot credential ended");
     Ok(StatusCode::NO_CONTENT)

@@ -142,10 +142,17 @@ impl TransferLauncher for MulticastLauncher {
         let started = Instant::now();
         let deadline = started + self.config.session_timeout;
         let (stopping, first_join_timeout) = (self.stopping.clone(), self.config.first_join_timeout);
+        // Whether any node has joined: once every one that did was dropped, the session ends for a
+        // different reason than a window nobody came to.
+        let mut anyone_joined = false;
         let mut stop = move |session: &sender::SenderSession| {
+            let empty = session.receivers().next().is_none();
+            anyone_joined |= !empty;
             if stopping.load(Ordering::Relaxed) {
                 Some(SHUTDOWN_REASON.to_string())
-            } else if session.receivers().next().is_none() && started.elapsed() >= first_join_timeout {
+            } else if empty && anyone_joined {
+                Some("every node that joined fell silent and was dropped".to_string())
+            } else if empty && started.elapsed() >= first_join_timeout {
                 Some(format!("no node joined within {} s", first_join_timeout.as_secs_f64()))
             } else {
                 None
