@@ -6,11 +6,14 @@
 //! span, and how much later than the fastest one the latest progress packet arrived (a queue
 //! standing on the path). A receiver is *congested* when that queue is longer than
 //! [`RateConfig::queue_threshold`], when it lost more than its usual loss plus
-//! [`RateConfig::loss_threshold`]: symbols dropped at its full window of blocks count as lost,
+//! [`RateConfig::loss_threshold`] and plus that loss's own spread over the span: symbols dropped at its full window of blocks count as lost,
 //! and so do those its socket dropped because it fell behind. Random loss on a healthy link
 //! stays at its usual level whatever the rate; overload grows the queue, then the loss. How
 //! full a receiver's window of blocks is, is no signal by itself: blocks wait there for repair
 //! at any rate (netsim, 1 Gbit/s links: half-full windows cut the rate to its floor).
+//!
+//! A span counts only if we were sending at our rate through it, timed by when its marks went
+//! out ([`sends`]): the receiver's own time for it is stretched by any queue.
 //!
 //! While a queue stands before the bottleneck, what reaches the receiver arrives at the
 //! bottleneck's rate, whatever ours: so on congestion the rate drops straight to
