@@ -13,7 +13,7 @@
 //! at any rate (netsim, 1 Gbit/s links: half-full windows cut the rate to its floor).
 //!
 //! A span counts only if we were sending at our rate through it, timed by when its marks went
-//! out ([`sends`]): the receiver's own time for it is stretched by any queue.
+//! out (the `sends` module): the receiver's own time for it is stretched by any queue.
 //!
 //! While a queue stands before the bottleneck, what reaches the receiver arrives at the
 //! bottleneck's rate, whatever ours: so on congestion the rate drops straight to
