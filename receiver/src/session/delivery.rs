@@ -12,12 +12,6 @@
 use fec::wire::Delivery;
 use std::time::Instant;
 
-/// The queue is the least delay of this many latest progress packets (30 ms of them): a standing
-/// queue delays every one, while a receiver short of CPU (the harness: 4 receivers and a sender
-/// on 2 shared cores at load 12) reads a few late now and then, 5–20 ms, which read as a queue
-/// cut the rate of a 300 Mbit/s link to 60–130 Mbit/s.
-const QUEUE_SAMPLES: usize = 3;
-
 /// One progress packet's arrival: when, its mark, and the symbols taken in and dropped by then.
 #[derive(Debug, Clone, Copy)]
 struct Point {
@@ -40,8 +34,8 @@ pub(super) struct DeliveryMeter {
     epoch: Option<Instant>,
     /// The smallest arrival minus sender stamp seen, µs.
     min_offset_us: Option<i64>,
-    /// The latest progress packets' delays above that minimum, µs, the newest last.
-    delays_us: [u32; QUEUE_SAMPLES],
+    /// The latest progress packet's delay above that minimum, µs.
+    queue_us: u32,
     /// Where the span not yet reported starts.
     start: Option<Point>,
     /// The latest progress packet.
@@ -79,8 +73,7 @@ impl DeliveryMeter {
         let offset = local_us.saturating_sub(stamp_us as i64);
         let min = self.min_offset_us.map_or(offset, |min| min.min(offset));
         self.min_offset_us = Some(min);
-        self.delays_us.rotate_left(1);
-        self.delays_us[QUEUE_SAMPLES - 1] = (offset - min).clamp(0, i64::from(u32::MAX)) as u32;
+        self.queue_us = (offset - min).clamp(0, i64::from(u32::MAX)) as u32;
         // A span ends when its last symbol arrived: the sender may have fallen idle before this
         // progress packet (its first pass over), and the idle time is no slowness of the path.
         let data_until = self.last_symbol_at.filter(|_| self.last.is_some_and(|last| last.symbols != self.symbols));
@@ -94,9 +87,9 @@ impl DeliveryMeter {
         self.before_last = self.last.replace(point);
     }
 
-    /// The queue on the path at the latest progress packets, µs (see [`QUEUE_SAMPLES`]).
+    /// The queue on the path at the latest progress packet, µs.
     pub(super) fn queue_us(&self) -> u32 {
-        self.delays_us.iter().copied().min().unwrap_or(0)
+        self.queue_us
     }
 
     /// The span since the last call, up to the latest progress packet, where the next span
@@ -110,7 +103,7 @@ impl DeliveryMeter {
             window_drops: clamp(last.dropped - start.dropped),
             marks: clamp(last.mark - start.mark),
             span_us: clamp(last.at.saturating_duration_since(start.at).as_micros() as u64),
-            queue_us: self.queue_us(),
+            queue_us: self.queue_us,
         }
     }
 }
@@ -140,27 +133,8 @@ mod tests {
         assert_eq!(span.symbols, 1000);
         assert_eq!(span.marks, 1000);
         assert_eq!(span.span_us, 20_000, "1000 symbols over 20 ms: 50 per ms");
-        assert_eq!(span.queue_us, 8_000, "the least of the last three: 8, 9 and 10 ms");
+        assert_eq!(span.queue_us, 10_000);
         assert_eq!(meter.take().marks, 0, "the next span starts where this one ended");
-    }
-
-    /// One progress packet read 15 ms late (the receiver was not scheduled) is no queue; a
-    /// queue that delays every packet shows from the third.
-    #[test]
-    fn a_packet_read_late_is_no_queue_and_a_standing_one_is() {
-        let t0 = Instant::now();
-        let mut meter = DeliveryMeter::default();
-        let mut queues = Vec::new();
-        for i in 0..12u64 {
-            let late_ms = match i {
-                5 => 15,
-                8.. => 8,
-                _ => 0,
-            };
-            meter.on_progress(t0 + Duration::from_millis(10 * i + late_ms), 100 * i, 10_000 * i);
-            queues.push(meter.queue_us());
-        }
-        assert_eq!(queues, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8_000, 8_000]);
     }
 
     #[test]
