@@ -37,7 +37,8 @@ struct Args {
     /// Gbit/s, 4 rx at 0/1/5%). Default: all.
     #[arg(long, value_delimiter = ',', value_parser = parse_suite)]
     suite: Vec<Suite>,
-    /// One custom scenario instead of suites: RECEIVERS,RATE_MBIT(0 = unlimited),LOSS_PERCENT.
+    /// One custom scenario instead of suites: RECEIVERS,RATE_MBIT(0 = unlimited),LOSS_PERCENT, and
+    /// optionally CEILING_MBIT, the rate every tool is told (the over-estimate suite's rows).
     #[arg(long, value_delimiter = ',')]
     custom: Vec<f64>,
     /// Tools to compare. Default: all.
@@ -149,7 +150,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                         failures.push(format!("{e:#}"));
                     }
                 }
-                keep_or_remove_logs(&work, &logs, &format!("{}-{}rx-{}-{run}", tool.name(), spec.receivers, spec.loss), args.keep_logs || result.is_err());
+                keep_or_remove_logs(&work, &logs, &format!("{}-{}rx-{}M-{}-{run}", tool.name(), spec.receivers, spec.rate_bps.unwrap_or(0) / 1_000_000, spec.loss), args.keep_logs || result.is_err());
             }
         }
         for (tool, Samples { seconds, cpu, sender_cpu, failures }) in tools.iter().zip(samples) {
@@ -190,10 +191,12 @@ struct Samples {
 }
 
 fn scenarios(args: &Args) -> anyhow::Result<Vec<TopologySpec>> {
-    if let [receivers, rate_mbit, loss_pct] = args.custom[..] {
+    if let [receivers, rate_mbit, loss_pct, ref ceiling @ ..] = args.custom[..] {
         anyhow::ensure!(receivers >= 1.0 && receivers.fract() == 0.0, "--custom: receivers must be a whole number ≥ 1");
+        anyhow::ensure!(ceiling.len() <= 1, "--custom: RECEIVERS,RATE_MBIT,LOSS_PERCENT[,CEILING_MBIT]");
         let rate_bps = (rate_mbit > 0.0).then_some((rate_mbit * 1e6) as u64);
-        return Ok(vec![TopologySpec { receivers: receivers as usize, rate_bps, loss: loss_pct / 100.0, ceiling_bps: None }]);
+        let ceiling_bps = ceiling.first().map(|mbit| (mbit * 1e6) as u64);
+        return Ok(vec![TopologySpec { receivers: receivers as usize, rate_bps, loss: loss_pct / 100.0, ceiling_bps }]);
     }
     let suites = if args.suite.is_empty() { Suite::ALL.to_vec() } else { args.suite.clone() };
     Ok(suites.into_iter().flat_map(Suite::scenarios).collect())

@@ -490,6 +490,9 @@ impl SenderSession {
         self.next_progress = Some(now + self.config.progress_interval);
         let epoch = *self.epoch.get_or_insert(now);
         let stamp_us = now.saturating_duration_since(epoch).as_micros() as u64;
+        if let Some(rate) = &mut self.rate {
+            rate.on_progress(now, self.schedule.sent());
+        }
         self.group_packet(&Packet::Progress { closed: self.schedule.closed(), sent: self.schedule.sent(), stamp_us })
     }
 
