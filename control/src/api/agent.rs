@@ -123,12 +123,9 @@ pub async fn register(State(st): State<Arc<AppState>>, Path(name): Path<String>,
         (Some(image), NextBoot::Reimage | NextBoot::Stateless) => st.store.resolve(image)?,
         _ => return Err(ApiError::Conflict(format!("node {name} is not set to re-image or boot stateless"))),
     };
-    // A stateless node nobody can join skips the window's wait (a re-image keeps it: its operator
-    // may still be setting the rest of a rack to re-image).
-    let alone = node.next_boot == NextBoot::Stateless && {
-        let default = st.store.resolve(&ImageRef { name: image.image.clone(), version: None }).ok().map(|v| v.version);
-        !super::window_peers::can_gain(&st.store.nodes()?, &name, &image.image, image.version, |r| r.version.or(default))
-    };
+    // The window closes once every node that could join it is in it (see `window_peers`).
+    let default = st.store.resolve(&ImageRef { name: image.image.clone(), version: None }).ok().map(|v| v.version);
+    let company = super::window_peers::company(&st.store.nodes()?, &name, &image.image, image.version, |r| r.version.or(default));
     let session = {
         let mut g = lock(&st.gatherer);
         let registered = match g.register(Instant::now(), &name) {
@@ -140,8 +137,8 @@ pub async fn register(State(st): State<Arc<AppState>>, Path(name): Path<String>,
             other => other,
         }
         .map_err(|e| ApiError::Conflict(e.to_string()))?;
-        if alone && g.close_alone(registered, &name) {
-            tracing::info!(node = %name, session = registered, "no other node can join its window: not waiting for one");
+        if g.close_if_complete(registered, &company) {
+            tracing::info!(node = %name, session = registered, others = company.len(), "every node that could join the window has registered: not waiting it out");
         }
         registered
     };

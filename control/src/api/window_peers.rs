@@ -1,20 +1,24 @@
-//! Whether a stateless node's window can gain a second node. A node alone in its window waits the
-//! whole window (10 s by default) for company before its download starts; when no other node is set
-//! to boot or re-image that version (or every other one is forced to unicast, which never joins a
-//! window), nobody can come, and the wait only delays the boot.
+//! Who could join a window besides the node registering: the window closes as soon as all of them
+//! (not busy elsewhere) have registered, instead of waiting out its whole length (30 s in the VM lab)
+//! for company that is already there or that nobody set to come. An operator re-imaging two nodes
+//! waits for their two agents; a node nobody else is set to share its version with starts at once.
 use crate::node::{ImageRef, NextBoot, Node};
 use crate::transfer::DeliveryChoice;
 
-/// Whether some node other than `me` could join a window for `version` of `image`: set to re-image
-/// or boot stateless, with that version (`resolve` gives the version an image reference stands for
-/// now, `None` when it stands for none), and not forced to unicast.
-pub fn can_gain(nodes: &[Node], me: &str, image: &str, version: u32, resolve: impl Fn(&ImageRef) -> Option<u32>) -> bool {
-    nodes.iter().any(|n| {
-        n.name != me
-            && matches!(n.next_boot, NextBoot::Reimage | NextBoot::Stateless)
-            && n.delivery != Some(DeliveryChoice::Unicast)
-            && n.image.as_ref().is_some_and(|r| r.name == image && resolve(r) == Some(version))
-    })
+/// The nodes other than `me` that could join a window for `version` of `image`: set to re-image or
+/// boot stateless, with that version (`resolve` gives the version an image reference stands for now,
+/// `None` when it stands for none), and not forced to unicast (such a node never joins a window).
+pub fn company(nodes: &[Node], me: &str, image: &str, version: u32, resolve: impl Fn(&ImageRef) -> Option<u32>) -> Vec<String> {
+    nodes
+        .iter()
+        .filter(|n| {
+            n.name != me
+                && matches!(n.next_boot, NextBoot::Reimage | NextBoot::Stateless)
+                && n.delivery != Some(DeliveryChoice::Unicast)
+                && n.image.as_ref().is_some_and(|r| r.name == image && resolve(r) == Some(version))
+        })
+        .map(|n| n.name.clone())
+        .collect()
 }
 
 #[cfg(test)]
@@ -35,7 +39,7 @@ mod tests {
         let alone = |others: Vec<Node>| {
             let mut all = vec![me.clone()];
             all.extend(others);
-            !can_gain(&all, "me", "deb", 2, resolve)
+            company(&all, "me", "deb", 2, resolve).is_empty()
         };
         assert!(alone(vec![]), "the only node set stateless");
         assert!(alone(vec![node("a", Some(("deb", Some(1))), NextBoot::Stateless, None)]), "another version");
@@ -44,5 +48,7 @@ mod tests {
         assert!(alone(vec![node("d", Some(("deb", None)), NextBoot::Reimage, Some(DeliveryChoice::Unicast))]), "forced to unicast");
         assert!(!alone(vec![node("e", Some(("deb", Some(2))), NextBoot::Reimage, None)]), "a re-image of the same version joins the window");
         assert!(!alone(vec![node("f", Some(("deb", None)), NextBoot::Stateless, Some(DeliveryChoice::Multicast))]), "another stateless node of it");
+        let all = vec![me.clone(), node("g", Some(("deb", None)), NextBoot::Reimage, None), node("h", Some(("deb", Some(1))), NextBoot::Reimage, None)];
+        assert_eq!(company(&all, "me", "deb", 2, resolve), ["g"], "only the nodes that could share the version, never me");
     }
 }

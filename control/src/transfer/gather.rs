@@ -138,17 +138,30 @@ impl Gatherer {
         Ok(id)
     }
 
-    /// Closes window `id` now when `node`, registered, is all it holds: the caller found that no
-    /// other node can join it ([`crate::api::window_peers`]), so waiting it out only delays `node`.
-    /// Returns whether it closed.
-    pub fn close_alone(&mut self, id: SessionId, node: &str) -> bool {
-        let alone = self.sessions.get(&id).is_some_and(|s| {
-            s.state == SessionState::Gathering && s.receivers.len() == 1 && s.receivers.get(node) == Some(&ReceiverState::Registered)
+    /// Closes window `id` now when nobody it could still wait for is missing: every node in it has
+    /// registered, and so has every node of `company` (the other nodes set to re-image or boot that
+    /// version, [`crate::api::window_peers::company`]) that is not busy receiving in another running
+    /// session. An operator re-imaging a few nodes then waits for their agents, not out the window,
+    /// which stays the upper bound for nodes that never come. Returns whether it closed.
+    pub fn close_if_complete(&mut self, id: SessionId, company: &[String]) -> bool {
+        let complete = self.sessions.get(&id).is_some_and(|s| {
+            s.state == SessionState::Gathering
+                && !s.receivers.is_empty()
+                && s.receivers.values().all(|r| *r == ReceiverState::Registered)
+                && company.iter().all(|n| s.receivers.contains_key(n) || self.busy_elsewhere(n, id))
         });
-        if alone {
+        if complete {
             self.close(id);
         }
-        alone
+        complete
+    }
+
+    /// Whether `node` is a receiver of a running session other than `id` (it will not come to `id`'s
+    /// window unless its agent restarts, and then it registers anew).
+    fn busy_elsewhere(&self, node: &str, id: SessionId) -> bool {
+        self.node_session.get(node).is_some_and(|&other| {
+            other != id && self.sessions.get(&other).is_some_and(|s| s.state == SessionState::Running && matches!(s.receivers.get(node), Some(r) if !matches!(r, ReceiverState::Failed { .. })))
+        })
     }
 
     /// Takes `node` out of the window it waits in, if any (it is no longer set to re-image).
@@ -589,6 +602,36 @@ mod tests {
         let again = g.register(t0 + Duration::from_secs(11), "u").unwrap();
         assert!(again != own && Some(again) != g.session_of("late"));
         assert_eq!(g.poll_launch().map(|l| l.delivery), Some(Delivery::Unicast));
+    }
+
+    #[test]
+    fn a_window_closes_once_every_node_set_to_that_version_registered() {
+        let mut g = gatherer(100);
+        let t0 = Instant::now();
+        let company = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let id = g.assign("a", key("rocky"), None);
+        g.assign("b", key("rocky"), None);
+        g.register(t0, "a").unwrap();
+        assert!(!g.close_if_complete(id, &company(&["b", "c"])), "b was given the session but has not registered");
+        g.register(t0 + Duration::from_secs(2), "b").unwrap();
+        assert!(!g.close_if_complete(id, &company(&["b", "c"])), "c is set to re-image too and has not booted yet");
+        assert_eq!(g.poll_launch(), None);
+        assert!(g.close_if_complete(id, &company(&["a", "b"])), "everyone who could come is here");
+        assert_eq!(g.poll_launch(), Some(Launch { id, key: key("rocky"), receivers: vec!["a".into(), "b".into()], delivery: Delivery::Multicast }));
+        assert!(!g.close_if_complete(id, &[]), "a closed window stays closed");
+
+        // A node already receiving in a running session is not waited for; one alone closes at once.
+        let next = g.assign("c", key("rocky"), None);
+        g.register(t0, "c").unwrap();
+        assert!(g.close_if_complete(next, &company(&["a", "b"])), "a and b are busy in the first session");
+        assert_eq!(g.poll_launch().map(|l| (l.id, l.delivery)), Some((next, Delivery::Unicast)));
+
+        // Nodes that never come: the window's deadline is still the upper bound.
+        let late = g.assign("d", key("rocky"), None);
+        g.register(t0, "d").unwrap();
+        assert!(!g.close_if_complete(late, &company(&["e"])));
+        g.handle_timeout(t0 + Duration::from_secs(10));
+        assert_eq!(g.poll_launch().map(|l| (l.id, l.receivers)), Some((late, vec!["d".to_string()])));
     }
 
     #[test]

@@ -112,8 +112,11 @@ fn the_server_default_applies_to_reimages_that_choose_none() {
     let token = reimaging(&ts, 0, None);
     assert_eq!(agent(&ts, 0, &token, "POST", "register", None)["delivery"], "unicast", "no window: unicast at once");
     let token = reimaging(&ts, 1, Some(json!({ "delivery": "auto" })));
-    assert_eq!(agent(&ts, 1, &token, "POST", "register", None)["delivery"], "multicast", "auto waits for its window");
+    let late = reimaging(&ts, 2, Some(json!({ "delivery": "auto" })));
+    assert_eq!(agent(&ts, 1, &token, "POST", "register", None)["delivery"], "multicast", "auto waits for its window while n2 may still come");
     ts.close_windows();
     assert_eq!(agent(&ts, 1, &token, "GET", "config", None)["delivery"], "unicast", "alone when its window closed");
+    // n1 and n0 are busy in sessions of their own: nobody else can come, so n2 does not wait.
+    assert_eq!(agent(&ts, 2, &late, "POST", "register", None)["delivery"], "unicast", "no one left to wait for");
     assert!(ts.launches().is_empty());
 }

@@ -88,12 +88,13 @@ fn nodes_of_one_image_are_gathered_into_one_session() {
     ts.publish("rocky");
     ts.publish("alma");
     let mut tokens = Vec::new();
-    for i in 0..4 {
+    // n4 (alma) is set to re-image and booted but never registers: alma's window waits for it.
+    for i in 0..5 {
         let image = if i < 3 { "rocky" } else { "alma" };
         ts.add_node(json!({ "name": format!("n{i}"), "macs": [mac(i)], "image": { "name": image }, "layout": "l", "next_boot": "reimage" }));
         tokens.push(kernel_arg(&ts.boot(&mac(i)), "fountain.token").unwrap());
     }
-    for (i, token) in tokens.iter().enumerate() {
+    for (i, token) in tokens.iter().enumerate().take(4) {
         ts.request("POST", &format!("/api/v1/agent/nodes/n{i}/register"), Some(token), Body::None).expect(200);
     }
     let launches = ts.launches();
