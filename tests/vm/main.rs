@@ -6,4 +6,5 @@ mod image_boot;
 mod install;
 mod layout;
 mod stateless;
+mod unicast;
 mod util;

@@ -1,9 +1,11 @@
 //! Shared setup: the skip check, the boot files (built once per content), one lab per test, one test
-//! at a time.
+//! at a time; and what the install tests share: the Debian image published as `deb`, layouts, reading
+//! the agent's console lines and the phase times it reported.
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
-use vmtest::Lab;
+use vmtest::{Lab, Vm};
 
 /// A test's lab, holding the lock that keeps VM tests from running at once.
 pub struct Setup {
@@ -31,4 +33,41 @@ pub fn blank_disk(lab: &Lab, name: &str, bytes: u64) -> PathBuf {
     let path = lab.dir().join(format!("{name}.img"));
     std::fs::File::create(&path).and_then(|f| f.set_len(bytes)).expect("creating a disk image");
     path
+}
+
+/// Builds (or takes from the cache) the VM tests' Debian image and publishes it in `lab` as `deb`.
+pub fn publish_debian(lab: &Lab) {
+    let artifact = vmtest::debian_image(&PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vmtest")).expect("building the test image").artifact;
+    lab.publish_artifact("deb", &artifact).unwrap();
+}
+
+/// Adds layout `name` from `yaml`.
+pub fn add_layout(lab: &Lab, name: &str, yaml: &str) {
+    let layout = lab.dir().join(format!("{name}.yaml"));
+    std::fs::write(&layout, yaml).unwrap();
+    lab.fountain(&["layout", "add", name, layout.to_str().unwrap()]).unwrap();
+}
+
+/// The block count before `what` in the agent's "image received: ..." line.
+pub fn blocks_from(line: &str, what: &str) -> u32 {
+    let before = line.split(what).next().unwrap_or_default();
+    before.rsplit([' ', '(']).find(|w| !w.is_empty() && *w != "blocks").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no block count{what} in {line:?}"))
+}
+
+/// The phases `node` reported for its last re-image, checked to be all seven, as "name 1.2 s, ...".
+pub fn phase_times(lab: &Lab, node: &str) -> String {
+    let shown = lab.fountain_json(&["node", "show", node]).unwrap();
+    let phases = shown["reimages"][0]["phases"].as_array().cloned().unwrap_or_default();
+    let names: Vec<&str> = phases.iter().filter_map(|p| p["phase"].as_str()).collect();
+    assert_eq!(names, ["agent_boot", "inventory", "layout", "transfer", "unpack", "config", "bootloader"], "{shown}");
+    let times: Vec<String> = phases.iter().map(|p| format!("{} {:.1} s", p["phase"].as_str().unwrap_or("?"), p["millis"].as_f64().unwrap_or(0.0) / 1000.0)).collect();
+    times.join(", ")
+}
+
+/// Waits for the installed system's console line naming image `label` (`deb@1`) and host `host`, and
+/// checks that this boot came from the disk, not through the agent again.
+pub fn wait_installed_banner(vm: &mut Vm, label: &str, host: &str, timeout: Duration) {
+    let line = vm.wait_for(&format!("fountain: {label} on "), timeout).unwrap();
+    assert!(line.trim_end().ends_with(&format!("fountain: {label} on {host}")), "{line}");
+    assert!(!vm.console.text().contains("fountain-agent:"), "the boot ran the agent again instead of the disk");
 }

@@ -14,6 +14,9 @@ use super::{Delivery, DeliveryChoice, EncodedTicket, ReceiverState, SessionId, S
 /// Closed sessions kept for the status API before the oldest are forgotten.
 pub const SESSION_HISTORY_MAX: usize = 256;
 
+/// Why a node's unicast session ended when its agent registered again (a reset mid-transfer).
+pub const RESTARTED: &str = "the node's agent restarted and registered again";
+
 /// Window settings.
 #[derive(Debug, Clone, Copy)]
 pub struct GatherConfig {
@@ -125,7 +128,11 @@ impl Gatherer {
             id
         } else {
             // Registering again after its session started: the agent rebooted, so it needs a new one.
+            // A unicast session has no sender to give up on it: the node's old try ends it.
             let key = session.key.clone();
+            if session.delivery == Some(Delivery::Unicast) {
+                self.update_receiver(id, node, ReceiverState::Failed { reason: RESTARTED.to_string() })?;
+            }
             self.enter_window(node, key)
         };
         let session = self.sessions.get_mut(&id).ok_or(GatherError::UnknownSession(id))?;
@@ -552,6 +559,20 @@ mod tests {
         assert_eq!(g.status()[0].state, SessionState::Running);
         g.update_receiver(id, "a", ReceiverState::Done).unwrap();
         assert_eq!(g.status()[0].state, SessionState::Finished, "no sender ends a unicast session: its last receiver does");
+    }
+
+    #[test]
+    fn a_unicast_node_that_registers_again_ends_its_old_session() {
+        let mut g = gatherer(1);
+        let first = g.assign("a", key("rocky"), None);
+        g.register(Instant::now(), "a").unwrap();
+        g.poll_launch().unwrap();
+        g.update_receiver(first, "a", ReceiverState::Receiving { blocks_done: 5, blocks_total: 10 }).unwrap();
+        let second = g.register(Instant::now(), "a").unwrap();
+        assert_ne!(second, first, "a reset node gets a new session");
+        assert_eq!(g.session_status(first).unwrap().state, SessionState::Failed { reason: RESTARTED.into() }, "not left running forever");
+        assert_eq!(g.poll_launch().map(|l| (l.id, l.delivery)), Some((second, Delivery::Unicast)));
+        assert_eq!(g.failure("a"), None, "its new session is running");
     }
 
     #[test]

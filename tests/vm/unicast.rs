@@ -1,0 +1,106 @@
+//! One node alone deploys by unicast, and a power cut in the middle of its transfer costs only what
+//! was not yet on its disk: the node, set to re-image with the server's default (auto) delivery, is
+//! the only one set to that version, so its window closes as soon as it registers and it downloads
+//! the image over HTTP ranges from the control plane. When at least half the blocks are in, qemu is
+//! killed (a power cut: nothing is flushed or shut down) and started again on the same disk. The
+//! second boot finds its layout already on the disk (nothing is reformatted), resumes from the
+//! journal beside the partial image, fetches only the rest, installs, reboots and comes up from its
+//! disk naming the image and version.
+//!
+//! The VM has 1 GiB of memory so the image (~240 MiB) goes to the scratch folder on the target, not
+//! to RAM: the agent keeps 768 MiB free besides an image in RAM, and RAM would not survive the cut.
+use std::time::{Duration, Instant};
+
+use vmtest::{Vm, VmSpec};
+
+use crate::util::{add_layout, blank_disk, blocks_from, phase_times, publish_debian, setup, wait_installed_banner};
+
+/// One disk, BIOS boot, the root on ext4: the transfer and its resume are what this test is about.
+const SINGLE: &str = "bootloader: bios
+disks:
+  - id: a
+    match: { serial: 'sys-a' }
+    partitions:
+      - { id: a1, size: 1M, flags: [bios_grub] }
+      - { id: a2, size: rest, fs: ext4, mount: / }
+";
+const NODE: &str = "vm3";
+const MAC: &str = "52:54:00:fd:11:03";
+/// Below the ~1 GiB the image needs in RAM besides its margin: the image goes to the target.
+const MEMORY_MIB: u32 = 1024;
+const DISK_BYTES: u64 = 3 << 30;
+/// PXE, agent boot, layout and the first half of the transfer under TCG on a loaded host.
+const CUT_TIMEOUT: Duration = Duration::from_secs(900);
+/// Boot, resume, unpack, initramfs and grub.
+const INSTALL_TIMEOUT: Duration = Duration::from_secs(1800);
+const REBOOT_TIMEOUT: Duration = Duration::from_secs(300);
+const DISK_BOOT_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// `(done, total)` of an agent's "received DONE of TOTAL blocks" progress line.
+fn progress(line: &str) -> Option<(u32, u32)> {
+    let rest = line.split("fountain-agent: received ").nth(1)?;
+    let mut words = rest.split_whitespace();
+    let done = words.next()?.parse().ok()?;
+    let total = (words.next()? == "of").then(|| words.next()?.parse().ok()).flatten()?;
+    Some((done, total))
+}
+
+#[test]
+fn one_node_alone_deploys_by_unicast_and_resumes_after_a_power_cut() {
+    let Some(s) = setup() else { return };
+    let started = Instant::now();
+    let lab = &s.lab;
+    publish_debian(lab);
+    add_layout(lab, "single", SINGLE);
+    let config = lab.dir().join(format!("{NODE}.yaml"));
+    std::fs::write(&config, format!("hostname: {NODE}-installed\nkernel_args: [console=ttyS0, no_timer_check]\n")).unwrap();
+    lab.fountain(&["node", "add", NODE, "--mac", MAC, "--image", "deb", "--layout", "single", "--config", config.to_str().unwrap()]).unwrap();
+    lab.fountain(&["node", "reimage", NODE]).unwrap();
+    let disks = vec![(blank_disk(lab, &format!("{NODE}-sys-a"), DISK_BYTES), "sys-a".to_string())];
+    let spec = |boot: &str| VmSpec { name: format!("{NODE}-{boot}"), mac: MAC.into(), disks: disks.clone(), memory_mib: MEMORY_MIB };
+
+    let mut vm = Vm::start(lab, &spec("agent")).unwrap();
+    let receiving = vm.wait_for("fountain-agent: receiving deb@1", CUT_TIMEOUT).unwrap();
+    assert!(receiving.contains(" by unicast ") && receiving.trim_end().ends_with("into a scratch folder on the target"), "{receiving}");
+    // The VM test's own wait: lines are whole, and the transfer must not have ended yet.
+    let (cut_at, total) = vm
+        .console
+        .wait_until(0, "the transfer half done", CUT_TIMEOUT, &mut || Ok(()), |text| {
+            let whole = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
+            whole.lines().filter_map(progress).find(|&(done, total)| 2 * done >= total)
+        })
+        .unwrap();
+    assert!(cut_at < total, "the transfer ended before the test could cut the power ({cut_at} of {total} blocks)");
+    drop(vm);
+    let cut = started.elapsed();
+
+    let mut vm = Vm::start(lab, &spec("resumed")).unwrap();
+    let layout = vm.wait_for("fountain-agent: layout single ", INSTALL_TIMEOUT).unwrap();
+    assert!(layout.contains(" converged"), "the second boot changed the disk it was resuming on: {layout}");
+    let receiving = vm.wait_for("fountain-agent: receiving deb@1", INSTALL_TIMEOUT).unwrap();
+    assert!(receiving.contains(" by unicast ") && receiving.trim_end().ends_with("into a scratch folder on the target"), "{receiving}");
+    let received = vm.wait_for("fountain-agent: image received: ", INSTALL_TIMEOUT).unwrap();
+    let (journal, http) = (blocks_from(&received, " from the journal"), blocks_from(&received, " over HTTP"));
+    assert!(journal > 0 && journal + http == total, "resumed {journal} blocks and fetched {http} of {total}: {received}");
+    vm.wait_for("fountain-agent: installed deb@1; rebooting from disk", INSTALL_TIMEOUT).unwrap();
+    let installed = started.elapsed();
+    vm.wait_exit(REBOOT_TIMEOUT).unwrap();
+
+    let shown = lab.fountain_json(&["node", "show", NODE]).unwrap();
+    assert_eq!(shown["node"]["next_boot"], "local", "{shown}");
+    assert_eq!((shown["node"]["installed"]["image"].as_str(), shown["node"]["installed"]["version"].as_u64()), (Some("deb"), Some(1)), "{shown}");
+    let phases = phase_times(lab, NODE);
+    // Two sessions, both unicast: the cut one ended by the node registering again, then the one that
+    // finished.
+    let transfers = lab.fountain_json(&["image", "transfers"]).unwrap();
+    let sessions = transfers.as_array().unwrap();
+    let states: Vec<(&str, &str, &str)> =
+        sessions.iter().map(|t| (t["delivery"].as_str().unwrap_or("?"), t["state"]["state"].as_str().unwrap_or("?"), t["receivers"][NODE]["state"].as_str().unwrap_or("?"))).collect();
+    assert_eq!(states, [("unicast", "failed", "failed"), ("unicast", "finished", "done")], "{transfers}");
+
+    let mut vm = Vm::start(lab, &spec("disk")).unwrap();
+    wait_installed_banner(&mut vm, "deb@1", &format!("{NODE}-installed"), DISK_BOOT_TIMEOUT);
+    eprintln!("vm test unicast: cut at {cut_at} of {total} blocks ({:.1} s); after the cut {journal} from the journal, {http} over HTTP", cut.as_secs_f64());
+    eprintln!("vm test unicast: phases {NODE}: {phases}");
+    eprintln!("vm test unicast: {:.1} s wall (installed {:.1} s, booted from disk {:.1} s)", started.elapsed().as_secs_f64(), installed.as_secs_f64(), (started.elapsed() - installed).as_secs_f64());
+}
