@@ -20,15 +20,6 @@ use vmtest::{Lab, Vm, VmSpec};
 
 /// Image name in the lab.
 const IMAGE: &str = "demo";
-/// One system disk per node, BIOS boot.
-const LAYOUT: &str = "bootloader: bios
-disks:
-  - id: a
-    match: { serial: 'sys-a' }
-    partitions:
-      - { id: a1, size: 1M, flags: [bios_grub] }
-      - { id: a2, size: rest, fs: ext4, mount: / }
-";
 const DISK_BYTES: u64 = 4 << 30;
 const MEMORY_MIB: u32 = 1536;
 /// A whole deploy under TCG on a loaded 2-core machine: boot, layout, transfer, unpack, initramfs, grub.
@@ -115,7 +106,7 @@ fn deploy(fountain: &Path, boot: &Path, artifact: &Path, scenario: Scenario) -> 
     lab.publish_artifact(IMAGE, artifact)?;
     let artifact_bytes = std::fs::metadata(artifact)?.len();
     let layout = lab.dir().join("layout.yaml");
-    std::fs::write(&layout, LAYOUT)?;
+    std::fs::write(&layout, vmtest::layouts::SINGLE_DISK)?;
     lab.fountain(&["layout", "add", "single", path_str(&layout)?])?;
 
     let names: Vec<String> = (0..scenario.nodes()).map(|i| format!("{}{i}", scenario.name())).collect();

@@ -1,8 +1,9 @@
 //! One node alone deploys by unicast, and a power cut in the middle of its transfer costs only what
 //! was not yet on its disk: the node, set to re-image with the server's default (auto) delivery, is
 //! the only one set to that version, so its window closes as soon as it registers and it downloads
-//! the image over HTTP ranges from the control plane. When at least half the blocks are in, qemu is
-//! killed (a power cut: nothing is flushed or shut down) and started again on the same disk. The
+//! the image over HTTP ranges from the control plane. When 60% of the blocks are in, qemu is killed (a
+//! power cut: nothing is flushed or shut down; the agent has fsynced the image and its journal once a
+//! second) and started again on the same disk. The
 //! second boot finds its layout already on the disk (nothing is reformatted), resumes from the
 //! journal beside the partial image, fetches only the rest, installs, reboots and comes up from its
 //! disk naming the image and version.
@@ -15,15 +16,6 @@ use vmtest::{Vm, VmSpec};
 
 use crate::util::{add_layout, blank_disk, blocks_from, phase_times, publish_debian, setup, wait_installed_banner};
 
-/// One disk, BIOS boot, the root on ext4: the transfer and its resume are what this test is about.
-const SINGLE: &str = "bootloader: bios
-disks:
-  - id: a
-    match: { serial: 'sys-a' }
-    partitions:
-      - { id: a1, size: 1M, flags: [bios_grub] }
-      - { id: a2, size: rest, fs: ext4, mount: / }
-";
 const NODE: &str = "vm3";
 const MAC: &str = "52:54:00:fd:11:03";
 /// Below the ~1 GiB the image needs in RAM besides its margin: the image goes to the target.
@@ -51,7 +43,7 @@ fn one_node_alone_deploys_by_unicast_and_resumes_after_a_power_cut() {
     let started = Instant::now();
     let lab = &s.lab;
     publish_debian(lab);
-    add_layout(lab, "single", SINGLE);
+    add_layout(lab, "single", vmtest::layouts::SINGLE_DISK);
     let config = lab.dir().join(format!("{NODE}.yaml"));
     std::fs::write(&config, format!("hostname: {NODE}-installed\nkernel_args: [console=ttyS0, no_timer_check]\n")).unwrap();
     lab.fountain(&["node", "add", NODE, "--mac", MAC, "--image", "deb", "--layout", "single", "--config", config.to_str().unwrap()]).unwrap();
@@ -65,9 +57,9 @@ fn one_node_alone_deploys_by_unicast_and_resumes_after_a_power_cut() {
     // The VM test's own wait: lines are whole, and the transfer must not have ended yet.
     let (cut_at, total) = vm
         .console
-        .wait_until(0, "the transfer half done", CUT_TIMEOUT, &mut || Ok(()), |text| {
+        .wait_until(0, "60% of the blocks received", CUT_TIMEOUT, &mut || Ok(()), |text| {
             let whole = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
-            whole.lines().filter_map(progress).find(|&(done, total)| 2 * done >= total)
+            whole.lines().filter_map(progress).find(|&(done, total)| 10 * done >= 6 * total)
         })
         .unwrap();
     assert!(cut_at < total, "the transfer ended before the test could cut the power ({cut_at} of {total} blocks)");

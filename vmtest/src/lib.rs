@@ -11,6 +11,7 @@ mod bootcache;
 mod console;
 mod image;
 mod lab;
+pub mod layouts;
 mod netns;
 pub mod nfs;
 mod process;

@@ -7,6 +7,7 @@
 //! change (no layout, a layout that does not fit) is not. Then the agent waits for the operator:
 //! it polls the node's config and reboots once its next boot is no longer a re-image or its
 //! assignment (image, layout, config) changed, so the fix takes effect in a fresh boot.
+mod checkpoint;
 mod chroot;
 pub mod place;
 mod receive;

@@ -13,6 +13,7 @@ use receiver::fetch::FetchConfig;
 
 use super::InstallError;
 use crate::error::AgentError;
+use super::checkpoint::{self, Checkpoint};
 use super::place::{self, IMAGE_FILE, Place};
 use crate::report::Reporter;
 use crate::run::say;
@@ -44,9 +45,6 @@ pub fn receive(reporter: &Reporter, node: &str, token: &Secret, image: &ImageVer
     let place = where_to(layout.object_size(), target)?;
     let dir = place.dir(target);
     std::fs::create_dir_all(&dir).map_err(|e| InstallError::io(format!("creating {}", dir.display()), e))?;
-    if place == Place::Target {
-        write_back_soon(Path::new(PROC_VM));
-    }
     let artifact = dir.join(IMAGE_FILE);
     let journal = journal_path(&artifact);
     let route = route(reporter, &registered)?;
@@ -60,26 +58,11 @@ pub fn receive(reporter: &Reporter, node: &str, token: &Secret, image: &ImageVer
         delivery,
         if place == Place::Ram { "RAM" } else { "a scratch folder on the target" }
     ));
+    // RAM does not outlive a reset; a copy on the target should, as far as it got.
+    let checkpoint = (place == Place::Target).then(|| Checkpoint::start(vec![artifact.clone(), journal.clone()], checkpoint::EVERY));
     let downloaded = route.download(reporter, http, &artifact, &journal)?;
+    drop(checkpoint);
     Ok(Received { artifact, place, session, delivery, downloaded })
-}
-
-/// The kernel's writeback settings.
-const PROC_VM: &str = "/proc/sys/vm";
-/// Age (centiseconds) after which dirty pages are written back, and how often the flusher looks.
-const WRITE_BACK_CENTISECS: &str = "100";
-
-/// Makes the kernel write received blocks (and the journal naming them) to the target within about
-/// two seconds instead of its default 30-35: the journal is only a hint (every listed block is read
-/// back and checked on resume, so nothing unwritten is ever trusted), and what a reset loses is
-/// whatever the page cache still held. The setting lives and dies with the agent's initramfs; the
-/// installed system boots with its own defaults. A failure only costs more re-fetching after a reset.
-fn write_back_soon(proc_vm: &Path) {
-    for knob in ["dirty_expire_centisecs", "dirty_writeback_centisecs"] {
-        if let Err(e) = std::fs::write(proc_vm.join(knob), WRITE_BACK_CENTISECS) {
-            say(&format!("note: could not set vm.{knob} ({e}); a reset may lose more of the transfer"));
-        }
-    }
 }
 
 /// RAM or the target, from what `/proc/meminfo` and `df` say now.
@@ -88,22 +71,4 @@ fn where_to(image_bytes: u64, target: &Path) -> Result<Place, InstallError> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let df = std::process::Command::new("df").arg("-Pk").arg(target).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
     Ok(place::choose(image_bytes, place::mem_available(&meminfo), place::df_available(&df), journal_on_target)?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn write_back_soon_sets_both_knobs() {
-        let dir = tempfile::tempdir().unwrap();
-        for knob in ["dirty_expire_centisecs", "dirty_writeback_centisecs"] {
-            std::fs::write(dir.path().join(knob), "3000").unwrap();
-        }
-        write_back_soon(dir.path());
-        for knob in ["dirty_expire_centisecs", "dirty_writeback_centisecs"] {
-            assert_eq!(std::fs::read_to_string(dir.path().join(knob)).unwrap(), WRITE_BACK_CENTISECS);
-        }
-        write_back_soon(&dir.path().join("absent"));
-    }
 }

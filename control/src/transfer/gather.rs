@@ -113,7 +113,10 @@ impl Gatherer {
         if let Some(&id) = self.node_session.get(node) {
             match self.sessions.get(&id) {
                 Some(s) if s.key == key && s.state == SessionState::Gathering && s.solo == solo => return id,
-                _ => self.leave_gathering(node, id),
+                _ => {
+                    self.leave_gathering(node, id);
+                    self.abandon_unicast(node, id);
+                }
             }
         }
         self.enter_window(node, key)
@@ -128,11 +131,8 @@ impl Gatherer {
             id
         } else {
             // Registering again after its session started: the agent rebooted, so it needs a new one.
-            // A unicast session has no sender to give up on it: the node's old try ends it.
             let key = session.key.clone();
-            if session.delivery == Some(Delivery::Unicast) {
-                self.update_receiver(id, node, ReceiverState::Failed { reason: RESTARTED.to_string() })?;
-            }
+            self.abandon_unicast(node, id);
             self.enter_window(node, key)
         };
         let session = self.sessions.get_mut(&id).ok_or(GatherError::UnknownSession(id))?;
@@ -342,6 +342,15 @@ impl Gatherer {
             s.receivers.insert(node.to_string(), state);
         }
         self.node_session.insert(node.to_string(), id);
+    }
+
+    /// Ends `node`'s part in running unicast session `id` (its agent restarted and is given a new
+    /// session): a unicast session has no sender to give up on it, and would otherwise stay running.
+    fn abandon_unicast(&mut self, node: &str, id: SessionId) {
+        let running_unicast = self.sessions.get(&id).is_some_and(|s| s.state == SessionState::Running && s.delivery == Some(Delivery::Unicast));
+        if running_unicast && self.sessions[&id].receivers.get(node).is_some_and(|r| !matches!(r, ReceiverState::Done | ReceiverState::Failed { .. })) {
+            let _ = self.update_receiver(id, node, ReceiverState::Failed { reason: RESTARTED.to_string() });
+        }
     }
 
     fn leave_gathering(&mut self, node: &str, id: SessionId) {
@@ -573,6 +582,15 @@ mod tests {
         assert_eq!(g.session_status(first).unwrap().state, SessionState::Failed { reason: RESTARTED.into() }, "not left running forever");
         assert_eq!(g.poll_launch().map(|l| (l.id, l.delivery)), Some((second, Delivery::Unicast)));
         assert_eq!(g.failure("a"), None, "its new session is running");
+
+        // The usual order after a reset: the boot script assigns the node again before it registers.
+        g.update_receiver(second, "a", ReceiverState::Receiving { blocks_done: 7, blocks_total: 10 }).unwrap();
+        let third = g.assign("a", key("rocky"), None);
+        assert_ne!(third, second);
+        assert_eq!(g.session_status(second).unwrap().state, SessionState::Failed { reason: RESTARTED.into() });
+        g.register(Instant::now(), "a").unwrap();
+        g.update_receiver(third, "a", ReceiverState::Done).unwrap();
+        assert_eq!(g.session_status(third).unwrap().state, SessionState::Finished);
     }
 
     #[test]
