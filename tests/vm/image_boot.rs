@@ -81,7 +81,7 @@ fn boot(lab: &vmtest::Lab, name: &str, mac: &str, disk: &WrittenDisk) -> Vm {
     let line = vm.wait_for(MULTI_USER, BOOT_TIMEOUT).expect("booting to multi-user");
     println!("{name}: {}", line.trim());
     // getty flushes what was typed before it started: type only once the shell prompts.
-    vm.wait_for(PROMPT, SHELL_TIMEOUT).expect("the console's root shell");
+    vm.wait_for_prompt(PROMPT, SHELL_TIMEOUT).expect("the console's root shell");
     vm
 }
 

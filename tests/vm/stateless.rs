@@ -33,7 +33,7 @@ files:
 fn boot(lab: &Lab, name: &str) -> (Vm, String) {
     let mut vm = Vm::start(lab, &VmSpec { name: name.into(), mac: MAC.into(), disks: Vec::new(), memory_mib: MEMORY_MIB }).unwrap();
     let banner = vm.wait_for(&format!("fountain: node {NODE} running {IMAGE}@1 stateless"), BOOT_TIMEOUT).unwrap();
-    vm.wait_for("root@sl1", BOOT_TIMEOUT).unwrap();
+    vm.wait_for_prompt("root@sl1:~# ", BOOT_TIMEOUT).unwrap();
     (vm, banner)
 }
 

@@ -107,6 +107,15 @@ impl Vm {
         })
     }
 
+    /// Waits for a shell prompt containing `needle`. A prompt is the one thing on a console that no
+    /// newline ends, so unlike [`Vm::wait_for`] the line still being written counts.
+    pub fn wait_for_prompt(&mut self, needle: &str, timeout: Duration) -> anyhow::Result<()> {
+        let guard = &mut self.guard;
+        self.console.wait_until(0, &format!("the prompt {needle:?}"), timeout, &mut || guard.check_running(), |text| {
+            text.lines().any(|l| l.contains(needle)).then_some(())
+        })
+    }
+
     /// Runs a shell command on the console (the agent initramfs leaves a shell there).
     pub fn shell(&mut self, command: &str, timeout: Duration) -> anyhow::Result<(i32, String)> {
         let guard = &mut self.guard;

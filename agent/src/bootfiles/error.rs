@@ -8,8 +8,8 @@ pub enum BootFilesError {
     #[error("no usable kernel: {0} (install linux-image-amd64)")]
     NoKernel(String),
     /// `modules.dep` is unreadable or lacks a module the node needs.
-    #[error("kernel modules: {0}")]
-    Modules(String),
+    #[error(transparent)]
+    Modules(#[from] image::initramfs::modules::ModulesError),
     /// A program the initramfs carries is not installed.
     #[error("{program} is not installed (Debian package {package})")]
     MissingProgram {

@@ -7,8 +7,6 @@ mod error;
 pub mod kernel;
 mod libs;
 
-pub use image::initramfs::{cpio, modules};
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,8 +15,8 @@ use std::time::{Duration, Instant};
 pub use error::BootFilesError;
 use error::io;
 
-use cpio::{Archive, Entry};
-use image::initramfs::compress;
+use image::initramfs::cpio::{Archive, Entry};
+use image::initramfs::{compress, modules};
 
 /// Programs the initramfs carries, with the Debian package that provides each (for the error message).
 /// Symlinks (lvm's commands, `mkfs.ext4` → `mke2fs`) are kept as symlinks with their targets.
@@ -62,7 +60,6 @@ const PROGRAM_DIRS: &[&str] = &["usr/sbin", "usr/bin", "sbin", "bin"];
 const ROOT_LINKS: &[&str] = &["bin", "sbin", "lib", "lib64"];
 /// GRUB's platform folders grub-install reads its modules from.
 const GRUB_PLATFORMS: &[&str] = &["usr/lib/grub/i386-pc", "usr/lib/grub/x86_64-efi"];
-use image::initramfs::MODULE_LIST;
 /// Folders the init script and the tools expect.
 const EMPTY_DIRS: &[&str] = &["proc", "sys", "dev", "run", "tmp", "root", "mnt", "target", "etc/mdadm"];
 /// The agent binary's place in the initramfs.
@@ -225,19 +222,11 @@ fn add_modules(archive: &mut Archive, root: &Path, kernel: &kernel::Kernel) -> R
         let p = kernel.modules.join(name);
         std::fs::read_to_string(&p).map_err(io(format!("reading {}", p.display())))
     };
-    let deps = modules::ModuleDeps::parse(&read("modules.dep")?, &read("modules.builtin").unwrap_or_default()).map_err(|e| BootFilesError::Modules(e.0))?;
-    let order = deps.load_order(modules::NODE_MODULES).map_err(|e| BootFilesError::Modules(e.0))?;
-    let dir = archive_path(root, &kernel.modules.join("modules.dep"))?;
-    let dir = dir.trim_end_matches("modules.dep");
-    let mut list = String::new();
-    for rel in &order {
-        let host = kernel.modules.join(rel);
-        let (plain, data) = compress::plain_module(rel, &host)?;
-        let dest = format!("{dir}{plain}");
-        list.push_str(&format!("/{dest}\n"));
-        archive.insert(&dest, Entry::File { data, mode: 0o644 });
-    }
-    archive.insert(MODULE_LIST, Entry::File { data: list.into_bytes(), mode: 0o644 });
+    let deps = modules::ModuleDeps::parse(&read("modules.dep")?, &read("modules.builtin").unwrap_or_default())?;
+    let order = deps.load_order(modules::NODE_MODULES)?;
+    let dep = archive_path(root, &kernel.modules.join("modules.dep"))?;
+    let dir = dep.strip_suffix("/modules.dep").unwrap_or(&dep);
+    image::initramfs::add_modules(archive, &order, dir, |rel| Ok::<_, BootFilesError>(kernel.modules.join(rel)))?;
     Ok(order.len())
 }
 
@@ -304,7 +293,7 @@ mod tests {
         let listing = String::from_utf8(cpio.wait_with_output().unwrap().stdout).unwrap();
         writer.join().unwrap().unwrap();
         let names: std::collections::BTreeSet<&str> = listing.lines().collect();
-        for needed in ["init", "bin", "usr/bin/fountain", "usr/bin/busybox", "usr/sbin/mdadm", "usr/sbin/lvm", "usr/sbin/sgdisk", "usr/sbin/mkfs.xfs", "usr/sbin/grub-install", "etc/lvm/lvm.conf", MODULE_LIST, "etc/fountain/udhcpc.sh", "usr/lib/grub/i386-pc/normal.mod"] {
+        for needed in ["init", "bin", "usr/bin/fountain", "usr/bin/busybox", "usr/sbin/mdadm", "usr/sbin/lvm", "usr/sbin/sgdisk", "usr/sbin/mkfs.xfs", "usr/sbin/grub-install", "etc/lvm/lvm.conf", image::initramfs::MODULE_LIST, "etc/fountain/udhcpc.sh", "usr/lib/grub/i386-pc/normal.mod"] {
             assert!(names.contains(needed), "{needed} missing from the initramfs");
         }
         assert!(names.iter().any(|n| n.contains("libc.so.6")), "glibc missing");

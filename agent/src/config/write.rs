@@ -52,7 +52,8 @@ pub enum WriteError {
 /// (replacing the block an earlier apply left, so re-applying converges). Kernel arguments are not
 /// written here; the bootloader step takes them.
 pub fn apply(root: &Path, rendered: &Rendered) -> Result<(), WriteError> {
-    let root = write_files(root, &rendered.files, &rendered.links)?;
+    let root = root.canonicalize().map_err(io("opening the root", "/"))?;
+    write_files(&root, &rendered.files, &rendered.links)?;
     let fstab_host = rootfs::resolve(&root, Path::new(FSTAB))?;
     let existing = match fs::read_to_string(&fstab_host) {
         Ok(text) => text,
@@ -73,9 +74,10 @@ pub fn apply(root: &Path, rendered: &Rendered) -> Result<(), WriteError> {
 
 /// Writes `files`, then `links`, into the root at `root` with the same checks as [`apply`], and
 /// leaves `/etc/fstab` alone (an [`apply`] without fstab lines would remove the config's block);
-/// returns the root, resolved.
-pub fn write_files(root: &Path, files: &[FileToWrite], links: &[LinkToMake]) -> Result<PathBuf, WriteError> {
+/// returns where each landed on the host, in that order, so a caller can take one away again.
+pub fn write_files(root: &Path, files: &[FileToWrite], links: &[LinkToMake]) -> Result<Vec<PathBuf>, WriteError> {
     let root = root.canonicalize().map_err(io("opening the root", "/"))?;
+    let mut written = Vec::with_capacity(files.len() + links.len());
     for f in files {
         let (dir, name) = place(&root, &f.path, dir_mode(f.mode))?;
         replace(&dir, &name, &f.path, |tmp| {
@@ -85,12 +87,14 @@ pub fn write_files(root: &Path, files: &[FileToWrite], links: &[LinkToMake]) -> 
             file.set_permissions(fs::Permissions::from_mode(f.mode))?;
             file.sync_all()
         })?;
+        written.push(dir.join(name));
     }
     for l in links {
         let (dir, name) = place(&root, &l.path, 0o755)?;
         replace(&dir, &name, &l.path, |tmp| std::os::unix::fs::symlink(&l.target, tmp))?;
+        written.push(dir.join(name));
     }
-    Ok(root)
+    Ok(written)
 }
 
 /// The host directory that will hold `path` (created if missing, with `mode`) and the file name.

@@ -274,20 +274,18 @@ fn build_initramfs(target: &Path, family: image::meta::Family) -> Result<(), Age
     let Some((path, text)) = chroot::host_only_setting(family) else {
         return Ok(chroot::run(target, &chroot::initramfs_command(family))?);
     };
-    write_into(target, vec![config::FileToWrite { path: path.into(), mode: 0o644, contents: text.as_bytes().to_vec() }], Vec::new())?;
+    let written = write_into(target, vec![config::FileToWrite { path: path.into(), mode: 0o644, contents: text.as_bytes().to_vec() }], Vec::new())?;
     let built = chroot::run(target, &chroot::initramfs_command(family));
-    // The file was just written through the resolver, so its parent is a directory inside the root.
-    let file = image::rootfs::resolve(target, Path::new(path).parent().unwrap_or(Path::new("/"))).map(|dir| dir.join(Path::new(path).file_name().unwrap_or_default()));
-    let removed = file.map_err(|e| InstallError::io(format!("finding {path} in the target"), std::io::Error::other(e))).and_then(|f| std::fs::remove_file(&f).map_err(|e| InstallError::io(format!("removing {}", f.display()), e)));
+    let removed = written.iter().try_for_each(|f| std::fs::remove_file(f).map_err(|e| InstallError::io(format!("removing {}", f.display()), e)));
     built?;
     Ok(removed?)
 }
 
-fn write_into(target: &Path, files: Vec<config::FileToWrite>, links: Vec<config::LinkToMake>) -> Result<(), AgentError> {
+/// Writes files and links into the target; returns where they landed on the host.
+fn write_into(target: &Path, files: Vec<config::FileToWrite>, links: Vec<config::LinkToMake>) -> Result<Vec<std::path::PathBuf>, AgentError> {
     // Not `config::apply`: with no fstab lines it would drop the node config's fstab block (the NFS
     // mounts) that `configure` wrote.
-    config::write_files(target, &files, &links).map_err(InstallError::from)?;
-    Ok(())
+    Ok(config::write_files(target, &files, &links).map_err(InstallError::from)?)
 }
 
 /// Unmounts the target, deactivates its volume groups and stops its arrays (so the RAID1 members are

@@ -57,15 +57,16 @@ pub fn grub_default(existing: &str, args: &[String]) -> String {
         settings.push(("GRUB_TERMINAL", "\"serial console\"".into()));
         settings.push(("GRUB_SERIAL_COMMAND", format!("\"serial --unit={unit} --speed={speed}\"")));
     }
+    let keys: Vec<&str> = settings.iter().map(|(key, _)| *key).collect();
+    // Each setting replaces its first line and drops any later one; those the file lacks go last.
+    let mut pending = settings;
     let mut out = String::new();
-    let mut done = vec![false; settings.len()];
     for l in existing.lines() {
-        let key = l.trim_start().split('=').next().unwrap_or_default();
-        match settings.iter().position(|(k, _)| *k == key && l.contains('=')) {
-            Some(i) if done[i] => continue,
-            Some(i) => {
-                out.push_str(&format!("{key}={}\n", settings[i].1));
-                done[i] = true;
+        match l.trim_start().split_once('=').filter(|(key, _)| keys.contains(key)) {
+            Some((key, _)) => {
+                if let Some(i) = pending.iter().position(|(k, _)| *k == key) {
+                    out.push_str(&format!("{key}={}\n", pending.remove(i).1));
+                }
             }
             None => {
                 out.push_str(l);
@@ -73,7 +74,7 @@ pub fn grub_default(existing: &str, args: &[String]) -> String {
             }
         }
     }
-    for ((key, value), _) in settings.iter().zip(&done).filter(|(_, d)| !**d) {
+    for (key, value) in pending {
         out.push_str(&format!("{key}={value}\n"));
     }
     out

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::compress::{self, ToolError};
-use super::cpio::{Archive, Entry};
+use super::cpio::Archive;
 use super::modules::{ModuleDeps, ModulesError, NODE_MODULES};
 use super::release::release_cmp;
 
@@ -136,16 +136,8 @@ fn build(artifact: &Path, found: &Found, work: &Path) -> Result<ImageKernel, Ima
     take(artifact, &root, &files.iter().map(String::as_str).collect::<Vec<_>>(), work)?;
 
     let mut archive = Archive::new();
-    let mut list = String::new();
-    for (rel, file) in order.iter().zip(&files) {
-        let path = regular(&root, file)?;
-        let (plain, data) = compress::plain_module(rel, &path)?;
-        // The agent initramfs links lib to usr/lib, so this path is the same file either way.
-        let dest = format!("usr/lib/modules/{}/{plain}", found.release);
-        list.push_str(&format!("/{dest}\n"));
-        archive.insert(&dest, Entry::File { data, mode: 0o644 });
-    }
-    archive.insert(super::MODULE_LIST, Entry::File { data: list.into_bytes(), mode: 0o644 });
+    // The agent initramfs links lib to usr/lib, so this path is the same file either way.
+    super::add_modules(&mut archive, &order, &format!("usr/lib/modules/{}", found.release), |rel| regular(&root, &format!("{}/{rel}", found.modules_dir)))?;
     let modules = compress::zstd(&archive.to_bytes(0), ZSTD_LEVEL)?;
     std::fs::write(work.join(MODULES_FILE), modules).map_err(io(format!("writing {MODULES_FILE}")))?;
     std::fs::copy(regular(&root, &found.kernel)?, work.join(KERNEL_FILE)).map_err(io(format!("copying {}", found.kernel)))?;
