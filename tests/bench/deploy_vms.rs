@@ -6,8 +6,11 @@
 //! bootloader) and the unpack rate, then one JSON line with all of it. A benchmark, not a test: it
 //! asserts nothing about speed.
 //!
-//!     cargo bench --bench deploy_vms                       # both scenarios
-//!     cargo bench --bench deploy_vms -- --scenario unicast # or multicast
+//!     cargo test -p fountain --bench deploy_vms                        # both scenarios
+//!     cargo test -p fountain --bench deploy_vms -- --scenario unicast  # or multicast
+//!
+//! `cargo test` builds the fountain binary the guests run as the VM tests do (the dev profile, whose
+//! dependencies are optimised) and reuses their build; `cargo bench` gives a release build instead.
 //!
 //! It prints `SKIPPED: ...` and exits 0 where qemu, the lab's network or the Debian mirror are missing.
 use std::path::{Path, PathBuf};
