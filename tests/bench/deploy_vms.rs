@@ -183,8 +183,11 @@ fn node_result(name: &str, show: &Value, artifact_bytes: u64) -> Value {
 
 fn print_node(n: &Value) {
     println!("  {} (failed attempts: {})", n["node"].as_str().unwrap_or("?"), n["attempts_failed"]);
-    for (phase, s) in n["phases_s"].as_object().into_iter().flatten() {
-        println!("    {phase:<11} {:>8.1} s", s.as_f64().unwrap_or(0.0));
+    // In the order the agent runs them (the JSON object's keys are sorted).
+    for phase in ["agent_boot", "inventory", "layout", "transfer", "unpack", "config", "bootloader"] {
+        if let Some(s) = n["phases_s"][phase].as_f64() {
+            println!("    {phase:<11} {s:>8.1} s");
+        }
     }
     println!("    {:<11} {:>8.1} s", "total", n["total_s"].as_f64().unwrap_or(0.0));
     match n["unpack_mib_s"].as_f64() {
