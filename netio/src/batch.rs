@@ -5,9 +5,11 @@
 //! receiving uses `recvmmsg` with GRO. Both come from quinn-udp, which probes the capabilities
 //! once and downgrades on EIO/EINVAL.
 
+use crate::poll::wait_writable;
 use quinn_udp::{RecvMeta, UdpSocketState};
 use std::io::{self, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
 
 /// Most datagrams one GSO send carries (the kernel allows 64).
 pub const MAX_SEND_BATCH: usize = 64;
@@ -25,6 +27,8 @@ pub struct BatchSender {
     segment: usize,
     count: usize,
     destination: Option<SocketAddr>,
+    /// Datagrams dropped so far (see [`Self::dropped`]).
+    dropped: u64,
 }
 
 impl BatchSender {
@@ -32,12 +36,19 @@ impl BatchSender {
     pub fn new(socket: &UdpSocket, gso: bool) -> io::Result<Self> {
         let state = UdpSocketState::new(socket.into())?;
         let max_segments = if gso { state.max_gso_segments().clamp(1, MAX_SEND_BATCH) } else { 1 };
-        Ok(Self { state, max_segments, buf: Vec::with_capacity(MAX_SEND_BATCH * 9000), segment: 0, count: 0, destination: None })
+        Ok(Self { state, max_segments, buf: Vec::with_capacity(MAX_SEND_BATCH * 9000), segment: 0, count: 0, destination: None, dropped: 0 })
     }
 
     /// Datagrams one send call may carry here.
     pub fn max_segments(&self) -> usize {
         self.max_segments
+    }
+
+    /// Datagrams dropped so far: their batch found the socket buffer full for 200 ms,
+    /// or the qdisc full (ENOBUFS), or an earlier datagram's ICMP error pending. The protocol
+    /// repairs them like losses; the driver says how many there were.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
     }
 
     /// Appends one datagram built by `write` for `destination`, sending the batch first if it
@@ -64,40 +75,61 @@ impl BatchSender {
         Ok(())
     }
 
-    /// Sends whatever is batched. A full socket buffer is waited out briefly; past that (and on
-    /// ENOBUFS from a full qdisc) the batch is dropped like lost packets, which the protocol
-    /// repairs. If the kernel refuses GSO, batching is switched off and the batch resent one
-    /// datagram at a time.
+    /// Sends whatever is batched. A full socket buffer (the qdisc or the NIC's ring still holds
+    /// our earlier datagrams) is waited out until it has room, for `SEND_WAIT` at most; past
+    /// that, and on ENOBUFS from a full qdisc, the batch is dropped like lost packets, which the
+    /// protocol repairs, and counted ([`Self::dropped`]). If the kernel refuses GSO, batching is
+    /// switched off and the batch resent one datagram at a time.
     pub fn flush(&mut self, socket: &UdpSocket) -> io::Result<()> {
         let Some(destination) = self.destination.filter(|_| self.count > 0) else { return Ok(()) };
         let segment = self.segment;
-        let result = match self.send(socket, destination, &self.buf, (self.count > 1).then_some(segment)) {
+        let count = self.count as u64;
+        let dropped = match self.send(socket, destination, &self.buf, (self.count > 1).then_some(segment)) {
             Err(e) if self.count > 1 && matches!(e.raw_os_error(), Some(libc::EIO) | Some(libc::EINVAL)) => {
                 self.max_segments = 1;
-                self.buf.chunks(segment).try_for_each(|datagram| self.send(socket, destination, datagram, None))
+                self.buf.chunks(segment).try_fold(0, |dropped, datagram| Ok::<_, io::Error>(dropped + u64::from(!self.send(socket, destination, datagram, None)?)))
             }
-            other => other,
+            // One send carries the whole batch: all of it or none is dropped.
+            other => other.map(|sent| if sent { 0 } else { count }),
         };
         self.buf.clear();
         self.count = 0;
-        result
+        self.dropped += dropped?;
+        Ok(())
     }
 
-    fn send(&self, socket: &UdpSocket, destination: SocketAddr, contents: &[u8], segment_size: Option<usize>) -> io::Result<()> {
+    /// Sends one datagram or GSO batch; returns whether it was sent (see [`send_waiting`]).
+    fn send(&self, socket: &UdpSocket, destination: SocketAddr, contents: &[u8], segment_size: Option<usize>) -> io::Result<bool> {
         let transmit = quinn_udp::Transmit { destination, ecn: None, contents, segment_size, src_ip: None };
-        for _ in 0..SEND_RETRIES {
-            match self.state.try_send(socket.into(), &transmit) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) || e.kind() == io::ErrorKind::ConnectionRefused => return Ok(()),
-                other => return other,
-            }
-        }
-        Ok(())
+        send_waiting(|| self.state.try_send(socket.into(), &transmit), |left| wait_writable(socket, left), SEND_WAIT)
     }
 }
 
-/// Tries to send a batch into a full socket buffer before dropping it.
-const SEND_RETRIES: u32 = 10_000;
+/// Longest one send waits for room in a full socket buffer before its batch is dropped: long
+/// enough for a qdisc to drain a burst (a 16 MB tbf queue at 300 Mbit/s is 0.43 s, and the
+/// socket wakes us once half its buffer is free), short enough that feedback is still read.
+const SEND_WAIT: Duration = Duration::from_millis(200);
+
+/// Sends with `try_send`, waiting with `wait` (given the time left) while the socket buffer is
+/// full, for `limit` at most. Returns whether it was sent; `false` where it was dropped: the
+/// buffer stayed full, the qdisc was full (ENOBUFS), or an earlier datagram's ICMP error
+/// (ECONNREFUSED) took its place. Other errors are returned.
+fn send_waiting(mut try_send: impl FnMut() -> io::Result<()>, mut wait: impl FnMut(Duration) -> io::Result<bool>, limit: Duration) -> io::Result<bool> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match try_send() {
+            Ok(()) => return Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() || !wait(left)? {
+                    return Ok(false);
+                }
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) || e.kind() == io::ErrorKind::ConnectionRefused => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+}
 
 /// Receives many datagrams per call (recvmmsg + GRO).
 pub struct BatchReceiver {
@@ -128,5 +160,75 @@ impl BatchReceiver {
             }
         }
         Ok(datagrams)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn would_block() -> io::Error {
+        io::Error::from(io::ErrorKind::WouldBlock)
+    }
+
+    #[test]
+    fn a_full_buffer_is_waited_out_not_spun_on() {
+        let (mut tries, mut waits) = (0, 0);
+        let sent = send_waiting(
+            || {
+                tries += 1;
+                if tries <= 3 { Err(would_block()) } else { Ok(()) }
+            },
+            |left| {
+                waits += 1;
+                assert!(left > Duration::ZERO && left <= SEND_WAIT);
+                Ok(true)
+            },
+            SEND_WAIT,
+        )
+        .unwrap();
+        assert!(sent);
+        assert_eq!((tries, waits), (4, 3), "one wait for room per full buffer, no spinning");
+    }
+
+    #[test]
+    fn a_buffer_that_stays_full_drops_the_send_once_the_wait_is_over() {
+        let mut tries = 0;
+        let sent = send_waiting(
+            || {
+                tries += 1;
+                Err(would_block())
+            },
+            |_| Ok(false),
+            SEND_WAIT,
+        )
+        .unwrap();
+        assert!(!sent);
+        assert_eq!(tries, 1);
+        // Without time left it does not wait at all.
+        assert!(!send_waiting(|| Err(would_block()), |_| panic!("no time left to wait"), Duration::ZERO).unwrap());
+    }
+
+    #[test]
+    fn a_full_qdisc_drops_and_other_errors_are_returned() {
+        let enobufs = || Err(io::Error::from_raw_os_error(libc::ENOBUFS));
+        assert!(!send_waiting(enobufs, |_| panic!("ENOBUFS is not waited on"), SEND_WAIT).unwrap());
+        let eperm = || Err(io::Error::from_raw_os_error(libc::EPERM));
+        assert_eq!(send_waiting(eperm, |_| Ok(true), SEND_WAIT).unwrap_err().raw_os_error(), Some(libc::EPERM));
+    }
+
+    /// A real socket with room sends at once and counts nothing dropped.
+    #[test]
+    fn batches_to_a_listening_socket_are_not_dropped() {
+        let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let mut batch = BatchSender::new(&socket, true).unwrap();
+        for i in 0..100u8 {
+            batch.push(&socket, receiver.local_addr().unwrap(), |buf| buf.extend_from_slice(&[i; 100])).unwrap();
+        }
+        batch.flush(&socket).unwrap();
+        assert_eq!(batch.dropped(), 0);
+        assert!(wait_writable(&socket, Duration::from_secs(1)).unwrap());
     }
 }

@@ -15,6 +15,6 @@ mod stats;
 pub use batch::{BatchReceiver, BatchSender, MAX_SEND_BATCH};
 pub use file::{drop_cached, start_writeback, wait_writeback};
 pub use link::link_speed_bps;
-pub use poll::wait_readable;
+pub use poll::{wait_readable, wait_writable};
 pub use stats::udp_rcvbuf_errors;
 pub use socket::{MulticastOptions, bind_feedback, bind_group, bind_sender, bind_unicast, send_lossy};

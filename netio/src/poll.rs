@@ -23,3 +23,17 @@ pub fn wait_readable<const N: usize>(sockets: [&UdpSocket; N], timeout: Option<D
     }
     Ok(fds.map(|fd| fd.revents & (libc::POLLIN | libc::POLLERR) != 0))
 }
+
+/// Blocks until `socket` has room to send or `timeout` passes. Returns whether it has room
+/// (or an error is pending, which the next send reports).
+pub fn wait_writable(socket: &UdpSocket, timeout: Duration) -> io::Result<bool> {
+    let mut fd = libc::pollfd { fd: socket.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+    let timeout_ms = i32::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
+    // SAFETY: `fd` is one valid, initialised pollfd that outlives the call.
+    let ready = unsafe { libc::poll(&mut fd, 1, timeout_ms) };
+    if ready < 0 {
+        let err = io::Error::last_os_error();
+        return if err.kind() == io::ErrorKind::Interrupted { Ok(false) } else { Err(err) };
+    }
+    Ok(fd.revents & (libc::POLLOUT | libc::POLLERR) != 0)
+}

@@ -770,6 +770,23 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
             let s = node.session.as_ref().map(|s| s.stats().clone()).unwrap_or_default();
             eprintln!("late node {} done {:?} asks {} peer symbols {} dup {} symbols {}", node.index, node.done_at, s.peer_asks, s.peer_symbols, s.duplicate_symbols, s.symbols);
         }
+        // The last nodes the plan did not fault: what held them up.
+        let mut last: Vec<&Node> = nodes.iter().filter(|n| !faults.is_faulted(n.index)).collect();
+        last.sort_by_key(|n| std::cmp::Reverse(n.done_at.unwrap_or(Nanos::MAX)));
+        for node in last.into_iter().take(12) {
+            let s = node.session.as_ref().map(|s| s.stats().clone()).unwrap_or_default();
+            let info = sender.receivers().find(|(id, _)| **id & 0xffff_ffff == node.index as u64 + 1).map(|(_, i)| (i.handed_off, i.done_blocks));
+            eprintln!(
+                "last node {} done {:.4} s (handed off, blocks) {info:?} symbols {} peer {} window drops {} dup {} status {}",
+                node.index,
+                node.done_at.map_or(f64::NAN, |d| d.saturating_sub(started_at) as f64 / 1e9),
+                s.symbols,
+                s.peer_symbols,
+                s.window_drops,
+                s.duplicate_symbols,
+                s.status_packets
+            );
+        }
     }
     let stats = sender.stats();
     let data_packets = stats.source_symbols + stats.proactive_repair_symbols + stats.requested_repair_symbols;

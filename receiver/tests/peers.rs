@@ -366,3 +366,39 @@ fn a_sender_silent_mid_session_leaves_the_receiver_to_its_peers() {
     assert!(sent.iter().all(|t| t.destination != sender || kind_of(&t.packet) != fec::wire::Kind::Status), "no more reports to a gone sender");
     assert!(sent.iter().any(|t| t.destination == peer), "it turns to its peer");
 }
+
+/// The session's `End` reaching a receiver whose join was not acknowledged yet (it joined as the
+/// session ended, or its join was lost) does not end it: it joins again, and the sender's answer
+/// to a late join (peers and a handoff) lets it finish from its peers. Only an `End` answering
+/// that join (no member left to ask) ends it.
+#[test]
+fn an_end_before_the_join_was_acknowledged_is_answered_with_a_join() {
+    let (mut session, sender) = lone_receiver(|_| {});
+    let retry = ReceiverConfig::new(SESSION, 7).retry_interval;
+    let t0 = Instant::now();
+    assert_eq!(kind_of(&session.poll_transmit(t0).expect("a join").packet), fec::wire::Kind::Join);
+    // The join is lost; the session's End goes out three times.
+    let end = t0 + retry / 2;
+    for _ in 0..3 {
+        session.handle_datagram(end, sender, &packet(Packet::End));
+    }
+    assert!(!session.is_finished(), "not yet: the join was never acknowledged");
+    assert_eq!(session.poll_transmit(end).map(|t| kind_of(&t.packet)), Some(fec::wire::Kind::Join), "joins again at once");
+    // The sender answers with peers and a handoff: the receiver finishes from them.
+    session.handle_datagram(end, sender, &packet(Packet::Ack { receiver: 7, done: false, index: 3 }));
+    let peer: SocketAddr = "10.0.0.2:6000".parse().unwrap();
+    session.handle_datagram(end, sender, &packet(Packet::Peers { peers: vec![fec::wire::PeerAddr { index: 1, addr: peer }] }));
+    session.handle_datagram(end, sender, &packet(Packet::Handoff { receiver: 7 }));
+    assert!(!session.is_finished());
+    let sent: Vec<_> = std::iter::from_fn(|| session.poll_transmit(end + retry)).collect();
+    assert!(sent.iter().any(|t| t.destination == peer), "it turns to its peer: {} datagrams", sent.len());
+
+    // With nobody to ask, the sender answers the second join with End: that one ends it.
+    let (mut lone, sender) = lone_receiver(|_| {});
+    let _join = lone.poll_transmit(t0);
+    lone.handle_datagram(end, sender, &packet(Packet::End));
+    assert_eq!(lone.poll_transmit(end).map(|t| kind_of(&t.packet)), Some(fec::wire::Kind::Join));
+    lone.handle_datagram(end + retry, sender, &packet(Packet::End));
+    let events: Vec<_> = std::iter::from_fn(|| lone.poll_event()).collect();
+    assert!(events.iter().any(|e| matches!(e, RxEvent::SenderEnded)) && lone.is_finished());
+}

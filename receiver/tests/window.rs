@@ -122,3 +122,36 @@ fn reports_echo_the_progress_mark_and_say_when_the_window_fills() {
     now += Duration::from_millis(100);
     assert_eq!(h.status(now), Some((120, 75, BLOCKS as usize)));
 }
+
+/// Once the first pass is over, a receiver behind a path that loses 10% asks for what it lacks
+/// plus what the path will lose of that repair, so one round of repair usually completes the block.
+#[test]
+fn needs_cover_the_loss_of_their_own_repair() {
+    let (k, blocks) = (100u32, 2u32);
+    let data = vec![7u8; T as usize * (k * blocks) as usize];
+    let layout = ObjectLayout::new(data.len() as u64, T, k).unwrap();
+    let mut config = ReceiverConfig::new(SESSION, 1);
+    config.symbol_accounting = true;
+    config.peer.enabled = false;
+    let mut session = ReceiverSession::new(config, Manifest::hash_object(layout, data.as_slice()).unwrap(), []);
+    let now = Instant::now();
+    let control = |session: &mut ReceiverSession, packet: Packet<'_>| {
+        let mut bytes = Vec::new();
+        packet.encode(SESSION, None, &mut bytes);
+        session.handle_datagram(now, from(), &bytes);
+    };
+    control(&mut session, Packet::Ack { receiver: 1, done: false, index: 0 });
+    control(&mut session, Packet::Progress { closed: 0, sent: 0, stamp_us: 0 });
+    // Every tenth symbol of both blocks' first pass is lost.
+    for block in 0..blocks {
+        for esi in (0..k).filter(|esi| esi % 10 != 0) {
+            session.handle_symbol_accounted(now, from(), block, esi);
+        }
+    }
+    control(&mut session, Packet::Progress { closed: blocks, sent: u64::from(k * blocks), stamp_us: 10 });
+    let transmit = session.poll_transmit(now).expect("a report is due");
+    let Packet::Status { needs, .. } = Packet::decode(&transmit.packet, None).unwrap().1 else { panic!("a status report expected") };
+    // 90 of the 101 symbols decoding takes: 11 missing, and 10% of the repair will be lost too.
+    let asked: Vec<(u32, u32)> = needs.iter().map(|n| (n.block, n.need)).collect();
+    assert_eq!(asked, vec![(0, 12), (1, 12)]);
+}

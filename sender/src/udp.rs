@@ -23,6 +23,8 @@ const MAX_BURST: usize = 1024;
 pub const STOP_CHECK_INTERVAL: Duration = Duration::from_millis(100);
 /// Blocks ahead of the newest one sent whose encoders are prepared on workers.
 const PREFETCH_BLOCKS: u32 = 16;
+/// Datagrams dropped at a full socket buffer are logged at most this often.
+const DROP_LOG_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Why sending stopped.
 #[derive(Debug, Error)]
@@ -115,6 +117,8 @@ fn drive(
     let mut recv_buf = vec![0u8; MAX_DATAGRAM];
     let mut prefetched: Option<BlockId> = None;
     let quantum = pacing_quantum(session.config());
+    // Datagrams the kernel had no room for, as last logged, and when.
+    let mut dropped_logged: (u64, Option<Instant>) = (0, None);
     socket.set_nonblocking(true)?;
     loop {
         let now = Instant::now();
@@ -143,6 +147,10 @@ fn drive(
             }
         }
         batch.flush(socket)?;
+        if batch.dropped() > dropped_logged.0 && dropped_logged.1.is_none_or(|at| now >= at + DROP_LOG_INTERVAL) {
+            tracing::warn!(dropped = batch.dropped(), "datagrams dropped: the socket buffer stayed full (the path is slower than the rate)");
+            dropped_logged = (batch.dropped(), Some(now));
+        }
         while let Some(event) = session.poll_event() {
             on_event(session, &event);
         }

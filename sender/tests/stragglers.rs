@@ -274,3 +274,46 @@ fn a_join_after_the_end_is_answered_with_peers_and_a_handoff() {
     let transmits: Vec<Transmit> = std::iter::from_fn(|| session.poll_transmit(now)).collect();
     assert_eq!(packets_to(&transmits, addr(2)), vec![Packet::Ack { receiver: 2, done: true, index: 1 }]);
 }
+
+/// A report of `done_blocks` stored and nothing to ask for from `id`, as a quiet receiver sends
+/// now and then.
+fn quiet_status(session: &mut SenderSession, now: Instant, id: u64, done_blocks: u32) {
+    let delivery = Delivery { symbols: 0, window_drops: 0, marks: 0, span_us: 0, queue_us: 0 };
+    feed(session, now, id, Packet::Status { receiver: id, done_blocks, heard: u64::MAX, backlog_pct: 0, delivery, needs: Vec::new() });
+}
+
+/// When only the tail is left, a receiver is far behind by what it stored against the blocks
+/// closed when it last reported, not against the whole object: a large group's receivers report
+/// seldom, and one last heard early in the pass with few blocks was keeping up (netsim
+/// stragglers_slow: such nodes, handed off, finished last from their peers at 1.59× the bound).
+/// One that stays silent once the first pass is over is handed off all the same.
+#[test]
+fn the_tail_hands_off_receivers_behind_at_their_last_report_not_quiet_ones() {
+    let mut session = session(14, |_| {});
+    let start = Instant::now();
+    for id in 1..=14 {
+        feed(&mut session, start, id, Packet::Join { receiver: id });
+    }
+    // Receiver 13 reports once, before any block is closed, and then stays quiet.
+    quiet_status(&mut session, start, 13, 0);
+    // The first pass takes well under a millisecond at 1 Gbit/s.
+    let (now, transmits, events) = drive(&mut session, start, start + Duration::from_millis(5));
+    assert!(events.contains(&Event::Started));
+    assert_eq!(transmits.iter().filter(|t| matches!(t, Transmit::Symbol { .. })).count(), 4 * (BLOCK_SYMBOLS as usize + 1));
+    // Receiver 14 reports after the whole first pass with one block of four stored.
+    quiet_status(&mut session, now, 14, 1);
+    for id in 1..=12 {
+        done(&mut session, now, id);
+    }
+    let (now, transmits, events) = drive(&mut session, now, now + Duration::from_millis(100));
+    assert!(events.contains(&Event::ReceiverHandedOff(14)), "{events:?}");
+    assert!(packets_to(&transmits, addr(14)).contains(&Packet::Handoff { receiver: 14 }));
+    assert!(!events.contains(&Event::ReceiverHandedOff(13)), "a quiet receiver is still waited for: {events:?}");
+    assert!(!session.is_finished());
+    // But not for long once the first pass is over: reachable and unfinished, it would report
+    // its needs. Silent for 200 ms more, it is handed off too, and the session ends.
+    let (_, transmits, events) = drive(&mut session, now, now + Duration::from_millis(300));
+    assert!(events.contains(&Event::ReceiverHandedOff(13)), "{events:?}");
+    assert!(packets_to(&transmits, addr(13)).contains(&Packet::Handoff { receiver: 13 }));
+    assert_eq!(events.last(), Some(&Event::Finished));
+}

@@ -42,7 +42,12 @@ pub(super) struct DeliveryMeter {
     last: Option<Point>,
     /// The one before it.
     before_last: Option<Point>,
+    /// The first one: the path's loss is counted from it (see [`Self::path_loss`]).
+    first: Option<Point>,
 }
+
+/// Marks below this say too little about the path's loss to act on.
+const MIN_LOSS_MARKS: u64 = 100;
 
 impl DeliveryMeter {
     /// A data symbol from the sender arrived; `dropped` if the window of blocks had no room.
@@ -60,6 +65,18 @@ impl DeliveryMeter {
         let marks = last.mark.saturating_sub(before.mark);
         let kept = (last.symbols - before.symbols).saturating_sub(last.dropped - before.dropped);
         if marks == 0 { 0.0 } else { 1.0 - kept.min(marks) as f64 / marks as f64 }
+    }
+
+    /// The share of the sender's symbols the path lost since the first progress packet (0 until
+    /// [`MIN_LOSS_MARKS`] were sent). Symbols dropped at a full window of blocks reached us: they
+    /// are no loss of the path.
+    pub(super) fn path_loss(&self) -> f64 {
+        let (Some(first), Some(last)) = (self.first, self.last) else { return 0.0 };
+        let marks = last.mark.saturating_sub(first.mark);
+        if marks < MIN_LOSS_MARKS {
+            return 0.0;
+        }
+        1.0 - (last.symbols - first.symbols).min(marks) as f64 / marks as f64
     }
 
     /// A progress packet with mark `sent` and the sender's clock `stamp_us` arrived at `now`.
@@ -84,6 +101,7 @@ impl DeliveryMeter {
         if self.last.is_none_or(|last| last.symbols == self.symbols) {
             self.start = Some(point);
         }
+        self.first.get_or_insert(point);
         self.before_last = self.last.replace(point);
     }
 
@@ -152,6 +170,21 @@ mod tests {
         meter.on_progress(t0 + Duration::from_millis(120), 110, 120_000);
         let span = meter.take();
         assert_eq!((span.symbols, span.marks, span.span_us), (10, 10, 9_500), "from the last idle progress to the last symbol");
+    }
+
+    #[test]
+    fn path_loss_counts_from_the_first_progress_and_leaves_window_drops_out() {
+        let t0 = Instant::now();
+        let mut meter = DeliveryMeter::default();
+        meter.on_progress(t0, 1000, 0);
+        assert_eq!(meter.path_loss(), 0.0, "nothing sent yet");
+        for i in 0..90 {
+            meter.on_symbol(t0 + Duration::from_micros(500), i % 3 == 0);
+        }
+        meter.on_progress(t0 + Duration::from_millis(1), 1050, 1000);
+        assert_eq!(meter.path_loss(), 0.0, "50 marks say too little");
+        meter.on_progress(t0 + Duration::from_millis(2), 1100, 2000);
+        assert!((meter.path_loss() - 0.1).abs() < 1e-9, "{}", meter.path_loss());
     }
 
     #[test]

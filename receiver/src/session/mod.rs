@@ -145,6 +145,24 @@ const CONGESTED_LOSS: f64 = 0.2;
 /// Contributing peers an assembly tracks (see [`Assembly::crowded`]).
 const MAX_SUSPECTS: usize = 4;
 
+/// A need covers the path's loss of its own repair up to this loss; more is overload, which
+/// more repair would feed (see [`covering`]).
+const MAX_COVERED_LOSS: f64 = 0.15;
+
+/// `need` symbols, plus as many more as a path losing `loss` at random is expected to lose of
+/// them (rounded: a need of a few symbols gets none): asked for exactly, the repair for a block
+/// is itself lost at that rate and needs another round trip, and another (netsim
+/// stragglers_slow, 5% loss: the last nodes that were not slow finished three or four repair
+/// rounds after the multicast's first pass, at 1.36× the bound). Only once the first pass is
+/// over, where those rounds are the tail: rounded up and in the first pass too, the sender's
+/// bytes grew by 2 points at 1% loss. Beyond [`MAX_COVERED_LOSS`] the need is left as it is.
+fn covering(need: u32, loss: f64) -> u32 {
+    if !(0.0..=MAX_COVERED_LOSS).contains(&loss) {
+        return need;
+    }
+    need + (f64::from(need) * loss / (1.0 - loss)).round() as u32
+}
+
 /// The receiver side of one transfer.
 pub struct ReceiverSession {
     config: ReceiverConfig,
@@ -201,6 +219,8 @@ pub struct ReceiverSession {
     delivery: DeliveryMeter,
     /// [`ReceiverStats::window_drops`] at the last status report.
     window_drops_reported: u64,
+    /// When the sender's `End` came before it acknowledged our join (see the `End` handling).
+    ended_unjoined: Option<Instant>,
 }
 
 impl ReceiverSession {
@@ -245,6 +265,7 @@ impl ReceiverSession {
             forward: false,
             delivery: DeliveryMeter::default(),
             window_drops_reported: 0,
+            ended_unjoined: None,
         };
         session.sender = session.config.sender;
         session.report_after_packets = session.report_budget_packets();
@@ -378,6 +399,17 @@ impl ReceiverSession {
             Packet::End => match self.phase {
                 Phase::Complete => self.finish(Phase::Finished, Event::Finished),
                 Phase::Receiving if self.can_finish_from_peers() => self.hand_off(now),
+                // Not acknowledged yet: we joined as the session ended, or our join was lost.
+                // The sender answers a join after its end with peers and a handoff (`End` only
+                // where no member is left to ask), so we ask once more; the rest of this `End`'s
+                // repeats arrive within the retry interval and are not the answer (netsim: a
+                // node joining 60 ms in, its join lost, failed at the end 40 ms later).
+                Phase::Receiving if !self.joined && self.ended_unjoined.is_none_or(|at| now < at + self.config.retry_interval) => {
+                    if self.ended_unjoined.is_none() {
+                        self.ended_unjoined = Some(now);
+                        self.next_report = Some(now);
+                    }
+                }
                 Phase::Receiving => self.finish(Phase::Failed, Event::SenderEnded),
                 Phase::Finished | Phase::Failed => {}
             },
@@ -689,6 +721,8 @@ impl ReceiverSession {
         let layout = *self.manifest.layout();
         let overhead = self.config.decode_overhead_symbols;
         let mut room = self.config.max_assemblies.max(1).saturating_sub(self.assemblies.len());
+        let pass_over = self.closed == layout.block_count();
+        let loss = if pass_over { self.delivery.path_loss() } else { 0.0 };
         let mut needs = Vec::new();
         for block in self.low_water..self.closed {
             if needs.len() == MAX_NEEDS_PER_STATUS {
@@ -701,10 +735,10 @@ impl ReceiverSession {
                 None if room == 0 => continue,
                 None => {
                     room -= 1;
-                    Need { block, need: layout.source_symbols(block) + overhead, seen: 0 }
+                    Need { block, need: covering(layout.source_symbols(block) + overhead, loss), seen: 0 }
                 }
                 Some(Assembly { symbols, seen, target, .. }) => match symbols.distinct() {
-                    Some(distinct) => Need { block, need: target.saturating_sub(distinct).max(1), seen: *seen },
+                    Some(distinct) => Need { block, need: covering(target.saturating_sub(distinct).max(1), loss), seen: *seen },
                     None => continue,
                 },
             };

@@ -179,6 +179,10 @@ pub struct AdaptiveRate {
     group: usize,
     /// The outliers' bound at the last reaction (see [`Self::is_outlier`]).
     outlier_bound_bps: Option<f64>,
+    /// Outliers left out so far: the share allowed counts them, so a small group does not lose
+    /// one receiver per reaction (the harness, 4 receivers: two handed off with 0 blocks at the
+    /// first cuts, one of four and then one of three).
+    left_out: std::collections::HashSet<u64>,
     /// When our progress marks went out (see [`sends`]).
     sends: Sends,
 }
@@ -203,6 +207,7 @@ impl AdaptiveRate {
             outliers: Vec::new(),
             group: 0,
             outlier_bound_bps: None,
+            left_out: Default::default(),
             sends: Sends::default(),
         }
     }
@@ -330,8 +335,11 @@ impl AdaptiveRate {
         rates.sort_by(f64::total_cmp);
         let bound = rates[rates.len() / 2] * self.config.outlier_factor;
         let below = rates.iter().take_while(|&&b| b < bound).count();
-        let allowed = (self.config.outlier_share * rates.len() as f64).floor().max(if rates.len() >= 3 { 1.0 } else { 0.0 });
-        (below as f64 <= allowed && below > 0).then_some(bound)
+        // Of the whole group, those left out before and since forgotten included.
+        let gone = self.left_out.iter().filter(|id| !self.peers.contains_key(id)).count();
+        let group = rates.len() + gone;
+        let allowed = (self.config.outlier_share * group as f64).floor().max(if group >= 3 { 1.0 } else { 0.0 });
+        ((below + gone) as f64 <= allowed && below > 0).then_some(bound)
     }
 
     /// Advances to `now`, when the sender's progress mark is `mark`: reacts to the congestion
@@ -353,8 +361,11 @@ impl AdaptiveRate {
             self.window_mark = mark;
             if std::mem::take(&mut self.cut_in_window) {
                 self.probe = self.config.probe_start;
-            } else if busy && self.startup && self.react_from.is_none() {
-                // Congestion is being gathered: doubling now would overshoot it twice.
+            } else if busy && self.startup && (self.react_from.is_none() || self.congested.len() <= self.minority()) {
+                // Congestion is being gathered: doubling now would overshoot it twice. Unless so
+                // far only a minority the reaction will skip is congested: slow nodes, congested
+                // from their first report, held the whole group of netsim stragglers_slow at half
+                // the ceiling for two more steps (the median node at 1.23x the bound).
                 self.rate_bps *= 2.0;
             } else if busy {
                 tracing::debug!(from = self.rate_bps, probe = self.probe, "probe");
@@ -369,6 +380,14 @@ impl AdaptiveRate {
         (self.rate_bps() != old).then_some(self.rate_bps())
     }
 
+    /// How many congested receivers of the group are a minority the rate does not follow (see
+    /// [`Self::react`]'s body); 0 in groups too small to have one.
+    fn minority(&self) -> usize {
+        let group = self.group.max(self.peers.len());
+        let allowed = (self.config.outlier_share * group as f64).floor() as usize;
+        if allowed >= MIN_MINORITY { allowed } else { 0 }
+    }
+
     /// Cuts the rate to the slowest congested receiver that is not an outlier.
     fn react(&mut self, mark: u64) {
         let congested = std::mem::take(&mut self.congested);
@@ -378,9 +397,7 @@ impl AdaptiveRate {
         // burst of loss, a crash, a few slow links. The rate follows the group, and skips as
         // many of the slowest estimates (netsim, bursty loss: one node's burst cut the rate to
         // its floor for all 500).
-        let group = self.group.max(self.peers.len());
-        let allowed = (self.config.outlier_share * group as f64).floor() as usize;
-        let skip = if allowed >= MIN_MINORITY { allowed } else { 0 };
+        let skip = self.minority();
         let mut estimates: Vec<f64> = Vec::new();
         let mut unmeasured = 0;
         let mut ids: Vec<u64> = congested.keys().copied().collect();
@@ -389,6 +406,7 @@ impl AdaptiveRate {
             let best = self.peers.get(&receiver).and_then(|p| p.best.map(|(b, _)| b));
             if bound.is_some_and(|bound| best.is_some_and(|b| b < bound)) {
                 self.outliers.push(receiver);
+                self.left_out.insert(receiver);
                 continue;
             }
             match congested[&receiver] {
@@ -633,6 +651,55 @@ mod tests {
             assert!((0.85 * expected..=1.1 * expected).contains(&settled), "{slow} slow: settled at {settled}");
             assert_eq!(rate.is_outlier(0), slow == 2);
         }
+    }
+
+    /// In startup, a few slow receivers of a large group, congested from their first report,
+    /// do not hold the others' doubling: they are a minority the reaction skips.
+    #[test]
+    fn a_congested_minority_does_not_hold_the_startup() {
+        let mut rate = AdaptiveRate::new(RateConfig::new(10_000_000_000));
+        let mut fast = Path::new(10e9, Duration::from_millis(1), 0.0);
+        let mut slow = Path::new(2.5e9, Duration::from_millis(1), 0.0);
+        let start = Instant::now();
+        let mut rates = Vec::new();
+        rate.on_progress(start, 0);
+        for step in 1..=6u32 {
+            let now = start + Duration::from_millis(10) * step;
+            let r = rate.rate_bps() as f64;
+            let (f, s) = (fast.step(r), slow.step(r));
+            rate.on_progress(now, fast.mark);
+            for receiver in 0..50 {
+                for (heard, delivery) in if receiver < 5 { &s } else { &f } {
+                    rate.on_report(now, receiver, *heard, delivery, SYMBOL_BITS);
+                }
+            }
+            rate.roll(now, fast.mark, || 50);
+            rates.push(rate.rate_bps() as f64);
+        }
+        assert_eq!(rates[5], 10e9, "at the ceiling by 60 ms: {rates:?}");
+    }
+
+    /// In a group of four, one outlier may be left out, not one per reaction: the group's share
+    /// counts those already left out.
+    #[test]
+    fn a_small_group_leaves_out_one_outlier_in_all() {
+        let mut rate = at_ceiling(1_000_000_000);
+        let start = Instant::now();
+        // The others keep up and stay silent.
+        let slow = Delivery { symbols: 100, window_drops: 0, marks: 1000, span_us: 12_000, queue_us: 20_000 };
+        let mut left_out = Vec::new();
+        for (round, receiver) in [0u64, 1].into_iter().enumerate() {
+            let now = start + Duration::from_millis(100) * (round as u32 + 1);
+            rate.on_report(now, receiver, 1000 * (round as u64 + 1), &slow, SYMBOL_BITS);
+            let waited = 4 - left_out.len();
+            rate.roll(now + Duration::from_millis(30), 1000 * (round as u64 + 2), || waited);
+            for id in rate.take_outliers() {
+                rate.forget(id);
+                left_out.push(id);
+            }
+        }
+        assert_eq!(left_out, vec![0], "one of four, then none of three");
+        assert!(rate.rate_bps() < 200_000_000, "the second slow receiver sets the pace: {}", rate.rate_bps());
     }
 
     /// A controller that starts at its ceiling.

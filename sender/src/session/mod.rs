@@ -17,14 +17,23 @@ use schedule::Schedule;
 use swarm::Swarm;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-/// A receiver of the tail (see [`SenderConfig::straggler_tail_share`]) with fewer than this
-/// share of the blocks stored is far behind, and handed off. Not higher: a receiver that left
-/// large needs to its peers stops reporting, so the count the sender holds can be old (netsim
-/// stragglers_slow, at 0.9: nodes that were not slow, last heard at 63 of 373 blocks, were
-/// handed off and finished last, at 1.44× the bound).
+/// A receiver of the tail (see [`SenderConfig::straggler_tail_share`]) that had stored fewer
+/// than this share of the blocks closed when it last reported is far behind, and handed off.
+/// The share of the blocks closed then, not of the object: a receiver of a large group
+/// reports seldom, so the count the sender holds can be old (netsim stragglers_slow: nodes that
+/// were not slow, last heard at 47 and 78 of 373 blocks early in the pass, were handed off
+/// against the whole object and finished last from their peers, at 1.59× the bound).
 const TAIL_STORED_FRACTION: f64 = 0.5;
+
+/// A receiver of the tail not heard from for this long, once the first pass has been over as
+/// long, is handed off: unfinished and reachable, it would have reported its needs every status
+/// interval (20 ms) since. Its last report can be old and show it keeping up (netsim
+/// stragglers_faults: rack 3's uplink went down 50 ms into the transfer; waited for, its 25
+/// nodes came back after the others were done, and their repair and reports of the outage's
+/// loss took the session to 3.2 s and 1.31× the object).
+const TAIL_SILENCE: Duration = Duration::from_millis(200);
 
 /// The straggler rules (a need far behind, the tail) apply to groups whose tail share holds at
 /// least this many receivers (14 at 15%): in smaller ones a late or restarted member failed to
@@ -135,6 +144,8 @@ pub struct SenderSession {
     stats: SenderStats,
     /// The origin of the progress packets' timestamps: the first one's sending.
     epoch: Option<Instant>,
+    /// When the first pass was first seen over (see [`TAIL_SILENCE`]).
+    pass_over_at: Option<Instant>,
 }
 
 impl SenderSession {
@@ -161,6 +172,7 @@ impl SenderSession {
             last_need: None,
             stats: SenderStats::default(),
             epoch: None,
+            pass_over_at: None,
         }
     }
 
@@ -242,6 +254,7 @@ impl SenderSession {
                     return;
                 };
                 info.done_blocks = done_blocks;
+                info.closed_at_report = self.schedule.closed();
                 if info.handed_off {
                     // It completes from peers: its needs no longer steer repair or the rate. It
                     // still reports, so our handoff was lost: say it again.
@@ -293,7 +306,7 @@ impl SenderSession {
                 }
                 self.queue_control(from, &Packet::Ack { receiver, done: true, index });
                 if self.phase == Phase::Sending && self.is_tail() {
-                    self.hand_off_tail();
+                    self.hand_off_tail(now);
                 }
                 self.check_finished();
             }
@@ -357,13 +370,17 @@ impl SenderSession {
     }
 
     /// Hands off the receivers of the tail that are far behind (below
-    /// [`TAIL_STORED_FRACTION`] of the blocks stored): those nearly done finish sooner from
-    /// the multicast's repair (netsim unknown_bottleneck: handing off the whole tail of 15%
-    /// moved the last node from 1.09 to 1.15 × the bound).
-    fn hand_off_tail(&mut self) {
-        let far_behind = (TAIL_STORED_FRACTION * f64::from(self.manifest.layout().block_count())) as u32;
+    /// [`TAIL_STORED_FRACTION`] of the blocks closed when they last reported): those nearly
+    /// done finish sooner from the multicast's repair (netsim unknown_bottleneck: handing off
+    /// the whole tail of 15% moved the last node from 1.09 to 1.15 × the bound).
+    /// Those silent for [`TAIL_SILENCE`] once the first pass has been over that long are handed
+    /// off too.
+    fn hand_off_tail(&mut self, now: Instant) {
+        let far_behind = |info: &ReceiverInfo| f64::from(info.done_blocks) < TAIL_STORED_FRACTION * f64::from(info.closed_at_report);
+        let silent_since = self.pass_over_at.and_then(|at| now.checked_sub(TAIL_SILENCE).filter(|&since| since >= at));
+        let silent = |info: &ReceiverInfo| silent_since.is_some_and(|since| info.last_heard <= since);
         for id in self.receivers.unfinished() {
-            if self.receivers.get_mut(id).is_some_and(|info| info.done_blocks < far_behind) {
+            if self.receivers.get_mut(id).is_some_and(|info| far_behind(info) || silent(info)) {
                 self.hand_off(id);
             }
         }
@@ -595,6 +612,14 @@ impl SenderSession {
         }
         if self.straggler_deadline().is_some_and(|at| now >= at) {
             self.hand_off_stragglers();
+        }
+        if self.phase == Phase::Sending && self.schedule.first_pass_over() {
+            let over = *self.pass_over_at.get_or_insert(now);
+            // The tail may fall silent after the last receiver finished: look again.
+            if now >= over + TAIL_SILENCE && self.is_tail() {
+                self.hand_off_tail(now);
+                self.check_finished();
+            }
         }
     }
 

@@ -12,6 +12,11 @@ pub struct ReceiverInfo {
     pub addr: SocketAddr,
     /// Blocks it reported as stored.
     pub done_blocks: u32,
+    /// Blocks whose first pass was over when that report came: how far it could have been.
+    /// Receivers report seldom in a large group (a share of the feedback budget) and at once
+    /// when they fall behind, so an old report of few blocks from early in the pass is a quiet
+    /// receiver keeping up, not a straggler.
+    pub closed_at_report: u32,
     /// Whether it reported the whole object verified.
     pub done: bool,
     /// When it was last heard from.
@@ -49,7 +54,7 @@ impl Receivers {
                 self.heard_floor = Some(self.heard_floor.map_or(now, |floor| floor.min(now)));
                 let index = self.members.len() as u32;
                 self.members.push(addr);
-                self.by_id.insert(id, ReceiverInfo { addr, done_blocks: 0, done: false, last_heard: now, index, handed_off: false });
+                self.by_id.insert(id, ReceiverInfo { addr, done_blocks: 0, closed_at_report: 0, done: false, last_heard: now, index, handed_off: false });
                 true
             }
         }
