@@ -1,4 +1,4 @@
-//! Waiting until one of several sockets is readable.
+//! Waiting until sockets are readable or have room to send.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -9,7 +9,18 @@ use std::time::Duration;
 /// Blocks until one of `sockets` is readable or `timeout` passes (`None`: forever). Returns
 /// which are readable.
 pub fn wait_readable<const N: usize>(sockets: [&UdpSocket; N], timeout: Option<Duration>) -> io::Result<[bool; N]> {
-    let mut fds = sockets.map(|s| libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+    wait(sockets, libc::POLLIN, timeout)
+}
+
+/// Blocks until `socket` has room to send or `timeout` passes. Returns whether it has room
+/// (or an error is pending, which the next send reports).
+pub fn wait_writable(socket: &UdpSocket, timeout: Duration) -> io::Result<bool> {
+    wait([socket], libc::POLLOUT, Some(timeout)).map(|[ready]| ready)
+}
+
+/// `poll` on `sockets` for `event` (or a pending error); an interrupted wait reports none ready.
+fn wait<const N: usize>(sockets: [&UdpSocket; N], event: libc::c_short, timeout: Option<Duration>) -> io::Result<[bool; N]> {
+    let mut fds = sockets.map(|s| libc::pollfd { fd: s.as_raw_fd(), events: event, revents: 0 });
     let timeout_ms = match timeout {
         None => -1,
         Some(t) => i32::try_from(t.as_micros().div_ceil(1000)).unwrap_or(i32::MAX),
@@ -21,19 +32,5 @@ pub fn wait_readable<const N: usize>(sockets: [&UdpSocket; N], timeout: Option<D
         let err = io::Error::last_os_error();
         return if err.kind() == io::ErrorKind::Interrupted { Ok([false; N]) } else { Err(err) };
     }
-    Ok(fds.map(|fd| fd.revents & (libc::POLLIN | libc::POLLERR) != 0))
-}
-
-/// Blocks until `socket` has room to send or `timeout` passes. Returns whether it has room
-/// (or an error is pending, which the next send reports).
-pub fn wait_writable(socket: &UdpSocket, timeout: Duration) -> io::Result<bool> {
-    let mut fd = libc::pollfd { fd: socket.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
-    let timeout_ms = i32::try_from(timeout.as_micros().div_ceil(1000)).unwrap_or(i32::MAX);
-    // SAFETY: `fd` is one valid, initialised pollfd that outlives the call.
-    let ready = unsafe { libc::poll(&mut fd, 1, timeout_ms) };
-    if ready < 0 {
-        let err = io::Error::last_os_error();
-        return if err.kind() == io::ErrorKind::Interrupted { Ok(false) } else { Err(err) };
-    }
-    Ok(fd.revents & (libc::POLLOUT | libc::POLLERR) != 0)
+    Ok(fds.map(|fd| fd.revents & (event | libc::POLLERR) != 0))
 }

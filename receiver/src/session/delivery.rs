@@ -49,6 +49,11 @@ pub(super) struct DeliveryMeter {
 /// Marks below this say too little about the path's loss to act on.
 const MIN_LOSS_MARKS: u64 = 100;
 
+/// The share of `marks` symbols sent that `received` does not cover (0 when none were sent).
+fn lost_share(received: u64, marks: u64) -> f64 {
+    if marks == 0 { 0.0 } else { 1.0 - received.min(marks) as f64 / marks as f64 }
+}
+
 impl DeliveryMeter {
     /// A data symbol from the sender arrived; `dropped` if the window of blocks had no room.
     pub(super) fn on_symbol(&mut self, now: Instant, dropped: bool) {
@@ -64,7 +69,7 @@ impl DeliveryMeter {
         let (Some(before), Some(last)) = (self.before_last, self.last) else { return 0.0 };
         let marks = last.mark.saturating_sub(before.mark);
         let kept = (last.symbols - before.symbols).saturating_sub(last.dropped - before.dropped);
-        if marks == 0 { 0.0 } else { 1.0 - kept.min(marks) as f64 / marks as f64 }
+        lost_share(kept, marks)
     }
 
     /// The share of the sender's symbols the path lost since the first progress packet (0 until
@@ -76,7 +81,7 @@ impl DeliveryMeter {
         if marks < MIN_LOSS_MARKS {
             return 0.0;
         }
-        1.0 - (last.symbols - first.symbols).min(marks) as f64 / marks as f64
+        lost_share(last.symbols - first.symbols, marks)
     }
 
     /// A progress packet with mark `sent` and the sender's clock `stamp_us` arrived at `now`.
