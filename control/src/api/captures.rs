@@ -2,6 +2,7 @@
 //! may capture any node into any image; a node's own token only itself, into an image of its own
 //! ([`authorize`]).
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body;
@@ -50,7 +51,7 @@ pub async fn put_filesystem(
 ) -> Result<StatusCode, ApiError> {
     let staging = open(&st, &token, &id)?;
     let mount = staging.request.filesystems.get(index).cloned().ok_or_else(|| ApiError::NotFound(format!("filesystem {index} of capture {id}")))?;
-    let held = staging.lock().map_err(staging_error)?;
+    let held = hold(&staging).await?;
     let received = staging.received(index);
     if received.exists() {
         return Err(ApiError::Conflict(format!("filesystem {index} ({mount}) of capture {id} was already received")));
@@ -79,7 +80,7 @@ pub async fn finish(
     ApiJson(finish): ApiJson<FinishCapture>,
 ) -> Result<Json<CaptureDone>, ApiError> {
     let staging = open(&st, &token, &id)?;
-    let held = staging.lock().map_err(staging_error)?;
+    let held = hold(&staging).await?;
     let missing = staging.missing();
     if !missing.is_empty() {
         return Err(ApiError::Conflict(format!("capture {id} is missing filesystems {missing:?}")));
@@ -140,6 +141,27 @@ fn authorize(st: &AppState, token: &str, request: &NewCapture) -> Result<(), Api
     let versions = store.versions(Some(&request.image)).map_err(crate::served::store_error)?;
     let own = |s: &Source| matches!(s, Source::Captured { node } if *node == request.node);
     if versions.iter().all(|v| own(&v.meta.source)) { Ok(()) } else { Err(ApiError::Forbidden) }
+}
+
+/// How long a request waits for a capture whose hold is ending. The hold is a `flock` on the
+/// capture's request file, and a child process the server forks elsewhere at that moment (mksquashfs
+/// for another capture, unsquashfs for a stateless kernel) shares the lock's open file until it
+/// execs: the `finish` a client sends right after its upload's answer could find the capture still
+/// held for that instant (the API tests: 409 "busy" once in a fresh-clone CI). A real second request
+/// streaming a filesystem holds it far longer and is still refused.
+const HOLD_WAIT: Duration = Duration::from_secs(2);
+/// How often a held capture is tried again meanwhile.
+const HOLD_POLL: Duration = Duration::from_millis(20);
+
+/// Takes `staging` for this request ([`Staging::lock`]), waiting up to [`HOLD_WAIT`] while it is busy.
+async fn hold(staging: &Staging) -> Result<staging::Held, ApiError> {
+    let deadline = tokio::time::Instant::now() + HOLD_WAIT;
+    loop {
+        match staging.lock() {
+            Err(StagingError::Busy(_)) if tokio::time::Instant::now() < deadline => tokio::time::sleep(HOLD_POLL).await,
+            other => return other.map_err(staging_error),
+        }
+    }
 }
 
 /// Maps staging failures onto API refusals.
