@@ -41,6 +41,21 @@ pub fn publish_debian(lab: &Lab) {
     lab.publish_artifact("deb", &artifact).unwrap();
 }
 
+/// Publishes the next version of `deb` in `lab`: the Debian image plus one empty file `/{marker}`,
+/// appended by `mksquashfs` to a copy of the cached artifact in the lab (the cache stays as it is),
+/// then published as any version is, by `image add`. Returns the version the control plane gave it.
+pub fn publish_debian_plus(lab: &Lab, marker: &str) -> u64 {
+    let cached = vmtest::debian_image(&PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vmtest")).expect("building the test image").artifact;
+    let file = format!("deb-{marker}.sqfs");
+    let artifact = lab.data_dir().join("images").join(&file);
+    std::fs::copy(&cached, &artifact).expect("copying the test image");
+    let added = lab.dir().join(marker);
+    std::fs::write(&added, b"").unwrap();
+    lab.exec("mksquashfs", &[added.to_str().unwrap(), artifact.to_str().unwrap(), "-no-progress", "-quiet", "-no-recovery"]).expect("appending to the image");
+    let published = lab.fountain_json(&["image", "add", "deb", "--artifact", &file]).unwrap();
+    published["version"].as_u64().unwrap_or_else(|| panic!("{published}"))
+}
+
 /// Adds layout `name` from `yaml`.
 pub fn add_layout(lab: &Lab, name: &str, yaml: &str) {
     let layout = lab.dir().join(format!("{name}.yaml"));
