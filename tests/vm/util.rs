@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use control::store::agent_status::Phase;
 use vmtest::{Lab, Vm};
 
 /// A test's lab, holding the lock that keeps VM tests from running at once.
@@ -74,7 +75,8 @@ pub fn phase_times(lab: &Lab, node: &str) -> String {
     let shown = lab.fountain_json(&["node", "show", node]).unwrap();
     let phases = shown["reimages"][0]["phases"].as_array().cloned().unwrap_or_default();
     let names: Vec<&str> = phases.iter().filter_map(|p| p["phase"].as_str()).collect();
-    assert_eq!(names, ["agent_boot", "inventory", "layout", "transfer", "unpack", "config", "bootloader"], "{shown}");
+    let all: Vec<String> = Phase::ALL.iter().map(ToString::to_string).collect();
+    assert_eq!(names, all, "{shown}");
     let times: Vec<String> = phases.iter().map(|p| format!("{} {:.1} s", p["phase"].as_str().unwrap_or("?"), p["millis"].as_f64().unwrap_or(0.0) / 1000.0)).collect();
     times.join(", ")
 }
