@@ -36,7 +36,8 @@ pub fn forge_into(lab: &Lab, session: u64) -> u64 {
     let out = lab
         .exec_with_env(&exe, &["--exact", "forger::forging_child", "--ignored", "--nocapture", "--test-threads", "1"], &[(FORGE_ENV, &spec)])
         .expect("running the forger in the lab");
-    out.lines().find_map(|l| l.strip_prefix("forged: ")?.split_whitespace().next()?.parse().ok()).unwrap_or_else(|| panic!("no count from the forger:\n{out}"))
+    // The harness prints the test's name on the same line, before what the test prints.
+    out.lines().find_map(|l| l.split("forged: ").nth(1)?.split_whitespace().next()?.parse().ok()).unwrap_or_else(|| panic!("no count from the forger:\n{out}"))
 }
 
 #[test]
