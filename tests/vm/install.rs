@@ -220,6 +220,7 @@ fn reinstall(lab: &Lab, vms: Vec<Vm>, label: &str) -> Vec<Vm> {
     for n in &NODES {
         let node = nodes.as_array().unwrap().iter().find(|v| v["name"] == n.name).unwrap_or_else(|| panic!("{nodes}"));
         assert_eq!((node["next_boot"].as_str(), node["installed"]["version"].as_u64()), (Some("local"), version), "{node}");
+        eprintln!("vm test install: phases {label} {}: {}", n.name, phase_times(lab, n.name));
     }
     let mut vms: Vec<Vm> = NODES.iter().map(|n| Vm::start(lab, &spec(lab, n, &format!("disk-{boot}"))).unwrap()).collect();
     for (vm, n) in vms.iter_mut().zip(&NODES) {
