@@ -24,7 +24,7 @@ use vmtest::nfs::NfsServer;
 use vmtest::{Lab, Vm, VmSpec};
 
 use crate::forger::forge_into;
-use crate::util::{add_layout, blank_disk, blocks_from, phase_times, publish_debian, publish_debian_plus, setup, wait_installed_banner};
+use crate::util::{add_layout, blank_disk, count_before, phase_times, publish_debian, publish_debian_plus, setup, wait_installed_banner};
 
 /// Boot, layout, transfer, unpack, initramfs and grub under TCG, two guests on a loaded 2-core host.
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(2400);
@@ -143,7 +143,7 @@ fn two_nodes_install_debian_by_multicast_and_boot_it_from_disk() {
         assert_eq!(failed, 0, "a block failed its check (a forged symbol reached a decoder): {symbols}");
         rejected.push(count);
         let received = vm.wait_for("fountain-agent: image received: ", INSTALL_TIMEOUT).unwrap();
-        let (session, http) = (blocks_from(&received, " from the session"), blocks_from(&received, " over HTTP"));
+        let (session, http) = (count_before(&received, " from the session"), count_before(&received, " over HTTP"));
         assert!(session > http, "the session delivered less than the HTTP fallback: {received}");
         vm.wait_for("fountain-agent: installed deb@1; rebooting from disk", INSTALL_TIMEOUT).unwrap();
     }
@@ -230,10 +230,4 @@ fn reinstall(lab: &Lab, vms: Vec<Vm>, label: &str) -> Vec<Vm> {
         wait_installed_banner(vm, label, &format!("{}-installed", n.name), DISK_BOOT_TIMEOUT);
     }
     vms
-}
-
-/// The number just before `what` in an agent's "session symbols: ..." line.
-fn count_before(line: &str, what: &str) -> u64 {
-    let before = line.split(what).next().unwrap_or_default();
-    before.rsplit([' ', ';', ',']).find(|w| !w.is_empty()).and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no count before{what} in {line:?}"))
 }

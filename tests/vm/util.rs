@@ -64,10 +64,11 @@ pub fn add_layout(lab: &Lab, name: &str, yaml: &str) {
     lab.fountain(&["layout", "add", name, layout.to_str().unwrap()]).unwrap();
 }
 
-/// The block count before `what` in the agent's "image received: ..." line.
-pub fn blocks_from(line: &str, what: &str) -> u32 {
+/// The count just before `what` in an agent's console line: "(0 blocks from the journal, 172 from the
+/// session" or "7440 rejected" (the word "blocks" between them is skipped).
+pub fn count_before(line: &str, what: &str) -> u64 {
     let before = line.split(what).next().unwrap_or_default();
-    before.rsplit([' ', '(']).find(|w| !w.is_empty() && *w != "blocks").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no block count{what} in {line:?}"))
+    before.rsplit([' ', '(', ';', ',']).find(|w| !w.is_empty() && *w != "blocks").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no count before{what} in {line:?}"))
 }
 
 /// The phases `node` reported for its last re-image, checked to be all seven, as "name 1.2 s, ...".
