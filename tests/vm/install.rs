@@ -131,6 +131,12 @@ fn two_nodes_install_debian_by_multicast_and_boot_it_from_disk() {
         sessions.push(session_of(&receiving));
     }
     assert!(!sessions[0].is_empty() && sessions[0] == sessions[1], "the nodes were not in one session: {sessions:?}");
+    // "receiving" is said before the agent joins the session's group; its first progress line
+    // ("received 0 of N blocks") comes after the join. A datagram sent before the join would be
+    // dropped by the guest and counted nowhere.
+    for vm in &mut vms {
+        vm.wait_for("fountain-agent: received ", INSTALL_TIMEOUT).unwrap();
+    }
     let forged = forge_into(lab, sessions[0].parse().expect("a session id"));
     let mut rejected = Vec::new();
     for vm in &mut vms {
