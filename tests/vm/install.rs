@@ -157,12 +157,7 @@ fn two_nodes_install_debian_by_multicast_and_boot_it_from_disk() {
     for vm in vms {
         vm.wait_exit(REBOOT_TIMEOUT).unwrap();
     }
-    let nodes = lab.fountain_json(&["node", "list"]).unwrap();
-    for n in &NODES {
-        let node = nodes.as_array().unwrap().iter().find(|v| v["name"] == n.name).unwrap_or_else(|| panic!("{nodes}"));
-        assert_eq!(node["next_boot"], "local", "{node}");
-        assert_eq!((node["installed"]["image"].as_str(), node["installed"]["version"].as_u64()), (Some("deb"), Some(1)), "{node}");
-    }
+    assert_installed(lab, 1);
     let phase_lines: Vec<String> = NODES.iter().map(|n| format!("{}: {}", n.name, phase_times(lab, n.name))).collect();
     let transfers = lab.fountain_json(&["image", "transfers"]).unwrap();
     let session = transfers.as_array().unwrap().iter().find(|t| t["id"].as_u64().is_some_and(|id| id.to_string() == sessions[0])).unwrap_or_else(|| panic!("{transfers}"));
@@ -224,11 +219,9 @@ fn reinstall(lab: &Lab, vms: Vec<Vm>, label: &str) -> Vec<Vm> {
     for vm in vms {
         vm.wait_exit(REBOOT_TIMEOUT).unwrap();
     }
-    let version = label.split('@').nth(1).and_then(|v| v.parse::<u64>().ok());
-    let nodes = lab.fountain_json(&["node", "list"]).unwrap();
+    let version = label.split('@').nth(1).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no version in {label}"));
+    assert_installed(lab, version);
     for n in &NODES {
-        let node = nodes.as_array().unwrap().iter().find(|v| v["name"] == n.name).unwrap_or_else(|| panic!("{nodes}"));
-        assert_eq!((node["next_boot"].as_str(), node["installed"]["version"].as_u64()), (Some("local"), version), "{node}");
         eprintln!("vm test install: phases {label} {}: {}", n.name, phase_times(lab, n.name));
     }
     let mut vms: Vec<Vm> = NODES.iter().map(|n| Vm::start(lab, &spec(lab, n, &format!("disk-{boot}"))).unwrap()).collect();
@@ -236,4 +229,13 @@ fn reinstall(lab: &Lab, vms: Vec<Vm>, label: &str) -> Vec<Vm> {
         wait_installed_banner(vm, label, &format!("{}-installed", n.name), DISK_BOOT_TIMEOUT);
     }
     vms
+}
+
+/// Checks that `node list` shows both nodes on `deb` version `version` with next boot local.
+fn assert_installed(lab: &Lab, version: u64) {
+    let nodes = lab.fountain_json(&["node", "list"]).unwrap();
+    for n in &NODES {
+        let node = nodes.as_array().unwrap().iter().find(|v| v["name"] == n.name).unwrap_or_else(|| panic!("{nodes}"));
+        assert_eq!((node["next_boot"].as_str(), node["installed"]["image"].as_str(), node["installed"]["version"].as_u64()), (Some("local"), Some("deb"), Some(version)), "{node}");
+    }
 }

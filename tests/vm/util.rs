@@ -38,15 +38,19 @@ pub fn blank_disk(lab: &Lab, name: &str, bytes: u64) -> PathBuf {
 
 /// Builds (or takes from the cache) the VM tests' Debian image and publishes it in `lab` as `deb`.
 pub fn publish_debian(lab: &Lab) {
-    let artifact = vmtest::debian_image(&PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vmtest")).expect("building the test image").artifact;
-    lab.publish_artifact("deb", &artifact).unwrap();
+    lab.publish_artifact("deb", &debian_artifact()).unwrap();
+}
+
+/// The VM tests' Debian image artifact, built once per content and cached under the target folder.
+fn debian_artifact() -> PathBuf {
+    vmtest::debian_image(&PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vmtest")).expect("building the test image").artifact
 }
 
 /// Publishes the next version of `deb` in `lab`: the Debian image plus one empty file `/{marker}`,
 /// appended by `mksquashfs` to a copy of the cached artifact in the lab (the cache stays as it is),
 /// then published as any version is, by `image add`. Returns the version the control plane gave it.
 pub fn publish_debian_plus(lab: &Lab, marker: &str) -> u64 {
-    let cached = vmtest::debian_image(&PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vmtest")).expect("building the test image").artifact;
+    let cached = debian_artifact();
     let file = format!("deb-{marker}.sqfs");
     let artifact = lab.data_dir().join("images").join(&file);
     std::fs::copy(&cached, &artifact).expect("copying the test image");
