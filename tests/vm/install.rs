@@ -24,7 +24,7 @@ use vmtest::nfs::NfsServer;
 use vmtest::{Lab, Vm, VmSpec};
 
 use crate::forger::forge_into;
-use crate::util::{add_layout, blank_disk, count_before, phase_times, publish_debian, publish_debian_plus, setup, wait_installed_banner};
+use crate::util::{add_layout, blank_disk, count_before, phase_times, publish_debian, publish_debian_plus, setup_for, wait_installed_banner};
 
 /// Boot, layout, transfer, unpack, initramfs and grub under TCG, two guests on a loaded 2-core host.
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(2400);
@@ -109,7 +109,7 @@ fn session_of(line: &str) -> String {
 
 #[test]
 fn two_nodes_install_debian_by_multicast_and_boot_it_from_disk() {
-    let Some(s) = setup() else { return };
+    let Some(s) = setup_for(NODES.len() as u32) else { return };
     let started = Instant::now();
     let lab = &s.lab;
     publish_debian(lab);

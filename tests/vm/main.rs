@@ -1,6 +1,7 @@
 //! VM tests: qemu TCG guests PXE-boot `fountain serve`'s agent through iPXE on a private bridge (see
-//! the `vmtest` crate). They skip with a message where qemu cannot start; they run one at a time,
-//! since TCG guests are CPU-bound.
+//! the `vmtest` crate). They skip with a message where qemu cannot start. TCG guests are CPU-bound,
+//! so the tests share two VM slots (one per core of the CI host, see `util::setup_for`): two one-VM
+//! tests run side by side, the two-VM install test alone.
 mod discovery;
 mod forger;
 mod image_boot;

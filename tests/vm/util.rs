@@ -1,32 +1,93 @@
-//! Shared setup: the skip check, the boot files (built once per content), one lab per test, one test
-//! at a time; and what the install tests share: the Debian image published as `deb`, layouts, reading
-//! the agent's console lines and the phase times it reported.
+//! Shared setup: the skip check, the boot files (built once per content), one lab per test, VM
+//! slots shared by the tests; and what the install tests share: the Debian image published as `deb`,
+//! layouts, reading the agent's console lines and the phase times it reported.
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use control::store::agent_status::Phase;
 use vmtest::{Lab, Vm};
 
-/// A test's lab, holding the lock that keeps VM tests from running at once.
-pub struct Setup {
-    /// The lab (dropped before the lock is released).
-    pub lab: Lab,
-    _one: MutexGuard<'static, ()>,
+/// TCG guests running at once across the VM tests. Each guest is one single-threaded vCPU, so on the
+/// 2-core CI host two guests keep both cores busy; a test with one VM would leave a core idle if the
+/// tests ran one at a time.
+const VM_SLOTS: u32 = 2;
+
+/// Free VM slots and how many tests wait for more than one.
+struct Slots {
+    state: Mutex<(u32, u32)>,
+    freed: Condvar,
 }
 
-/// The lab for one test, or `None` (with the reason printed) where VMs cannot run.
+static SLOTS: Slots = Slots { state: Mutex::new((VM_SLOTS, 0)), freed: Condvar::new() };
+
+/// `n` VM slots a test holds until it ends.
+struct Held(u32);
+
+impl Held {
+    /// Waits until `n` slots are free and takes them. While a test that needs more than one waits,
+    /// one-VM tests do not start, so the slots drain for it instead of being taken one by one.
+    fn take(n: u32) -> Held {
+        let n = n.min(VM_SLOTS);
+        let mut state = SLOTS.state.lock().unwrap_or_else(|e| e.into_inner());
+        if n > 1 {
+            state.1 += 1;
+        }
+        while state.0 < n || (n == 1 && state.1 > 0) {
+            state = SLOTS.freed.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+        state.0 -= n;
+        if n > 1 {
+            state.1 -= 1;
+        }
+        Held(n)
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        SLOTS.state.lock().unwrap_or_else(|e| e.into_inner()).0 += self.0;
+        SLOTS.freed.notify_all();
+    }
+}
+
+/// A test's lab, holding the VM slots the test needs.
+pub struct Setup {
+    /// The lab (dropped before the slots are released).
+    pub lab: Lab,
+    name: String,
+    started: Instant,
+    _slots: Held,
+}
+
+impl Drop for Setup {
+    /// Prints the test's wall time from the moment it held its slots, so one run of the suite says
+    /// where its time went.
+    fn drop(&mut self) {
+        eprintln!("vm test {}: {:.1} s wall", self.name, self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// The lab for a test that runs one VM at a time, or `None` (with the reason printed) where VMs
+/// cannot run.
 pub fn setup() -> Option<Setup> {
-    static ONE: Mutex<()> = Mutex::new(());
-    let one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    setup_for(1)
+}
+
+/// The lab for a test that runs `vms` VMs at once, or `None` (with the reason printed) where VMs
+/// cannot run. Waits for that many VM slots.
+pub fn setup_for(vms: u32) -> Option<Setup> {
+    let slots = Held::take(vms);
     if let Some(reason) = vmtest::unavailable_reason() {
         eprintln!("SKIPPED: VM test needs qemu and a test network: {reason}");
         return None;
     }
+    let started = Instant::now();
+    let name = std::thread::current().name().unwrap_or("?").to_string();
     let fountain = Path::new(env!("CARGO_BIN_EXE_fountain"));
     let boot = vmtest::boot_files(fountain, &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vmtest")).expect("building the boot files");
     let lab = Lab::start(fountain, &boot).expect("starting the lab");
-    Some(Setup { lab, _one: one })
+    Some(Setup { lab, name, started, _slots: slots })
 }
 
 /// A sparse raw disk image of `bytes` in the lab's folder.

@@ -99,7 +99,7 @@ fn a_failed_step_clears_the_tables_and_keeps_the_first_error() {
         .answer_after("sgdisk --zap-all /dev/vdb", "mdadm --create", CommandOutput::failed(4, "Problem opening /dev/vdb for writing!"));
     let err = apply(&layout, &inventory(), &Protected(vec!["keep".into()]), "/target", Mode::Apply, &mut script).unwrap_err();
     let ApplyError::Step(f) = &err else { panic!("{err}") };
-    assert_eq!(f.command, "mdadm --create /dev/md/md0 --run --metadata=1.2 --name=md0 --level=1 --raid-devices=2 /dev/vda2 /dev/vdb1");
+    assert_eq!(f.command, "mdadm --create /dev/md/md0 --run --metadata=1.2 --assume-clean --name=md0 --level=1 --raid-devices=2 /dev/vda2 /dev/vdb1");
     assert_eq!(f.output, "exit status 1: mdadm: cannot open /dev/vda2: Device or resource busy");
     assert_eq!(f.cleared, ["/dev/vda"]);
     assert_eq!(f.cleanup_errors, ["`sgdisk --zap-all /dev/vdb`: exit status 4: Problem opening /dev/vdb for writing!"]);
@@ -111,7 +111,7 @@ fn a_failed_step_clears_the_tables_and_keeps_the_first_error() {
         )
     );
     let after: Vec<&String> = script.ran.iter().skip_while(|c| !c.starts_with("mdadm --create")).collect();
-    assert_eq!(after, ["mdadm --create /dev/md/md0 --run --metadata=1.2 --name=md0 --level=1 --raid-devices=2 /dev/vda2 /dev/vdb1", "sgdisk --zap-all /dev/vda", "sgdisk --zap-all /dev/vdb"]);
+    assert_eq!(after, ["mdadm --create /dev/md/md0 --run --metadata=1.2 --assume-clean --name=md0 --level=1 --raid-devices=2 /dev/vda2 /dev/vdb1", "sgdisk --zap-all /dev/vda", "sgdisk --zap-all /dev/vdb"]);
 }
 
 #[test]

@@ -1,6 +1,8 @@
-//! Keeps the md RAID resync of freshly created arrays at its slowest while the install runs.
+//! Keeps an md RAID resync at its slowest while the install runs.
 //!
-//! A new RAID1 copies every block of one member onto the other, and the kernel lets that resync run
+//! New mirrors skip the initial resync (`--assume-clean`, see `plan::step`), but a parity array
+//! (RAID 5, 6) needs it, and an array the layout kept may still be resyncing from its last boot.
+//! A new array without `--assume-clean` copies every block of one member onto the other, and the kernel lets that resync run
 //! at up to `speed_limit_max` (200 MB/s) unless it sees other I/O. During an install that copy of
 //! not yet written (meaningless) blocks competes with the unpack and the initramfs build for the disks
 //! and, in a slow guest, the CPU: on TCG VMs `update-initramfs` took ~20 min beside a 2.7 GB resync.

@@ -95,8 +95,8 @@ fn mirror_on_blank_disks_plans_every_step_in_order() {
         "wipefs --all --force /dev/vdb1",
         "wipefs --all --force /dev/vdb2",
         "wipefs --all --force /dev/vdb3",
-        "mdadm --create /dev/md/boot --run --metadata=1.2 --name=boot --level=1 --raid-devices=2 /dev/vda2 /dev/vdb2",
-        "mdadm --create /dev/md/sys --run --metadata=1.2 --name=sys --level=1 --raid-devices=2 /dev/vda3 /dev/vdb3",
+        "mdadm --create /dev/md/boot --run --metadata=1.2 --assume-clean --name=boot --level=1 --raid-devices=2 /dev/vda2 /dev/vdb2",
+        "mdadm --create /dev/md/sys --run --metadata=1.2 --assume-clean --name=sys --level=1 --raid-devices=2 /dev/vda3 /dev/vdb3",
         "pvcreate --force --force --yes /dev/md/sys",
         "vgcreate --yes vg0 /dev/md/sys",
         "lvcreate --yes --wipesignatures y --zero y --extents 512 --name root vg0",
@@ -276,6 +276,7 @@ disks:
         let p = plan(&layout(&raid(level, n)), &inv, &Protected::default(), &Current::default(), "/t").unwrap();
         let create = commands(&p).into_iter().find(|c| c.starts_with("mdadm --create")).unwrap();
         assert!(create.contains(&format!("--level={level} --raid-devices={n} /dev/sdb /dev/sdc")), "{create}");
+        assert_eq!(create.contains(" --assume-clean "), matches!(level, 1 | 10), "only mirrors skip the initial resync: {create}");
         assert!(commands(&p).contains(&"wipefs --all --force /dev/sdb".to_string()), "whole-disk members are wiped");
         assert!(commands(&p).iter().all(|c| !c.contains("--clear /dev/sdb")), "and get no partition table");
     }
@@ -476,7 +477,7 @@ lvm: [ { vg: data, pvs: [pv1], lvs: [ { name: one, size: 1025M, fs: ext4, mount:
     let c = commands(&plan(&l, &inv, &Protected::default(), &Current::default(), "/t").unwrap());
     assert!(c.contains(&"sgdisk --new=2:102400K:+1048576K --typecode=2:FD00 --change-name=2:a2 /dev/sda".to_string()), "{c:#?}");
     assert!(c.contains(&"sgdisk --new=4:2199552K:+1048576K --typecode=4:FD00 --change-name=4:a4 /dev/sda".to_string()), "spares are RAID partitions too");
-    assert!(c.contains(&"mdadm --create /dev/md/md0 --run --metadata=1.2 --name=md0 --level=1 --raid-devices=2 --spare-devices=1 /dev/sda2 /dev/sda3 /dev/sda4".to_string()));
+    assert!(c.contains(&"mdadm --create /dev/md/md0 --run --metadata=1.2 --assume-clean --name=md0 --level=1 --raid-devices=2 --spare-devices=1 /dev/sda2 /dev/sda3 /dev/sda4".to_string()));
     assert!(c.contains(&"pvcreate --force --force --yes /dev/sdb".to_string()), "a whole disk as physical volume");
     assert!(c.contains(&"lvcreate --yes --wipesignatures y --zero y --extents 257 --name one data".to_string()), "1025 MiB rounds up to 257 extents");
     assert!(c.iter().all(|c| !c.contains("--clear /dev/sdb")));
