@@ -160,3 +160,52 @@ fn a_dry_run_writes_nothing() {
     assert!(report.plan.to_string().contains(&format!("wipefs --all --force {}", lo.path)));
     assert!(std::fs::read(&lo.path).unwrap() == before, "not one byte changed");
 }
+
+/// The UUID `blkid` reads from `device` now (no cache).
+fn uuid(device: &str) -> String {
+    let out = Command::new("blkid").args(["-c", "/dev/null", "-s", "UUID", "-o", "value", device]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn a_converged_layouts_filesystems_are_made_again_and_mounted_back_empty() {
+    let (Some(root), Some(var)) = (Loop::new(LOOP_BYTES), Loop::new(XFS_LOOP_BYTES)) else { return };
+    let target = tempfile::tempdir().unwrap();
+    let t = target.path();
+    let fstab = vec![
+        agent::plan::FstabEntry { device: root.path.clone(), fs: FsType::Ext4, mount: Some("/".into()) },
+        agent::plan::FstabEntry { device: var.path.clone(), fs: FsType::Xfs, mount: Some("/var".into()) },
+    ];
+    // The previous install: both filesystems made and mounted as the layout step does, then filled.
+    for (e, at) in [(&fstab[0], t.to_path_buf()), (&fstab[1], t.join("var"))] {
+        for step in [Step::Mkfs { device: e.device.clone(), fs: e.fs, size: 0 }, Step::Mkdir { path: at.display().to_string() }, Step::Mount { device: e.device.clone(), fs: e.fs, target: at.display().to_string() }] {
+            let argv = step.argv();
+            assert!(Command::new(&argv[0]).args(&argv[1..]).status().unwrap().success(), "{step}");
+        }
+    }
+    for dir in ["etc/ssh", "var/lib/old"] {
+        std::fs::create_dir_all(t.join(dir)).unwrap();
+    }
+    for file in ["etc/ssh/key", "var/lib/old/state", "old"] {
+        std::fs::write(t.join(file), b"previous install").unwrap();
+    }
+    let before = (uuid(&root.path), uuid(&var.path));
+
+    let remade = agent::install::remake::remake(t, &fstab);
+    let list = |dir: &std::path::Path| {
+        let mut names: Vec<String> = std::fs::read_dir(dir).map(|r| r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
+        names.sort();
+        names
+    };
+    let (in_root, in_var) = (list(t), list(&t.join("var")));
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    let mounted: Vec<String> = mounts.lines().filter_map(|l| l.split_whitespace().nth(1)).filter(|m| m.starts_with(&t.display().to_string())).map(String::from).collect();
+    for m in mounted.iter().rev() {
+        let _ = Command::new("umount").arg(m).status();
+    }
+    remade.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(mounted, [t.display().to_string(), t.join("var").display().to_string()], "both mounted back, / first");
+    assert_eq!((in_root, in_var), (vec!["lost+found".to_string(), "var".to_string()], Vec::<String>::new()), "nothing of the previous install is left");
+    let after = (uuid(&root.path), uuid(&var.path));
+    assert!(after.0 != before.0 && after.1 != before.1 && !after.0.is_empty() && !after.1.is_empty(), "new filesystems: {before:?} -> {after:?}");
+}

@@ -11,6 +11,7 @@ mod checkpoint;
 mod chroot;
 pub mod place;
 mod receive;
+pub mod remake;
 mod resync;
 mod retry;
 pub mod system;
@@ -205,12 +206,21 @@ fn try_once(reporter: &Reporter, job: Job<'_>, inventory: &Inventory, mode: Mode
 
     let started = Instant::now();
     say(&format!("unpacking {label} onto {}", target.display()));
-    let unpacked = unpack::unpack(&received.artifact, target)?;
+    // A converged layout's filesystems hold the previous install: made again unless the image
+    // itself lies on the target root.
+    let empty = if plan.rebuild.is_none() && received.place == place::Place::Ram { unpack::Empty::Remake(&plan.fstab) } else { unpack::Empty::Files };
+    let unpacked = unpack::unpack(&received.artifact, target, empty)?;
     let scratch = received.place.dir(target);
     std::fs::remove_dir_all(&scratch).map_err(|e| InstallError::io(format!("removing {}", scratch.display()), e))?;
     phases.ended(Phase::Unpack, started);
     let rate = unpacked.artifact_bytes as f64 / unpacked.elapsed.as_secs_f64().max(1e-3) / 1e6;
-    status(reporter, &format!("{label} unpacked in {:.1} s ({rate:.1} MB/s of image)", unpacked.elapsed.as_secs_f64()), phases)?;
+    let emptied = match empty {
+        unpack::Empty::Files => "emptied file by file",
+        unpack::Empty::Remake(_) => "filesystems made again",
+    };
+    let message = format!("{label} unpacked in {:.1} s ({rate:.1} MB/s of image; target {emptied} in {:.1} s)", unpacked.elapsed.as_secs_f64(), unpacked.emptied.as_secs_f64());
+    say(&message);
+    status(reporter, &message, phases)?;
 
     let started = Instant::now();
     let family = image::capture::detect_family(target).map_err(InstallError::from)?;

@@ -14,23 +14,41 @@ use std::time::{Duration, Instant};
 
 use super::InstallError;
 use super::place::SCRATCH_DIR;
+use crate::plan::FstabEntry;
 
 /// What the unpack did.
 #[derive(Debug, Clone, Copy)]
 pub struct Unpacked {
     /// Artifact bytes read.
     pub artifact_bytes: u64,
+    /// Time taken to empty the target.
+    pub emptied: Duration,
     /// Time taken by unsquashfs.
     pub elapsed: Duration,
 }
 
-/// Empties `target` and unpacks `artifact` onto it.
-pub fn unpack(artifact: &Path, target: &Path) -> Result<Unpacked, InstallError> {
-    clear(target, &target.join(SCRATCH_DIR)).map_err(|e| InstallError::io(format!("emptying {}", target.display()), e))?;
+/// How the target is emptied before the unpack.
+#[derive(Debug, Clone, Copy)]
+pub enum Empty<'a> {
+    /// File by file ([`clear`]), keeping lost+found and the scratch folder.
+    Files,
+    /// By making the filesystems of these fstab entries again ([`super::remake`]): for a converged
+    /// layout with the image in RAM.
+    Remake(&'a [FstabEntry]),
+}
+
+/// Empties `target` as `empty` says and unpacks `artifact` onto it.
+pub fn unpack(artifact: &Path, target: &Path, empty: Empty<'_>) -> Result<Unpacked, InstallError> {
+    let started = Instant::now();
+    match empty {
+        Empty::Files => clear(target, &target.join(SCRATCH_DIR)).map_err(|e| InstallError::io(format!("emptying {}", target.display()), e))?,
+        Empty::Remake(filesystems) => super::remake::remake(target, filesystems)?,
+    }
+    let emptied = started.elapsed();
     let artifact_bytes = fs::metadata(artifact).map_err(|e| InstallError::io(format!("reading {}", artifact.display()), e))?.len();
     let started = Instant::now();
     image::artifact::unpack(artifact, target)?;
-    Ok(Unpacked { artifact_bytes, elapsed: started.elapsed() })
+    Ok(Unpacked { artifact_bytes, emptied, elapsed: started.elapsed() })
 }
 
 /// Removes everything under `dir` but `keep` and `lost+found` folders; the mount points of other
