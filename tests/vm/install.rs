@@ -64,6 +64,20 @@ lvm:
       - { name: swap, size: rest, fs: swap }
 ";
 
+/// A unit the node config adds (through its files plugin, started by `systemd.wants=` on the kernel
+/// line) that prints, once boot has finished, where the disk boot's time went: the slowest units and
+/// systemd's own summary, each line marked [`BOOT_TIMES_MARK`]. The test prints them; they
+/// are figures, not checks.
+const BOOT_TIMES_UNIT: &str = "fountain-test-boot-times.service";
+const BOOT_TIMES_MARK: &str = "boot-times: ";
+const BOOT_TIMES: &str = "[Unit]
+Description=Print where the boot's time went (fountain VM test)
+[Service]
+Type=simple
+StandardOutput=journal+console
+ExecStart=/bin/sh -c 'timeout 600 systemctl is-system-running --wait >/dev/null; { systemd-analyze blame --no-pager | head -n 12; systemd-analyze; } 2>&1 | sed \"s/^/boot-times: /\"'
+";
+
 struct Node {
     name: &'static str,
     mac: &'static str,
@@ -84,12 +98,13 @@ const NODES: [Node; 2] = [
 fn add_node(lab: &Lab, n: &Node, nfs: &NfsServer) {
     let config = lab.dir().join(format!("{}.yaml", n.name));
     let yaml = format!(
-        "hostname: {}-installed\ninterfaces:\n  - {{ name: lan, mac: '{}', addresses: ['{}'] }}\nnfs_mounts:\n  - {{ server: '{}', export: {}, mount_point: {NFS_MOUNT}, options: ro }}\nkernel_args: [console=ttyS0, no_timer_check]\n",
+        "hostname: {}-installed\ninterfaces:\n  - {{ name: lan, mac: '{}', addresses: ['{}'] }}\nnfs_mounts:\n  - {{ server: '{}', export: {}, mount_point: {NFS_MOUNT}, options: ro }}\nkernel_args: [console=ttyS0, no_timer_check, systemd.wants={BOOT_TIMES_UNIT}]\nfiles:\n  - path: /etc/systemd/system/{BOOT_TIMES_UNIT}\n    content: |\n{}",
         n.name,
         n.mac,
         n.address,
         nfs.addr(),
-        NfsServer::EXPORT
+        NfsServer::EXPORT,
+        BOOT_TIMES.lines().map(|l| format!("      {l}\n")).collect::<String>()
     );
     std::fs::write(&config, yaml).unwrap();
     let args = ["node", "add", n.name, "--mac", n.mac, "--image", "deb", "--layout", "mirror", "--config", config.to_str().unwrap()];
@@ -173,6 +188,12 @@ fn two_nodes_install_debian_by_multicast_and_boot_it_from_disk() {
         assert!(address.contains(n.address), "{address}");
         let mounted = vm.wait_for("fountain: nfs ", DISK_BOOT_TIMEOUT).unwrap();
         assert!(mounted.trim_end().ends_with(&format!("fountain: nfs {}:{} on {NFS_MOUNT}", nfs.addr(), NfsServer::EXPORT)), "{mounted}");
+    }
+    for (vm, n) in vms.iter_mut().zip(&NODES) {
+        match vm.wait_for(&format!("{BOOT_TIMES_MARK}Startup finished"), DISK_BOOT_TIMEOUT) {
+            Ok(_) => vm.console.text().lines().filter(|l| l.contains(BOOT_TIMES_MARK)).for_each(|l| eprintln!("vm test install: {} disk boot: {}", n.name, l.split(BOOT_TIMES_MARK).nth(1).unwrap_or_default())),
+            Err(e) => eprintln!("vm test install: {} printed no boot times: {e}", n.name),
+        }
     }
     let first_round = started.elapsed();
 
