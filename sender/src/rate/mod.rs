@@ -484,7 +484,13 @@ impl AdaptiveRate {
         // In startup the rate before the last doubling was not congested, and the first
         // congested span began below the bottleneck: it underestimates it.
         let target = if self.startup { target.max(self.rate_bps / 2.0) } else { target };
-        // A queue that drains while we already send below its rate needs no further cut.
+        // A queue that drains while we already send below its rate needs no further cut, and
+        // congestion whose bottleneck is above our rate (a burst of loss, a queue draining)
+        // must not stop the probing either: the harness at 300 Mbit/s logged such "cuts" (from
+        // 284 to a target of 476 Mbit/s), each of which ended its window without a probe.
+        if !self.startup && target >= self.rate_bps {
+            return;
+        }
         tracing::debug!(from = self.rate_bps, target, estimates = ?estimates, outliers = self.outliers.len(), "cut");
         self.rate_bps = self.rate_bps.min(target);
         self.cut_mark = mark;
@@ -891,6 +897,34 @@ mod tests {
         }
         rate.roll(now + Duration::from_millis(30), 2000, || 40);
         assert!((450_000_000..=500_000_000).contains(&rate.rate_bps()), "the group's bottleneck: {}", rate.rate_bps());
+    }
+
+    /// Congestion whose estimate is above the rate (a burst of loss at one receiver) does not
+    /// stop the probing after a cut.
+    #[test]
+    fn congestion_above_the_rate_does_not_stop_the_probe() {
+        let mut rate = at_ceiling(10_000_000_000);
+        let start = Instant::now();
+        let clean = Delivery { symbols: 10_000, window_drops: 0, marks: 10_000, span_us: 12_000, queue_us: 0 };
+        for step in 0..20u32 {
+            rate.on_report(start + Duration::from_millis(10) * step, 1, u64::from(step) * 10_000, &clean, SYMBOL_BITS);
+        }
+        let queued = Delivery { symbols: 5_000, window_drops: 0, marks: 10_000, span_us: 12_000, queue_us: 20_000 };
+        let now = start + Duration::from_millis(200);
+        rate.on_report(now, 1, 200_000, &queued, SYMBOL_BITS);
+        rate.on_report(now + Duration::from_millis(10), 1, 210_000, &queued, SYMBOL_BITS);
+        rate.roll(now + Duration::from_millis(30), 220_000, || 1);
+        let cut = rate.rate_bps();
+        assert!(cut < 6_000_000_000, "cut to the queued span's delivery: {cut}");
+        // A burst of loss at 9 Gbit/s of delivery every other step from then on.
+        let burst = Delivery { symbols: 9_000, window_drops: 0, marks: 10_000, span_us: 12_000, queue_us: 0 };
+        for step in 24..224u32 {
+            let now = start + Duration::from_millis(10) * step;
+            let mark = u64::from(step) * 10_000;
+            rate.on_report(now, 1, mark, if step % 2 == 0 { &burst } else { &clean }, SYMBOL_BITS);
+            rate.roll(now, mark, || 1);
+        }
+        assert!(rate.rate_bps() as f64 > 1.3 * cut as f64, "from {cut} to {}", rate.rate_bps());
     }
 
     #[test]
