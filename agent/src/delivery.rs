@@ -84,8 +84,8 @@ impl Route {
                 let kernel_drops = netio::udp_rcvbuf_errors().zip(kernel_drops_before).map_or(0, |(after, before)| after.saturating_sub(before));
                 let s = &downloaded.stats;
                 say(&format!(
-                    "session symbols: {} kept ({} repair, {} from peers), {} duplicate, {} rejected, {} dropped at the window of blocks; {kernel_drops} datagrams dropped by the kernel at a full socket buffer",
-                    s.symbols, s.repair_symbols, s.peer_symbols, s.duplicate_symbols, s.rejected_packets, s.window_drops
+                    "session symbols: {} kept ({} repair, {} from peers), {} duplicate, {} rejected, {} dropped at the window of blocks; {} blocks failed their check; {kernel_drops} datagrams dropped by the kernel at a full socket buffer",
+                    s.symbols, s.repair_symbols, s.peer_symbols, s.duplicate_symbols, s.rejected_packets, s.window_drops, s.corrupt_blocks
                 ));
                 downloaded
             }

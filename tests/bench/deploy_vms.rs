@@ -18,6 +18,7 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use control::store::agent_status::Phase;
 use serde_json::{Value, json};
 use vmtest::{Lab, Vm, VmSpec};
 
@@ -184,8 +185,8 @@ fn node_result(name: &str, show: &Value, artifact_bytes: u64) -> Value {
 fn print_node(n: &Value) {
     println!("  {} (failed attempts: {})", n["node"].as_str().unwrap_or("?"), n["attempts_failed"]);
     // In the order the agent runs them (the JSON object's keys are sorted).
-    for phase in ["agent_boot", "inventory", "layout", "transfer", "unpack", "config", "bootloader"] {
-        if let Some(s) = n["phases_s"][phase].as_f64() {
+    for phase in Phase::ALL.map(|p| p.to_string()) {
+        if let Some(s) = n["phases_s"][&phase].as_f64() {
             println!("    {phase:<11} {s:>8.1} s");
         }
     }

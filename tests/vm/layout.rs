@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use vmtest::{Lab, Vm, VmSpec};
 
-use crate::util::{blank_disk, setup};
+use crate::util::{add_layout, blank_disk, setup};
 
 /// Boot plus mkfs and RAID creation under TCG on a loaded 2-core machine.
 const APPLY_TIMEOUT: Duration = Duration::from_secs(600);
@@ -83,9 +83,7 @@ fn image_and_layout(lab: &Lab, name: &str, yaml: &str) {
         std::fs::write(images.join("stand-in.img"), vec![7u8; 1 << 20]).unwrap();
         lab.fountain(&["image", "add", "stand-in", "--artifact", "stand-in.img"]).unwrap();
     }
-    let file = lab.dir().join(format!("{name}.yaml"));
-    std::fs::write(&file, yaml).unwrap();
-    lab.fountain(&["layout", "add", name, file.to_str().unwrap()]).unwrap();
+    add_layout(lab, name, yaml);
 }
 
 /// Adds node `name` set to re-image with `layout`, its console on the serial port; its agent stops

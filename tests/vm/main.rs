@@ -2,6 +2,7 @@
 //! the `vmtest` crate). They skip with a message where qemu cannot start; they run one at a time,
 //! since TCG guests are CPU-bound.
 mod discovery;
+mod forger;
 mod image_boot;
 mod install;
 mod layout;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use vmtest::{Vm, VmSpec};
 
-use crate::util::{add_layout, blank_disk, blocks_from, phase_times, publish_debian, setup, wait_installed_banner};
+use crate::util::{add_layout, blank_disk, count_before, phase_times, publish_debian, setup, wait_installed_banner};
 
 const NODE: &str = "vm3";
 const MAC: &str = "52:54:00:fd:11:03";
@@ -72,8 +72,8 @@ fn one_node_alone_deploys_by_unicast_and_resumes_after_a_power_cut() {
     let receiving = vm.wait_for("fountain-agent: receiving deb@1", INSTALL_TIMEOUT).unwrap();
     assert!(receiving.contains(" by unicast ") && receiving.trim_end().ends_with("into a scratch folder on the target"), "{receiving}");
     let received = vm.wait_for("fountain-agent: image received: ", INSTALL_TIMEOUT).unwrap();
-    let (journal, http) = (blocks_from(&received, " from the journal"), blocks_from(&received, " over HTTP"));
-    assert!(journal > 0 && journal + http == total, "resumed {journal} blocks and fetched {http} of {total}: {received}");
+    let (journal, http) = (count_before(&received, " from the journal"), count_before(&received, " over HTTP"));
+    assert!(journal > 0 && journal + http == u64::from(total), "resumed {journal} blocks and fetched {http} of {total}: {received}");
     vm.wait_for("fountain-agent: installed deb@1; rebooting from disk", INSTALL_TIMEOUT).unwrap();
     let installed = started.elapsed();
     vm.wait_exit(REBOOT_TIMEOUT).unwrap();

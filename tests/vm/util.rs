@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use control::store::agent_status::Phase;
 use vmtest::{Lab, Vm};
 
 /// A test's lab, holding the lock that keeps VM tests from running at once.
@@ -37,8 +38,27 @@ pub fn blank_disk(lab: &Lab, name: &str, bytes: u64) -> PathBuf {
 
 /// Builds (or takes from the cache) the VM tests' Debian image and publishes it in `lab` as `deb`.
 pub fn publish_debian(lab: &Lab) {
-    let artifact = vmtest::debian_image(&PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vmtest")).expect("building the test image").artifact;
-    lab.publish_artifact("deb", &artifact).unwrap();
+    lab.publish_artifact("deb", &debian_artifact()).unwrap();
+}
+
+/// The VM tests' Debian image artifact, built once per content and cached under the target folder.
+fn debian_artifact() -> PathBuf {
+    vmtest::debian_image(&PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vmtest")).expect("building the test image").artifact
+}
+
+/// Publishes the next version of `deb` in `lab`: the Debian image plus one empty file `/{marker}`,
+/// appended by `mksquashfs` to a copy of the cached artifact in the lab (the cache stays as it is),
+/// then published as any version is, by `image add`. Returns the version the control plane gave it.
+pub fn publish_debian_plus(lab: &Lab, marker: &str) -> u64 {
+    let cached = debian_artifact();
+    let file = format!("deb-{marker}.sqfs");
+    let artifact = lab.data_dir().join("images").join(&file);
+    std::fs::copy(&cached, &artifact).expect("copying the test image");
+    let added = lab.dir().join(marker);
+    std::fs::write(&added, b"").unwrap();
+    lab.exec("mksquashfs", &[added.to_str().unwrap(), artifact.to_str().unwrap(), "-no-progress", "-quiet", "-no-recovery"]).expect("appending to the image");
+    let published = lab.fountain_json(&["image", "add", "deb", "--artifact", &file]).unwrap();
+    published["version"].as_u64().unwrap_or_else(|| panic!("{published}"))
 }
 
 /// Adds layout `name` from `yaml`.
@@ -48,10 +68,11 @@ pub fn add_layout(lab: &Lab, name: &str, yaml: &str) {
     lab.fountain(&["layout", "add", name, layout.to_str().unwrap()]).unwrap();
 }
 
-/// The block count before `what` in the agent's "image received: ..." line.
-pub fn blocks_from(line: &str, what: &str) -> u32 {
+/// The count just before `what` in an agent's console line: "(0 blocks from the journal, 172 from the
+/// session" or "7440 rejected" (the word "blocks" between them is skipped).
+pub fn count_before(line: &str, what: &str) -> u64 {
     let before = line.split(what).next().unwrap_or_default();
-    before.rsplit([' ', '(']).find(|w| !w.is_empty() && *w != "blocks").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no block count{what} in {line:?}"))
+    before.rsplit([' ', '(', ';', ',']).find(|w| !w.is_empty() && *w != "blocks").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no count before{what} in {line:?}"))
 }
 
 /// The phases `node` reported for its last re-image, checked to be all seven, as "name 1.2 s, ...".
@@ -59,7 +80,8 @@ pub fn phase_times(lab: &Lab, node: &str) -> String {
     let shown = lab.fountain_json(&["node", "show", node]).unwrap();
     let phases = shown["reimages"][0]["phases"].as_array().cloned().unwrap_or_default();
     let names: Vec<&str> = phases.iter().filter_map(|p| p["phase"].as_str()).collect();
-    assert_eq!(names, ["agent_boot", "inventory", "layout", "transfer", "unpack", "config", "bootloader"], "{shown}");
+    let all: Vec<String> = Phase::ALL.iter().map(ToString::to_string).collect();
+    assert_eq!(names, all, "{shown}");
     let times: Vec<String> = phases.iter().map(|p| format!("{} {:.1} s", p["phase"].as_str().unwrap_or("?"), p["millis"].as_f64().unwrap_or(0.0) / 1000.0)).collect();
     times.join(", ")
 }

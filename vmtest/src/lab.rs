@@ -24,6 +24,9 @@ const SESSION_RATE_BPS: &str = "24000000";
 /// Gathering window of a transfer session, ms: TCG guests booted together register up to tens of
 /// seconds apart on a loaded host, and must still share one session.
 const SESSION_WINDOW_MS: &str = "30000";
+/// Multicast group and port of the lab's first transfer session (the next ones take the next group
+/// addresses): what anyone on the bridge sees on the wire, so a test can forge into it.
+pub const SESSION_GROUP: &str = "239.255.70.1:47000";
 /// How long the server gets to answer its first request.
 const SERVER_START: Duration = Duration::from_secs(30);
 
@@ -79,7 +82,7 @@ impl Lab {
             .arg(&data_dir)
             .args(["--listen", &format!("{HOST_ADDR}:{SERVER_PORT}"), "--public-url", &url])
             // Transfer sessions leave by the bridge (inside the namespace), not loopback.
-            .args(["--iface", HOST_ADDR, "--rate-bps", SESSION_RATE_BPS, "--window-ms", SESSION_WINDOW_MS])
+            .args(["--iface", HOST_ADDR, "--group", SESSION_GROUP, "--rate-bps", SESSION_RATE_BPS, "--window-ms", SESSION_WINDOW_MS])
             .stdin(Stdio::null())
             .stdout(log("serve.log")?)
             .stderr(log("serve.log")?);
@@ -151,5 +154,16 @@ impl Lab {
     /// Runs `program args` on the host inside the namespace (for checks); returns stdout.
     pub fn exec(&self, program: &str, args: &[&str]) -> anyhow::Result<String> {
         output(self.ns.command(program).args(args))
+    }
+
+    /// Like [`Lab::exec`] with `envs` set, for a program that acts on the lab's network from the
+    /// host's side (a test binary re-run as a child, like the forger of the install test).
+    pub fn exec_with_env(&self, program: &Path, args: &[&str], envs: &[(&str, &str)]) -> anyhow::Result<String> {
+        output(self.ns.command(program).args(args).envs(envs.iter().copied()))
+    }
+
+    /// The address of the lab's side of the bridge, which multicast from the host leaves by.
+    pub fn host_addr(&self) -> std::net::Ipv4Addr {
+        HOST_ADDR.parse().expect("HOST_ADDR is an IPv4 address")
     }
 }

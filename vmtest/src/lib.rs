@@ -21,7 +21,7 @@ use std::process::{Command, Stdio};
 
 pub use bootcache::boot_files;
 pub use console::Console;
-pub use lab::Lab;
+pub use lab::{Lab, SESSION_GROUP};
 pub use image::{DebianImage, IMAGE, SUITE, WrittenDisk, debian_image, image_unavailable_reason, install_fountain, write_disk};
 pub use vm::{DirectBoot, Vm, VmSpec};
 

@@ -30,9 +30,15 @@ pub fn initramfs_command(family: Family) -> Vec<String> {
 /// where it goes for that one build: update-initramfs takes no such option, and the file is removed
 /// after the build, so a later update-initramfs on the node (a kernel update) builds what the image
 /// says (generic by default), which also boots should the node's disk controller change.
+///
+/// The same file sets the compression level to 1: a minbase Debian image has no `zstd`, so its
+/// `COMPRESS=zstd` falls back to gzip at level 6, which took 2.05 s of a 5.6 s build natively (37%;
+/// gzip is pure computation and scales like the rest under TCG), against 0.68 s at level 1 for a
+/// file 10% larger (10.9 MB against 9.9 MB). Size matters little for an initramfs read once from a
+/// local disk at boot; the node's own later builds use the image's level again.
 pub fn host_only_setting(family: Family) -> Option<(&'static str, &'static str)> {
     match family {
-        Family::Debian => Some(("/etc/initramfs-tools/conf.d/zz-fountain-install", "# The fountain agent's install-time build only (removed after it).\nMODULES=dep\n")),
+        Family::Debian => Some(("/etc/initramfs-tools/conf.d/zz-fountain-install", "# The fountain agent's install-time build only (removed after it).\nMODULES=dep\nCOMPRESSLEVEL=1\n")),
         Family::El => None,
     }
 }
@@ -85,7 +91,7 @@ mod tests {
         assert_eq!(uefi.len(), 2);
         assert_eq!(initramfs_command(Family::Debian).join(" "), "update-initramfs -u -k all");
         assert_eq!(initramfs_command(Family::El).join(" "), "dracut -f --regenerate-all --hostonly");
-        assert!(host_only_setting(Family::Debian).is_some_and(|(path, text)| path.starts_with("/etc/initramfs-tools/conf.d/") && text.lines().any(|l| l == "MODULES=dep")));
+        assert!(host_only_setting(Family::Debian).is_some_and(|(path, text)| path.starts_with("/etc/initramfs-tools/conf.d/") && text.lines().any(|l| l == "MODULES=dep") && text.lines().any(|l| l == "COMPRESSLEVEL=1")));
         assert_eq!(host_only_setting(Family::El), None);
     }
 }

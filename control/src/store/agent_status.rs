@@ -44,6 +44,11 @@ pub enum Phase {
     Bootloader,
 }
 
+impl Phase {
+    /// Every phase, in the order a stateful re-image runs them (what a full report lists).
+    pub const ALL: [Phase; 7] = [Phase::AgentBoot, Phase::Inventory, Phase::Layout, Phase::Transfer, Phase::Unpack, Phase::Config, Phase::Bootloader];
+}
+
 impl std::fmt::Display for Phase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
