@@ -168,8 +168,11 @@ pub struct AdaptiveRate {
     window_start: Option<Instant>,
     /// Whether the rate was cut in the current window.
     cut_in_window: bool,
-    /// Whether a queue was seen draining in the current window: no probe ends it.
+    /// Whether a queue was seen draining in the current window: no probe ends it, unless the
+    /// window before was held too.
     hold_in_window: bool,
+    /// Whether the last window ended without its probe for a draining queue.
+    held_last_window: bool,
     /// The next probing step.
     probe: f64,
     /// The bottleneck found at the last cut, bits/s.
@@ -215,6 +218,7 @@ impl AdaptiveRate {
             window_start: None,
             cut_in_window: false,
             hold_in_window: false,
+            held_last_window: false,
             outliers: Vec::new(),
             group: 0,
             outlier_bound_bps: None,
@@ -290,7 +294,10 @@ impl AdaptiveRate {
         // outruns (beyond the usual loss, its spread and the two clocks' slack) is draining: no
         // cut, and no probe. Startup keeps the single report where delivery fell short of what
         // we sent: a doubling rate must not wait for a second. Where our marks are forgotten,
-        // the queue alone counts, as before.
+        // the queue alone counts, as before; a span too short to time does not count alone (a
+        // receiver that reads two progress packets in one burst after it was descheduled
+        // reports its queue over a span of a few µs: each such report cut the rate by the
+        // drain's margin).
         let sent_bps = sent.map(|sent| sent_bits / sent.duration.as_secs_f64()).filter(|bps| bps.is_finite());
         let pace = sent_bps.filter(|_| measured).map(|sent_bps| {
             let delivered_bps = f64::from(delivery.symbols) * symbol_bits / (f64::from(delivery.span_us) / 1e6);
@@ -303,7 +310,7 @@ impl AdaptiveRate {
         // probing now would keep it standing.
         let draining = pace.is_some_and(|pace| pace > 1.0 + tolerance);
         let before = peer.queued.take();
-        let queue_counts = queued && !draining && (before.is_some() || pace.is_none() || (self.startup && short));
+        let queue_counts = queued && !draining && (before.is_some() || sent_bps.is_none() || (self.startup && short));
         let congested = busy && (queue_counts || lossy);
         if busy && queued && draining {
             self.hold_in_window = true;
@@ -409,8 +416,13 @@ impl AdaptiveRate {
             let busy = sent_bits >= 0.5 * self.rate_bps * now.saturating_duration_since(window_start).as_secs_f64();
             self.window_start = Some(now);
             self.window_mark = mark;
-            // A window in which a queue drained ends without a probe.
-            let busy = busy && !std::mem::take(&mut self.hold_in_window);
+            // A window in which a queue drained ends without a probe, but not two in a row: a
+            // queue drains within a window, and a receiver short of CPU reports a span that
+            // catches up after it was descheduled in nearly every window (the VM lab's TCG
+            // guests), which held the rate at a cut for good.
+            let held = std::mem::take(&mut self.hold_in_window) && !self.held_last_window;
+            self.held_last_window = held;
+            let busy = busy && !held;
             if std::mem::take(&mut self.cut_in_window) {
                 self.probe = self.config.probe_start;
             } else if busy && self.startup && (self.react_from.is_none() || self.congested.len() <= self.minority()) {
@@ -736,6 +748,53 @@ mod tests {
         }
         let settled = mean(&sending[200..]);
         assert!((0.88 * link..=1.05 * link).contains(&settled), "sent at {settled}");
+    }
+
+    /// Receivers short of CPU (TCG guests beside other VMs) read in bursts: now and then one
+    /// reports a span that catches up after it was descheduled, 10 ms of queue behind it and
+    /// delivery above our sending. That is no queue draining at the bottleneck, and it comes in
+    /// nearly every probing window: after a cut (here to a third of the link, on two starved
+    /// reports) the rate must still climb back to the link, where holding every such window's
+    /// probe kept it at the cut.
+    #[test]
+    fn catching_up_receivers_do_not_stop_the_probing() {
+        let link = 300e6;
+        // Its span's symbols in half its time (at the rate after the cut, too short to time:
+        // such a queue counted at once, and each cut the rate by the drain's margin), or in two
+        // thirds (timed, and taken for a queue draining: every window's probe was held).
+        for shrink in [0.5, 0.67] {
+            let mut rate = AdaptiveRate::new(RateConfig::new(300_000_000));
+            let mut path = Path::new(link, Duration::from_millis(100), 0.0);
+            let start = Instant::now();
+            let mut rates = Vec::new();
+            rate.on_progress(start, 0);
+            for step in 0..1000u32 {
+                let now = start + Duration::from_millis(10) * (step + 1);
+                let reports = path.step(rate.rate_bps() as f64);
+                rate.on_progress(now, path.mark);
+                for (heard, delivery) in &reports {
+                    for receiver in 0..2u64 {
+                        let report = match step {
+                            // Both starved for two reports: a third of what we sent, 30 ms late.
+                            100..=101 => Delivery { symbols: delivery.symbols / 3, queue_us: 30_000, ..*delivery },
+                            // Then one in turn, every 80 ms, catches up.
+                            102.. if step % 8 == 0 && u64::from(step / 8) % 2 == receiver => {
+                                Delivery { queue_us: 10_000, span_us: (f64::from(delivery.span_us) * shrink) as u32, ..*delivery }
+                            }
+                            _ => *delivery,
+                        };
+                        rate.on_report(now, receiver, *heard, &report, SYMBOL_BITS);
+                    }
+                }
+                rate.roll(now, path.mark, || 2);
+                rates.push(rate.rate_bps() as f64);
+            }
+            let cut = rates[105];
+            assert!(cut < 0.5 * link, "{shrink}: the starved reports cut the rate: {cut}");
+            let settled = mean(&rates[400..]);
+            let trace: Vec<u32> = rates.iter().step_by(20).map(|r| (r / 1e6) as u32).collect();
+            assert!(settled >= 0.85 * link, "{shrink}: from {cut} back to only {settled}: {trace:?}");
+        }
     }
 
     /// Random loss, however high, is not congestion: the rate climbs to the ceiling and stays.
