@@ -613,6 +613,29 @@ mod tests {
         rates
     }
 
+    /// Steps a fresh `rate` over `path` for `steps` steps of 10 ms, sending at `sending` times its
+    /// pacer's rate, each of `receivers` reporting what `report` makes of a span (the step, the
+    /// span's index in it, the receiver, the span). Returns the rate and what was sent, per step.
+    fn drive(rate: &mut AdaptiveRate, path: &mut Path, receivers: u64, steps: u32, sending: f64, report: impl Fn(u32, usize, u64, &Delivery) -> Delivery) -> Vec<(f64, f64)> {
+        let start = Instant::now();
+        let mut trace = Vec::new();
+        rate.on_progress(start, 0);
+        for step in 0..steps {
+            let now = start + Duration::from_millis(10) * (step + 1);
+            let sent = sending * rate.rate_bps() as f64;
+            let reports = path.step(sent);
+            rate.on_progress(now, path.mark);
+            for (i, (heard, delivery)) in reports.iter().enumerate() {
+                for receiver in 0..receivers {
+                    rate.on_report(now, receiver, *heard, &report(step, i, receiver, delivery), SYMBOL_BITS);
+                }
+            }
+            rate.roll(now, path.mark, || receivers as usize);
+            trace.push((rate.rate_bps() as f64, sent));
+        }
+        trace
+    }
+
     fn mean(rates: &[f64]) -> f64 {
         rates.iter().sum::<f64>() / rates.len() as f64
     }
@@ -693,29 +716,15 @@ mod tests {
         let link = 300e6;
         let mut rate = AdaptiveRate::new(RateConfig::new(1_000_000_000));
         let mut path = Path::new(link, Duration::from_millis(100), 0.01);
-        let start = Instant::now();
-        let mut rates = Vec::new();
-        let mut cuts = 0u32;
-        rate.on_progress(start, 0);
-        for step in 0..1200u32 {
-            let now = start + Duration::from_millis(10) * (step + 1);
-            let before = rate.rate_bps();
-            let reports = path.step(before as f64);
-            rate.on_progress(now, path.mark);
-            for (i, (heard, delivery)) in reports.iter().enumerate() {
-                for receiver in 0..4u64 {
-                    // One receiver in turn, every 70 ms, late by 5-12 ms in one report.
-                    let late = i == 0 && step % 7 == 0 && u64::from(step / 7) % 4 == receiver;
-                    // Its span is stretched by as much as its progress packet was late.
-                    let lateness = if late { 5_000 + 1_000 * (step % 8) } else { 0 };
-                    let late = Delivery { queue_us: delivery.queue_us.max(lateness), span_us: delivery.span_us + lateness, ..*delivery };
-                    rate.on_report(now, receiver, *heard, &late, SYMBOL_BITS);
-                }
-            }
-            rate.roll(now, path.mark, || 4);
-            cuts += u32::from(step >= 200 && rate.rate_bps() < before);
-            rates.push(rate.rate_bps() as f64);
-        }
+        let trace = drive(&mut rate, &mut path, 4, 1200, 1.0, |step, i, receiver, delivery| {
+            // One receiver in turn, every 70 ms, late by 5-12 ms in one report.
+            let late = i == 0 && step % 7 == 0 && u64::from(step / 7) % 4 == receiver;
+            // Its span is stretched by as much as its progress packet was late.
+            let lateness = if late { 5_000 + 1_000 * (step % 8) } else { 0 };
+            Delivery { queue_us: delivery.queue_us.max(lateness), span_us: delivery.span_us + lateness, ..*delivery }
+        });
+        let rates: Vec<f64> = trace.iter().map(|&(r, _)| r).collect();
+        let cuts = rates.windows(2).skip(199).filter(|w| w[1] < w[0]).count();
         let settled = mean(&rates[200..]);
         assert!((0.9 * link..=1.05 * link).contains(&settled), "settled at {settled}");
         let lowest = rates[200..].iter().copied().fold(f64::MAX, f64::min);
@@ -730,22 +739,7 @@ mod tests {
         let link = 300e6;
         let mut rate = AdaptiveRate::new(RateConfig::new(1_000_000_000));
         let mut path = Path::new(link, Duration::from_millis(100), 0.01);
-        let start = Instant::now();
-        let mut sending = Vec::new();
-        rate.on_progress(start, 0);
-        for step in 0..1000u32 {
-            let now = start + Duration::from_millis(10) * (step + 1);
-            let sent = 0.7 * rate.rate_bps() as f64;
-            let reports = path.step(sent);
-            rate.on_progress(now, path.mark);
-            for (heard, delivery) in &reports {
-                for receiver in 0..4u64 {
-                    rate.on_report(now, receiver, *heard, delivery, SYMBOL_BITS);
-                }
-            }
-            rate.roll(now, path.mark, || 4);
-            sending.push(sent);
-        }
+        let sending: Vec<f64> = drive(&mut rate, &mut path, 4, 1000, 0.7, |_, _, _, delivery| *delivery).iter().map(|&(_, sent)| sent).collect();
         let settled = mean(&sending[200..]);
         assert!((0.88 * link..=1.05 * link).contains(&settled), "sent at {settled}");
     }
@@ -765,30 +759,14 @@ mod tests {
         for shrink in [0.5, 0.67] {
             let mut rate = AdaptiveRate::new(RateConfig::new(300_000_000));
             let mut path = Path::new(link, Duration::from_millis(100), 0.0);
-            let start = Instant::now();
-            let mut rates = Vec::new();
-            rate.on_progress(start, 0);
-            for step in 0..1000u32 {
-                let now = start + Duration::from_millis(10) * (step + 1);
-                let reports = path.step(rate.rate_bps() as f64);
-                rate.on_progress(now, path.mark);
-                for (heard, delivery) in &reports {
-                    for receiver in 0..2u64 {
-                        let report = match step {
-                            // Both starved for two reports: a third of what we sent, 30 ms late.
-                            100..=101 => Delivery { symbols: delivery.symbols / 3, queue_us: 30_000, ..*delivery },
-                            // Then one in turn, every 80 ms, catches up.
-                            102.. if step % 8 == 0 && u64::from(step / 8) % 2 == receiver => {
-                                Delivery { queue_us: 10_000, span_us: (f64::from(delivery.span_us) * shrink) as u32, ..*delivery }
-                            }
-                            _ => *delivery,
-                        };
-                        rate.on_report(now, receiver, *heard, &report, SYMBOL_BITS);
-                    }
-                }
-                rate.roll(now, path.mark, || 2);
-                rates.push(rate.rate_bps() as f64);
-            }
+            let trace = drive(&mut rate, &mut path, 2, 1000, 1.0, |step, _, receiver, delivery| match step {
+                // Both starved for two reports: a third of what we sent, 30 ms late.
+                100..=101 => Delivery { symbols: delivery.symbols / 3, queue_us: 30_000, ..*delivery },
+                // Then one in turn, every 80 ms, catches up.
+                102.. if step % 8 == 0 && u64::from(step / 8) % 2 == receiver => Delivery { queue_us: 10_000, span_us: (f64::from(delivery.span_us) * shrink) as u32, ..*delivery },
+                _ => *delivery,
+            });
+            let rates: Vec<f64> = trace.iter().map(|&(r, _)| r).collect();
             let cut = rates[105];
             assert!(cut < 0.5 * link, "{shrink}: the starved reports cut the rate: {cut}");
             let settled = mean(&rates[400..]);
