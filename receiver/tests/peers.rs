@@ -402,3 +402,58 @@ fn an_end_before_the_join_was_acknowledged_is_answered_with_a_join() {
     let events: Vec<_> = std::iter::from_fn(|| lone.poll_event()).collect();
     assert!(events.iter().any(|e| matches!(e, RxEvent::SenderEnded)) && lone.is_finished());
 }
+
+/// The blocks whose needs receiver `session` reports to `sender` from `from` over `span`, woken
+/// every 5 ms.
+fn reported_needs(session: &mut ReceiverSession, sender: SocketAddr, from: Instant, span: Duration) -> HashSet<u32> {
+    let mut blocks = HashSet::new();
+    let mut now = from;
+    while now < from + span {
+        session.handle_timeout(now);
+        while let Some(transmit) = session.poll_transmit(now) {
+            if transmit.destination == sender
+                && let Ok((_, Packet::Status { needs, .. })) = Packet::decode(&transmit.packet, None)
+            {
+                blocks.extend(needs.iter().map(|n| n.block));
+            }
+        }
+        now += Duration::from_millis(5);
+    }
+    blocks
+}
+
+/// A large need waits for a peer to advertise the block (have-maps lag by a gossip round) only
+/// while the receiver's window of blocks has room: with it full, every symbol of a later block
+/// is dropped while it waits, so the need goes to the sender at once (issue 18: a startup that
+/// overshot the path left every window full of blocks a quarter received, and nobody held
+/// them).
+#[test]
+fn a_large_need_waits_for_a_holder_only_while_the_window_has_room() {
+    let holder_wait = ReceiverConfig::new(SESSION, 7).peer.holder_wait;
+    for window in [2, 64] {
+        let (mut session, sender) = lone_receiver(|c| {
+            c.symbol_accounting = true;
+            c.max_assemblies = window;
+        });
+        let t0 = Instant::now();
+        let _join = session.poll_transmit(t0).expect("a join");
+        session.handle_datagram(t0, sender, &packet(Packet::Ack { receiver: 7, done: false, index: 3 }));
+        let peer: SocketAddr = "10.0.0.2:6000".parse().unwrap();
+        session.handle_datagram(t0, sender, &packet(Packet::Peers { peers: vec![fec::wire::PeerAddr { index: 1, addr: peer }] }));
+        // A quarter of blocks 0 and 1 each (K = 16), then the pass is over; the peer sent no map.
+        for block in 0..2 {
+            for esi in 0..4 {
+                session.handle_symbol_accounted(t0, sender, block, esi);
+            }
+        }
+        session.handle_datagram(t0, sender, &packet(Packet::Progress { closed: 4, sent: 64, stamp_us: 0 }));
+        let early = reported_needs(&mut session, sender, t0, holder_wait / 2);
+        if window == 2 {
+            assert!(early.contains(&0) && early.contains(&1), "window full: asked of the sender at once, {early:?}");
+        } else {
+            assert!(early.is_empty(), "window with room: waits for a holder, {early:?}");
+            let late = reported_needs(&mut session, sender, t0 + holder_wait / 2, holder_wait);
+            assert!(late.contains(&0) && late.contains(&1), "and asks the sender once the wait is over, {late:?}");
+        }
+    }
+}

@@ -317,3 +317,52 @@ fn the_tail_hands_off_receivers_behind_at_their_last_report_not_quiet_ones() {
     assert!(packets_to(&transmits, addr(13)).contains(&Packet::Handoff { receiver: 13 }));
     assert_eq!(events.last(), Some(&Event::Finished));
 }
+
+/// Receiver `id` lost 40 of block 0's 65 symbols of the first pass (it saw them all), with
+/// nothing to say about the rate.
+fn far_behind_status(session: &mut SenderSession, now: Instant, id: u64) {
+    let needs = vec![Need { block: 0, need: 40, seen: BLOCK_SYMBOLS + 1 }];
+    feed(session, now, id, Packet::Status { receiver: id, done_blocks: 0, heard: u64::MAX, backlog_pct: 0, delivery: Delivery::default(), needs });
+}
+
+/// Repair symbols of block 0 among `transmits`.
+fn block_0_repair(transmits: &[Transmit]) -> usize {
+    transmits.iter().filter(|t| matches!(t, Transmit::Symbol { block: 0, esi, .. } if *esi > BLOCK_SYMBOLS)).count()
+}
+
+/// While the first pass runs, needs far behind (above a quarter of K) wait for its end while
+/// those reporting them are a tail of the group; once more report them, the group itself fell
+/// behind (a startup that overshot the path) and they are repaired at once. A group too small
+/// for a tail always holds them.
+#[test]
+fn needs_far_behind_wait_for_the_end_of_the_pass_only_from_a_tail_of_the_group() {
+    for receivers in [20u64, 4] {
+        let mut session = session(receivers as usize, |config| {
+            // One block per group, sent slowly enough that the pass is still on while block 0
+            // is closed: 300 wire bytes a symbol at 10 Mbit/s is 240 µs.
+            config.interleave_blocks = 1;
+            config.rate_bps = 10_000_000;
+            config.pacing_min_burst_bytes = 300;
+            config.pacing_burst = Duration::from_millis(1);
+        });
+        let start = Instant::now();
+        for id in 1..=receivers {
+            feed(&mut session, start, id, Packet::Join { receiver: id });
+        }
+        let (now, _, _) = drive(&mut session, start, start + Duration::from_millis(20));
+        for id in 1..=3 {
+            far_behind_status(&mut session, now, id);
+        }
+        let (now, transmits, _) = drive(&mut session, now, now + Duration::from_millis(5));
+        assert!(transmits.iter().any(|t| matches!(t, Transmit::Symbol { .. })), "the pass goes on");
+        assert_eq!(block_0_repair(&transmits), 0, "{receivers} receivers: three far behind (a tail of twenty) are held back");
+        far_behind_status(&mut session, now, 4);
+        let (_, transmits, _) = drive(&mut session, now, now + Duration::from_millis(5));
+        let repair = block_0_repair(&transmits);
+        if receivers > 4 {
+            assert!(repair >= 15, "four of twenty far behind: the group fell behind; {repair} repaired");
+        } else {
+            assert_eq!(repair, 0, "a group of four holds them until the pass is over");
+        }
+    }
+}

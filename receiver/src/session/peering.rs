@@ -218,6 +218,15 @@ impl ReceiverSession {
     /// for a holder before it goes to the sender; if the whole group missed the block, nobody
     /// will ever hold it without the sender). Status reports leave such blocks out, so the
     /// sender does not multicast to everyone what one node missed.
+    ///
+    /// Nor does it wait while our window of blocks is full: then every symbol of a block not
+    /// yet open is dropped, so the wait costs the rest of the multicast, not only this block's
+    /// repair. A startup that overshot the path fills every receiver's window with blocks a
+    /// quarter received; had each waited for a holder nobody was (issue 18, netsim
+    /// oversubscribed_uplink: 18.9× the bound, 857 M symbols dropped at the windows). The window,
+    /// not the peers' have-maps, decides: maps lag by a gossip round, and read as "nobody holds
+    /// it", a stale one sent to the sender as multicast repair the holes of a node its peers
+    /// could fill (a late joiner's newest blocks; e2e peers: 21–28% of the object repaired).
     pub(super) fn left_to_peers(&mut self, now: Instant, block: BlockId, need: u32) -> bool {
         match self.asks.get(&block) {
             Some(ask) if ask.pending => return true,
@@ -230,6 +239,9 @@ impl ReceiverSession {
         }
         if self.peers.any_holder(block) {
             return true;
+        }
+        if self.assemblies.len() >= self.config.max_assemblies.max(1) {
+            return false;
         }
         let since = *self.awaiting_holder.entry(block).or_insert(now);
         now.saturating_duration_since(since) < self.config.peer.holder_wait

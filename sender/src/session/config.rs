@@ -54,7 +54,9 @@ pub struct SenderConfig {
     /// Times the final `End` is multicast (it is not acknowledged).
     pub end_repeats: u32,
     /// While the first pass runs, needs above this percentage of a block's K are held back
-    /// until it is over: they come from a receiver far behind the group.
+    /// until it is over: they come from a receiver far behind the group. Only while those
+    /// reporting them are at most [`Self::straggler_tail_share`] of the group: more, and the
+    /// group itself fell behind (see `SenderSession::holds_far_behind`).
     pub straggler_need_pct: f64,
     /// Once a receiver is done, how long the session waits for the others without another
     /// finishing; then it hands each unfinished one off to its peers and ends, so one receiver

@@ -249,20 +249,23 @@ impl SenderSession {
             }
             Packet::Status { receiver, done_blocks, heard, backlog_pct: _, delivery, needs } => {
                 self.stats.feedback_packets += 1;
+                let pct = self.config.straggler_need_pct;
+                let far_behind = !self.schedule.first_pass_over() && needs.iter().any(|n| self.schedule.is_straggler_need(n.block, n.need, pct));
                 let Some(info) = self.receivers.heard(now, receiver) else {
                     // Not registered (we restarted, or it never joined): it must join first.
                     return;
                 };
                 info.done_blocks = done_blocks;
                 info.closed_at_report = self.schedule.closed();
-                if info.handed_off {
+                let (handed_off, addr) = (info.handed_off, info.addr);
+                self.receivers.set_far_behind(receiver, far_behind);
+                if handed_off {
                     // It completes from peers: its needs no longer steer repair or the rate. It
                     // still reports, so our handoff was lost: say it again.
                     self.queue_control(from, &Packet::Handoff { receiver });
                     return;
                 }
                 if self.config.swarm {
-                    let addr = info.addr;
                     for need in needs {
                         self.swarm.on_need(now, receiver, addr, need, self.config.repair_holdoff, &self.schedule);
                     }
@@ -281,8 +284,12 @@ impl SenderSession {
                     self.last_need = Some(now);
                     self.schedule.set_proactive(true);
                 }
+                let hold = self.holds_far_behind();
                 for need in needs {
-                    self.schedule.on_need(need.block, need.need, need.seen, heard, self.config.straggler_need_pct);
+                    if hold && self.schedule.is_straggler_need(need.block, need.need, pct) {
+                        continue;
+                    }
+                    self.schedule.on_need(need.block, need.need, need.seen, heard);
                 }
             }
             Packet::Done { receiver, root } => {
@@ -410,6 +417,24 @@ impl SenderSession {
             self.queue_control(addr, &Packet::Handoff { receiver: id });
         }
         self.events.push_back(Event::ReceiverHandedOff(id));
+    }
+
+    /// Whether needs far behind (above [`SenderConfig::straggler_need_pct`] of K) wait for the
+    /// end of the first pass: while it runs, such a need comes from a receiver that is slow,
+    /// late or restarted, and repairing it would set the whole group's pace by the straggler's
+    /// (netsim: 2% of nodes at 1/10 speed). But only while those reporting them are a tail (at
+    /// most [`SenderConfig::straggler_tail_share`] of the group): when more are that far
+    /// behind, the group itself fell behind (a startup that overshot the path fills every
+    /// receiver's window with blocks a quarter received), and holding their repair back drops
+    /// the rest of the pass at every full window (issue 18, netsim oversubscribed_uplink: 18.9×
+    /// the bound, 857 M symbols dropped at the windows). Groups too small for a tail of
+    /// [`MIN_TAIL`] keep holding them, as the other straggler rules do.
+    fn holds_far_behind(&self) -> bool {
+        if self.schedule.first_pass_over() {
+            return false;
+        }
+        let tail = (self.config.straggler_tail_share * self.receivers.len() as f64).floor() as usize;
+        tail < MIN_TAIL || self.receivers.far_behind(tail + 1) <= tail
     }
 
     /// Whether a receiver reporting `needs` is a straggler to hand off to its peers rather than

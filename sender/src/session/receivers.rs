@@ -1,7 +1,7 @@
 //! The receivers registered with a session.
 
 use fec::wire::PeerAddr;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -39,6 +39,9 @@ pub struct Receivers {
     /// its finishing only raises the true value, so the sender's timer and expiry need not scan
     /// every receiver for every packet it sends (at 5,000 receivers, 11% of a netsim run).
     heard_floor: Option<Instant>,
+    /// Receivers whose latest report during the first pass held a need far behind (see
+    /// [`Self::far_behind`]). Few outside a collapse, so counting them costs little.
+    far_behind: HashSet<u64>,
 }
 
 impl Receivers {
@@ -124,9 +127,26 @@ impl Receivers {
             .collect();
         for id in &lost {
             self.by_id.remove(id);
+            self.far_behind.remove(id);
         }
         self.heard_floor = self.by_id.values().filter(|info| info.is_waited_for()).map(|info| info.last_heard).min();
         lost
+    }
+
+    /// Records whether `id`'s latest report held a need far behind the group.
+    pub fn set_far_behind(&mut self, id: u64, far_behind: bool) {
+        if far_behind {
+            self.far_behind.insert(id);
+        } else {
+            self.far_behind.remove(&id);
+        }
+    }
+
+    /// How many receivers still waited for reported a need far behind last, counted up to
+    /// `limit` (the caller only asks whether they are more than a tail).
+    pub fn far_behind(&self, limit: usize) -> usize {
+        let waited_for = |id: &&u64| self.by_id.get(id).is_some_and(ReceiverInfo::is_waited_for);
+        self.far_behind.iter().filter(waited_for).take(limit).count()
     }
 
     /// Registered receivers.

@@ -112,15 +112,11 @@ impl Schedule {
     /// that symbol (same socket, same order). A receiver that lags, its socket holding a queue
     /// of datagrams, reports needs the repair on their way already covers; a timer cannot tell
     /// those apart (a 30 ms holdoff resent each need every report at 1 Gbit/s, 4 receivers on
-    /// 2 cores: repair 30% of the object), the echoed mark can. While the first pass runs, a
-    /// need above `straggler_need_pct` of K comes from a receiver that is far behind (slow,
-    /// late or restarted): it waits until the pass is over, so one straggler does not set the
-    /// pace of the whole group (netsim: 2% of nodes at 1/10 speed).
-    pub fn on_need(&mut self, block: BlockId, need: u32, seen: u32, heard: u64, straggler_need_pct: f64) {
+    /// 2 cores: repair 30% of the object), the echoed mark can. (Needs far behind that wait
+    /// for the end of the first pass are the session's to hold back: see
+    /// `SenderSession::holds_far_behind`.)
+    pub fn on_need(&mut self, block: BlockId, need: u32, seen: u32, heard: u64) {
         if block >= self.closed || need == 0 {
-            return;
-        }
-        if !self.first_pass_over() && self.is_straggler_need(block, need, straggler_need_pct) {
             return;
         }
         let state = &mut self.blocks[block as usize];
@@ -242,9 +238,9 @@ mod tests {
         let mut schedule = Schedule::new(layout, 0.0, 1, 1);
         while schedule.next().is_some() {}
         let heard = schedule.sent();
-        schedule.on_need(0, 3, 8, heard, 100.0);
-        schedule.on_need(0, 5, 8, heard, 100.0);
-        schedule.on_need(0, 2, 8, heard, 100.0);
+        schedule.on_need(0, 3, 8, heard);
+        schedule.on_need(0, 5, 8, heard);
+        schedule.on_need(0, 2, 8, heard);
         let sent: Vec<_> = std::iter::from_fn(|| schedule.next()).collect();
         assert_eq!(sent, vec![(0, 8, true), (0, 9, true), (0, 10, true), (0, 11, true), (0, 12, true)]);
     }
@@ -254,19 +250,19 @@ mod tests {
         let layout = ObjectLayout::new(64 * 8, 64, 8).unwrap();
         let mut schedule = Schedule::new(layout, 0.0, 1, 1);
         while schedule.next().is_some() {}
-        schedule.on_need(0, 2, 8, schedule.sent(), 100.0);
+        schedule.on_need(0, 2, 8, schedule.sent());
         assert_eq!(schedule.next(), Some((0, 8, true)));
         let before_burst_ended = schedule.sent();
         assert_eq!(schedule.next(), Some((0, 9, true)));
         // Written by a receiver that had not yet heard a mark past the burst (it lags, or the
         // burst's last symbol is still on its way), however long ago the burst left: ignored.
-        schedule.on_need(0, 2, 8, before_burst_ended, 100.0);
+        schedule.on_need(0, 2, 8, before_burst_ended);
         assert_eq!(schedule.next(), None);
         // It saw every symbol sent: its need is what is left.
-        schedule.on_need(0, 1, 10, before_burst_ended, 100.0);
+        schedule.on_need(0, 1, 10, before_burst_ended);
         assert_eq!(schedule.next(), Some((0, 10, true)));
         // The last symbol was lost: a mark past it says so.
-        schedule.on_need(0, 1, 10, schedule.sent(), 100.0);
+        schedule.on_need(0, 1, 10, schedule.sent());
         assert_eq!(schedule.next(), Some((0, 11, true)));
         assert_eq!(schedule.repaired(0), 4);
     }
@@ -277,7 +273,7 @@ mod tests {
         let mut schedule = Schedule::new(layout, 0.0, 2, 2);
         while schedule.next().is_some() {}
         for block in 0..6 {
-            schedule.on_need(block, 2, 8, schedule.sent(), 100.0);
+            schedule.on_need(block, 2, 8, schedule.sent());
         }
         let blocks: Vec<BlockId> = std::iter::from_fn(|| schedule.next()).map(|(b, _, _)| b).collect();
         assert_eq!(blocks, vec![0, 1, 0, 1, 2, 3, 2, 3, 4, 5, 4, 5]);
@@ -303,20 +299,5 @@ mod tests {
         assert_eq!(schedule.pass_symbols(6), 100);
         schedule.set_proactive(true);
         assert_eq!(proactive(&mut schedule, 12), 2 * 10, "group 8-9 had started without");
-    }
-
-    #[test]
-    fn stragglers_wait_for_the_end_of_the_first_pass() {
-        let layout = ObjectLayout::new(64 * 8 * 3, 64, 8).unwrap();
-        let mut schedule = Schedule::new(layout, 0.0, 1, 1);
-        for _ in 0..9 {
-            schedule.next();
-        }
-        assert_eq!(schedule.closed(), 1);
-        schedule.on_need(0, 6, 8, schedule.sent(), 25.0);
-        assert_eq!(schedule.next(), Some((1, 1, false)), "a straggler's need is held back");
-        while schedule.next().is_some() {}
-        schedule.on_need(0, 6, 8, schedule.sent(), 25.0);
-        assert_eq!(schedule.next(), Some((0, 8, true)), "and served once the pass is over");
     }
 }
