@@ -423,12 +423,12 @@ fn reported_needs(session: &mut ReceiverSession, sender: SocketAddr, from: Insta
 }
 
 /// A large need waits for a peer to advertise the block (have-maps lag by a gossip round) only
-/// while the receiver's window of blocks has room: with it full, every symbol of a later block
-/// is dropped while it waits, so the need goes to the sender at once (issue 18: a startup that
-/// overshot the path left every window full of blocks a quarter received, and nobody held
+/// while the receiver's window of blocks has not overflowed lately: full, it drops every symbol
+/// of a later block while it waits, so the need goes to the sender at once (issue 18: a startup
+/// that overshot the path left every window full of blocks a quarter received, and nobody held
 /// them).
 #[test]
-fn a_large_need_waits_for_a_holder_only_while_the_window_has_room() {
+fn a_large_need_waits_for_a_holder_only_while_the_window_has_not_overflowed() {
     let holder_wait = ReceiverConfig::new(SESSION, 7).peer.holder_wait;
     for window in [2, 64] {
         let (mut session, sender) = lone_receiver(|c| {
@@ -440,16 +440,19 @@ fn a_large_need_waits_for_a_holder_only_while_the_window_has_room() {
         session.handle_datagram(t0, sender, &packet(Packet::Ack { receiver: 7, done: false, index: 3 }));
         let peer: SocketAddr = "10.0.0.2:6000".parse().unwrap();
         session.handle_datagram(t0, sender, &packet(Packet::Peers { peers: vec![fec::wire::PeerAddr { index: 1, addr: peer }] }));
-        // A quarter of blocks 0 and 1 each (K = 16), then the pass is over; the peer sent no map.
+        // A quarter of blocks 0 and 1 each (K = 16) and a symbol of block 2, which a window of
+        // two drops; then the pass is over. The peer sent no map.
         for block in 0..2 {
             for esi in 0..4 {
                 session.handle_symbol_accounted(t0, sender, block, esi);
             }
         }
+        session.handle_symbol_accounted(t0, sender, 2, 0);
+        assert_eq!(session.stats().window_drops, u64::from(window == 2));
         session.handle_datagram(t0, sender, &packet(Packet::Progress { closed: 4, sent: 64, stamp_us: 0 }));
         let early = reported_needs(&mut session, sender, t0, holder_wait / 2);
         if window == 2 {
-            assert!(early.contains(&0) && early.contains(&1), "window full: asked of the sender at once, {early:?}");
+            assert!(early.contains(&0) && early.contains(&1), "window overflowed: asked of the sender at once, {early:?}");
         } else {
             assert!(early.is_empty(), "window with room: waits for a holder, {early:?}");
             let late = reported_needs(&mut session, sender, t0 + holder_wait / 2, holder_wait);

@@ -219,6 +219,10 @@ pub struct ReceiverSession {
     delivery: DeliveryMeter,
     /// [`ReceiverStats::window_drops`] at the last status report.
     window_drops_reported: u64,
+    /// When a symbol was last dropped at (or an assembly evicted from) the full window of
+    /// blocks: large needs do not wait for a holder for a while after (see
+    /// `ReceiverSession::left_to_peers`).
+    window_full_at: Option<Instant>,
     /// When the sender's `End` came before it acknowledged our join (see the `End` handling).
     ended_unjoined: Option<Instant>,
 }
@@ -265,6 +269,7 @@ impl ReceiverSession {
             forward: false,
             delivery: DeliveryMeter::default(),
             window_drops_reported: 0,
+            window_full_at: None,
             ended_unjoined: None,
         };
         session.sender = session.config.sender;
@@ -520,12 +525,12 @@ impl ReceiverSession {
             }
             return true;
         }
-        let room = self.assemblies.contains_key(&block) || self.make_room(block);
+        let room = self.assemblies.contains_key(&block) || self.make_room(now, block);
         if source.is_none() {
             self.delivery.on_symbol(now, !room);
         }
         if !room {
-            self.stats.window_drops += 1;
+            self.window_drop(now);
             return true;
         }
         let overhead = self.config.decode_overhead_symbols;
@@ -611,7 +616,7 @@ impl ReceiverSession {
     /// Whether a new assembly for `block` fits under [`ReceiverConfig::max_assemblies`]: at the
     /// cap, the highest open block gives way to a lower one (unless its decode is out), so the
     /// lowest unfinished blocks, which everything else waits on, always make progress.
-    fn make_room(&mut self, block: BlockId) -> bool {
+    fn make_room(&mut self, now: Instant, block: BlockId) -> bool {
         if self.assemblies.len() < self.config.max_assemblies.max(1) {
             return true;
         }
@@ -620,8 +625,14 @@ impl ReceiverSession {
             return false;
         }
         self.assemblies.remove(&highest);
-        self.stats.window_drops += 1;
+        self.window_drop(now);
         true
+    }
+
+    /// The window of blocks was full: a symbol was dropped, or an assembly evicted.
+    fn window_drop(&mut self, now: Instant) {
+        self.stats.window_drops += 1;
+        self.window_full_at = Some(now);
     }
 
     /// The driver wrote `block` (verified by its [`DecodeJob`]) to the target.
