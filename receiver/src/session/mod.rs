@@ -219,10 +219,10 @@ pub struct ReceiverSession {
     delivery: DeliveryMeter,
     /// [`ReceiverStats::window_drops`] at the last status report.
     window_drops_reported: u64,
-    /// When a symbol was last dropped at (or an assembly evicted from) the full window of
-    /// blocks: large needs do not wait for a holder for a while after (see
+    /// The highest block that lost symbols at the full window of blocks (dropped, or its
+    /// assembly evicted): large needs up to it do not wait for a holder (see
     /// `ReceiverSession::left_to_peers`).
-    window_full_at: Option<Instant>,
+    overflowed_to: Option<BlockId>,
     /// When the sender's `End` came before it acknowledged our join (see the `End` handling).
     ended_unjoined: Option<Instant>,
 }
@@ -269,7 +269,7 @@ impl ReceiverSession {
             forward: false,
             delivery: DeliveryMeter::default(),
             window_drops_reported: 0,
-            window_full_at: None,
+            overflowed_to: None,
             ended_unjoined: None,
         };
         session.sender = session.config.sender;
@@ -525,12 +525,12 @@ impl ReceiverSession {
             }
             return true;
         }
-        let room = self.assemblies.contains_key(&block) || self.make_room(now, block);
+        let room = self.assemblies.contains_key(&block) || self.make_room(block);
         if source.is_none() {
             self.delivery.on_symbol(now, !room);
         }
         if !room {
-            self.window_drop(now);
+            self.window_drop(block);
             return true;
         }
         let overhead = self.config.decode_overhead_symbols;
@@ -616,7 +616,7 @@ impl ReceiverSession {
     /// Whether a new assembly for `block` fits under [`ReceiverConfig::max_assemblies`]: at the
     /// cap, the highest open block gives way to a lower one (unless its decode is out), so the
     /// lowest unfinished blocks, which everything else waits on, always make progress.
-    fn make_room(&mut self, now: Instant, block: BlockId) -> bool {
+    fn make_room(&mut self, block: BlockId) -> bool {
         if self.assemblies.len() < self.config.max_assemblies.max(1) {
             return true;
         }
@@ -625,14 +625,14 @@ impl ReceiverSession {
             return false;
         }
         self.assemblies.remove(&highest);
-        self.window_drop(now);
+        self.window_drop(highest);
         true
     }
 
-    /// The window of blocks was full: a symbol was dropped, or an assembly evicted.
-    fn window_drop(&mut self, now: Instant) {
+    /// The window of blocks was full: `block` lost a symbol, or its assembly.
+    fn window_drop(&mut self, block: BlockId) {
         self.stats.window_drops += 1;
-        self.window_full_at = Some(now);
+        self.overflowed_to = Some(self.overflowed_to.map_or(block, |top| top.max(block)));
     }
 
     /// The driver wrote `block` (verified by its [`DecodeJob`]) to the target.

@@ -219,17 +219,17 @@ impl ReceiverSession {
     /// will ever hold it without the sender). Status reports leave such blocks out, so the
     /// sender does not multicast to everyone what one node missed.
     ///
-    /// Nor does it wait within a holder wait of our window of blocks overflowing: while it is
-    /// full every symbol of a block not yet open is dropped, so waiting costs the rest of the
-    /// multicast, not only this block's repair. A startup that overshot the path fills every
-    /// receiver's window with blocks a quarter received that nobody holds (issue 18, netsim
-    /// oversubscribed_uplink: 18.9× the bound, 857 M symbols dropped at the windows); and once
-    /// the window has room again, the blocks that overflowed it are as far behind (waiting only
-    /// while it was full: 1.32× the bound, against 1.08× with the wait skipped for a while after).
-    /// The window, not the peers' have-maps, decides: maps lag by a gossip round, and read as
-    /// "nobody holds it", a stale one sent to the sender as multicast repair the holes of a node
-    /// its peers could fill (a late joiner's newest blocks; e2e peers: 21–28% of the object
-    /// repaired on the branch that tried it).
+    /// Nor does a block that lost symbols at our full window of blocks wait, or one below it: while
+    /// the window is full every symbol of a block not yet open is dropped, so waiting costs the
+    /// rest of the multicast, not only this block's repair; and the blocks it hit are behind
+    /// because the path was overloaded, as the whole group's are, not because this node missed what
+    /// its peers hold. A startup that overshot the path fills every receiver's window with blocks a
+    /// quarter received that nobody holds (issue 18, netsim oversubscribed_uplink: 18.9× the bound,
+    /// 857 M symbols dropped at the windows; waiting again once the window had room, 1.31× at the
+    /// last node, against 1.13×). The window, not the peers' have-maps, decides: maps lag by a
+    /// gossip round, and read as "nobody holds it", a stale one sent to the sender as multicast
+    /// repair the holes of a node its peers could fill (a late joiner's newest blocks; e2e peers:
+    /// 21–28% of the object repaired on the branch that tried it).
     pub(super) fn left_to_peers(&mut self, now: Instant, block: BlockId, need: u32) -> bool {
         match self.asks.get(&block) {
             Some(ask) if ask.pending => return true,
@@ -243,7 +243,7 @@ impl ReceiverSession {
         if self.peers.any_holder(block) {
             return true;
         }
-        if self.window_full_at.is_some_and(|at| now.saturating_duration_since(at) < self.config.peer.holder_wait) {
+        if self.overflowed_to.is_some_and(|top| block <= top) {
             return false;
         }
         let since = *self.awaiting_holder.entry(block).or_insert(now);
