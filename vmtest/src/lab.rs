@@ -16,10 +16,14 @@ pub(crate) const HOST_ADDR: &str = "10.78.0.1";
 const PREFIX_LEN: u8 = 24;
 const DHCP_RANGE: &str = "10.78.0.100,10.78.0.199,255.255.255.0,1h";
 const SERVER_PORT: u16 = 8080;
-/// Pace of each multicast session: what a TCG guest takes in and decodes on a loaded 2-core host.
-/// At 100 Mbit/s two guests receiving the Debian image dropped 7,933 datagrams at the socket and
-/// 23,892 symbols at their window of blocks (decodes could not keep up), fell silent past the
-/// sender's receiver timeout, were dropped, and fetched 164 of 172 blocks over HTTP instead.
+/// Ceiling of each multicast session's adaptive rate: what a TCG guest takes in and decodes on a
+/// loaded 2-core host, ~23 Mbit/s of 1,408-byte symbols (the sender's estimates from the guests'
+/// reports: 21.8-24.8 Mbit/s). The adaptive rate does not hold two such guests below a higher
+/// ceiling yet (session 12, docs/benchmarks.md): at 1G, 64M, 48M and 32M the guests reported
+/// once per ~8 blocks from behind 3-14 s of the session queued in their 32 MiB socket buffers,
+/// the probes took the rate back to the ceiling within ~1.3 s of each cut, and both guests fell
+/// silent past the sender's receiver timeout and fetched 100-172 of 172 blocks over HTTP, the
+/// transfer taking 63-149 s against ~99 s here.
 const SESSION_RATE_BPS: &str = "24000000";
 /// Gathering window of a transfer session, ms: TCG guests booted together register up to tens of
 /// seconds apart on a loaded host, and must still share one session.
