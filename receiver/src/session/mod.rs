@@ -632,7 +632,7 @@ impl ReceiverSession {
     /// The window of blocks was full: `block` lost a symbol, or its assembly.
     fn window_drop(&mut self, block: BlockId) {
         self.stats.window_drops += 1;
-        self.overflowed_to = Some(self.overflowed_to.map_or(block, |top| top.max(block)));
+        self.overflowed_to = self.overflowed_to.max(Some(block));
     }
 
     /// The driver wrote `block` (verified by its [`DecodeJob`]) to the target.

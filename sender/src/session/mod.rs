@@ -284,7 +284,8 @@ impl SenderSession {
                     self.last_need = Some(now);
                     self.schedule.set_proactive(true);
                 }
-                let hold = self.holds_far_behind();
+                // Only a report with a need far behind has anything to hold back.
+                let hold = far_behind && self.holds_far_behind();
                 for need in needs {
                     if hold && self.schedule.is_straggler_need(need.block, need.need, pct) {
                         continue;
@@ -396,8 +397,13 @@ impl SenderSession {
     /// Whether the receivers still waited for are a tail of at most
     /// [`SenderConfig::straggler_tail_share`] of the group.
     fn is_tail(&self) -> bool {
-        let tail = (self.config.straggler_tail_share * self.receivers.len() as f64).floor() as usize;
+        let tail = self.tail_size();
         tail >= MIN_TAIL && self.receivers.waited_for() <= tail
+    }
+
+    /// How many receivers make a tail of the group: [`SenderConfig::straggler_tail_share`] of it.
+    fn tail_size(&self) -> usize {
+        (self.config.straggler_tail_share * self.receivers.len() as f64).floor() as usize
     }
 
     /// Stops waiting for receiver `id` and tells it to complete from its peers. The handoff is
@@ -433,7 +439,7 @@ impl SenderSession {
         if self.schedule.first_pass_over() {
             return false;
         }
-        let tail = (self.config.straggler_tail_share * self.receivers.len() as f64).floor() as usize;
+        let tail = self.tail_size();
         tail < MIN_TAIL || self.receivers.far_behind(tail + 1) <= tail
     }
 
@@ -444,7 +450,7 @@ impl SenderSession {
     /// multicast repair for it would cost every other receiver's link that much again (issue
     /// 18: sender bytes 1.2-3.2 × the object in the straggler plans).
     fn is_straggler(&self, needs: &[fec::wire::Need]) -> bool {
-        (self.config.straggler_tail_share * self.receivers.len() as f64).floor() as usize >= MIN_TAIL
+        self.tail_size() >= MIN_TAIL
             && self.schedule.first_pass_over()
             && self.receivers.any_done()
             && needs.iter().any(|n| self.schedule.is_straggler_need(n.block, n.need, self.config.straggler_need_pct))
