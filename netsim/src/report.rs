@@ -174,6 +174,11 @@ impl Report {
         serde_json::to_string_pretty(self).expect("plain data serialises")
     }
 
+    /// The report as one line of JSON, for a benchmark's output.
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).expect("plain data serialises")
+    }
+
     /// The table, one protocol per line.
     pub fn table(&self) -> String {
         let mut out = format!(
