@@ -129,6 +129,7 @@ fn a_failed_mount_on_converged_disks_clears_nothing() {
         ],
         fstab: vec![],
         boot_disks: vec!["/dev/vda".into()],
+        spare_esps: Vec::new(),
     };
     let mut script = Script::default().answer("mount", CommandOutput::failed(32, "mount: /t: wrong fs type"));
     let mut log = Vec::new();

@@ -43,20 +43,37 @@ pub fn host_only_setting(family: Family) -> Option<(&'static str, &'static str)>
     }
 }
 
+/// Where the installed system mounts its EFI system partition (the layout check asks for one there).
+pub const ESP_MOUNT: &str = "/boot/efi";
+
 /// Installs grub on each of `disks` (BIOS: into each disk's boot sector and bios_grub partition, so
-/// any RAID1 member boots alone) or onto the mounted ESP (UEFI, at the removable-media path, which
-/// firmware finds without a boot entry), then writes grub's config.
+/// any RAID1 member boots alone) or onto the ESP mounted at [`ESP_MOUNT`] (UEFI; the other disks'
+/// ESPs get theirs from [`uefi_install`] too, see `spare_esp`), then writes grub's config.
 pub fn bootloader_commands(family: Family, firmware: Bootloader, disks: &[String]) -> Vec<Vec<String>> {
-    let (install, mkconfig): (&str, &[&str]) = match family {
-        Family::Debian => ("grub-install", &["update-grub"]),
-        Family::El => ("grub2-install", &["grub2-mkconfig", "-o", "/boot/grub2/grub.cfg"]),
-    };
     let mut commands: Vec<Vec<String>> = match firmware {
-        Bootloader::Bios => disks.iter().map(|d| vec![install.to_string(), "--target=i386-pc".into(), d.clone()]).collect(),
-        Bootloader::Uefi => vec![vec![install.to_string(), "--target=x86_64-efi".into(), "--efi-directory=/boot/efi".into(), "--removable".into(), "--no-nvram".into()]],
+        Bootloader::Bios => disks.iter().map(|d| vec![grub_install(family).to_string(), "--target=i386-pc".into(), d.clone()]).collect(),
+        Bootloader::Uefi => vec![uefi_install(family, ESP_MOUNT)],
+    };
+    let mkconfig: &[&str] = match family {
+        Family::Debian => &["update-grub"],
+        Family::El => &["grub2-mkconfig", "-o", "/boot/grub2/grub.cfg"],
     };
     commands.push(mkconfig.iter().map(|s| s.to_string()).collect());
     commands
+}
+
+/// grub onto the ESP mounted at `efi_dir` inside the target, at the removable-media path
+/// (`EFI/BOOT/BOOTX64.EFI`), which firmware finds without a boot entry: the agent writes no NVRAM
+/// entry, so a node whose firmware forgets its entries (or a disk moved to another node) still boots.
+pub fn uefi_install(family: Family, efi_dir: &str) -> Vec<String> {
+    [grub_install(family), "--target=x86_64-efi", &format!("--efi-directory={efi_dir}"), "--removable", "--no-nvram"].map(String::from).to_vec()
+}
+
+fn grub_install(family: Family) -> &'static str {
+    match family {
+        Family::Debian => "grub-install",
+        Family::El => "grub2-install",
+    }
 }
 
 /// Runs `argv` chrooted into `root`, printing it and its output.
@@ -88,6 +105,7 @@ mod tests {
         assert_eq!(el.iter().map(|c| c.join(" ")).collect::<Vec<_>>(), ["grub2-install --target=i386-pc /dev/vda", "grub2-mkconfig -o /boot/grub2/grub.cfg"]);
         let uefi = bootloader_commands(Family::Debian, Bootloader::Uefi, &disks);
         assert_eq!(uefi[0].join(" "), "grub-install --target=x86_64-efi --efi-directory=/boot/efi --removable --no-nvram");
+        assert_eq!(uefi_install(Family::El, "/boot/efi.spare").join(" "), "grub2-install --target=x86_64-efi --efi-directory=/boot/efi.spare --removable --no-nvram");
         assert_eq!(uefi.len(), 2);
         assert_eq!(initramfs_command(Family::Debian).join(" "), "update-initramfs -u -k all");
         assert_eq!(initramfs_command(Family::El).join(" "), "dracut -f --regenerate-all --hostonly");

@@ -14,6 +14,7 @@ mod receive;
 pub mod remake;
 mod resync;
 mod retry;
+mod spare_esp;
 pub mod system;
 mod unpack;
 
@@ -235,6 +236,9 @@ fn try_once(reporter: &Reporter, job: Job<'_>, inventory: &Inventory, mode: Mode
     write_into(target, vec![config::FileToWrite { path: "/etc/default/grub".into(), mode: 0o644, contents: system::grub_default(&existing, &kernel_args).into_bytes() }], Vec::new())?;
     for argv in chroot::bootloader_commands(family, layout.bootloader, &plan.boot_disks) {
         chroot::run(target, &argv)?;
+    }
+    if matches!(layout.bootloader, control::layout::Bootloader::Uefi) {
+        spare_esp::install(target, family, &plan.spare_esps)?;
     }
     phases.ended(Phase::Bootloader, started);
 

@@ -7,6 +7,9 @@ use control::layout::{FsType, Layout, PartitionFlag};
 
 use super::choose::Choice;
 
+/// The GPT type code of an EFI system partition (sgdisk's short form).
+pub const ESP_TYPE: &str = "EF00";
+
 /// One GPT on one disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredTable {
@@ -182,7 +185,7 @@ pub fn desired(layout: &Layout, choice: &Choice, target: &str) -> Desired {
             let Some(span) = choice.capacity.partitions.get(&p.id) else { continue };
             let bytes = span.size.bytes.unwrap_or(0);
             let type_code = if p.flags.contains(&PartitionFlag::Esp) {
-                "EF00"
+                ESP_TYPE
             } else if p.flags.contains(&PartitionFlag::BiosGrub) {
                 "EF02"
             } else if raid_members.contains(&&p.id) {

@@ -91,6 +91,9 @@ pub struct Plan {
     pub fstab: Vec<FstabEntry>,
     /// Disks under the filesystem holding `/boot` (or `/`): where the bootloader goes.
     pub boot_disks: Vec<String>,
+    /// EFI system partitions the installed system does not mount: the other disks' copies of the
+    /// one at `/boot/efi`, so that firmware finds a bootloader on whichever disk of a mirror is left.
+    pub spare_esps: Vec<String>,
 }
 
 /// One filesystem or swap area the installed system uses.
@@ -149,6 +152,8 @@ pub fn plan(layout: &Layout, inventory: &Inventory, protected: &Protected, curre
     let swaps = want.filesystems.iter().filter(|f| f.fs == control::layout::FsType::Swap);
     fstab.extend(swaps.map(|f| FstabEntry { device: f.device.clone(), fs: f.fs, mount: None }));
     let boot_disks = want.mounts.iter().find(|m| m.mount == "/boot").or_else(|| want.mounts.iter().find(|m| m.mount == "/")).map(|m| want.disks_under(&m.device)).unwrap_or_default();
+    let esps = want.tables.iter().flat_map(|t| &t.partitions).filter(|p| p.type_code == desired::ESP_TYPE);
+    let spare_esps = esps.filter(|p| !want.mounts.iter().any(|m| m.device == p.path)).map(|p| p.path.clone()).collect();
     Ok(Plan {
         target: target.to_string(),
         disks: choice.assigned.iter().map(|(id, d)| (id.clone(), describe(d))).collect(),
@@ -159,6 +164,7 @@ pub fn plan(layout: &Layout, inventory: &Inventory, protected: &Protected, curre
         steps,
         fstab,
         boot_disks,
+        spare_esps,
     })
 }
 

@@ -136,6 +136,7 @@ disks:
     let plan = plan(&l, &inv, &Protected::default(), &Current::default(), "/mnt").unwrap();
     let c = commands(&plan);
     assert!(c.contains(&"sgdisk --new=1:1024K:+524288K --typecode=1:EF00 --change-name=1:esp /dev/nvme0n1".to_string()), "{c:#?}");
+    assert!(plan.spare_esps.is_empty(), "the one ESP is mounted: {:?}", plan.spare_esps);
     assert!(c.contains(&"sgdisk --new=2:525312K:+1048576K --typecode=2:8300 --change-name=2:boot --attributes=2:set:2 /dev/nvme0n1".to_string()));
     assert!(c.contains(&"sgdisk --new=3:1573888K:+1048576K --typecode=3:8200 --change-name=3:swap /dev/nvme0n1".to_string()));
     assert!(c.contains(&"mkfs.vfat -F 32 /dev/nvme0n1p1".to_string()), "nvme partitions take a p");
@@ -519,4 +520,35 @@ disks:
 ",
     );
     assert_eq!(plan(&single, &inv, &protected, &Current::default(), "/target").unwrap().boot_disks, ["/dev/vda"]);
+}
+
+#[test]
+fn a_mirror_with_an_esp_on_each_disk_mounts_one_and_keeps_the_other_spare() {
+    let l = layout(
+        "bootloader: uefi
+disks:
+  - id: a
+    match: { serial: a }
+    partitions:
+      - { id: esp-a, size: 64M, flags: [esp], fs: vfat, mount: /boot/efi }
+      - { id: a2, size: rest }
+  - id: b
+    match: { serial: b }
+    partitions:
+      - { id: esp-b, size: 64M, flags: [esp], fs: vfat }
+      - { id: b2, size: rest }
+raid:
+  - { id: root, level: 1, members: [a2, b2], fs: ext4, mount: / }
+",
+    );
+    let (inv, protected) = two_disks_and_a_protected_one();
+    let plan = plan(&l, &inv, &protected, &Current::default(), "/target").unwrap();
+    let c = commands(&plan);
+    for (number, disk) in [(1, "/dev/vda"), (1, "/dev/vdb")] {
+        assert!(c.iter().any(|s| s.starts_with(&format!("sgdisk --new={number}:")) && s.contains(&format!("--typecode={number}:EF00")) && s.ends_with(disk)), "{c:#?}");
+    }
+    assert!(c.contains(&"mkfs.vfat -F 32 /dev/vdb1".to_string()), "the spare ESP gets its filesystem: {c:#?}");
+    assert_eq!(plan.fstab.iter().filter_map(|e| e.mount.as_deref().filter(|_| e.device == "/dev/vda1")).collect::<Vec<_>>(), ["/boot/efi"]);
+    assert!(plan.fstab.iter().all(|e| e.device != "/dev/vdb1"), "the spare is not in the installed system's fstab: {:?}", plan.fstab);
+    assert_eq!(plan.spare_esps, ["/dev/vdb1"]);
 }

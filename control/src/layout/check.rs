@@ -194,7 +194,8 @@ impl Checker {
         }
         let partitions = || layout.disks.iter().flat_map(|d| &d.partitions);
         match layout.bootloader {
-            Bootloader::Uefi if !partitions().any(|p| p.flags.contains(&PartitionFlag::Esp) && p.fs == Some(FsType::Vfat)) => {
+            // grub-install's --efi-directory; other disks' ESPs (a mirror's) may stay unmounted.
+            Bootloader::Uefi if !partitions().any(|p| p.flags.contains(&PartitionFlag::Esp) && p.fs == Some(FsType::Vfat) && p.mount.as_deref() == Some("/boot/efi")) => {
                 self.errors.push(LayoutError::MissingEsp)
             }
             Bootloader::Bios if !partitions().any(|p| p.flags.contains(&PartitionFlag::BiosGrub)) => {

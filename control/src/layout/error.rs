@@ -234,7 +234,7 @@ pub enum LayoutError {
     #[error("no filesystem is mounted at \"/\"")]
     NoRoot,
     /// UEFI without an EFI system partition.
-    #[error("bootloader uefi needs an EFI system partition: a vfat partition with flags [esp]")]
+    #[error("bootloader uefi needs an EFI system partition mounted at /boot/efi: a vfat partition with flags [esp] and mount /boot/efi")]
     MissingEsp,
     /// BIOS without a bios_grub partition.
     #[error("bootloader bios on GPT needs a partition with flags [bios_grub]")]

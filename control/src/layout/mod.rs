@@ -58,7 +58,8 @@ pub struct Layout {
 pub enum Bootloader {
     /// Legacy BIOS: GRUB on GPT needs a `bios_grub` partition.
     Bios,
-    /// UEFI: needs an EFI system partition (vfat, flag `esp`).
+    /// UEFI: needs an EFI system partition (vfat, flag `esp`) mounted at `/boot/efi`; an ESP on
+    /// each other disk (unmounted) gets grub too, so a mirror boots from whichever disk is left.
     Uefi,
 }
 

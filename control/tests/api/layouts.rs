@@ -10,7 +10,7 @@ const BAD: &[(&str, &str)] = &[
     ("raid-level.yaml", "raid \"md0\": level 4 is not supported (use 0, 1, 5, 6 or 10)"),
     ("no-root.yaml", "no filesystem is mounted at \"/\""),
     ("used-twice.yaml", "device \"a3\" is used by both raid \"md0\" and vg \"vg0\""),
-    ("missing-esp.yaml", "bootloader uefi needs an EFI system partition: a vfat partition with flags [esp]"),
+    ("missing-esp.yaml", "bootloader uefi needs an EFI system partition mounted at /boot/efi: a vfat partition with flags [esp] and mount /boot/efi"),
     ("rest-not-last.yaml", "disk \"sda\" partition \"root\": only the last entry may use size 'rest'"),
     ("swap-mounted.yaml", "partition \"swap\": swap cannot have a mount point"),
     ("fs-on-member.yaml", "partition \"a2\" is used by raid \"md0\", so it cannot carry a filesystem or mount point"),
@@ -62,7 +62,7 @@ fn all_problems_are_reported_at_once() {
             "disk \"a\" has an empty match: give at least one of path, by_path, model, serial, size",
             "disk \"a\" partition \"p\": invalid size \"0M\": size must be greater than zero",
             "no filesystem is mounted at \"/\"",
-            "bootloader uefi needs an EFI system partition: a vfat partition with flags [esp]",
+            "bootloader uefi needs an EFI system partition mounted at /boot/efi: a vfat partition with flags [esp] and mount /boot/efi",
         ]
     );
 }

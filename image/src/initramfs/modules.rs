@@ -10,7 +10,8 @@ pub struct ModulesError(pub String);
 
 /// Modules a node needs to find its disks and NIC, assemble RAID and LVM, and mount what it installs:
 /// virtio (with the failover pair virtio_net needs), NVMe, AHCI/SCSI disks, common server NICs, MD
-/// RAID of every level, device-mapper, the filesystems layouts make and images ship as, and loop.
+/// RAID of every level, device-mapper, the filesystems layouts make and images ship as (with the
+/// code pages vfat mounts with: Debian's default iocharset is ascii), and loop.
 /// `crc32c_generic` comes first: libcrc32c (needed by raid456, xfs, erofs) fails to load without a
 /// crc32c implementation, and modules.dep cannot say so.
 pub const NODE_MODULES: &[&str] = &[
@@ -18,7 +19,7 @@ pub const NODE_MODULES: &[&str] = &[
     "nvme", "ahci", "sd_mod",
     "e1000", "e1000e", "igb", "ixgbe",
     "md_mod", "raid0", "raid1", "raid10", "raid456", "dm_mod",
-    "ext4", "xfs", "vfat", "nls_cp437", "nls_iso8859_1", "squashfs", "erofs", "overlay", "loop",
+    "ext4", "xfs", "vfat", "nls_cp437", "nls_ascii", "nls_iso8859_1", "squashfs", "erofs", "overlay", "loop",
 ];
 
 /// Module names compare with `-` and `_` alike (`dm-mod` is `dm_mod`).
