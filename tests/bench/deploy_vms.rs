@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use control::store::agent_status::Phase;
 use serde_json::{Value, json};
-use vmtest::{Lab, Vm, VmSpec};
+use vmtest::{Firmware, Lab, Vm, VmSpec};
 
 /// Image name in the lab.
 const IMAGE: &str = "demo";
@@ -128,7 +128,7 @@ fn deploy(fountain: &Path, boot: &Path, artifact: &Path, scenario: Scenario) -> 
     let started = Instant::now();
     let running: Vec<Vm> = vms
         .iter()
-        .map(|(name, disk, mac)| Vm::start(&lab, &VmSpec { name: name.clone(), mac: mac.clone(), disks: vec![(disk.clone(), "sys-a".into())], memory_mib: MEMORY_MIB }))
+        .map(|(name, disk, mac)| Vm::start(&lab, &VmSpec { name: name.clone(), mac: mac.clone(), disks: vec![(disk.clone(), "sys-a".into())], memory_mib: MEMORY_MIB, firmware: Firmware::Bios }))
         .collect::<anyhow::Result<_>>()?;
     let mut nodes = Vec::new();
     for name in &names {

@@ -1,7 +1,7 @@
 //! An unknown machine boots discovery, reports its hardware, and is adopted with one command.
 use std::time::{Duration, Instant};
 
-use vmtest::{Vm, VmSpec};
+use vmtest::{Firmware, Vm, VmSpec};
 
 use crate::util::{blank_disk, setup};
 
@@ -16,7 +16,7 @@ fn unknown_vm_boots_discovery_and_appears_with_its_inventory() {
     let started = Instant::now();
     let lab = &s.lab;
     let disk = blank_disk(lab, "disc", DISK_BYTES);
-    let mut vm = Vm::start(lab, &VmSpec { name: "disc".into(), mac: MAC.into(), disks: vec![(disk, "disc-serial-1".into())], memory_mib: 768 }).unwrap();
+    let mut vm = Vm::start(lab, &VmSpec { name: "disc".into(), mac: MAC.into(), disks: vec![(disk, "disc-serial-1".into())], memory_mib: 768, firmware: Firmware::Bios }).unwrap();
     vm.wait_for("fountain-agent: inventory reported", BOOT_TIMEOUT).unwrap();
 
     let found = lab.fountain_json(&["node", "discovered"]).unwrap();

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use vmtest::{DirectBoot, Vm, VmSpec, WrittenDisk, debian_image, install_fountain, write_disk};
+use vmtest::{DirectBoot, Firmware, Vm, VmSpec, WrittenDisk, debian_image, install_fountain, write_disk};
 
 use crate::util::setup;
 
@@ -71,7 +71,7 @@ fn console_and_network(root: &Path) -> anyhow::Result<()> {
 }
 
 fn boot(lab: &vmtest::Lab, name: &str, mac: &str, disk: &WrittenDisk) -> Vm {
-    let spec = VmSpec { name: name.into(), mac: mac.into(), disks: vec![(disk.disk.clone(), "root".into())], memory_mib: 1024 };
+    let spec = VmSpec { name: name.into(), mac: mac.into(), disks: vec![(disk.disk.clone(), "root".into())], memory_mib: 1024, firmware: Firmware::Bios };
     let direct = DirectBoot {
         kernel: disk.kernel.clone(),
         initrd: disk.initrd.clone(),

@@ -21,7 +21,7 @@
 use std::time::{Duration, Instant};
 
 use vmtest::nfs::NfsServer;
-use vmtest::{Lab, Vm, VmSpec};
+use vmtest::{Firmware, Lab, Vm, VmSpec};
 
 use crate::forger::forge_into;
 use crate::util::{add_layout, blank_disk, count_before, phase_times, publish_debian, publish_debian_plus, setup_for, wait_installed_banner};
@@ -117,7 +117,7 @@ fn add_node(lab: &Lab, n: &Node, nfs: &NfsServer) {
 
 fn spec(lab: &Lab, n: &Node, boot: &str) -> VmSpec {
     let disk = |d: &str| (lab.dir().join(format!("{}-{d}.img", n.name)), d.to_string());
-    VmSpec { name: format!("{}-{boot}", n.name), mac: n.mac.into(), disks: vec![disk("sys-a"), disk("sys-b")], memory_mib: MEMORY_MIB }
+    VmSpec { name: format!("{}-{boot}", n.name), mac: n.mac.into(), disks: vec![disk("sys-a"), disk("sys-b")], memory_mib: MEMORY_MIB, firmware: Firmware::Bios }
 }
 
 /// The session number in an agent's "receiving ..." line.

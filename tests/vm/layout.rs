@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use vmtest::{Lab, Vm, VmSpec};
+use vmtest::{Firmware, Lab, Vm, VmSpec};
 
 use crate::util::{add_layout, blank_disk, setup};
 
@@ -105,7 +105,7 @@ fn mirror_layout_applies_converges_and_spares_the_protected_disk() {
     let keep = patterned_disk(lab, "keep", PROTECTED_DISK_BYTES, 5);
     let keep_before = hash(&keep);
     let disks = vec![(blank_disk(lab, "sys-a", SYSTEM_DISK_BYTES), "sys-a".into()), (blank_disk(lab, "sys-b", SYSTEM_DISK_BYTES), "sys-b".into()), (keep.clone(), "keep-1".into())];
-    let mut vm = Vm::start(lab, &VmSpec { name: "vm1".into(), mac: "52:54:00:fd:01:01".into(), disks, memory_mib: 1024 }).unwrap();
+    let mut vm = Vm::start(lab, &VmSpec { name: "vm1".into(), mac: "52:54:00:fd:01:01".into(), disks, memory_mib: 1024, firmware: Firmware::Bios }).unwrap();
     vm.wait_for("fountain-agent: layout mirror applied", APPLY_TIMEOUT).unwrap();
     vm.wait_for("shell on the console", SHELL_TIMEOUT).unwrap();
     let applied_at = started.elapsed();
@@ -161,7 +161,7 @@ fn a_layout_needing_three_disks_fails_on_two_before_any_write() {
     reimaging_node(lab, "vm2", "52:54:00:fd:02:01", "three");
     let disks: Vec<_> = (0..2).map(|i| patterned_disk(lab, &format!("two-{i}"), 1 << 30, i)).collect();
     let before: Vec<String> = disks.iter().map(|d| hash(d)).collect();
-    let spec = VmSpec { name: "vm2".into(), mac: "52:54:00:fd:02:01".into(), disks: disks.iter().enumerate().map(|(i, d)| (d.clone(), format!("two-{i}"))).collect(), memory_mib: 1024 };
+    let spec = VmSpec { name: "vm2".into(), mac: "52:54:00:fd:02:01".into(), disks: disks.iter().enumerate().map(|(i, d)| (d.clone(), format!("two-{i}"))).collect(), memory_mib: 1024, firmware: Firmware::Bios };
     let mut vm = Vm::start(lab, &spec).unwrap();
     let failed = vm.wait_for("fountain-agent: failed:", APPLY_TIMEOUT).unwrap();
     assert!(failed.contains("need 3 different disks"), "{failed}");

@@ -6,7 +6,7 @@
 //! API, and no file an unprivileged user can read holds it.
 use std::time::{Duration, Instant};
 
-use vmtest::{IMAGE, Lab, Vm, VmSpec};
+use vmtest::{Firmware, IMAGE, Lab, Vm, VmSpec};
 
 use crate::util::setup;
 
@@ -31,7 +31,7 @@ files:
 
 /// Boots the node once, up to its root shell on the console; returns the VM and the banner line.
 fn boot(lab: &Lab, name: &str) -> (Vm, String) {
-    let mut vm = Vm::start(lab, &VmSpec { name: name.into(), mac: MAC.into(), disks: Vec::new(), memory_mib: MEMORY_MIB }).unwrap();
+    let mut vm = Vm::start(lab, &VmSpec { name: name.into(), mac: MAC.into(), disks: Vec::new(), memory_mib: MEMORY_MIB, firmware: Firmware::Bios }).unwrap();
     let banner = vm.wait_for(&format!("fountain: node {NODE} running {IMAGE}@1 stateless"), BOOT_TIMEOUT).unwrap();
     vm.wait_for_prompt("root@sl1:~# ", BOOT_TIMEOUT).unwrap();
     (vm, banner)

@@ -3,16 +3,21 @@
 //! the only one set to that version, so its window closes as soon as it registers and it downloads
 //! the image over HTTP ranges from the control plane. When 60% of the blocks are in, qemu is killed (a
 //! power cut: nothing is flushed or shut down; the agent has fsynced the image and its journal once a
-//! second) and started again on the same disk. The
-//! second boot finds its layout already on the disk (nothing is reformatted), resumes from the
+//! second) and started again on the same disks. The
+//! second boot finds its layout already on the disks (nothing is reformatted), resumes from the
 //! journal beside the partial image, fetches only the rest, installs, reboots and comes up from its
 //! disk naming the image and version.
+//!
+//! This node is the UEFI one (OVMF): two disks, an ESP on each and the root on RAID1
+//! ([`vmtest::layouts::UEFI_MIRROR`]). grub goes onto both ESPs, and the disk boot puts the second
+//! disk first in the firmware's boot order, so the node comes up through the spare ESP's grub (the
+//! copy a mirror needs when its first disk dies). Without OVMF the test skips, saying so.
 //!
 //! The VM has 1 GiB of memory so the image (~240 MiB) goes to the scratch folder on the target, not
 //! to RAM: the agent keeps 768 MiB free besides an image in RAM, and RAM would not survive the cut.
 use std::time::{Duration, Instant};
 
-use vmtest::{Vm, VmSpec};
+use vmtest::{Firmware, Vm, VmSpec};
 
 use crate::util::{add_layout, blank_disk, count_before, phase_times, publish_debian, setup, wait_installed_banner};
 
@@ -40,16 +45,20 @@ fn progress(line: &str) -> Option<(u32, u32)> {
 #[test]
 fn one_node_alone_deploys_by_unicast_and_resumes_after_a_power_cut() {
     let Some(s) = setup() else { return };
+    if vmtest::ovmf().is_none() {
+        eprintln!("skipping: no OVMF firmware (install ovmf)");
+        return;
+    }
     let started = Instant::now();
     let lab = &s.lab;
     publish_debian(lab);
-    add_layout(lab, "single", vmtest::layouts::SINGLE_DISK);
+    add_layout(lab, "uefi-mirror", vmtest::layouts::UEFI_MIRROR);
     let config = lab.dir().join(format!("{NODE}.yaml"));
     std::fs::write(&config, format!("hostname: {NODE}-installed\nkernel_args: [console=ttyS0, no_timer_check]\n")).unwrap();
-    lab.fountain(&["node", "add", NODE, "--mac", MAC, "--image", "deb", "--layout", "single", "--config", config.to_str().unwrap()]).unwrap();
+    lab.fountain(&["node", "add", NODE, "--mac", MAC, "--image", "deb", "--layout", "uefi-mirror", "--config", config.to_str().unwrap()]).unwrap();
     lab.fountain(&["node", "reimage", NODE]).unwrap();
-    let disks = vec![(blank_disk(lab, &format!("{NODE}-sys-a"), DISK_BYTES), "sys-a".to_string())];
-    let spec = |boot: &str| VmSpec { name: format!("{NODE}-{boot}"), mac: MAC.into(), disks: disks.clone(), memory_mib: MEMORY_MIB };
+    let disks: Vec<_> = ["sys-a", "sys-b"].map(|d| (blank_disk(lab, &format!("{NODE}-{d}"), DISK_BYTES), d.to_string())).into();
+    let spec = |boot: &str| VmSpec { name: format!("{NODE}-{boot}"), mac: MAC.into(), disks: disks.clone(), memory_mib: MEMORY_MIB, firmware: Firmware::Uefi };
 
     let mut vm = Vm::start(lab, &spec("agent")).unwrap();
     let receiving = vm.wait_for("fountain-agent: receiving deb@1", CUT_TIMEOUT).unwrap();
@@ -67,13 +76,14 @@ fn one_node_alone_deploys_by_unicast_and_resumes_after_a_power_cut() {
     let cut = started.elapsed();
 
     let mut vm = Vm::start(lab, &spec("resumed")).unwrap();
-    let layout = vm.wait_for("fountain-agent: layout single ", INSTALL_TIMEOUT).unwrap();
+    let layout = vm.wait_for("fountain-agent: layout uefi-mirror ", INSTALL_TIMEOUT).unwrap();
     assert!(layout.contains(" converged"), "the second boot changed the disk it was resuming on: {layout}");
     let receiving = vm.wait_for("fountain-agent: receiving deb@1", INSTALL_TIMEOUT).unwrap();
     assert!(receiving.contains(" by unicast ") && receiving.trim_end().ends_with("into a scratch folder on the target"), "{receiving}");
     let received = vm.wait_for("fountain-agent: image received: ", INSTALL_TIMEOUT).unwrap();
     let (journal, http) = (count_before(&received, " from the journal"), count_before(&received, " over HTTP"));
     assert!(journal > 0 && journal + http == u64::from(total), "resumed {journal} blocks and fetched {http} of {total}: {received}");
+    vm.wait_for("in the target: grub-install --target=x86_64-efi --efi-directory=/boot/efi.spare ", INSTALL_TIMEOUT).unwrap();
     vm.wait_for("fountain-agent: installed deb@1; rebooting from disk", INSTALL_TIMEOUT).unwrap();
     let installed = started.elapsed();
     vm.wait_exit(REBOOT_TIMEOUT).unwrap();
@@ -90,8 +100,11 @@ fn one_node_alone_deploys_by_unicast_and_resumes_after_a_power_cut() {
         sessions.iter().map(|t| (t["delivery"].as_str().unwrap_or("?"), t["state"]["state"].as_str().unwrap_or("?"), t["receivers"][NODE]["state"].as_str().unwrap_or("?"))).collect();
     assert_eq!(states, [("unicast", "failed", "failed"), ("unicast", "finished", "done")], "{transfers}");
 
-    let mut vm = Vm::start(lab, &spec("disk")).unwrap();
+    // The second disk first: the firmware boots the spare ESP's grub.
+    let spare_first = VmSpec { disks: disks.iter().rev().cloned().collect(), ..spec("disk") };
+    let mut vm = Vm::start(lab, &spare_first).unwrap();
     wait_installed_banner(&mut vm, "deb@1", &format!("{NODE}-installed"), DISK_BOOT_TIMEOUT);
+    vm.console.text().lines().filter(|l| l.contains("BdsDxe")).for_each(|l| eprintln!("vm test unicast: firmware: {l}"));
     eprintln!("vm test unicast: cut at {cut_at} of {total} blocks ({:.1} s); after the cut {journal} from the journal, {http} over HTTP", cut.as_secs_f64());
     eprintln!("vm test unicast: phases {NODE}: {phases}");
     eprintln!("vm test unicast: {:.1} s wall (installed {:.1} s, booted from disk {:.1} s)", started.elapsed().as_secs_f64(), installed.as_secs_f64(), (started.elapsed() - installed).as_secs_f64());

@@ -25,6 +25,26 @@ pub struct VmSpec {
     pub disks: Vec<(PathBuf, String)>,
     /// Memory in MiB.
     pub memory_mib: u32,
+    /// The firmware it boots with.
+    pub firmware: Firmware,
+}
+
+/// A VM's firmware.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Firmware {
+    /// SeaBIOS, qemu's default.
+    Bios,
+    /// OVMF (UEFI), from Debian's `ovmf`; its variables live in the image, so nothing persists
+    /// between boots (the agent writes no boot entries; disks boot by the removable-media path).
+    Uefi,
+}
+
+/// Where Debian's `ovmf` puts the whole firmware (code and variables) in one file for `-bios`.
+pub const OVMF: &[&str] = &["/usr/share/ovmf/OVMF.fd", "/usr/share/qemu/OVMF.fd"];
+
+/// The first OVMF image that exists, if any: a UEFI test skips without one.
+pub fn ovmf() -> Option<&'static str> {
+    OVMF.iter().copied().find(|p| std::path::Path::new(p).exists())
 }
 
 /// A kernel, initrd and command line for qemu to boot directly.
@@ -76,6 +96,9 @@ impl Vm {
             .args(["-chardev", &format!("file,id=bios,path={}", dir.join("seabios.log").display())])
             .args(["-device", "isa-debugcon,iobase=0x402,chardev=bios"])
             .args(["-netdev", &format!("tap,id=n0,ifname={tap},script=no,downscript=no")]);
+        if spec.firmware == Firmware::Uefi {
+            cmd.args(["-bios", ovmf().context("no OVMF firmware (install ovmf)")?]);
+        }
         match direct {
             None => cmd.args(["-device", &format!("e1000,netdev=n0,mac={},romfile={rom},bootindex=1", spec.mac)]),
             Some(boot) => cmd
@@ -88,7 +111,10 @@ impl Vm {
         };
         for (i, (file, serial)) in spec.disks.iter().enumerate() {
             cmd.args(["-drive", &format!("file={},if=none,id=d{i},format=raw", file.display())]);
-            cmd.args(["-device", &format!("virtio-blk-pci,drive=d{i},serial={serial}")]);
+            // OVMF orders its boot options by qemu's boot order: the disks come right after the NIC
+            // (iPXE's `exit` for next boot local falls through to them). SeaBIOS tries them unnamed.
+            let order = if spec.firmware == Firmware::Uefi { format!(",bootindex={}", i + 2) } else { String::new() };
+            cmd.args(["-device", &format!("virtio-blk-pci,drive=d{i},serial={serial}{order}")]);
         }
         cmd.stdin(std::process::Stdio::null()).stdout(std::fs::File::create(dir.join("qemu.out"))?).stderr(std::fs::File::create(dir.join("qemu.err"))?);
         let mut guard = Guard::spawn(&format!("qemu ({})", spec.name), &mut cmd)?;
