@@ -52,25 +52,34 @@ pub fn unpack(artifact: &Path, target: &Path, empty: Empty<'_>) -> Result<Unpack
 }
 
 /// Removes everything under `dir` but `keep` and `lost+found` folders; the mount points of other
-/// filesystems under it are emptied, not removed.
+/// filesystems under it are emptied, not removed, and so is every folder that leads to one
+/// (`/boot` on the root filesystem holding the ESP's mount point `/boot/efi`).
 pub fn clear(dir: &Path, keep: &Path) -> io::Result<()> {
-    let dev = fs::symlink_metadata(dir)?.dev();
+    clear_under(dir, keep, fs::symlink_metadata(dir)?.dev()).map(drop)
+}
+
+/// [`clear`] below `dir`, whose filesystem is `dev`; returns whether anything was kept.
+fn clear_under(dir: &Path, keep: &Path, dev: u64) -> io::Result<bool> {
+    let mut kept = false;
     for entry in fs::read_dir(dir)? {
         let path = entry?.path();
         if path == keep || path.file_name().is_some_and(|n| n == "lost+found") {
+            kept = true;
             continue;
         }
         let meta = fs::symlink_metadata(&path)?;
         if meta.is_dir() {
-            clear(&path, keep)?;
-            if meta.dev() == dev {
+            let inner_kept = clear_under(&path, keep, meta.dev())?;
+            if meta.dev() == dev && !inner_kept {
                 fs::remove_dir(&path)?;
+            } else {
+                kept = true;
             }
         } else {
             fs::remove_file(&path)?;
         }
     }
-    Ok(())
+    Ok(kept)
 }
 
 #[cfg(test)]
@@ -93,5 +102,33 @@ mod tests {
         left.sort();
         assert_eq!(left, [SCRATCH_DIR, "lost+found"]);
         assert!(r.join(SCRATCH_DIR).join("image.squashfs").exists());
+    }
+
+    /// A folder of the target's own filesystem that holds another one's mount point (`/boot` holding
+    /// `/boot/efi`) is emptied but stays; run as root (CI) the mount is a real tmpfs, else the
+    /// kept lost+found of a folder stands in for it.
+    #[test]
+    fn a_folder_leading_to_another_filesystem_stays() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        let efi = r.join("boot/efi");
+        fs::create_dir_all(&efi).unwrap();
+        let mounted = std::process::Command::new("mount").args(["-t", "tmpfs", "tmpfs"]).arg(&efi).output().is_ok_and(|o| o.status.success());
+        if !mounted {
+            fs::create_dir(efi.join("lost+found")).unwrap();
+        }
+        fs::create_dir_all(efi.join("EFI/BOOT")).unwrap();
+        for f in ["boot/vmlinuz", "boot/efi/EFI/BOOT/BOOTX64.EFI", "etc"] {
+            fs::write(r.join(f), b"x").unwrap();
+        }
+        let cleared = clear(r, &r.join(SCRATCH_DIR));
+        let left: Vec<String> = fs::read_dir(&efi).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        if mounted {
+            std::process::Command::new("umount").arg(&efi).status().unwrap();
+        }
+        cleared.unwrap();
+        assert_eq!(fs::read_dir(r).unwrap().map(|e| e.unwrap().file_name()).collect::<Vec<_>>(), ["boot"]);
+        assert_eq!(fs::read_dir(r.join("boot")).unwrap().map(|e| e.unwrap().file_name()).collect::<Vec<_>>(), ["efi"]);
+        assert_eq!(left, if mounted { Vec::<String>::new() } else { vec!["lost+found".to_string()] });
     }
 }
