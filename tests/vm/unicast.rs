@@ -104,7 +104,11 @@ fn one_node_alone_deploys_by_unicast_and_resumes_after_a_power_cut() {
     let spare_first = VmSpec { disks: disks.iter().rev().cloned().collect(), ..spec("disk") };
     let mut vm = Vm::start(lab, &spare_first).unwrap();
     wait_installed_banner(&mut vm, "deb@1", &format!("{NODE}-installed"), DISK_BOOT_TIMEOUT);
-    vm.console.text().lines().filter(|l| l.contains("BdsDxe")).for_each(|l| eprintln!("vm test unicast: firmware: {l}"));
+    let console = vm.console.text();
+    let started_from = console.lines().flat_map(|l| l.split("BdsDxe: ").skip(1)).filter(|l| l.starts_with("starting ")).last().unwrap_or_default().to_string();
+    let first_disk = format!("PciRoot(0x0)/Pci({:#x},0x0)", vmtest::uefi_disk_slot(0));
+    assert!(started_from.trim_end().ends_with(&first_disk), "the firmware did not boot the first disk in its order (sys-b, the spare ESP) at {first_disk}: {started_from}");
+    eprintln!("vm test unicast: firmware {started_from}");
     eprintln!("vm test unicast: cut at {cut_at} of {total} blocks ({:.1} s); after the cut {journal} from the journal, {http} over HTTP", cut.as_secs_f64());
     eprintln!("vm test unicast: phases {NODE}: {phases}");
     eprintln!("vm test unicast: {:.1} s wall (installed {:.1} s, booted from disk {:.1} s)", started.elapsed().as_secs_f64(), installed.as_secs_f64(), (started.elapsed() - installed).as_secs_f64());

@@ -23,7 +23,7 @@ pub use bootcache::boot_files;
 pub use console::Console;
 pub use lab::{Lab, SESSION_GROUP};
 pub use image::{DebianImage, IMAGE, SUITE, WrittenDisk, debian_image, image_unavailable_reason, install_fountain, write_disk};
-pub use vm::{DirectBoot, Firmware, Vm, VmSpec, ovmf};
+pub use vm::{DirectBoot, Firmware, Vm, VmSpec, ovmf, uefi_disk_slot};
 
 /// Why VMs cannot run here, or `None` where they can: qemu must start, and the namespace, bridge,
 /// tap and DHCP server the lab needs must be available.

@@ -42,6 +42,13 @@ pub enum Firmware {
 /// Where Debian's `ovmf` puts the whole firmware (code and variables) in one file for `-bios`.
 pub const OVMF: &[&str] = &["/usr/share/ovmf/OVMF.fd", "/usr/share/qemu/OVMF.fd"];
 
+/// The PCI slot of a UEFI VM's disk `i` (its place in [`VmSpec::disks`]): fixed, so a test can tell
+/// from the firmware's "BdsDxe: starting Boot0001 ... from PciRoot(0x0)/Pci(0x10,0x0)" which disk
+/// it booted.
+pub fn uefi_disk_slot(i: usize) -> usize {
+    0x10 + i
+}
+
 /// The first OVMF image that exists, if any: a UEFI test skips without one.
 pub fn ovmf() -> Option<&'static str> {
     OVMF.iter().copied().find(|p| std::path::Path::new(p).exists())
@@ -113,7 +120,7 @@ impl Vm {
             cmd.args(["-drive", &format!("file={},if=none,id=d{i},format=raw", file.display())]);
             // OVMF orders its boot options by qemu's boot order: the disks come right after the NIC
             // (iPXE's `exit` for next boot local falls through to them). SeaBIOS tries them unnamed.
-            let order = if spec.firmware == Firmware::Uefi { format!(",bootindex={}", i + 2) } else { String::new() };
+            let order = if spec.firmware == Firmware::Uefi { format!(",bootindex={},addr={:#x}", i + 2, uefi_disk_slot(i)) } else { String::new() };
             cmd.args(["-device", &format!("virtio-blk-pci,drive=d{i},serial={serial}{order}")]);
         }
         cmd.stdin(std::process::Stdio::null()).stdout(std::fs::File::create(dir.join("qemu.out"))?).stderr(std::fs::File::create(dir.join("qemu.err"))?);
