@@ -10,6 +10,11 @@
 //!     partitions:
 //!       - { id: esp, size: 512M, flags: [esp], fs: vfat, mount: /boot/efi }
 //!       - { id: a2, size: rest }
+//!   - id: b
+//!     match: { size: ">=400G" }
+//!     partitions:
+//!       - { id: esp-b, size: 512M, flags: [esp], fs: vfat }   # unmounted: a spare ESP, grub goes here too
+//!       - { id: b2, size: rest }
 //! raid:
 //!   - { id: md0, level: 1, members: [a2, b2] }
 //! lvm:
