@@ -86,6 +86,7 @@ fn mkfs_and_wipe_steps_leave_what_the_probe_reads() {
         steps,
         fstab: vec![],
         boot_disks: vec![],
+        spare_esps: vec![],
     };
     for (fs, blkid) in [(FsType::Ext4, "ext4"), (FsType::Xfs, "xfs"), (FsType::Vfat, "vfat"), (FsType::Swap, "swap")] {
         let mkfs = Step::Mkfs { device: lo.path.clone(), fs, size: lo.bytes };
