@@ -17,7 +17,6 @@ use std::time::Instant;
 struct Point {
     at: Instant,
     mark: u64,
-    stamp_us: u64,
     symbols: u64,
     dropped: u64,
 }
@@ -45,26 +44,10 @@ pub(super) struct DeliveryMeter {
     before_last: Option<Point>,
     /// The first one: the path's loss is counted from it (see [`Self::path_loss`]).
     first: Option<Point>,
-    /// The loss of a progress interval without congestion, learned (see [`Self::congested_loss`]).
-    usual_loss: Option<f64>,
 }
 
 /// Marks below this say too little about the path's loss to act on.
 const MIN_LOSS_MARKS: u64 = 100;
-
-/// Until the usual loss is known, a progress interval that lost more than this is congested.
-const CONGESTED_LOSS: f64 = 0.2;
-
-/// A progress interval that lost this much more than usual, and more than the usual loss's own
-/// spread over its marks, is congested: the sender's test (`sender::rate`), so a receiver it
-/// would count as congested tells it at once.
-const LOSS_MARGIN: f64 = 0.02;
-
-/// Standard deviations of the usual loss over an interval's marks that are still random.
-const LOSS_SIGNIFICANCE: f64 = 4.0;
-
-/// Weight of a new interval in the usual loss.
-const USUAL_GAIN: f64 = 0.1;
 
 /// The share of `marks` symbols sent that `received` does not cover (0 when none were sent).
 fn lost_share(received: u64, marks: u64) -> f64 {
@@ -79,35 +62,14 @@ impl DeliveryMeter {
         self.dropped += u64::from(dropped);
     }
 
-    /// Lost between the last two progress packets (a fraction, and the marks sent; 0 without
-    /// two): overload shows here within a progress interval, where the whole span since the
-    /// last report (up to a keepalive's half second) would dilute it.
-    fn recent_loss(&self) -> (f64, u64) {
-        let (Some(before), Some(last)) = (self.before_last, self.last) else { return (0.0, 0) };
+    /// Lost between the last two progress packets (a fraction; 0 without two): overload shows
+    /// here within a progress interval, where the whole span since the last report (up to a
+    /// keepalive's half second) would dilute it.
+    pub(super) fn recent_loss(&self) -> f64 {
+        let (Some(before), Some(last)) = (self.before_last, self.last) else { return 0.0 };
         let marks = last.mark.saturating_sub(before.mark);
         let kept = (last.symbols - before.symbols).saturating_sub(last.dropped - before.dropped);
-        (lost_share(kept, marks), marks)
-    }
-
-    /// Whether the last progress interval lost enough to be congestion: more than usual by
-    /// [`LOSS_MARGIN`] and by [`LOSS_SIGNIFICANCE`] standard deviations once the usual loss is
-    /// known, else more than [`CONGESTED_LOSS`]. With only the fixed 20%, a receiver losing
-    /// 3-15% behind a rate probed above a 2.5 Gbit/s uplink (netsim oversubscribed_uplink) did not
-    /// report until its share of the feedback budget came round, every ~0.7 s in a group of
-    /// 500, while the sender, hearing nothing, probed on to 1.15x the uplink.
-    pub(super) fn congested_loss(&self) -> bool {
-        let (loss, marks) = self.recent_loss();
-        self.is_congested(loss, marks)
-    }
-
-    fn is_congested(&self, loss: f64, marks: u64) -> bool {
-        match self.usual_loss {
-            Some(usual) if marks >= MIN_LOSS_MARKS => {
-                let spread = LOSS_SIGNIFICANCE * (usual.max(1.0 / marks as f64) * (1.0 - usual) / marks as f64).sqrt();
-                loss > usual + LOSS_MARGIN.max(spread)
-            }
-            _ => loss > CONGESTED_LOSS,
-        }
+        lost_share(kept, marks)
     }
 
     /// The share of the sender's symbols the path lost since the first progress packet (0 until
@@ -123,12 +85,9 @@ impl DeliveryMeter {
     }
 
     /// A progress packet with mark `sent` and the sender's clock `stamp_us` arrived at `now`.
-    /// Older marks (reordered) are ignored, and so are copies of the latest (same mark, same
-    /// stamp: the sender repeats each progress packet before the next few data symbols so a
-    /// full drop-tail queue cannot drop them all); an unchanged mark with a new stamp is an
-    /// idle sender's.
+    /// Older marks (reordered) are ignored; an unchanged one is an idle sender's.
     pub(super) fn on_progress(&mut self, now: Instant, sent: u64, stamp_us: u64) {
-        if self.last.is_some_and(|last| sent < last.mark || (sent, stamp_us) == (last.mark, last.stamp_us)) {
+        if self.last.is_some_and(|last| sent < last.mark) {
             return;
         }
         let epoch = *self.epoch.get_or_insert(now);
@@ -140,7 +99,7 @@ impl DeliveryMeter {
         // A span ends when its last symbol arrived: the sender may have fallen idle before this
         // progress packet (its first pass over), and the idle time is no slowness of the path.
         let data_until = self.last_symbol_at.filter(|_| self.last.is_some_and(|last| last.symbols != self.symbols));
-        let point = Point { at: data_until.unwrap_or(now), mark: sent, stamp_us, symbols: self.symbols, dropped: self.dropped };
+        let point = Point { at: data_until.unwrap_or(now), mark: sent, symbols: self.symbols, dropped: self.dropped };
         // Nothing arrived since the previous progress packet: the sender was idle (waiting for
         // receivers to join, or for feedback), or the path was down. The span starts over here,
         // so the time without data does not pass for a slow path.
@@ -149,10 +108,6 @@ impl DeliveryMeter {
         }
         self.first.get_or_insert(point);
         self.before_last = self.last.replace(point);
-        let (loss, marks) = self.recent_loss();
-        if marks >= MIN_LOSS_MARKS && !self.is_congested(loss, marks) {
-            self.usual_loss = Some(self.usual_loss.map_or(loss, |usual| usual + USUAL_GAIN * (loss - usual)));
-        }
     }
 
     /// The queue on the path at the latest progress packet, µs.
@@ -235,63 +190,6 @@ mod tests {
         assert_eq!(meter.path_loss(), 0.0, "50 marks say too little");
         meter.on_progress(t0 + Duration::from_millis(2), 1100, 2000);
         assert!((meter.path_loss() - 0.1).abs() < 1e-9, "{}", meter.path_loss());
-    }
-
-    /// A progress packet and the copies the sender sends before the next symbols: whichever
-    /// arrives first is taken, the rest change nothing.
-    #[test]
-    fn copies_of_a_progress_packet_are_taken_once() {
-        let t0 = Instant::now();
-        let ms = |n: u64| t0 + Duration::from_millis(n);
-        let mut meter = DeliveryMeter::default();
-        meter.on_progress(ms(0), 0, 0);
-        for _ in 0..200 {
-            meter.on_symbol(ms(5), false);
-        }
-        // The original of mark 200 was lost at a full queue; its first copy arrives, then a
-        // symbol, then another copy.
-        meter.on_progress(ms(10), 200, 10_000);
-        meter.on_symbol(ms(10), false);
-        meter.on_progress(ms(10), 200, 10_000);
-        let span = meter.take();
-        assert_eq!((span.symbols, span.marks, span.span_us), (200, 200, 5_000), "the span ends at the first copy");
-        assert_eq!(meter.recent_loss(), (0.0, 200), "the copy after it did not start a new interval");
-        // An idle sender's progress repeats its mark with a new stamp: that is no copy.
-        meter.on_progress(ms(20), 201, 20_000);
-        meter.on_progress(ms(30), 201, 30_000);
-        assert_eq!(meter.recent_loss(), (0.0, 0));
-    }
-
-    /// Spans of 1000 marks that lose 1% at random: the usual. An interval that loses 4% is
-    /// congested (the sender's test: 2 points above the usual, beyond its spread), where the
-    /// fixed threshold of 20% waited for the receiver's turn to report.
-    #[test]
-    fn loss_above_the_usual_is_congestion() {
-        let t0 = Instant::now();
-        let mut meter = DeliveryMeter::default();
-        let mut mark = 0;
-        let mut interval = |meter: &mut DeliveryMeter, lost: u64| {
-            for _ in 0..1000 - lost {
-                meter.on_symbol(t0 + Duration::from_micros(mark), false);
-            }
-            mark += 1000;
-            meter.on_progress(t0 + Duration::from_micros(mark), mark, mark);
-        };
-        interval(&mut meter, 0);
-        interval(&mut meter, 150);
-        assert!(!meter.congested_loss(), "15% before the usual loss is known: below the fixed 20%");
-        interval(&mut meter, 250);
-        assert!(meter.congested_loss(), "25%");
-        for _ in 0..50 {
-            interval(&mut meter, 10);
-            assert!(!meter.congested_loss());
-        }
-        interval(&mut meter, 25);
-        assert!(!meter.congested_loss(), "2.5% is within the usual 1% and its spread");
-        interval(&mut meter, 40);
-        assert!(meter.congested_loss(), "4%");
-        interval(&mut meter, 10);
-        assert!(!meter.congested_loss());
     }
 
     #[test]
