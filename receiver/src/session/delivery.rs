@@ -17,6 +17,7 @@ use std::time::Instant;
 struct Point {
     at: Instant,
     mark: u64,
+    stamp_us: u64,
     symbols: u64,
     dropped: u64,
 }
@@ -85,9 +86,12 @@ impl DeliveryMeter {
     }
 
     /// A progress packet with mark `sent` and the sender's clock `stamp_us` arrived at `now`.
-    /// Older marks (reordered) are ignored; an unchanged one is an idle sender's.
+    /// Older marks (reordered) are ignored, and so are copies of the latest (same mark, same
+    /// stamp: the sender repeats each progress packet before the next few data symbols so a
+    /// full drop-tail queue cannot drop them all); an unchanged mark with a new stamp is an
+    /// idle sender's.
     pub(super) fn on_progress(&mut self, now: Instant, sent: u64, stamp_us: u64) {
-        if self.last.is_some_and(|last| sent < last.mark) {
+        if self.last.is_some_and(|last| sent < last.mark || (sent, stamp_us) == (last.mark, last.stamp_us)) {
             return;
         }
         let epoch = *self.epoch.get_or_insert(now);
@@ -99,7 +103,7 @@ impl DeliveryMeter {
         // A span ends when its last symbol arrived: the sender may have fallen idle before this
         // progress packet (its first pass over), and the idle time is no slowness of the path.
         let data_until = self.last_symbol_at.filter(|_| self.last.is_some_and(|last| last.symbols != self.symbols));
-        let point = Point { at: data_until.unwrap_or(now), mark: sent, symbols: self.symbols, dropped: self.dropped };
+        let point = Point { at: data_until.unwrap_or(now), mark: sent, stamp_us, symbols: self.symbols, dropped: self.dropped };
         // Nothing arrived since the previous progress packet: the sender was idle (waiting for
         // receivers to join, or for feedback), or the path was down. The span starts over here,
         // so the time without data does not pass for a slow path.

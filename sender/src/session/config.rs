@@ -45,6 +45,11 @@ pub struct SenderConfig {
     pub join_window: Option<Duration>,
     /// How often the sender announces itself and its progress to the group.
     pub progress_interval: Duration,
+    /// With multicast, copies of each progress packet sent right before the data symbols that
+    /// follow it, one each, within a fiftieth of [`Self::progress_interval`]: a full drop-tail
+    /// queue on the path then cannot drop them all (see `session::progress`). Covers a sender
+    /// up to this many times faster than the bottleneck.
+    pub progress_copies: u32,
     /// Without multicast, after a repair burst to one member, its report that has not seen the
     /// burst's last symbol is trusted only after this long (the burst may still be in flight).
     /// Multicast repair needs no timer: reports echo the progress mark they were written after.
@@ -94,6 +99,7 @@ impl SenderConfig {
             min_receivers: 1,
             join_window: None,
             progress_interval: Duration::from_millis(10),
+            progress_copies: 8,
             repair_holdoff: Duration::from_millis(30),
             receiver_timeout: Duration::from_secs(10),
             end_repeats: 3,

@@ -1,6 +1,7 @@
 //! The sans-IO sender session.
 
 mod config;
+mod progress;
 mod receivers;
 mod schedule;
 mod swarm;
@@ -12,6 +13,7 @@ use crate::pacing::Pacer;
 use crate::rate::AdaptiveRate;
 use fec::wire::{DATA_HEADER_LEN, IPV4_UDP_HEADER_LEN, MAX_PEERS_PER_PACKET, Packet, TAG_LEN};
 use fec::{BlockId, Manifest};
+use progress::ProgressTrain;
 use receivers::Receivers;
 use schedule::Schedule;
 use swarm::Swarm;
@@ -135,6 +137,8 @@ pub struct SenderSession {
     control: VecDeque<Transmit>,
     events: VecDeque<Event>,
     next_progress: Option<Instant>,
+    /// Copies of the latest progress packet still to go out before data symbols.
+    progress_train: ProgressTrain,
     /// When a receiver last finished: the stragglers' deadline counts from it.
     last_done_at: Option<Instant>,
     /// When sending started or a receiver last reported a need: proactive repair stops
@@ -155,6 +159,8 @@ impl SenderSession {
         let tag = if config.key.is_some() { TAG_LEN } else { 0 };
         let rate = config.adaptive_rate.clone().map(AdaptiveRate::new);
         let rate_bps = rate.as_ref().map_or(config.rate_bps, AdaptiveRate::rate_bps);
+        // Without multicast each member has its own path and its own progress packets.
+        let progress_train = ProgressTrain::new(if config.swarm { 0 } else { config.progress_copies }, config.progress_interval);
         Self {
             schedule: Schedule::new(layout, config.repair_overhead_pct, config.interleave_blocks, config.repair_window_blocks),
             pacer: Pacer::new(rate_bps, config.pacing_burst, config.pacing_min_burst_bytes),
@@ -168,6 +174,7 @@ impl SenderSession {
             control: VecDeque::new(),
             events: VecDeque::new(),
             next_progress: None,
+            progress_train,
             last_done_at: None,
             last_need: None,
             stats: SenderStats::default(),
@@ -525,7 +532,15 @@ impl SenderSession {
                 } else {
                     self.stats.proactive_repair_symbols += 1;
                 }
-                Some(Transmit::Symbol { block, esi, to })
+                let symbol = Transmit::Symbol { block, esi, to };
+                match self.progress_train.next_copy(now) {
+                    Some(copy) => {
+                        self.stats.wire_bytes += (copy.len() + IPV4_UDP_HEADER_LEN) as u64;
+                        self.control.push_front(symbol);
+                        Some(Transmit::Control { destination: self.config.group, packet: copy })
+                    }
+                    None => Some(symbol),
+                }
             }
         }
     }
@@ -541,7 +556,11 @@ impl SenderSession {
         if let Some(rate) = &mut self.rate {
             rate.on_progress(now, self.schedule.sent());
         }
-        self.group_packet(&Packet::Progress { closed: self.schedule.closed(), sent: self.schedule.sent(), stamp_us })
+        let progress = self.group_packet(&Packet::Progress { closed: self.schedule.closed(), sent: self.schedule.sent(), stamp_us });
+        if let (Phase::Sending, Some(Transmit::Control { packet, .. })) = (self.phase, &progress) {
+            self.progress_train.start(now, packet);
+        }
+        progress
     }
 
     /// `packet` for the whole group: multicast, or one copy to each member without multicast.
