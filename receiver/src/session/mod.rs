@@ -139,9 +139,6 @@ const BACKLOG_REPORT_PCT: u8 = 50;
 /// ms, the loss of an overflowing queue tells).
 const CONGESTED_QUEUE_US: u32 = 5_000;
 
-/// Losing more than this share of a progress interval may be congestion: reported at once.
-const CONGESTED_LOSS: f64 = 0.2;
-
 /// Contributing peers an assembly tracks (see [`Assembly::crowded`]).
 const MAX_SUSPECTS: usize = 4;
 
@@ -700,7 +697,7 @@ impl ReceiverSession {
             // path or symbols dropped at a full window are congestion: the sender hears of it
             // at once.
             let congested = self.delivery.queue_us() > CONGESTED_QUEUE_US
-                || self.delivery.recent_loss() > CONGESTED_LOSS
+                || self.delivery.congested_loss()
                 || self.stats.window_drops > self.window_drops_reported;
             let keeping_up = backlog_pct <= BACKLOG_REPORT_PCT && !congested;
             let quiet = needs.is_empty() && keeping_up && self.next_keepalive.is_some_and(|at| now < at);
