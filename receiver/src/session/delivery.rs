@@ -237,6 +237,63 @@ mod tests {
         assert!((meter.path_loss() - 0.1).abs() < 1e-9, "{}", meter.path_loss());
     }
 
+    /// A progress packet and the copies the sender sends before the next symbols: whichever
+    /// arrives first is taken, the rest change nothing.
+    #[test]
+    fn copies_of_a_progress_packet_are_taken_once() {
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        let mut meter = DeliveryMeter::default();
+        meter.on_progress(ms(0), 0, 0);
+        for _ in 0..200 {
+            meter.on_symbol(ms(5), false);
+        }
+        // The original of mark 200 was lost at a full queue; its first copy arrives, then a
+        // symbol, then another copy.
+        meter.on_progress(ms(10), 200, 10_000);
+        meter.on_symbol(ms(10), false);
+        meter.on_progress(ms(10), 200, 10_000);
+        let span = meter.take();
+        assert_eq!((span.symbols, span.marks, span.span_us), (200, 200, 5_000), "the span ends at the first copy");
+        assert_eq!(meter.recent_loss(), (0.0, 200), "the copy after it did not start a new interval");
+        // An idle sender's progress repeats its mark with a new stamp: that is no copy.
+        meter.on_progress(ms(20), 201, 20_000);
+        meter.on_progress(ms(30), 201, 30_000);
+        assert_eq!(meter.recent_loss(), (0.0, 0));
+    }
+
+    /// Spans of 1000 marks that lose 1% at random: the usual. An interval that loses 4% is
+    /// congested (the sender's test: 2 points above the usual, beyond its spread), where the
+    /// fixed threshold of 20% waited for the receiver's turn to report.
+    #[test]
+    fn loss_above_the_usual_is_congestion() {
+        let t0 = Instant::now();
+        let mut meter = DeliveryMeter::default();
+        let mut mark = 0;
+        let mut interval = |meter: &mut DeliveryMeter, lost: u64| {
+            for _ in 0..1000 - lost {
+                meter.on_symbol(t0 + Duration::from_micros(mark), false);
+            }
+            mark += 1000;
+            meter.on_progress(t0 + Duration::from_micros(mark), mark, mark);
+        };
+        interval(&mut meter, 0);
+        interval(&mut meter, 150);
+        assert!(!meter.congested_loss(), "15% before the usual loss is known: below the fixed 20%");
+        interval(&mut meter, 250);
+        assert!(meter.congested_loss(), "25%");
+        for _ in 0..50 {
+            interval(&mut meter, 10);
+            assert!(!meter.congested_loss());
+        }
+        interval(&mut meter, 25);
+        assert!(!meter.congested_loss(), "2.5% is within the usual 1% and its spread");
+        interval(&mut meter, 40);
+        assert!(meter.congested_loss(), "4%");
+        interval(&mut meter, 10);
+        assert!(!meter.congested_loss());
+    }
+
     #[test]
     fn stale_marks_are_ignored_and_losses_show() {
         let t0 = Instant::now();

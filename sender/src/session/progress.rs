@@ -9,8 +9,9 @@
 //! uplinks, the startup at 9.7 Gbit/s: 14 in a row lost, 140 ms in which no receiver could
 //! measure its loss, so the rate stayed at four times the uplinks and the sender sent 1.29×
 //! the object). A copy before each of the next `r` data symbols is in the queue's admission
-//! slot once in every cycle: the drop-tail model of netsim lost none of them in 2,000
-//! intervals at four times the link (one in two with two copies).
+//! slot once in every cycle: in a model of netsim's drop-tail queue (2.5 Gbit/s, 512 packets,
+//! 9.7 Gbit/s sent) one progress packet alone got in 24% of the time and up to 10 in a row were
+//! lost, with 4 copies none in 2,000 intervals. The copies cost ~70 bytes each per interval.
 //!
 //! The copies are the same bytes as the original (mark and stamp), so a receiver takes the
 //! first that arrives and ignores the rest (`receiver::session::delivery`). A copy's mark is
@@ -19,7 +20,7 @@
 //! first copy, which goes out right after the original). Its stamp is the original's too, so a
 //! receiver that takes it reads its queue as longer by the copy's delay: copies go out only
 //! within a fiftieth of the progress interval of the original ([`SPAN_DIVISOR`]): a queue
-//! read 2% long, and no copy at all below ~3 Mbit/s.
+//! read 0.2 ms long at most, and no copy below ~60 Mbit/s, where a data symbol takes longer.
 
 use std::time::{Duration, Instant};
 

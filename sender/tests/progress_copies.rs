@@ -1,0 +1,93 @@
+//! Progress packets and their copies, in virtual time: with multicast, each progress packet is
+//! repeated right before each of the next data symbols (so a full drop-tail queue on the path,
+//! which admits one packet per drain slot, cannot drop every one of them).
+
+use fec::wire::Packet;
+use fec::{Manifest, ObjectLayout};
+use sender::{SenderConfig, SenderSession, Transmit};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+const SESSION: u64 = 7;
+const K: u32 = 64;
+
+fn group() -> SocketAddr {
+    "239.1.2.3:5000".parse().unwrap()
+}
+
+fn session(configure: impl FnOnce(&mut SenderConfig)) -> SenderSession {
+    let object: Vec<u8> = (0..96 * K as usize * 1024).map(|i| (i * 7) as u8).collect();
+    let layout = ObjectLayout::new(object.len() as u64, 1024, K).unwrap();
+    let mut config = SenderConfig::new(SESSION, group());
+    config.rate_bps = 1_000_000_000;
+    configure(&mut config);
+    let mut session = SenderSession::new(config, Manifest::hash_object(layout, object.as_slice()).unwrap());
+    let mut join = Vec::new();
+    Packet::Join { receiver: 1 }.encode(SESSION, None, &mut join);
+    session.handle_datagram(Instant::now(), "10.0.0.1:6000".parse().unwrap(), &join);
+    session
+}
+
+/// What the session sends over `span`, woken when it asks: data symbols as `None`, control
+/// packets as their bytes.
+fn drain(session: &mut SenderSession, span: Duration) -> Vec<Option<Vec<u8>>> {
+    let start = Instant::now();
+    let mut now = start;
+    let mut out = Vec::new();
+    while now < start + span {
+        session.handle_timeout(now);
+        while let Some(transmit) = session.poll_transmit(now) {
+            out.push(match transmit {
+                Transmit::Symbol { .. } => None,
+                Transmit::Control { packet, .. } => Some(packet),
+            });
+        }
+        now = session.poll_timeout(now).map_or(now + Duration::from_micros(1), |next| next.max(now + Duration::from_nanos(1)));
+    }
+    out
+}
+
+fn is_progress(bytes: &[u8]) -> bool {
+    matches!(Packet::decode(bytes, None), Ok((_, Packet::Progress { .. })))
+}
+
+#[test]
+fn each_progress_packet_is_repeated_before_the_next_data_symbols() {
+    let copies = 5;
+    let mut session = session(|config| config.progress_copies = copies);
+    let sent = drain(&mut session, Duration::from_millis(45));
+    // The progress packets sent while data flows (not the copies), each followed by its copies.
+    let mut last: Option<&Vec<u8>> = None;
+    let mut starts = Vec::new();
+    for (i, transmit) in sent.iter().enumerate() {
+        if let Some(bytes) = transmit.as_ref().filter(|bytes| is_progress(bytes) && Some(*bytes) != last) {
+            if i > 0 && sent[i - 1].is_none() {
+                starts.push(i);
+            }
+            last = Some(bytes);
+        }
+    }
+    assert!(starts.len() >= 3, "{} progress packets amid data", starts.len());
+    for &at in &starts {
+        let original = sent[at].clone().unwrap();
+        // Original, then (copy, symbol) pairs: the copies are the same bytes, one per symbol.
+        let after = &sent[at + 1..at + 1 + 2 * copies as usize];
+        for pair in after.chunks(2) {
+            assert_eq!(pair[0].as_deref(), Some(&original[..]), "a copy before each symbol");
+            assert_eq!(pair[1], None, "then the symbol");
+        }
+        assert_eq!(sent[at + 1 + 2 * copies as usize], None, "{copies} copies, no more");
+    }
+}
+
+#[test]
+fn without_multicast_progress_is_not_repeated() {
+    let mut session = session(|config| {
+        config.swarm = true;
+        config.progress_copies = 5;
+    });
+    let sent = drain(&mut session, Duration::from_millis(45));
+    let progress: Vec<&Vec<u8>> = sent.iter().flatten().filter(|bytes| is_progress(bytes)).collect();
+    assert!(!progress.is_empty());
+    assert!(progress.windows(2).all(|pair| pair[0] != pair[1]), "every progress packet is a new one");
+}
