@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::io;
 use std::net::UdpSocket;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use thiserror::Error;
 
 /// Largest datagram we accept.
@@ -19,7 +19,14 @@ const MAX_DATAGRAM: usize = 65_536;
 const BATCH_DATAGRAMS: usize = 64;
 /// How long to let datagrams accumulate: waking per datagram costs more than handling one
 /// (a context switch, an IPI on a VM), while the socket buffer holds tens of milliseconds.
-const COALESCE: std::time::Duration = std::time::Duration::from_micros(500);
+const COALESCE: Duration = Duration::from_micros(500);
+/// The longest the loop drains the data socket before it turns to its timers, its peers and
+/// its reports. A receiver short of CPU never finds the socket empty (the sender outpaces it
+/// until it hears of it), and drained until empty it reported only when its decode queue
+/// filled: the VM lab's TCG guests at the 24 Mbit/s ceiling sent spans of 4-5 s from behind
+/// a second of queue, and a guest slowed further by its host fell silent past the sender's
+/// receiver timeout. One status interval: reports keep their cadence under any backlog.
+const MAX_DRAIN: Duration = Duration::from_millis(20);
 /// Decode jobs queued or running per worker thread before the loop stops taking in data. Each
 /// holds a block's symbols and then its decoded bytes until they are written (~3 MB at K=1024,
 /// T=1408), so this caps the jobs at ~100 MB on two cores. It must absorb a write stalled by
@@ -241,7 +248,8 @@ fn receive_loop(
     loop {
         let mut drained = 0;
         let mut stop = None;
-        while stop.is_none() && !decodes.is_full() {
+        let drain_until = Instant::now() + MAX_DRAIN;
+        while stop.is_none() && !decodes.is_full() && Instant::now() < drain_until {
             let loss = &mut io.loss;
             let received = data_rx.recv(io.data, |from, datagram| {
                 if !loss.as_mut().is_some_and(|l| l.drops(datagram.len())) {
