@@ -4,10 +4,12 @@
 //! session id u64` (big-endian). A packet may carry a 16-byte keyed-blake3 tag at its end (flag
 //! `TAGGED`) so forged packets are dropped before they reach a decoder.
 
+mod loss;
 mod packet;
 mod reader;
 mod tag;
 
+pub use loss::{LOSS_SIGNIFICANCE, loss_spread};
 pub use packet::{DATA_HEADER_LEN, Delivery, HEADER_LEN, IPV4_UDP_HEADER_LEN, Kind, MAX_HAVE_BYTES, MAX_NEEDS_PER_STATUS, MAX_PEERS_PER_PACKET, Need, Packet, PROTOCOL_VERSION, PeerAddr, symbol_size_for_mtu};
 pub use reader::{Reader, Writer};
 pub use tag::{SessionKey, TAG_LEN};

@@ -9,7 +9,7 @@
 //! progress packet also carries the sender's clock: how much later than the fastest one seen it
 //! arrives is the queue on the path (clock offsets cancel, drift over a transfer is negligible).
 
-use fec::wire::Delivery;
+use fec::wire::{Delivery, loss_spread};
 use std::time::Instant;
 
 /// One progress packet's arrival: when, its mark, and the symbols taken in and dropped by then.
@@ -60,9 +60,6 @@ const CONGESTED_LOSS: f64 = 0.2;
 /// would count as congested tells it at once.
 const LOSS_MARGIN: f64 = 0.02;
 
-/// Standard deviations of the usual loss over an interval's marks that are still random.
-const LOSS_SIGNIFICANCE: f64 = 4.0;
-
 /// Weight of a new interval in the usual loss.
 const USUAL_GAIN: f64 = 0.1;
 
@@ -90,7 +87,7 @@ impl DeliveryMeter {
     }
 
     /// Whether the last progress interval lost enough to be congestion: more than usual by
-    /// [`LOSS_MARGIN`] and by [`LOSS_SIGNIFICANCE`] standard deviations once the usual loss is
+    /// [`LOSS_MARGIN`] and by [`fec::wire::LOSS_SIGNIFICANCE`] standard deviations once the usual loss is
     /// known, else more than [`CONGESTED_LOSS`]. With only the fixed 20%, a receiver losing
     /// 3-15% behind a rate probed above a 2.5 Gbit/s uplink (netsim oversubscribed_uplink) did not
     /// report until its share of the feedback budget came round, every ~0.7 s in a group of
@@ -103,7 +100,7 @@ impl DeliveryMeter {
     fn is_congested(&self, loss: f64, marks: u64) -> bool {
         match self.usual_loss {
             Some(usual) if marks >= MIN_LOSS_MARKS => {
-                let spread = LOSS_SIGNIFICANCE * (usual.max(1.0 / marks as f64) * (1.0 - usual) / marks as f64).sqrt();
+                let spread = loss_spread(usual.max(1.0 / marks as f64), marks as f64);
                 loss > usual + LOSS_MARGIN.max(spread)
             }
             _ => loss > CONGESTED_LOSS,

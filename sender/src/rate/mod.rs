@@ -36,7 +36,7 @@
 
 mod sends;
 
-use fec::wire::Delivery;
+use fec::wire::{Delivery, loss_spread};
 use sends::Sends;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -120,10 +120,6 @@ const MIN_MARKS: u32 = 32;
 /// Groups with room for fewer outliers than this follow their slowest congested receiver that
 /// is not an outlier; larger ones skip a minority (see [`AdaptiveRate::react`]'s body).
 const MIN_MINORITY: usize = 2;
-
-/// Random loss may exceed its usual level by this many standard deviations in one span before
-/// it counts as congestion (see [`AdaptiveRate::on_report`]).
-const LOSS_SIGNIFICANCE: f64 = 4.0;
 
 /// How far a span's delivery may fall short of our sending over it, beyond the loss's spread,
 /// and still count as keeping pace: the two ends time it on different clocks, each late by
@@ -263,14 +259,14 @@ impl AdaptiveRate {
         // (a full drop-tail queue: 512 packets are 0.6 ms at 10 Gbit/s); the first quiet span
         // of a link with random loss is not.
         // And the excess must be more than the usual loss's own spread over the span's symbols
-        // (binomial, [`LOSS_SIGNIFICANCE`] standard deviations): at 5% random loss a 10 ms span
+        // (binomial, [`fec::wire::LOSS_SIGNIFICANCE`] standard deviations): at 5% random loss a 10 ms span
         // at 300 Mbit/s holds ~250 symbols, whose loss exceeds 7% in one span of 20; four
         // receivers reporting every 10 ms read that as congestion several times a second, and each
         // cut to the span's delivery ratcheted the rate down (the harness: ~83 Mbit/s on a 300
         // Mbit/s link at 5% loss).
         let marks = f64::from(delivery.marks);
         let usual = peer.usual_loss.max(MIN_USUAL_LOSS);
-        let spread = LOSS_SIGNIFICANCE * (marks * usual * (1.0 - usual)).sqrt() / marks.max(1.0);
+        let spread = loss_spread(usual, marks);
         let lossy = delivery.marks > 0
             && loss > peer.usual_loss + config.loss_threshold.max(spread)
             && (peer.quiet_spans > 0 || queue_us * 10 >= threshold_us);
