@@ -38,6 +38,14 @@ impl Harness {
         Self { session, encoders, out: vec![0; data.len()], layout, max_assemblies }
     }
 
+    /// A harness with a window of four blocks, joined at `now`, that heard progress mark `sent`.
+    fn joined(data: &[u8], now: Instant, sent: u64) -> Self {
+        let mut h = Self::new(data, 4);
+        h.control(now, Packet::Ack { receiver: 1, done: false, index: 0 });
+        h.control(now, Packet::Progress { closed: 0, sent, stamp_us: sent });
+        h
+    }
+
     fn control(&mut self, now: Instant, packet: Packet<'_>) {
         let mut bytes = Vec::new();
         packet.encode(SESSION, None, &mut bytes);
@@ -101,10 +109,8 @@ fn open_blocks_stay_within_the_window_and_the_object_arrives_whole() {
 #[test]
 fn reports_echo_the_progress_mark_and_say_when_the_window_fills() {
     let data: Vec<u8> = (0..(T as usize * K as usize * BLOCKS as usize)).map(|i| (i * 3 + i / 97) as u8).collect();
-    let mut h = Harness::new(&data, 4);
     let mut now = Instant::now();
-    h.control(now, Packet::Ack { receiver: 1, done: false, index: 0 });
-    h.control(now, Packet::Progress { closed: 0, sent: 77, stamp_us: 77 });
+    let mut h = Harness::joined(&data, now, 77);
     h.send(0, 0..K - 1);
     assert_eq!(h.status(now), Some((77, 25, 0)), "the first report is a keepalive");
     // Nothing needed and a quarter of the window open: quiet until the keepalive is due.
@@ -154,4 +160,37 @@ fn needs_cover_the_loss_of_their_own_repair() {
     // 90 of the 101 symbols decoding takes: 11 missing, and 10% of the repair will be lost too.
     let asked: Vec<(u32, u32)> = needs.iter().map(|n| (n.block, n.need)).collect();
     assert_eq!(asked, vec![(0, 12), (1, 12)]);
+}
+
+/// Once the sender's first pass is over, a receiver reports within a quarter of a status
+/// interval (what it lacks then is the group's tail), and keeps reporting while it is
+/// unfinished even with nothing to ask the sender (here a decode is out; in a group, needs wait
+/// on peers): the sender's tail rules take a receiver silent after the pass for one that is
+/// gone.
+#[test]
+fn an_unfinished_receiver_reports_soon_after_the_first_pass_and_is_never_quiet() {
+    let data: Vec<u8> = (0..(T as usize * K as usize * BLOCKS as usize)).map(|i| (i * 5 + i / 89) as u8).collect();
+    let mut now = Instant::now();
+    let mut h = Harness::joined(&data, now, 10);
+    assert!(h.status(now).is_some(), "the first report");
+    for block in 1..BLOCKS {
+        h.send(block, 0..K);
+    }
+    // Block 0 has all its symbols, but its decode job is still out.
+    for esi in 0..K {
+        let payload = h.encoders[0].symbols(esi, 1).remove(0);
+        let mut bytes = Vec::new();
+        Packet::Data { block: 0, esi, payload: &payload }.encode(SESSION, None, &mut bytes);
+        h.session.handle_datagram(now, from(), &bytes);
+    }
+    now += Duration::from_millis(1);
+    assert_eq!(h.status(now), None, "nothing to ask during the pass: quiet");
+    // The pass ends: a report well before the status interval (20 ms) is over.
+    h.control(now, Packet::Progress { closed: BLOCKS, sent: 40, stamp_us: 40 });
+    now += Duration::from_millis(5);
+    assert_eq!(h.status(now), Some((40, 25, 0)));
+    // Unfinished and nothing to ask, it still reports, long before its keepalive (0.5 s).
+    assert_eq!(h.status(now + Duration::from_millis(1)), None);
+    now += Duration::from_millis(30);
+    assert_eq!(h.status(now), Some((40, 25, 0)));
 }

@@ -380,6 +380,17 @@ impl ReceiverSession {
                 self.delivery.on_progress(now, sent, stamp_us);
                 self.last_heard = Some(now);
                 self.sender = Some(from);
+                let block_count = self.manifest.layout().block_count();
+                if closed == block_count && self.closed < closed && self.next_report.is_some() {
+                    // The first pass is over: what we lack now is all we will ever ask the
+                    // sender, and the repair for the last blocks is the group's tail. Report
+                    // soon, not at the next status interval (up to 20 ms; netsim
+                    // stragglers_slow: the first pass ends at 1.16× the bound), spread over a
+                    // quarter of it so a large group's reports do not all arrive at once.
+                    let spread = self.config.status_interval / 4;
+                    let at = now + spread.mul_f64(self.rng.gen_range(0.0..1.0));
+                    self.next_report = self.next_report.map(|next| next.min(at));
+                }
                 self.closed = self.closed.max(closed);
                 self.heard = self.heard.max(sent);
             }
@@ -700,7 +711,12 @@ impl ReceiverSession {
                 || self.delivery.congested_loss()
                 || self.stats.window_drops > self.window_drops_reported;
             let keeping_up = backlog_pct <= BACKLOG_REPORT_PCT && !congested;
-            let quiet = needs.is_empty() && keeping_up && self.next_keepalive.is_some_and(|at| now < at);
+            // Once the first pass is over an unfinished receiver is never quiet: with nothing to
+            // ask the sender it waits on peers (or a decode), and its reports tell the sender it
+            // is alive and how far it is (see the sender's tail rules: a receiver whose needs
+            // waited on peers sent only its keepalive every 0.5 s, and was taken for dead).
+            let pass_over = self.closed == self.manifest.layout().block_count();
+            let quiet = needs.is_empty() && keeping_up && !pass_over && self.next_keepalive.is_some_and(|at| now < at);
             if quiet || (!needs.is_empty() && self.report_withheld(keeping_up)) {
                 self.next_report = Some(now + self.config.status_interval);
                 return None;
@@ -710,7 +726,12 @@ impl ReceiverSession {
             self.packets_since_report = 0;
             self.report_after_packets = self.report_budget_packets();
             self.next_keepalive = Some(now + self.config.keepalive_interval);
-            let wait = self.jittered(self.config.status_interval);
+            // After the first pass each round of repair for the last blocks waits for a report:
+            // report twice as often. Few receivers are still unfinished then, and a report
+            // written before the repair on its way arrived costs nothing (the sender counts a
+            // need only once the progress mark it echoes is past the block's latest symbol).
+            let interval = if pass_over { self.config.status_interval / 2 } else { self.config.status_interval };
+            let wait = self.jittered(interval);
             let delivery = self.delivery.take();
             (Packet::Status { receiver: id, done_blocks: self.stored_count, heard: self.heard, backlog_pct, delivery, needs }, wait)
         };
