@@ -318,6 +318,45 @@ fn the_tail_hands_off_receivers_behind_at_their_last_report_not_quiet_ones() {
     assert_eq!(events.last(), Some(&Event::Finished));
 }
 
+/// A report written during the first pass says nothing of how far behind a tail's receiver is,
+/// even against the blocks closed by then: the last of those wait a round trip for their repair,
+/// so a quiet receiver last heard early in the pass reads far behind (netsim stragglers_faults
+/// seed 1: node 242, last heard 30 ms in with 0 of 16 closed blocks, handed off with one block
+/// left, finished from its peers at 1.59× the bound). A report after the pass does, and a
+/// receiver far behind by it is handed off as it comes.
+#[test]
+fn only_a_report_after_the_first_pass_tells_a_tail_receiver_far_behind() {
+    let mut session = session(14, |config| {
+        // One block per group, slowly: the pass takes ~60 ms and block 0 closes early in it.
+        config.interleave_blocks = 1;
+        config.rate_bps = 10_000_000;
+        config.pacing_min_burst_bytes = 300;
+        config.pacing_burst = Duration::from_millis(1);
+    });
+    let start = Instant::now();
+    for id in 1..=14 {
+        feed(&mut session, start, id, Packet::Join { receiver: id });
+    }
+    let (now, transmits, _) = drive(&mut session, start, start + Duration::from_millis(20));
+    assert!(transmits.iter().any(|t| matches!(t, Transmit::Symbol { block: 1, .. })), "block 0 is closed");
+    // Receiver 13 reports once, with no block stored yet, and stays quiet.
+    quiet_status(&mut session, now, 13, 0);
+    let (now, _, _) = drive(&mut session, now, now + Duration::from_millis(100));
+    for id in 1..=12 {
+        done(&mut session, now, id);
+    }
+    // The tail is 13 and 14; 14 reports after the pass with one block of four.
+    quiet_status(&mut session, now, 14, 1);
+    let (now, transmits, events) = drive(&mut session, now, now + Duration::from_millis(100));
+    assert!(events.contains(&Event::ReceiverHandedOff(14)), "{events:?}");
+    assert!(packets_to(&transmits, addr(14)).contains(&Packet::Handoff { receiver: 14 }));
+    assert!(!events.contains(&Event::ReceiverHandedOff(13)), "last heard during the pass, it is waited for: {events:?}");
+    // Silent 200 ms after the pass, it is handed off too.
+    let (_, _, events) = drive(&mut session, now, now + Duration::from_millis(300));
+    assert!(events.contains(&Event::ReceiverHandedOff(13)), "{events:?}");
+    assert_eq!(events.last(), Some(&Event::Finished));
+}
+
 /// Receiver `id` lost 40 of block 0's 65 symbols of the first pass (it saw them all), with
 /// nothing to say about the rate.
 fn far_behind_status(session: &mut SenderSession, now: Instant, id: u64) {

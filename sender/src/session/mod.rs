@@ -22,11 +22,17 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// A receiver of the tail (see [`SenderConfig::straggler_tail_share`]) that had stored fewer
-/// than this share of the blocks closed when it last reported is far behind, and handed off.
-/// The share of the blocks closed then, not of the object: a receiver of a large group
-/// reports seldom, so the count the sender holds can be old (netsim stragglers_slow: nodes that
-/// were not slow, last heard at 47 and 78 of 373 blocks early in the pass, were handed off
-/// against the whole object and finished last from their peers, at 1.59× the bound).
+/// than this share of the blocks when it last reported, after the first pass, is far behind,
+/// and handed off. Not the object's blocks before the pass was over: a receiver of a large
+/// group reports seldom (a share of the feedback budget, and nothing while it keeps up), so
+/// the count the sender holds can be old (netsim stragglers_slow: nodes that were not slow,
+/// last heard at 47 and 78 of 373 blocks early in the pass, were handed off and finished last
+/// from their peers, at 1.59× the bound). Nor the blocks closed at a report during the pass:
+/// those closed last wait a round trip for their repair, so a report early in the pass reads
+/// far behind (stragglers_faults seed 1: node 242, last heard 30 ms in with 0 of 16 closed
+/// blocks, was handed off with one block left, which it took 186 ms to get from peers, 1.59×).
+/// Every unfinished receiver reports within a status interval of the pass's end; a silent one
+/// goes by [`TAIL_SILENCE`].
 const TAIL_STORED_FRACTION: f64 = 0.5;
 
 /// A receiver of the tail not heard from for this long, once the first pass has been over as
@@ -264,6 +270,7 @@ impl SenderSession {
                 };
                 info.done_blocks = done_blocks;
                 info.closed_at_report = self.schedule.closed();
+                let lags = Self::lags(info, self.manifest.layout().block_count());
                 let (handed_off, addr) = (info.handed_off, info.addr);
                 self.receivers.set_far_behind(receiver, far_behind);
                 if handed_off {
@@ -282,7 +289,9 @@ impl SenderSession {
                     let symbol_bits = 8.0 * self.data_wire_bytes as f64;
                     rate.on_report(now, receiver, heard, &delivery, symbol_bits);
                 }
-                if self.is_straggler(&needs) {
+                // A tail's receiver far behind, by this report: its peers finish it (see
+                // `hand_off_tail`, which runs when a receiver finishes).
+                if (lags && self.is_tail()) || self.is_straggler(&needs) {
                     self.hand_off(receiver);
                     self.check_finished();
                     return;
@@ -385,20 +394,26 @@ impl SenderSession {
     }
 
     /// Hands off the receivers of the tail that are far behind (below
-    /// [`TAIL_STORED_FRACTION`] of the blocks closed when they last reported): those nearly
+    /// [`TAIL_STORED_FRACTION`] of the blocks by a report after the first pass): those nearly
     /// done finish sooner from the multicast's repair (netsim unknown_bottleneck: handing off
     /// the whole tail of 15% moved the last node from 1.09 to 1.15 × the bound).
     /// Those silent for [`TAIL_SILENCE`] once the first pass has been over that long are handed
     /// off too.
     fn hand_off_tail(&mut self, now: Instant) {
-        let far_behind = |info: &ReceiverInfo| f64::from(info.done_blocks) < TAIL_STORED_FRACTION * f64::from(info.closed_at_report);
+        let blocks = self.manifest.layout().block_count();
         let silent_since = self.pass_over_at.and_then(|at| now.checked_sub(TAIL_SILENCE).filter(|&since| since >= at));
         let silent = |info: &ReceiverInfo| silent_since.is_some_and(|since| info.last_heard <= since);
         for id in self.receivers.unfinished() {
-            if self.receivers.get_mut(id).is_some_and(|info| far_behind(info) || silent(info)) {
+            if self.receivers.get_mut(id).is_some_and(|info| Self::lags(info, blocks) || silent(info)) {
                 self.hand_off(id);
             }
         }
+    }
+
+    /// Whether `info`, of a tail, is far behind: below [`TAIL_STORED_FRACTION`] of the object's
+    /// `blocks` by a report written after the first pass.
+    fn lags(info: &ReceiverInfo, blocks: u32) -> bool {
+        info.closed_at_report == blocks && f64::from(info.done_blocks) < TAIL_STORED_FRACTION * f64::from(blocks)
     }
 
     /// Whether the receivers still waited for are a tail of at most

@@ -12,10 +12,10 @@ pub struct ReceiverInfo {
     pub addr: SocketAddr,
     /// Blocks it reported as stored.
     pub done_blocks: u32,
-    /// Blocks whose first pass was over when that report came: how far it could have been.
-    /// Receivers report seldom in a large group (a share of the feedback budget) and at once
-    /// when they fall behind, so an old report of few blocks from early in the pass is a quiet
-    /// receiver keeping up, not a straggler.
+    /// Blocks whose first pass was over when that report came. Receivers report seldom in a
+    /// large group (a share of the feedback budget) and at once when they fall behind, so a
+    /// report of few blocks from before the pass was over is a quiet receiver keeping up, not a
+    /// straggler; only one written after the pass tells how far behind it is.
     pub closed_at_report: u32,
     /// Whether it reported the whole object verified.
     pub done: bool,
