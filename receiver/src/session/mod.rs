@@ -373,15 +373,15 @@ impl ReceiverSession {
             }
             Packet::Seed { block, esi, payload } => self.take_seed(now, from, block, esi, Some(payload)),
             Packet::Progress { closed, sent, stamp_us } => {
-                if closed > self.manifest.layout().block_count() {
+                let block_count = self.manifest.layout().block_count();
+                if closed > block_count {
                     self.stats.rejected_packets += 1;
                     return;
                 }
                 self.delivery.on_progress(now, sent, stamp_us);
                 self.last_heard = Some(now);
                 self.sender = Some(from);
-                let block_count = self.manifest.layout().block_count();
-                if closed == block_count && self.closed < closed && self.next_report.is_some() {
+                if closed == block_count && !self.pass_over() && self.next_report.is_some() {
                     // The first pass is over: what we lack now is all we will ever ask the
                     // sender, and the repair for the last blocks is the group's tail. Report
                     // soon, not at the next status interval (up to 20 ms; netsim
@@ -679,6 +679,11 @@ impl ReceiverSession {
         assembly.symbols = Symbols::Decoder(Some(failure.decoder));
     }
 
+    /// Whether the sender's first pass is over: it closed every block.
+    fn pass_over(&self) -> bool {
+        self.closed == self.manifest.layout().block_count()
+    }
+
     /// The next datagram for the sender, if one is due.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit> {
         if let Some(transmit) = self.to_peers.pop_front() {
@@ -715,7 +720,7 @@ impl ReceiverSession {
             // ask the sender it waits on peers (or a decode), and its reports tell the sender it
             // is alive and how far it is (see the sender's tail rules: a receiver whose needs
             // waited on peers sent only its keepalive every 0.5 s, and was taken for dead).
-            let pass_over = self.closed == self.manifest.layout().block_count();
+            let pass_over = self.pass_over();
             let quiet = needs.is_empty() && keeping_up && !pass_over && self.next_keepalive.is_some_and(|at| now < at);
             if quiet || (!needs.is_empty() && self.report_withheld(keeping_up)) {
                 self.next_report = Some(now + self.config.status_interval);
@@ -750,8 +755,7 @@ impl ReceiverSession {
         let layout = *self.manifest.layout();
         let overhead = self.config.decode_overhead_symbols;
         let mut room = self.config.max_assemblies.max(1).saturating_sub(self.assemblies.len());
-        let pass_over = self.closed == layout.block_count();
-        let loss = if pass_over { self.delivery.path_loss() } else { 0.0 };
+        let loss = if self.pass_over() { self.delivery.path_loss() } else { 0.0 };
         let mut needs = Vec::new();
         for block in self.low_water..self.closed {
             if needs.len() == MAX_NEEDS_PER_STATUS {
@@ -793,8 +797,7 @@ impl ReceiverSession {
     /// (500,000 packets at 5,000 receivers) and would outlast the window, whose overflow drops
     /// symbols that must then be asked for again (netsim rack_deploy_5000: 1.7× the packets).
     fn report_withheld(&self, keeping_up: bool) -> bool {
-        let first_pass_running = self.closed < self.manifest.layout().block_count();
-        first_pass_running && keeping_up && self.packets_since_report < self.report_after_packets
+        !self.pass_over() && keeping_up && self.packets_since_report < self.report_after_packets
     }
 
     /// Data packets between two status reports: the group's share, jittered by ±50%.
