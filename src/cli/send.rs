@@ -190,17 +190,23 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Writes the ticket readable by its owner only: it may hold the session key.
+/// Writes the ticket readable by its owner only: it may hold the session key. It appears
+/// whole (written beside it, then renamed into place), so a script that starts receivers as
+/// soon as the file exists never hands them half a ticket.
 fn write_ticket(path: &Path, ticket: &SessionTicket) -> anyhow::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    file.write_all(&ticket.encode())?;
+        .open(&partial)
+        .with_context(|| format!("writing {}", partial.display()))?;
+    file.write_all(&ticket.encode()).with_context(|| format!("writing {}", partial.display()))?;
+    std::fs::rename(&partial, path).with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
     Ok(())
 }

@@ -189,20 +189,19 @@ fn summary_seconds(log: &str, role: &str) -> Option<f64> {
     line.split(" bytes in ").nth(1)?.split_whitespace().next()?.parse().ok()
 }
 
-/// The sender hashes the object before it writes the ticket; receivers need the whole ticket.
+/// The sender hashes the object before it writes the ticket; receivers need the whole ticket,
+/// and it appears whole (renamed into place). Polled often: the wait is inside fountain's time,
+/// where udpcast's and uftp's receivers are started before their clock.
 fn wait_for_ticket(ticket: &Path, sender: &mut NetnsProcess, deadline: Instant) -> anyhow::Result<()> {
-    let mut last_len = None;
     loop {
-        let len = std::fs::metadata(ticket).map(|m| m.len()).ok().filter(|&l| l > 0);
-        if len.is_some() && len == last_len {
+        if std::fs::metadata(ticket).is_ok_and(|m| m.len() > 0) {
             return Ok(());
         }
-        last_len = len;
         if let Some(status) = sender.try_exit()? {
             anyhow::bail!("fountain send ended ({status}) before writing its ticket");
         }
         anyhow::ensure!(Instant::now() < deadline, "fountain send wrote no ticket in time");
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
