@@ -20,6 +20,11 @@ pub struct RecvArgs {
     /// The session ticket `fountain send` wrote.
     #[arg(long)]
     pub manifest: PathBuf,
+    /// Start before the sender: wait up to this long for the ticket to appear (a shared
+    /// directory, a script that copies it out), as udpcast's and uftp's receivers wait for
+    /// their sender. Remove a ticket from an earlier session first: one that exists is read at once.
+    #[arg(long, value_parser = super::units::parse_seconds)]
+    pub wait_for_ticket: Option<Duration>,
     /// Output file or block device.
     #[arg(long)]
     pub out: PathBuf,
@@ -80,6 +85,17 @@ pub struct Received {
     pub stats: receiver::ReceiverStats,
 }
 
+/// Waits up to `limit` for the ticket at `path` to exist. `fountain send` renames it into
+/// place, so it is whole once it exists. Polled: a receiver waits once, before its session.
+fn wait_for_ticket(path: &Path, limit: Duration) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + limit;
+    while !path.try_exists().with_context(|| format!("looking for {}", path.display()))? {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "no ticket at {} after {:.0?}", path.display(), limit);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(())
+}
+
 /// Reads and validates a ticket file.
 pub fn read_ticket(path: &Path) -> anyhow::Result<SessionTicket> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
@@ -108,6 +124,9 @@ pub fn receive(ticket: &SessionTicket, out: &Path, journal: &Path, options: Rece
 
 /// Runs `fountain recv`.
 pub fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
+    if let Some(limit) = args.wait_for_ticket {
+        wait_for_ticket(&args.manifest, limit)?;
+    }
     let ticket = read_ticket(&args.manifest)?;
     let fallback = args.fallback.resolve().context("looking up the HTTP fallback's image")?;
     let journal = args.journal.clone().unwrap_or_else(|| journal_path(&args.out));

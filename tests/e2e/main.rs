@@ -6,6 +6,7 @@ mod logs;
 mod loopback;
 mod peers;
 mod resume;
+mod ticket_wait;
 
 use rand::{RngCore, SeedableRng};
 use std::path::Path;

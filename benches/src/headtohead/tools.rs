@@ -133,23 +133,25 @@ fn fountain(t: &Transfer<'_>, dirs: &[PathBuf], deadline: Instant) -> anyhow::Re
     ]
     .map(str::to_owned);
     let sender_args: Vec<String> = sender_args.into_iter().chain(t.fountain_send_args.iter().cloned()).collect();
-    let started = Instant::now();
-    let mut processes = vec![NetnsProcess::spawn(&t.topology.sender.netns, t.fountain, &sender_args, "fountain-sender", t.work_dir)?];
-    wait_for_ticket(&ticket, &mut processes[0], (started + TICKET_WAIT).min(deadline))?;
-    let ticket_s = started.elapsed().as_secs_f64();
-    let mut spawned = Vec::new();
+    // The receivers start first and wait for the ticket, as udpcast's and uftp's wait for their
+    // sender: their process start is outside every tool's time.
+    let mut receivers = Vec::new();
     for (i, (host, dir)) in t.topology.receivers.iter().zip(dirs).enumerate() {
         let out = dir.join("copy");
-        let args = ["recv", "--manifest", &ticket.display().to_string(), "--out", &out.display().to_string(), "--iface", &host.addr.to_string()]
+        let args = ["recv", "--manifest", &ticket.display().to_string(), "--wait-for-ticket", &timeout, "--out", &out.display().to_string(), "--iface", &host.addr.to_string()]
             .map(str::to_owned);
-        spawned.push(started.elapsed().as_secs_f64());
-        processes.push(NetnsProcess::spawn(&host.netns, t.fountain, &args, &format!("fountain-rx{i}"), t.work_dir)?);
+        receivers.push(NetnsProcess::spawn(&host.netns, t.fountain, &args, &format!("fountain-rx{i}"), t.work_dir)?);
     }
+    let started = Instant::now();
+    let mut processes = vec![NetnsProcess::spawn(&t.topology.sender.netns, t.fountain, &sender_args, "fountain-sender", t.work_dir)?];
+    processes.extend(receivers);
+    wait_for_ticket(&ticket, &mut processes[0], (started + TICKET_WAIT).min(deadline))?;
+    let ticket_s = started.elapsed().as_secs_f64();
     // A finished receiver stays a few seconds to serve its peers, so the processes' exit is not when
     // the copies were complete. The sender ends once every receiver has reported its copy complete
     // and verified (one datagram after the fact); a receiver the sender handed off to its peers
-    // completes later, and its own summary line says when (from its session's start, so a few ms
-    // early: the process start and the ticket read before it are not counted).
+    // completes later, and its own summary line says when (from its session's start, after it
+    // read the ticket: counted from when this harness saw the ticket, a few ms either way).
     let sender_ok = wait_all(&mut processes[..1], deadline)?;
     let sender_end = started.elapsed().as_secs_f64();
     let mut outcome = finish(processes, started, deadline, None, dirs)?;
@@ -157,15 +159,15 @@ fn fountain(t: &Transfer<'_>, dirs: &[PathBuf], deadline: Instant) -> anyhow::Re
     let sender_log = std::fs::read_to_string(t.work_dir.join("fountain-sender.log")).unwrap_or_default();
     let session_s = summary_seconds(&sender_log, "sender");
     let mut last_copy = 0.0f64;
-    for (i, at) in spawned.iter().enumerate() {
+    for i in 0..dirs.len() {
         let log = std::fs::read_to_string(t.work_dir.join(format!("fountain-rx{i}.log"))).unwrap_or_default();
         let elapsed = summary_seconds(&log, "received").ok_or_else(|| anyhow::anyhow!("fountain-rx{i} printed no summary"))?;
-        last_copy = last_copy.max(at + elapsed);
+        last_copy = last_copy.max(ticket_s + elapsed);
     }
     let process_exit = outcome.seconds;
     outcome.seconds = sender_end.max(last_copy);
     let summaries: Vec<String> = std::iter::once(summary_line(&sender_log, "sender"))
-        .chain((0..spawned.len()).map(|i| summary_line(&std::fs::read_to_string(t.work_dir.join(format!("fountain-rx{i}.log"))).unwrap_or_default(), "received: symbols")))
+        .chain((0..dirs.len()).map(|i| summary_line(&std::fs::read_to_string(t.work_dir.join(format!("fountain-rx{i}.log"))).unwrap_or_default(), "received: symbols")))
         .flatten()
         .collect();
     outcome.note = Some(format!(
@@ -189,9 +191,8 @@ fn summary_seconds(log: &str, role: &str) -> Option<f64> {
     line.split(" bytes in ").nth(1)?.split_whitespace().next()?.parse().ok()
 }
 
-/// The sender hashes the object before it writes the ticket; receivers need the whole ticket,
-/// and it appears whole (renamed into place). Polled often: the wait is inside fountain's time,
-/// where udpcast's and uftp's receivers are started before their clock.
+/// The sender hashes the object before it writes the ticket (renamed into place, so whole once
+/// it exists). When it appeared is where the receivers' sessions start, for the note.
 fn wait_for_ticket(ticket: &Path, sender: &mut NetnsProcess, deadline: Instant) -> anyhow::Result<()> {
     loop {
         if std::fs::metadata(ticket).is_ok_and(|m| m.len() > 0) {
