@@ -679,7 +679,10 @@ impl SenderSession {
             self.hand_off_stragglers();
         }
         if self.phase == Phase::Sending && self.schedule.first_pass_over() {
-            let over = *self.pass_over_at.get_or_insert(now);
+            let over = *self.pass_over_at.get_or_insert_with(|| {
+                tracing::debug!(sent = self.schedule.sent(), "first pass over");
+                now
+            });
             // The tail may fall silent after the last receiver finished: look again.
             if now >= over + TAIL_SILENCE && self.is_tail() {
                 self.hand_off_tail(now);
