@@ -381,12 +381,15 @@ impl ReceiverSession {
                 self.delivery.on_progress(now, sent, stamp_us);
                 self.last_heard = Some(now);
                 self.sender = Some(from);
-                if closed == block_count && !self.pass_over() && self.next_report.is_some() {
+                if closed == block_count && sent > self.heard && self.phase == Phase::Receiving && self.next_report.is_some() {
                     // The first pass is over: what we lack now is all we will ever ask the
-                    // sender, and the repair for the last blocks is the group's tail. Report
-                    // soon, not at the next status interval (up to 20 ms; netsim
-                    // stragglers_slow: the first pass ends at 1.16× the bound), spread over a
-                    // quarter of it so a large group's reports do not all arrive at once.
+                    // sender, and the repair for the last blocks is the group's tail. A new
+                    // mark says the symbols sent before it arrived or are lost (the sender
+                    // announces one as soon as it has nothing left to send), so what we lack
+                    // now is worth asking for. Report soon, not at the next status interval
+                    // (up to 20 ms, each round of the tail; netsim stragglers_slow: the first
+                    // pass ends at 1.16× the bound), spread over a quarter of it so a large
+                    // group's reports do not all arrive at once.
                     let spread = self.config.status_interval / 4;
                     let at = now + spread.mul_f64(self.rng.gen_range(0.0..1.0));
                     self.next_report = self.next_report.map(|next| next.min(at));

@@ -156,6 +156,8 @@ pub struct SenderSession {
     epoch: Option<Instant>,
     /// When the first pass was first seen over (see [`TAIL_SILENCE`]).
     pass_over_at: Option<Instant>,
+    /// The mark the latest progress packet carried (see [`Self::burst_over`]).
+    announced: u64,
 }
 
 impl SenderSession {
@@ -186,6 +188,7 @@ impl SenderSession {
             stats: SenderStats::default(),
             epoch: None,
             pass_over_at: None,
+            announced: 0,
         }
     }
 
@@ -562,7 +565,7 @@ impl SenderSession {
 
     /// The periodic announcement of the session and its progress, if due.
     fn poll_progress(&mut self, now: Instant) -> Option<Transmit> {
-        if self.next_progress.is_some_and(|at| now < at) {
+        if !self.burst_over() && self.next_progress.is_some_and(|at| now < at) {
             return None;
         }
         self.next_progress = Some(now + self.config.progress_interval);
@@ -571,11 +574,25 @@ impl SenderSession {
         if let Some(rate) = &mut self.rate {
             rate.on_progress(now, self.schedule.sent());
         }
-        let progress = self.group_packet(&Packet::Progress { closed: self.schedule.closed(), sent: self.schedule.sent(), stamp_us });
+        self.announced = self.schedule.sent();
+        let progress = self.group_packet(&Packet::Progress { closed: self.schedule.closed(), sent: self.announced, stamp_us });
         if let (Phase::Sending, Some(Transmit::Control { packet, .. })) = (self.phase, &progress) {
             self.progress_train.start(now, packet);
         }
         progress
+    }
+
+    /// Whether the sender, with multicast, has run out of symbols to send after its first pass
+    /// (the pass's end, or the end of a burst of repair) and no progress packet has said so yet:
+    /// one goes out at once, not at the next interval. After the first pass the link idles
+    /// until the receivers' reports come back, and a receiver asks for what it still lacks
+    /// once a progress packet tells it that the symbols sent for it have arrived or are lost
+    /// (`receiver::session`; the sender counts a need only from a report that echoes such a
+    /// mark): waiting for the interval added up to 10 ms to each round of the tail, which is
+    /// the group's finish (netsim stragglers_slow: the first pass ends at 1.15× the bound, the
+    /// last nodes that are not slow finished at 1.19×).
+    fn burst_over(&self) -> bool {
+        self.phase == Phase::Sending && !self.config.swarm && self.is_idle() && self.announced < self.schedule.sent()
     }
 
     /// `packet` for the whole group: multicast, or one copy to each member without multicast.
@@ -621,7 +638,7 @@ impl SenderSession {
             let pace = self.pacer.delay(now, self.data_wire_bytes).unwrap_or(now);
             next = Some(next.map_or(pace, |n| n.min(pace)));
         }
-        if matches!(self.phase, Phase::Ending { .. }) || !self.control.is_empty() {
+        if matches!(self.phase, Phase::Ending { .. }) || !self.control.is_empty() || self.burst_over() {
             next = Some(now);
         }
         if self.phase == Phase::Finished { None } else { next }
