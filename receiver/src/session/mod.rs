@@ -373,15 +373,17 @@ impl ReceiverSession {
             }
             Packet::Seed { block, esi, payload } => self.take_seed(now, from, block, esi, Some(payload)),
             Packet::Progress { closed, sent, stamp_us } => {
-                let block_count = self.manifest.layout().block_count();
-                if closed > block_count {
+                if closed > self.manifest.layout().block_count() {
                     self.stats.rejected_packets += 1;
                     return;
                 }
                 self.delivery.on_progress(now, sent, stamp_us);
                 self.last_heard = Some(now);
                 self.sender = Some(from);
-                if closed == block_count && sent > self.heard && self.phase == Phase::Receiving && self.next_report.is_some() {
+                let new_mark = sent > self.heard;
+                self.closed = self.closed.max(closed);
+                self.heard = self.heard.max(sent);
+                if self.pass_over() && new_mark && self.phase == Phase::Receiving && self.next_report.is_some() {
                     // The first pass is over: what we lack now is all we will ever ask the
                     // sender, and the repair for the last blocks is the group's tail. A new
                     // mark says the symbols sent before it arrived or are lost (the sender
@@ -394,8 +396,6 @@ impl ReceiverSession {
                     let at = now + spread.mul_f64(self.rng.gen_range(0.0..1.0));
                     self.next_report = self.next_report.map(|next| next.min(at));
                 }
-                self.closed = self.closed.max(closed);
-                self.heard = self.heard.max(sent);
             }
             Packet::Ack { receiver, done, index } if receiver == self.config.receiver_id => {
                 self.last_heard = Some(now);

@@ -272,7 +272,7 @@ impl SenderSession {
                     return;
                 };
                 info.done_blocks = done_blocks;
-                info.closed_at_report = self.schedule.closed();
+                info.reported_after_pass = self.schedule.first_pass_over();
                 let lags = Self::lags(info, self.manifest.layout().block_count());
                 let (handed_off, addr) = (info.handed_off, info.addr);
                 self.receivers.set_far_behind(receiver, far_behind);
@@ -416,7 +416,7 @@ impl SenderSession {
     /// Whether `info`, of a tail, is far behind: below [`TAIL_STORED_FRACTION`] of the object's
     /// `blocks` by a report written after the first pass.
     fn lags(info: &ReceiverInfo, blocks: u32) -> bool {
-        info.closed_at_report == blocks && f64::from(info.done_blocks) < TAIL_STORED_FRACTION * f64::from(blocks)
+        info.reported_after_pass && f64::from(info.done_blocks) < TAIL_STORED_FRACTION * f64::from(blocks)
     }
 
     /// Whether the receivers still waited for are a tail of at most

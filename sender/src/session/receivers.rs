@@ -12,11 +12,11 @@ pub struct ReceiverInfo {
     pub addr: SocketAddr,
     /// Blocks it reported as stored.
     pub done_blocks: u32,
-    /// Blocks whose first pass was over when that report came. Receivers report seldom in a
+    /// Whether that report came after the first pass was over. Receivers report seldom in a
     /// large group (a share of the feedback budget) and at once when they fall behind, so a
     /// report of few blocks from before the pass was over is a quiet receiver keeping up, not a
     /// straggler; only one written after the pass tells how far behind it is.
-    pub closed_at_report: u32,
+    pub reported_after_pass: bool,
     /// Whether it reported the whole object verified.
     pub done: bool,
     /// When it was last heard from.
@@ -57,7 +57,7 @@ impl Receivers {
                 self.heard_floor = Some(self.heard_floor.map_or(now, |floor| floor.min(now)));
                 let index = self.members.len() as u32;
                 self.members.push(addr);
-                self.by_id.insert(id, ReceiverInfo { addr, done_blocks: 0, closed_at_report: 0, done: false, last_heard: now, index, handed_off: false });
+                self.by_id.insert(id, ReceiverInfo { addr, done_blocks: 0, reported_after_pass: false, done: false, last_heard: now, index, handed_off: false });
                 true
             }
         }
