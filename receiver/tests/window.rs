@@ -28,11 +28,17 @@ struct Harness {
 
 impl Harness {
     fn new(data: &[u8], max_assemblies: usize) -> Self {
+        Self::with_config(data, max_assemblies, |_| {})
+    }
+
+    /// A receiver with a window of `max_assemblies` blocks, its config changed by `tweak`.
+    fn with_config(data: &[u8], max_assemblies: usize, tweak: impl FnOnce(&mut ReceiverConfig)) -> Self {
         let layout = ObjectLayout::new(data.len() as u64, T, K).unwrap();
         let manifest = Manifest::hash_object(layout, data).unwrap();
         let mut config = ReceiverConfig::new(SESSION, 1);
         config.max_assemblies = max_assemblies;
         config.peer.enabled = false;
+        tweak(&mut config);
         let session = ReceiverSession::new(config, manifest, []);
         let encoders = BlockEncoder::for_object(&layout, &Bytes::copy_from_slice(data));
         Self { session, encoders, out: vec![0; data.len()], layout, max_assemblies }
@@ -127,6 +133,34 @@ fn reports_echo_the_progress_mark_and_say_when_the_window_fills() {
     h.control(now, Packet::Progress { closed: BLOCKS, sent: 120, stamp_us: 120 });
     now += Duration::from_millis(100);
     assert_eq!(h.status(now), Some((120, 75, BLOCKS as usize)));
+}
+
+/// A few receivers of a group report their first spans of delivery though they keep up and
+/// need nothing: the sender's startup doubles only a rate a receiver has seen. The others stay
+/// quiet until their keepalive. Receiver 9,901 is one of the few in a group of 100 (it is 1
+/// modulo 100), not in a group of 10,000.
+#[test]
+fn a_few_receivers_report_their_first_spans() {
+    let data: Vec<u8> = (0..(T as usize * K as usize * BLOCKS as usize)).map(|i| (i * 5 + i / 89) as u8).collect();
+    const ID: u64 = 9_901;
+    for (group_size, reports) in [(100, true), (10_000, false)] {
+        let mut now = Instant::now();
+        let mut h = Harness::with_config(&data, 4, |config| {
+            config.receiver_id = ID;
+            config.group_size = group_size;
+        });
+        h.control(now, Packet::Ack { receiver: ID, done: false, index: 0 });
+        h.control(now, Packet::Progress { closed: 0, sent: 10, stamp_us: 0 });
+        assert_eq!(h.status(now), Some((10, 0, 0)), "group of {group_size}: the first report is a keepalive");
+        h.send(0, 0..K);
+        now += Duration::from_millis(10);
+        h.control(now, Packet::Progress { closed: 1, sent: 18, stamp_us: 10_000 });
+        let report = h.status(now);
+        assert_eq!(report.is_some(), reports, "group of {group_size}: {report:?}");
+        if reports {
+            assert_eq!(report, Some((18, 0, 0)), "the span up to the new mark, at once");
+        }
+    }
 }
 
 /// Once the first pass is over, a receiver behind a path that loses 10% asks for what it lacks

@@ -157,6 +157,11 @@ impl DeliveryMeter {
         self.queue_us
     }
 
+    /// Whether a span of the sender's data is waiting to be reported.
+    pub(super) fn has_span(&self) -> bool {
+        self.start.zip(self.last).is_some_and(|(start, last)| last.mark > start.mark)
+    }
+
     /// The span since the last call, up to the latest progress packet, where the next span
     /// starts.
     pub(super) fn take(&mut self) -> Delivery {

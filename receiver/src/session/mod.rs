@@ -139,6 +139,16 @@ const BACKLOG_REPORT_PCT: u8 = 50;
 /// ms, the loss of an overflowing queue tells).
 const CONGESTED_QUEUE_US: u32 = 5_000;
 
+/// About this many receivers of a group (those whose id modulo
+/// [`ReceiverConfig::group_size`] is below it) report their first [`STARTUP_SPANS`] spans of
+/// delivery even while they keep up: the sender's startup doubles its rate only once a
+/// receiver has seen the rate it sends at (its `confirmed`), and a receiver that keeps up is
+/// otherwise quiet. A few suffice, and a few keep a group of thousands from answering at once.
+const STARTUP_REPORTERS: u64 = 16;
+
+/// See [`STARTUP_REPORTERS`]: from a start at half the ceiling, the startup doubles once.
+const STARTUP_SPANS: u32 = 3;
+
 /// Contributing peers an assembly tracks (see [`Assembly::crowded`]).
 const MAX_SUSPECTS: usize = 4;
 
@@ -183,6 +193,8 @@ pub struct ReceiverSession {
     next_report: Option<Instant>,
     /// When a report with no needs (a keepalive) is next due.
     next_keepalive: Option<Instant>,
+    /// Spans of delivery reported so far (see [`STARTUP_REPORTERS`]).
+    spans_reported: u32,
     /// Data packets taken in since the last status report (the report budget, see
     /// [`ReceiverConfig::group_size`]).
     packets_since_report: u64,
@@ -248,6 +260,7 @@ impl ReceiverSession {
             events: VecDeque::new(),
             next_report: None,
             next_keepalive: None,
+            spans_reported: 0,
             packets_since_report: 0,
             report_after_packets: 0,
             last_heard: None,
@@ -395,6 +408,9 @@ impl ReceiverSession {
                     let spread = self.config.status_interval / 4;
                     let at = now + spread.mul_f64(self.rng.gen_range(0.0..1.0));
                     self.next_report = self.next_report.map(|next| next.min(at));
+                } else if self.reports_startup() && self.next_report.is_some() {
+                    // The sender's startup waits for this span (see [`STARTUP_REPORTERS`]).
+                    self.next_report = Some(now);
                 }
             }
             Packet::Ack { receiver, done, index } if receiver == self.config.receiver_id => {
@@ -724,8 +740,9 @@ impl ReceiverSession {
             // is alive and how far it is (see the sender's tail rules: a receiver whose needs
             // waited on peers sent only its keepalive every 0.5 s, and was taken for dead).
             let pass_over = self.pass_over();
-            let quiet = needs.is_empty() && keeping_up && !pass_over && self.next_keepalive.is_some_and(|at| now < at);
-            if quiet || (!needs.is_empty() && self.report_withheld(keeping_up)) {
+            let startup = self.reports_startup();
+            let quiet = needs.is_empty() && keeping_up && !pass_over && !startup && self.next_keepalive.is_some_and(|at| now < at);
+            if quiet || (!needs.is_empty() && !startup && self.report_withheld(keeping_up)) {
                 self.next_report = Some(now + self.config.status_interval);
                 return None;
             }
@@ -741,6 +758,7 @@ impl ReceiverSession {
             let interval = if pass_over { self.config.status_interval / 2 } else { self.config.status_interval };
             let wait = self.jittered(interval);
             let delivery = self.delivery.take();
+            self.spans_reported += u32::from(delivery.marks > 0);
             (Packet::Status { receiver: id, done_blocks: self.stored_count, heard: self.heard, backlog_pct, delivery, needs }, wait)
         };
         self.next_report = Some(now + wait);
@@ -790,6 +808,13 @@ impl ReceiverSession {
     fn backlog_pct(&self) -> u8 {
         let max = self.config.max_assemblies.max(1);
         (self.assemblies.len().min(max) * 100 / max) as u8
+    }
+
+    /// Whether we report our span of delivery now for the sender's startup, however well we
+    /// keep up (see [`STARTUP_REPORTERS`]).
+    fn reports_startup(&self) -> bool {
+        let sampled = self.config.receiver_id % (self.config.group_size.max(1) as u64) < STARTUP_REPORTERS;
+        sampled && self.spans_reported < STARTUP_SPANS && self.delivery.has_span()
     }
 
     /// While the sender's first pass runs, a receiver reports its needs only after taking in
