@@ -55,11 +55,11 @@ pub struct RateConfig {
     /// After congestion, pace at this fraction of the congested receiver's delivery rate: a
     /// little below it, so the queue that built drains.
     pub drain_gain: f64,
-    /// While a cut finds a standing queue longer than [`Self::queue_threshold`], pace at this
-    /// fraction of the bottleneck until it is drained (BBR's drain), then at
-    /// [`Self::drain_gain`] × it: a queue built in startup, drained at 3% of the link, stood
-    /// for seconds (a start at half of ten times a 1 Gbit/s link behind a 900 ms queue: 0.18 s
-    /// of it left after 3 s), and every repair round trip waited behind it.
+    /// Where the cut that ends startup finds a standing queue longer than
+    /// [`Self::queue_threshold`], pace at this fraction of the bottleneck until it is drained
+    /// (BBR's drain), then at [`Self::drain_gain`] × it: the queue startup built, drained at 3%
+    /// of the link, stood for seconds (a start at half of ten times a 1 Gbit/s link behind a
+    /// 900 ms queue: 0.18 s of it left after 3 s), and every repair round trip waited behind it.
     pub drain_deep: f64,
     /// The longest such drain.
     pub max_drain: Duration,
@@ -756,7 +756,7 @@ mod tests {
         let mut path = Path::new(10e9, Duration::from_millis(1), 0.0);
         let rates = run(&mut rate, &mut path, 4, 0, 6, |_| 10e9);
         assert_eq!(rates[0], 5e9, "starts at half");
-        assert!(rates[4..].iter().all(|&r| r == 10e9), "at the ceiling by 40 ms: {rates:?}");
+        assert!(rates[2..].iter().all(|&r| r == 10e9), "at the ceiling by 30 ms: {rates:?}");
     }
 
     /// Startup doubles a rate a receiver has reported uncongested: told 10 Gbit/s, one
