@@ -403,6 +403,40 @@ fn an_end_before_the_join_was_acknowledged_is_answered_with_a_join() {
     assert!(events.iter().any(|e| matches!(e, RxEvent::SenderEnded)) && lone.is_finished());
 }
 
+/// A member that finished stays while the sender is still sending, so the stragglers the sender
+/// hands off when its straggler deadline (10 s after the last receiver finished) runs out find
+/// it there; then `linger` more, and never held longer than `serve_while_sending` by the sender.
+#[test]
+fn a_finished_member_stays_while_the_sender_is_still_sending() {
+    let (mut session, sender) = lone_receiver(|_| {});
+    let peer = ReceiverConfig::new(SESSION, 7).peer;
+    let t0 = Instant::now();
+    let _join = session.poll_transmit(t0);
+    session.handle_datagram(t0, sender, &packet(Packet::Ack { receiver: 7, done: false, index: 3 }));
+    for block in 0..4 {
+        session.block_stored(block);
+    }
+    assert_eq!(session.poll_transmit(t0).map(|t| kind_of(&t.packet)), Some(fec::wire::Kind::Done));
+    session.handle_datagram(t0, sender, &packet(Packet::Ack { receiver: 7, done: true, index: 3 }));
+    assert!(session.is_finished());
+    assert_eq!(session.linger_until(), Some(t0 + peer.linger));
+
+    // The sender goes on for a straggler, its progress every 100 ms, for 12 s.
+    let progress = packet(Packet::Progress { closed: 4, sent: 64, stamp_us: 0 });
+    let step = Duration::from_millis(100);
+    let last = t0 + 120 * step;
+    for at in std::iter::successors(Some(t0 + step), |t| Some(*t + step)).take_while(|t| *t <= last) {
+        assert!(session.linger_until().is_some_and(|until| until > at), "left at {:?} while the sender was sending", at - t0);
+        session.handle_datagram(at, sender, &progress);
+    }
+    assert_eq!(session.linger_until(), Some(last + peer.linger), "linger counts from the sender's last packet");
+
+    // A sender that goes on past serve_while_sending no longer holds it.
+    let late = t0 + peer.serve_while_sending + step;
+    session.handle_datagram(late, sender, &progress);
+    assert_eq!(session.linger_until(), Some(last + peer.linger));
+}
+
 /// The blocks whose needs receiver `session` reports to `sender` from `from` over `span`, woken
 /// every 5 ms.
 fn reported_needs(session: &mut ReceiverSession, sender: SocketAddr, from: Instant, span: Duration) -> HashSet<u32> {

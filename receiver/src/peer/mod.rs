@@ -62,6 +62,14 @@ pub struct PeerConfig {
     /// How long a member that finished stays to serve peers after its last request, so late
     /// joiners and stragglers can finish from it.
     pub linger: Duration,
+    /// A member that finished also stays while the sender is still sending, up to this long:
+    /// the sender hands the receivers still unfinished off to their peers when its straggler
+    /// deadline runs out (10 s after the last receiver finished, by default), and they must
+    /// find members there. With only [`Self::linger`], every member had left by then unless a
+    /// straggler had asked it meanwhile, and a straggler alone with the sender failed
+    /// (`benches/slow_receiver.sh`). The bound keeps a sender held by a long tail from holding
+    /// the members that finished too.
+    pub serve_while_sending: Duration,
     /// Nothing heard for this long in the middle of a session (the sender ended or crashed
     /// while our path to it was cut, its `End` and handoffs lost: netsim stragglers_faults, a
     /// rack uplink down when the session ended), we finish from peers, as its `End` would have
@@ -86,6 +94,7 @@ impl Default for PeerConfig {
             serve_backlog: Duration::from_millis(50),
             max_requesters: 32,
             linger: Duration::from_secs(3),
+            serve_while_sending: Duration::from_secs(15),
             sender_silence: Duration::from_secs(1),
         }
     }

@@ -219,9 +219,11 @@ pub struct ReceiverSession {
     to_peers: VecDeque<Transmit>,
     /// Blocks with a large need and no known holder yet, since when.
     awaiting_holder: BTreeMap<BlockId, Instant>,
-    /// Once finished: when we finished or last heard a peer's request (see
-    /// [`Self::linger_until`]).
+    /// Once finished: when we finished, last heard a peer's request, or last heard the sender
+    /// still sending (see [`Self::linger_until`]).
     linger_from: Option<Instant>,
+    /// When the first datagram after we finished arrived: the start of our lingering.
+    finished_at: Option<Instant>,
     /// The datagram just handled is a seed from the sender, to forward to every member.
     forward: bool,
     /// What reached us from the sender, for the sender's rate control.
@@ -276,6 +278,7 @@ impl ReceiverSession {
             to_peers: VecDeque::new(),
             awaiting_holder: BTreeMap::new(),
             linger_from: None,
+            finished_at: None,
             forward: false,
             delivery: DeliveryMeter::default(),
             window_drops_reported: 0,
@@ -366,14 +369,20 @@ impl ReceiverSession {
             return;
         };
         let ask = matches!(packet, Packet::Ask { .. });
+        let sending = matches!(packet, Packet::Progress { .. });
         self.on_packet(now, from, packet);
-        if self.is_finished() && (self.linger_from.is_none() || ask) {
-            self.linger_from = Some(now);
+        if self.is_finished() {
+            let finished_at = *self.finished_at.get_or_insert(now);
+            let held = sending && now < finished_at + self.config.peer.serve_while_sending;
+            if self.linger_from.is_none() || ask || held {
+                self.linger_from = Some(now);
+            }
         }
     }
 
-    /// After finishing, a member stays to serve peers until this long after it finished or last
-    /// heard a request ([`crate::PeerConfig::linger`]); `None` when it need not stay.
+    /// After finishing, a member stays to serve peers until [`crate::PeerConfig::linger`] after
+    /// it finished, last heard a request, or last heard the sender still sending (for at most
+    /// [`crate::PeerConfig::serve_while_sending`]); `None` when it need not stay.
     pub fn linger_until(&self) -> Option<Instant> {
         let from = self.linger_from.filter(|_| self.config.peer.enabled && self.index.is_some())?;
         Some(from + self.config.peer.linger)
