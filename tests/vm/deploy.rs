@@ -9,15 +9,18 @@
 //! their session without its key ([`crate::forger`]); each agent must count them as rejected, no
 //! block may fail its check, and the install must still boot.
 //!
-//! Then the same two nodes are re-imaged with version 2 (version 1 plus one file, published through
-//! `image add`) and rolled back to version 1 (`image rollback`), booting each from disk to see it
-//! name its version. These two rounds go by unicast (forced per re-image): multicast delivery was
-//! proven in the first round, and what a version change and a rollback must show (the node gets the
-//! image's current default, the disks it already laid out are emptied and re-filled, and the booted
-//! system names the version) does not depend on the route; unicast moves the image in ~15 s instead
-//! of the ~90 s the lab's 24 Mbit/s session needs. Sharing this test's labs, images, layouts and
-//! first boots saves what a separate rollback test would repeat (the image published, the first
-//! install, ~10 min under TCG). Wall time under TCG on a loaded 2-core host: see docs/benchmarks.md.
+//! Then both nodes are re-imaged in one round, by unicast, across a version change and a rollback:
+//! version 2 (version 1 plus one file, published through `image add`) becomes the default and vm1
+//! takes it; once vm1 has named the version it receives, the image is rolled back (`image rollback`)
+//! and vm2 starts, so vm2 must get version 1, where without the rollback it would get version 2.
+//! Each boots from disk and names its version. Unicast is forced per re-image: multicast delivery
+//! was proven in the first round, and what a version change and a rollback must show (a node gets
+//! the image's current default when it asks, the disks it already laid out are emptied and
+//! re-filled, and the booted system names the version) does not depend on the route; unicast moves
+//! the image in ~15 s instead of the ~90 s the lab's 24 Mbit/s session needs. One round for both
+//! (each node re-imaged once) saves a third install and disk boot, ~6 min under TCG, and sharing
+//! this test's labs, images, layouts and first boots saves what a separate rollback test would
+//! repeat. Wall time under TCG on a loaded 2-core host: see docs/benchmarks.md.
 use std::time::{Duration, Instant};
 
 use vmtest::nfs::NfsServer;
@@ -175,7 +178,7 @@ fn two_nodes_install_debian_by_multicast_and_boot_it_from_disk() {
     for vm in vms {
         vm.wait_exit(REBOOT_TIMEOUT).unwrap();
     }
-    assert_installed(lab, 1);
+    assert_installed(lab, [1, 1]);
     let phase_lines: Vec<String> = NODES.iter().map(|n| format!("{}: {}", n.name, phase_times(lab, n.name))).collect();
     let transfers = lab.fountain_json(&["image", "transfers"]).unwrap();
     let session = transfers.as_array().unwrap().iter().find(|t| t["id"].as_u64().is_some_and(|id| id.to_string() == sessions[0])).unwrap_or_else(|| panic!("{transfers}"));
@@ -194,71 +197,78 @@ fn two_nodes_install_debian_by_multicast_and_boot_it_from_disk() {
     }
     for (vm, n) in vms.iter_mut().zip(&NODES) {
         match vm.wait_for(&format!("{BOOT_TIMES_MARK}Startup finished"), BOOT_TIMES_TIMEOUT) {
-            Ok(_) => vm.console.text().lines().filter(|l| l.contains(BOOT_TIMES_MARK)).for_each(|l| eprintln!("vm test install: {} disk boot: {}", n.name, l.split(BOOT_TIMES_MARK).nth(1).unwrap_or_default())),
-            Err(e) => eprintln!("vm test install: {} printed no boot times: {e}", n.name),
+            Ok(_) => vm.console.text().lines().filter(|l| l.contains(BOOT_TIMES_MARK)).for_each(|l| eprintln!("vm test deploy: {} disk boot: {}", n.name, l.split(BOOT_TIMES_MARK).nth(1).unwrap_or_default())),
+            Err(e) => eprintln!("vm test deploy: {} printed no boot times: {e}", n.name),
         }
     }
     let first_round = started.elapsed();
 
-    // Version 2, then back to version 1: each time the booted system names the version.
+    // Version 2 for vm1; the rollback to version 1 before vm2 asks for its image.
     let v2 = publish_debian_plus(lab, "fountain-test-v2");
     assert_eq!(v2, 2, "the marked image is not the image's second version");
-    let vms = reinstall(lab, vms, "deb@2");
-    let second_round = started.elapsed();
-    let rolled = lab.fountain_json(&["image", "rollback", "deb"]).unwrap();
-    assert_eq!((rolled["from"].as_u64(), rolled["to"].as_u64()), (Some(2), Some(1)), "{rolled}");
-    drop(reinstall(lab, vms, "deb@1"));
+    let rollback = || {
+        let rolled = lab.fountain_json(&["image", "rollback", "deb"]).unwrap();
+        assert_eq!((rolled["from"].as_u64(), rolled["to"].as_u64()), (Some(2), Some(1)), "{rolled}");
+    };
+    drop(reinstall(lab, vms, ["deb@2", "deb@1"], rollback));
 
     for line in &phase_lines {
-        eprintln!("vm test install: phases {line}");
+        eprintln!("vm test deploy: phases {line}");
     }
-    eprintln!("vm test install: forged {forged} datagrams into session {}; rejected by the agents: {rejected:?}", sessions[0]);
+    eprintln!("vm test deploy: forged {forged} datagrams into session {}; rejected by the agents: {rejected:?}", sessions[0]);
     eprintln!(
-        "vm test install: {:.1} s wall (image ready {:.1} s, both installed {:.1} s, booted from disk {:.1} s; version 2 {:.1} s, rollback {:.1} s)",
+        "vm test deploy: {:.1} s wall (image ready {:.1} s, both installed {:.1} s, booted from disk {:.1} s; version 2 and rollback {:.1} s)",
         started.elapsed().as_secs_f64(),
         image_ready.as_secs_f64(),
         installed_at.as_secs_f64(),
         (first_round - installed_at).as_secs_f64(),
-        (second_round - first_round).as_secs_f64(),
-        (started.elapsed() - second_round).as_secs_f64()
+        (started.elapsed() - first_round).as_secs_f64()
     );
 }
 
-/// Re-images both nodes (running `vms`, powered off here) with the image's current default, `label`
-/// (`deb@2`), by unicast; waits until each installed it, checks the control plane's record, and
-/// boots them from disk until each names `label`. Returns the booted VMs.
-fn reinstall(lab: &Lab, vms: Vec<Vm>, label: &str) -> Vec<Vm> {
+/// Re-images both nodes (running `vms`, powered off here) by unicast with the image's default when
+/// each asks: vm1 first; once it names `labels[0]` (`deb@2`) as the image it receives, `between`
+/// runs (the rollback) and vm2 starts, to receive `labels[1]`. Waits until each installed its
+/// version, checks the control plane's record, and boots both from disk until each names its own.
+/// Returns the booted VMs.
+fn reinstall(lab: &Lab, vms: Vec<Vm>, labels: [&str; 2], between: impl FnOnce()) -> Vec<Vm> {
     for n in &NODES {
         lab.fountain(&["node", "reimage", n.name, "--delivery", "unicast"]).unwrap();
     }
     // A power cut: the installed systems are not shut down; the re-image empties what they left.
     drop(vms);
-    let boot = label.replace('@', "-");
-    let mut vms: Vec<Vm> = NODES.iter().map(|n| Vm::start(lab, &spec(lab, n, &format!("agent-{boot}"))).unwrap()).collect();
-    for vm in &mut vms {
+    let boot = |label: &str| label.replace('@', "-");
+    let start_agent = |n: &Node, label: &str| {
+        let mut vm = Vm::start(lab, &spec(lab, n, &format!("agent-{}", boot(label)))).unwrap();
         let receiving = vm.wait_for(&format!("fountain-agent: receiving {label}"), INSTALL_TIMEOUT).unwrap();
         assert!(receiving.contains(" by unicast "), "{receiving}");
+        vm
+    };
+    let first = start_agent(&NODES[0], labels[0]);
+    between();
+    let mut vms = vec![first, start_agent(&NODES[1], labels[1])];
+    for (vm, label) in vms.iter_mut().zip(labels) {
         vm.wait_for(&format!("fountain-agent: installed {label}; rebooting from disk"), INSTALL_TIMEOUT).unwrap();
     }
     for vm in vms {
         vm.wait_exit(REBOOT_TIMEOUT).unwrap();
     }
-    let version = label.split('@').nth(1).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no version in {label}"));
-    assert_installed(lab, version);
-    for n in &NODES {
-        eprintln!("vm test install: phases {label} {}: {}", n.name, phase_times(lab, n.name));
+    let versions = labels.map(|label| label.split('@').nth(1).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no version in {label}")));
+    assert_installed(lab, versions);
+    for (n, label) in NODES.iter().zip(labels) {
+        eprintln!("vm test deploy: phases {label} {}: {}", n.name, phase_times(lab, n.name));
     }
-    let mut vms: Vec<Vm> = NODES.iter().map(|n| Vm::start(lab, &spec(lab, n, &format!("disk-{boot}"))).unwrap()).collect();
-    for (vm, n) in vms.iter_mut().zip(&NODES) {
+    let mut vms: Vec<Vm> = NODES.iter().zip(labels).map(|(n, label)| Vm::start(lab, &spec(lab, n, &format!("disk-{}", boot(label)))).unwrap()).collect();
+    for ((vm, n), label) in vms.iter_mut().zip(&NODES).zip(labels) {
         wait_installed_banner(vm, label, &format!("{}-installed", n.name), DISK_BOOT_TIMEOUT);
     }
     vms
 }
 
-/// Checks that `node list` shows both nodes on `deb` version `version` with next boot local.
-fn assert_installed(lab: &Lab, version: u64) {
+/// Checks that `node list` shows each node on `deb` at its version in `versions` with next boot local.
+fn assert_installed(lab: &Lab, versions: [u64; 2]) {
     let nodes = lab.fountain_json(&["node", "list"]).unwrap();
-    for n in &NODES {
+    for (n, version) in NODES.iter().zip(versions) {
         let node = nodes.as_array().unwrap().iter().find(|v| v["name"] == n.name).unwrap_or_else(|| panic!("{nodes}"));
         assert_eq!((node["next_boot"].as_str(), node["installed"]["image"].as_str(), node["installed"]["version"].as_u64()), (Some("local"), Some("deb"), Some(version)), "{node}");
     }
