@@ -33,7 +33,7 @@ enum Spec {
     Handoff { receiver: u64 },
     Peers { peers: Vec<PeerAddr> },
     Have { node: u32, first: u32, bits: Vec<u8> },
-    Ask { node: u32, block: u32, need: u32 },
+    Ask { node: u32, block: u32, need: u32, rate_kbps: u32 },
     Seed { block: u32, esi: u32, payload: Vec<u8> },
 }
 
@@ -57,7 +57,7 @@ impl Spec {
             Self::Handoff { receiver } => Packet::Handoff { receiver: *receiver },
             Self::Peers { peers } => Packet::Peers { peers: peers.clone() },
             Self::Have { node, first, bits } => Packet::Have { node: *node, first: *first, bits },
-            Self::Ask { node, block, need } => Packet::Ask { node: *node, block: *block, need: *need },
+            Self::Ask { node, block, need, rate_kbps } => Packet::Ask { node: *node, block: *block, need: *need, rate_kbps: *rate_kbps },
             Self::Seed { block, esi, payload } => Packet::Seed { block: *block, esi: *esi, payload },
         }
     }
@@ -92,7 +92,7 @@ fn spec() -> impl Strategy<Value = Spec> {
         vec(peer(), 0..=MAX_PEERS_PER_PACKET).prop_map(|peers| Spec::Peers { peers }),
         (any::<u32>(), any::<u32>(), vec(any::<u8>(), 0..=MAX_HAVE_BYTES))
             .prop_map(|(node, first, bits)| Spec::Have { node, first, bits }),
-        (any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(node, block, need)| Spec::Ask { node, block, need }),
+        (any::<u32>(), any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(node, block, need, rate_kbps)| Spec::Ask { node, block, need, rate_kbps }),
     ]
 }
 

@@ -472,6 +472,9 @@ impl World<'_> {
         }
         let interval = crate::net::serialization_ns(symbol_ip_bytes, self.serve_rate_bps(node).max(1));
         for (at, request) in std::mem::take(&mut node.serves) {
+            // Paced at the rate its asker named, if lower than ours; its stream is held for the
+            // time it takes at ours, as the session's budget counts it.
+            let pace = crate::net::serialization_ns(symbol_ip_bytes, request.rate_bps.max(1));
             let Some(&to) = by_addr.get(&request.to) else { continue };
             let payloads = node.output.as_ref().map(|output| {
                 let offset = self.layout.block_offset(request.block) as usize;
@@ -484,7 +487,7 @@ impl World<'_> {
             let start = node.streams[stream].max(at);
             node.streams[stream] = start + u64::from(request.count) * interval;
             for n in 0..request.count {
-                let depart = start + u64::from(n + 1) * interval;
+                let depart = start + u64::from(n + 1) * pace;
                 let Some(arrival) = path(to, depart) else { continue };
                 let (block, esi) = (request.block, request.first_esi + n);
                 let what = match &payloads {
@@ -770,18 +773,21 @@ pub fn run(plan: &Plan, rng: &mut ChaCha8Rng, faults: &Faults, trace: &mut Trace
             let s = node.session.as_ref().map(|s| s.stats().clone()).unwrap_or_default();
             eprintln!("late node {} done {:?} asks {} peer symbols {} dup {} symbols {}", node.index, node.done_at, s.peer_asks, s.peer_symbols, s.duplicate_symbols, s.symbols);
         }
-        // The last nodes the plan did not fault: what held them up.
-        let mut last: Vec<&Node> = nodes.iter().filter(|n| !faults.is_faulted(n.index)).collect();
+        // The last nodes: what held them up.
+        let mut last: Vec<&Node> = nodes.iter().collect();
         last.sort_by_key(|n| std::cmp::Reverse(n.done_at.unwrap_or(Nanos::MAX)));
         for node in last.into_iter().take(12) {
             let s = node.session.as_ref().map(|s| s.stats().clone()).unwrap_or_default();
             let info = sender.receivers().find(|(id, _)| **id & 0xffff_ffff == node.index as u64 + 1).map(|(_, i)| (i.handed_off, i.done_blocks));
             eprintln!(
-                "last node {} done {:.4} s (handed off, blocks) {info:?} symbols {} peer {} window drops {} dup {} status {}",
+                "last node {} faulted {} rack {} done {:.4} s (handed off, blocks) {info:?} symbols {} peer {} asks {} window drops {} dup {} status {}",
                 node.index,
+                faults.is_faulted(node.index),
+                node.rack,
                 node.done_at.map_or(f64::NAN, |d| d.saturating_sub(started_at) as f64 / 1e9),
                 s.symbols,
                 s.peer_symbols,
+                s.peer_asks,
                 s.window_drops,
                 s.duplicate_symbols,
                 s.status_packets

@@ -1,7 +1,7 @@
 //! Serving peers over UDP: mints the symbols a [`ServeRequest`] asks for from the verified
-//! block on the target and sends them, paced, a few requests side by side, on a thread of its
-//! own, so neither the encode (milliseconds per block) nor the pacing ever holds up the receive
-//! loop.
+//! block on the target and sends them, each run paced at its rate, side by side, on a thread of
+//! its own, so neither the encode (milliseconds per block) nor the pacing ever holds up the
+//! receive loop.
 
 use crate::peer::ServeRequest;
 use crate::target::Target;
@@ -14,8 +14,9 @@ use std::net::UdpSocket;
 use std::thread::Scope;
 use std::time::{Duration, Instant};
 
-/// Requests queued for the serving thread. The session's budget already bounds them; past
-/// this a request is dropped and the peer asks someone else.
+/// Requests queued for the serving thread, and runs it sends at once. The session's budget
+/// already bounds them (runs at their askers' lower rates take longer, not more of the link);
+/// past this a request is dropped and the peer asks someone else.
 const QUEUED_REQUESTS: usize = 64;
 /// Pacing slack: the thread sleeps only once it is this far ahead of the rate.
 const SLACK: Duration = Duration::from_millis(1);
@@ -33,10 +34,6 @@ pub struct ServeParams {
     pub session_id: u64,
     /// The session's packet key, if any.
     pub key: Option<SessionKey>,
-    /// Payload bits per second to send one request at.
-    pub rate_bps: u64,
-    /// Requests sent side by side.
-    pub streams: usize,
 }
 
 impl PeerServer {
@@ -60,24 +57,25 @@ impl PeerServer {
     }
 }
 
-/// One granted run being sent: its symbols, how many went out, when the next is due.
+/// One granted run being sent: its symbols, how many went out, when the next is due and the
+/// time between two at its rate.
 struct Stream {
     request: ServeRequest,
     symbols: Vec<Bytes>,
     sent: usize,
     next_send: Instant,
+    symbol_time: Duration,
 }
 
-/// Serves up to [`ServeParams::streams`] requests side by side, each paced at the rate, the way
-/// the session's [`crate::peer::ServeBudget`] granted them.
+/// Serves the runs the session's [`crate::peer::ServeBudget`] granted, side by side, each paced
+/// at its rate.
 fn serve(queue: &Receiver<ServeRequest>, socket: &UdpSocket, target: &Target, params: &ServeParams) -> io::Result<()> {
     let mut block = Vec::new();
     let mut packet = Vec::new();
-    let symbol_time = Duration::from_secs_f64(8.0 * f64::from(params.layout.symbol_size()) / params.rate_bps.max(1) as f64);
     let mut streams: Vec<Stream> = Vec::new();
     loop {
-        // Take requests while a stream is free; wait for one only when nothing is being sent.
-        while streams.len() < params.streams.max(1) {
+        // Take every request queued; wait for one only when nothing is being sent.
+        while streams.len() < QUEUED_REQUESTS {
             let request = if streams.is_empty() {
                 match queue.recv() {
                     Ok(request) => request,
@@ -92,7 +90,8 @@ fn serve(queue: &Receiver<ServeRequest>, socket: &UdpSocket, target: &Target, pa
             target.read_block(request.block, &mut block)?;
             let encoder = BlockEncoder::new(&params.layout, request.block, Bytes::copy_from_slice(&block));
             let symbols = encoder.symbols(request.first_esi, request.count);
-            streams.push(Stream { request, symbols, sent: 0, next_send: Instant::now() });
+            let symbol_time = Duration::from_secs_f64(8.0 * f64::from(params.layout.symbol_size()) / request.rate_bps.max(1) as f64);
+            streams.push(Stream { request, symbols, sent: 0, next_send: Instant::now(), symbol_time });
         }
         let Some(i) = (0..streams.len()).min_by_key(|&i| streams[i].next_send) else { continue };
         let now = Instant::now();
@@ -106,7 +105,7 @@ fn serve(queue: &Receiver<ServeRequest>, socket: &UdpSocket, target: &Target, pa
         Packet::Data { block: id, esi, payload: &stream.symbols[stream.sent] }.encode(params.session_id, params.key.as_ref(), &mut packet);
         netio::send_lossy(socket, &packet, to)?;
         stream.sent += 1;
-        stream.next_send = stream.next_send.max(now) + symbol_time;
+        stream.next_send = stream.next_send.max(now) + stream.symbol_time;
         if stream.sent == stream.symbols.len() {
             streams.swap_remove(i);
         }

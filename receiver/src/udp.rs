@@ -168,8 +168,6 @@ pub fn run(session: &mut ReceiverSession, io: ReceiverIo<'_>, on_block: impl FnM
                 layout: *session.manifest().layout(),
                 session_id: config.session_id,
                 key: config.key.clone(),
-                rate_bps: config.peer.serve_rate_bps,
-                streams: config.peer.serve_streams,
             };
             PeerServer::spawn(scope, io.feedback, target, params)
         });

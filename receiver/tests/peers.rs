@@ -403,13 +403,10 @@ fn an_end_before_the_join_was_acknowledged_is_answered_with_a_join() {
     assert!(events.iter().any(|e| matches!(e, RxEvent::SenderEnded)) && lone.is_finished());
 }
 
-/// A member that finished stays while the sender is still sending, so the stragglers the sender
-/// hands off when its straggler deadline (10 s after the last receiver finished) runs out find
-/// it there; then `linger` more, and never held longer than `serve_while_sending` by the sender.
-#[test]
-fn a_finished_member_stays_while_the_sender_is_still_sending() {
+/// A member (index 3) that stored every block and whose Done the sender acknowledged, at the
+/// returned time; and the sender's address.
+fn finished_member() -> (ReceiverSession, SocketAddr, Instant) {
     let (mut session, sender) = lone_receiver(|_| {});
-    let peer = ReceiverConfig::new(SESSION, 7).peer;
     let t0 = Instant::now();
     let _join = session.poll_transmit(t0);
     session.handle_datagram(t0, sender, &packet(Packet::Ack { receiver: 7, done: false, index: 3 }));
@@ -419,6 +416,16 @@ fn a_finished_member_stays_while_the_sender_is_still_sending() {
     assert_eq!(session.poll_transmit(t0).map(|t| kind_of(&t.packet)), Some(fec::wire::Kind::Done));
     session.handle_datagram(t0, sender, &packet(Packet::Ack { receiver: 7, done: true, index: 3 }));
     assert!(session.is_finished());
+    (session, sender, t0)
+}
+
+/// A member that finished stays while the sender is still sending, so the stragglers the sender
+/// hands off when its straggler deadline (10 s after the last receiver finished) runs out find
+/// it there; then `linger` more, and never held longer than `serve_while_sending` by the sender.
+#[test]
+fn a_finished_member_stays_while_the_sender_is_still_sending() {
+    let (mut session, sender, t0) = finished_member();
+    let peer = ReceiverConfig::new(SESSION, 7).peer;
     assert_eq!(session.linger_until(), Some(t0 + peer.linger));
 
     // The sender goes on for a straggler, its progress every 100 ms, for 12 s.
@@ -435,6 +442,118 @@ fn a_finished_member_stays_while_the_sender_is_still_sending() {
     let late = t0 + peer.serve_while_sending + step;
     session.handle_datagram(late, sender, &progress);
     assert_eq!(session.linger_until(), Some(last + peer.linger));
+}
+
+/// The `(need, rate_kbps)` of every request `session` sends at `now`.
+fn asks_sent(session: &mut ReceiverSession, now: Instant) -> Vec<(u32, u32)> {
+    let sent: Vec<_> = std::iter::from_fn(|| session.poll_transmit(now)).collect();
+    sent.iter()
+        .filter_map(|t| match Packet::decode(&t.packet, None).unwrap().1 {
+            Packet::Ask { need, rate_kbps, .. } => Some((need, rate_kbps)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A receiver whose link took in 1,000 symbols a second (8.2 Mbit/s of 1,024-byte symbols) for
+/// 300 ms, handed off then, with one peer (index 1) that holds every block. Returns it, the
+/// peer, the handoff's time, and the requests it sent then.
+fn handed_off_after_intake() -> (ReceiverSession, SocketAddr, Instant, Vec<(u32, u32)>) {
+    let peer: SocketAddr = "10.0.0.2:6000".parse().unwrap();
+    let (mut session, sender) = lone_receiver(|_| ());
+    let t0 = Instant::now();
+    let _join = session.poll_transmit(t0);
+    session.handle_datagram(t0, sender, &packet(Packet::Ack { receiver: 7, done: false, index: 3 }));
+    session.handle_datagram(t0, sender, &packet(Packet::Peers { peers: vec![fec::wire::PeerAddr { index: 1, addr: peer }] }));
+    session.handle_datagram(t0, peer, &packet(Packet::Have { node: 1, first: 4, bits: &[] }));
+    // One symbol over and over: each crossed the link all the same.
+    let payload = vec![0; 1024];
+    for n in 0..300 {
+        session.handle_datagram(t0 + Duration::from_millis(n), sender, &packet(Packet::Data { block: 3, esi: 0, payload: &payload }));
+    }
+    let handoff = t0 + Duration::from_millis(300);
+    session.handle_datagram(handoff, sender, &packet(Packet::Handoff { receiver: 7 }));
+    session.handle_timeout(handoff);
+    let asks = asks_sent(&mut session, handoff);
+    (session, peer, handoff, asks)
+}
+
+/// The requests `session` sends once its requests of `at` went unanswered for a stall, after
+/// `got` symbols of block 0's answer came in from `peer` (its first ESIs) just after `at`.
+fn asks_after_a_stall(session: &mut ReceiverSession, peer: SocketAddr, at: Instant, got: u32) -> Vec<(u32, u32)> {
+    let payload = vec![0; 1024];
+    let first = receiver::peer::peer_esis(1, 0, got);
+    for n in 0..got {
+        session.handle_datagram(at + Duration::from_millis(1), peer, &packet(Packet::Data { block: 0, esi: first + n, payload: &payload }));
+    }
+    let stalled = at + Duration::from_millis(1) + ReceiverConfig::new(SESSION, 7).peer.ask_stall;
+    session.handle_timeout(stalled);
+    asks_sent(session, stalled)
+}
+
+/// Once handed off, a receiver asks at its peers' own rates; when an answer gets through only
+/// in small part (a peer left to serve at its own 1 Gbit/s sent a receiver behind 10 Mbit/s 43
+/// symbols for each that got through), it names the rate its link took in, with headroom,
+/// shared among the requests of a round; and it asks again when a run at that rate is over, not
+/// a stall later.
+#[test]
+fn a_receiver_whose_answer_got_through_in_small_part_names_its_links_rate() {
+    let (mut session, peer, handoff, asks) = handed_off_after_intake();
+    assert_eq!(asks.len(), 4, "one request per block");
+    assert!(asks.iter().all(|&(_, rate)| rate == 0), "no rate named before an answer fell short: {asks:?}");
+    let (need, _) = asks[0];
+    let asks = asks_after_a_stall(&mut session, peer, handoff, need / 8);
+    assert_eq!(asks.len(), 4, "every request asked again");
+    // 1.25 x 8,192 kbit/s, shared by the four.
+    for &(_, rate) in &asks {
+        assert!((2_500..=2_620).contains(&rate), "named {rate} kbit/s");
+    }
+    // Nothing comes back. The runs (17-18 symbols at 2,560 kbit/s) are over within ~60 ms:
+    // they are asked again then, well before a stall.
+    let ms = Duration::from_millis;
+    let named_at = handoff + ms(1) + ReceiverConfig::new(SESSION, 7).peer.ask_stall;
+    let again = std::iter::successors(Some(named_at + ms(5)), |t| Some(*t + ms(5))).take_while(|t| *t < named_at + ms(200)).find_map(|t| {
+        session.handle_timeout(t);
+        let asks = asks_sent(&mut session, t);
+        (!asks.is_empty()).then_some((t, asks))
+    });
+    let (at, asks) = again.expect("asked again before a stall");
+    assert!(at - named_at < ms(100), "asked again {:?} after the named round", at - named_at);
+    assert!(asks.iter().all(|&(_, rate)| rate > 0));
+}
+
+/// An answer of which a large part got through (a queue shared on the way, a peer that granted
+/// part of the request) names no rate: the peers' own rates fill the link best there.
+#[test]
+fn a_receiver_whose_answer_got_through_in_large_part_names_no_rate() {
+    let (mut session, peer, handoff, asks) = handed_off_after_intake();
+    let (need, _) = asks[0];
+    let asks = asks_after_a_stall(&mut session, peer, handoff, need / 2);
+    assert_eq!(asks.len(), 4, "every request asked again");
+    assert!(asks.iter().all(|&(_, rate)| rate == 0), "{asks:?}");
+}
+
+/// A peer serves a run at the rate its asker named, never above its own, and stays until the
+/// run is sent, however long after the request that is.
+#[test]
+fn a_peer_serves_at_the_rate_its_asker_named_and_stays_until_the_run_is_sent() {
+    let (mut session, _, t0) = finished_member();
+    let peer = ReceiverConfig::new(SESSION, 7).peer;
+    let asker: SocketAddr = "10.0.0.9:6000".parse().unwrap();
+    let mut serve = |block, rate_kbps| {
+        session.handle_datagram(t0, asker, &packet(Packet::Ask { node: 5, block, need: 10, rate_kbps }));
+        let events: Vec<_> = std::iter::from_fn(|| session.poll_event()).collect();
+        let runs: Vec<_> = events.into_iter().filter_map(|e| if let RxEvent::Serve(run) = e { Some(run) } else { None }).collect();
+        assert_eq!(runs.len(), 1);
+        runs[0].rate_bps
+    };
+    assert_eq!(serve(0, 0), peer.serve_rate_bps, "no rate named: our own");
+    assert_eq!(serve(1, 100), 100_000, "the asker's, below ours");
+    assert_eq!(serve(2, u32::MAX), peer.serve_rate_bps, "never above ours");
+    // Ten 1,024-byte symbols at 100 kbit/s take 819 ms: it stays that long, then lingers.
+    let run_end = t0 + Duration::from_secs_f64(10.0 * 8192.0 / 100_000.0);
+    let until = session.linger_until().unwrap();
+    assert!(until >= run_end + peer.linger && until < run_end + peer.linger + Duration::from_millis(1), "{:?}", until - t0);
 }
 
 /// The blocks whose needs receiver `session` reports to `sender` from `from` over `span`, woken

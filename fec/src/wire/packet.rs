@@ -4,7 +4,7 @@ use super::{Reader, SessionKey, TAG_LEN, WireError, Writer};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u8 = 3;
+pub const PROTOCOL_VERSION: u8 = 4;
 /// Bytes of the common header.
 pub const HEADER_LEN: usize = 12;
 /// Bytes of a data (or seed) packet before its payload: the header, block and ESI.
@@ -212,7 +212,7 @@ pub enum Packet<'a> {
         /// At most [`MAX_HAVE_BYTES`] bytes of bitmap.
         bits: &'a [u8],
     },
-    /// A member asks a peer for `need` fresh symbols of `block`.
+    /// A member asks a peer for `need` fresh symbols of `block`, sent at `rate_kbps`.
     Ask {
         /// The asking member's index.
         node: u32,
@@ -220,6 +220,10 @@ pub enum Packet<'a> {
         block: u32,
         /// How many symbols.
         need: u32,
+        /// The rate to send them at, in kbit/s of payload, when the asker knows what its link
+        /// takes in from one peer; 0 for the peer's own serving rate. A peer never sends faster
+        /// than its own rate.
+        rate_kbps: u32,
     },
     /// One encoding symbol of a block, sent (without multicast) to one member only, which
     /// forwards this very datagram to every other member: the sender's link carries the object
@@ -307,8 +311,8 @@ impl Packet<'_> {
                 debug_assert!(bits.len() <= MAX_HAVE_BYTES, "{} bitmap bytes in one packet", bits.len());
                 w.u32(*node).u32(*first).bytes(bits);
             }
-            Self::Ask { node, block, need } => {
-                w.u32(*node).u32(*block).u32(*need);
+            Self::Ask { node, block, need, rate_kbps } => {
+                w.u32(*node).u32(*block).u32(*need).u32(*rate_kbps);
             }
         }
         if let Some(key) = key {
@@ -418,7 +422,7 @@ impl<'a> Packet<'a> {
                 }
                 Self::Have { node, first, bits }
             }
-            Kind::Ask => Self::Ask { node: r.u32()?, block: r.u32()?, need: r.u32()? },
+            Kind::Ask => Self::Ask { node: r.u32()?, block: r.u32()?, need: r.u32()?, rate_kbps: r.u32()? },
         };
         r.expect_empty()?;
         Ok((session, packet))
@@ -465,7 +469,7 @@ mod tests {
                 ],
             },
             Packet::Have { node: 4, first: 8, bits: &[0xf0, 0x01] },
-            Packet::Ask { node: 4, block: 12, need: 40 },
+            Packet::Ask { node: 4, block: 12, need: 40, rate_kbps: 9_600 },
         ];
         for packet in packets {
             round_trip(packet.clone(), None);

@@ -10,11 +10,13 @@
 pub mod budget;
 pub mod esi;
 pub mod have;
+pub mod intake;
 pub mod table;
 
 pub use budget::ServeBudget;
 pub use esi::{PEER_ESI_BASE, is_peer_esi, peer_esis};
 pub use have::HaveMap;
+pub use intake::IntakeMeter;
 pub use table::{PeerInfo, PeerTable};
 
 use fec::BlockId;
@@ -52,7 +54,9 @@ pub struct PeerConfig {
     pub serve_rate_bps: u64,
     /// Requests served at once, each at [`Self::serve_rate_bps`]: two askers that picked the
     /// same peer both get the full rate (one after the other, each took twice as long: a late
-    /// joiner pulling from random holders lost a third of its rate to such collisions).
+    /// joiner pulling from random holders lost a third of its rate to such collisions). A run at
+    /// a lower rate its asker named counts in these streams at this rate (it takes no more of
+    /// the link, only longer) and is sent beside the others.
     pub serve_streams: usize,
     /// Granted symbols queued at most, in time at the serving rate: requests beyond it are
     /// refused and the asker turns to another peer. Well under [`Self::ask_timeout`].
@@ -102,7 +106,7 @@ impl Default for PeerConfig {
 
 /// Symbols to mint and send to a peer: the driver encodes `count` symbols of `block` from
 /// `first_esi` on (one contiguous run) from the verified block it stored, and sends each as a
-/// data packet to `to`, paced at the serving rate.
+/// data packet to `to`, paced at `rate_bps`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServeRequest {
     /// The requesting peer.
@@ -113,4 +117,7 @@ pub struct ServeRequest {
     pub first_esi: u32,
     /// Symbols in the run.
     pub count: u32,
+    /// Payload bits per second to send the run at: the serving rate, or the lower rate the
+    /// asker named.
+    pub rate_bps: u64,
 }

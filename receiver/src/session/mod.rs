@@ -11,7 +11,7 @@ pub use accounting::{EsiCount, raptorq_failure_probability};
 pub use config::ReceiverConfig;
 pub use decode::{DecodeFailure, DecodeJob};
 
-use crate::peer::{PeerTable, ServeBudget, ServeRequest, is_peer_esi};
+use crate::peer::{IntakeMeter, PeerTable, ServeBudget, ServeRequest, is_peer_esi};
 use delivery::DeliveryMeter;
 use fec::wire::{MAX_NEEDS_PER_STATUS, Need, Packet};
 use peering::PeerAsk;
@@ -213,6 +213,14 @@ pub struct ReceiverSession {
     /// Symbols minted per block for peers so far (where the next run starts in our range).
     minted: HashMap<BlockId, u32>,
     budget: ServeBudget,
+    /// What our link takes in: our requests name it once we finish from peers.
+    intake: IntakeMeter,
+    /// The rate our requests share once an answer came back far short (see
+    /// `peering::FLOODED_SHARE`), in symbols per second; `None` while answers get through at
+    /// the peers' own rates.
+    named: Option<f64>,
+    /// When the runs we granted peers will have been sent, at their rates: we stay until then.
+    serving_until: Option<Instant>,
     next_have: Option<Instant>,
     next_ask: Option<Instant>,
     /// Datagrams for peers, ahead of the sender's.
@@ -273,6 +281,9 @@ impl ReceiverSession {
             asks: BTreeMap::new(),
             minted: HashMap::new(),
             budget,
+            intake: IntakeMeter::default(),
+            named: None,
+            serving_until: None,
             next_have: None,
             next_ask: None,
             to_peers: VecDeque::new(),
@@ -344,7 +355,11 @@ impl ReceiverSession {
         self.stored_count += 1;
         self.assemblies.remove(&block);
         self.awaiting_holder.remove(&block);
-        if self.asks.remove(&block).is_some() {
+        if let Some(ask) = self.asks.remove(&block) {
+            if ask.is_pending() {
+                // Answered whole: there may be room for more.
+                self.named = self.named.map(|rate| rate * 2.0);
+            }
             // A request slot freed: ask for the next block at once.
             self.next_ask = self.last_heard;
         }
@@ -381,11 +396,13 @@ impl ReceiverSession {
     }
 
     /// After finishing, a member stays to serve peers until [`crate::PeerConfig::linger`] after
-    /// it finished, last heard a request, or last heard the sender still sending (for at most
-    /// [`crate::PeerConfig::serve_while_sending`]); `None` when it need not stay.
+    /// it finished, last heard a request, last heard the sender still sending (for at most
+    /// [`crate::PeerConfig::serve_while_sending`]), or will have sent the runs it granted (an
+    /// asker behind a slow link names a slow rate, and asks again only once the run is over);
+    /// `None` when it need not stay.
     pub fn linger_until(&self) -> Option<Instant> {
         let from = self.linger_from.filter(|_| self.config.peer.enabled && self.index.is_some())?;
-        Some(from + self.config.peer.linger)
+        Some(from.max(self.serving_until.unwrap_or(from)) + self.config.peer.linger)
     }
 
     fn on_packet(&mut self, now: Instant, from: SocketAddr, packet: Packet<'_>) {
@@ -464,7 +481,7 @@ impl ReceiverSession {
             },
             Packet::Peers { peers } => self.on_peers(now, &peers),
             Packet::Have { node, first, bits } => self.on_have(now, from, node, first, bits),
-            Packet::Ask { node, block, need } => self.on_ask(now, from, node, block, need),
+            Packet::Ask { node, block, need, rate_kbps } => self.on_ask(now, from, node, block, need, rate_kbps),
             Packet::Ack { .. }
             | Packet::Join { .. }
             | Packet::Status { .. }
@@ -538,6 +555,7 @@ impl ReceiverSession {
         let valid = self.on_symbol(now, block, esi, payload, source);
         if valid {
             self.last_heard = Some(now);
+            self.intake.on_symbol(now);
             if source.is_some() {
                 self.peer_progress(now, block);
             }

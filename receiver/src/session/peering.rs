@@ -7,7 +7,7 @@ use crate::peer::{HaveMap, ServeRequest, peer_esis};
 use fec::BlockId;
 use fec::wire::{Packet, PeerAddr};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Strikes (blocks that failed verification with a peer's symbols among others') that drop it.
 /// A block with one peer's symbols in it convicts that peer at once.
@@ -15,6 +15,23 @@ const STRIKES_TO_BAN: u32 = 2;
 
 /// Requests for one block that peers left unanswered before its need goes to the sender.
 const PEER_TRIES: usize = 3;
+
+/// How far above what the last answer got through at a request's rate is named: enough that
+/// the link stays full while the measure lags, and that room grown since (the multicast ended,
+/// a request beside this one finished) shows in the next answer and is named in turn.
+const INTAKE_HEADROOM: f64 = 1.25;
+
+/// An answer of which less than this share got through (1 in this many) says our link is far
+/// slower than the peer's rate, and a rate is named. A shorter fall (a shared queue on the way,
+/// a peer granting part of a request) names none: netsim's racks behind a failed uplink, pulling
+/// the object through it from their peers, lost 10-15% of their time to a rate named for those.
+const FLOODED_SHARE: u32 = 4;
+
+/// The longest run a request at a named rate asks for, and the fewest symbols.
+const RUN_SPAN: Duration = Duration::from_millis(250);
+const MIN_RUN: u32 = 16;
+/// The least silence after a run's time is up that ends it.
+const RUN_SLACK: Duration = Duration::from_millis(1);
 
 /// A request for symbols of one block, and the peers asked for it so far.
 #[derive(Debug, Clone)]
@@ -31,6 +48,11 @@ pub(super) struct PeerAsk {
     tried: Vec<u32>,
     /// The next request went out when this one was nearly answered.
     overlapped: bool,
+    /// When the answer, sent at the rate we named, will be over, and the silence that ends it.
+    ends: Option<(Instant, Duration)>,
+    /// Symbols the last request asked for, and those of its answer that arrived.
+    asked: u32,
+    got: u32,
 }
 
 impl PeerAsk {
@@ -114,7 +136,9 @@ impl ReceiverSession {
         }
     }
 
-    pub(super) fn on_ask(&mut self, now: Instant, from: SocketAddr, node: u32, block: BlockId, need: u32) {
+    /// A peer asks for `need` symbols of `block`, at `rate_kbps` if it named a rate (see
+    /// [`crate::peer::intake`]); we never send faster than our own serving rate.
+    pub(super) fn on_ask(&mut self, now: Instant, from: SocketAddr, node: u32, block: BlockId, need: u32, rate_kbps: u32) {
         let Some(index) = self.index else { return };
         if !self.config.peer.enabled || node == index || self.peers.learn(node, from).is_none() {
             return;
@@ -128,6 +152,8 @@ impl ReceiverSession {
             return;
         }
         let want = need.min(layout.source_symbols(block) + self.config.decode_overhead_symbols + 64);
+        // The budget counts the run at our own rate whatever its pace: a run at a lower rate
+        // the asker named takes no more of our link, only longer.
         let count = self.budget.grant(now, from, want);
         if count == 0 {
             return;
@@ -136,7 +162,11 @@ impl ReceiverSession {
         let first_esi = peer_esis(index, *minted, count);
         *minted += count;
         self.stats.served_symbols += u64::from(count);
-        self.events.push_back(Event::Serve(ServeRequest { to: from, block, first_esi, count }));
+        let own = self.config.peer.serve_rate_bps;
+        let rate_bps = if rate_kbps == 0 { own } else { own.min(u64::from(rate_kbps) * 1000) };
+        let run = Duration::from_secs_f64(f64::from(count) * 8.0 * f64::from(layout.symbol_size()) / rate_bps.max(1) as f64);
+        self.serving_until = Some(self.serving_until.map_or(now + run, |at| at.max(now + run)));
+        self.events.push_back(Event::Serve(ServeRequest { to: from, block, first_esi, count, rate_bps }));
     }
 
     /// The sender stopped waiting for us: stop reporting to it and complete from peers.
@@ -202,7 +232,9 @@ impl ReceiverSession {
         }
         if self.next_ask.is_some_and(|at| now >= at) {
             self.ask_peers(now);
-            self.next_ask = (self.phase == Phase::Receiving).then(|| now + self.config.peer.ask_stall / 2);
+            let run_end = self.asks.values().filter(|a| a.pending).filter_map(|a| a.ends.map(|(end, gap)| end.max(a.progress.unwrap_or(a.at) + gap))).min();
+            let next = run_end.map_or(now + self.config.peer.ask_stall / 2, |end| end.min(now + self.config.peer.ask_stall / 2));
+            self.next_ask = (self.phase == Phase::Receiving).then_some(next);
         }
     }
 
@@ -256,6 +288,7 @@ impl ReceiverSession {
         let overlap = ask.pending && !ask.overlapped && self.nearly_done(block);
         let ask = self.asks.get_mut(&block).expect("looked up above");
         ask.progress = Some(now);
+        ask.got += 1;
         if overlap {
             // Time for the next request (see `ask_peers`).
             ask.overlapped = true;
@@ -290,20 +323,31 @@ impl ReceiverSession {
             return;
         }
         let config = self.config.peer.clone();
+        let mut short = false;
         for ask in self.asks.values_mut() {
             // Unanswered for the timeout, or answered and then silent for a stall: the peer
             // refused, is gone, or its answer fell short (losses); ask again at once.
             let silent = now.saturating_duration_since(ask.progress.unwrap_or(ask.at));
-            if ask.pending && (silent >= config.ask_timeout || (ask.progress.is_some() && silent >= config.ask_stall)) {
+            // A run at a named rate is over once its time is up and nothing came for a moment:
+            // a run slowed on the way (a shared queue, a peer slower than the rate named) is
+            // still coming.
+            let over = ask.ends.is_some_and(|(end, gap)| now >= end && silent >= gap);
+            if ask.pending && (over || silent >= config.ask_timeout || (ask.progress.is_some() && silent >= config.ask_stall)) {
                 ask.pending = false;
-                if ask.progress.is_none() {
-                    ask.failed += 1;
+                match ask.progress {
+                    None => ask.failed += 1,
+                    Some(_) => short |= ask.got.saturating_mul(FLOODED_SHARE) < ask.asked,
                 }
             }
+        }
+        if short && self.handed_off {
+            // An answer came back far short: our link lost most of it. Name what it takes in, with headroom.
+            self.named = self.intake.symbols_per_s(now).map(|rate| rate * INTAKE_HEADROOM).or(self.named);
         }
         let mut in_flight = self.asks.iter().filter(|&(&block, a)| a.pending && !self.nearly_done(block)).count();
         let layout = *self.manifest.layout();
         let limit = if self.handed_off { layout.block_count() } else { self.closed };
+        let mut round = Vec::new();
         let mut block = self.low_water;
         while in_flight < config.asks_in_flight && block < limit {
             let candidate = block;
@@ -326,17 +370,53 @@ impl ReceiverSession {
                 .or_else(|| self.peers.random_holder(candidate, &[], &mut self.rng))
                 .map(|p| (p.index, p.addr));
             let Some((peer, addr)) = holder else { continue };
-            let asked = need + need * config.ask_margin_pct / 100 + 1;
-            self.queue_peer_packet(addr, &Packet::Ask { node: index, block: candidate, need: asked });
+            round.push((candidate, need + need * config.ask_margin_pct / 100 + 1, peer, addr));
+            in_flight += 1;
+        }
+        // The answers still coming in full share our link with this round's.
+        let rate_kbps = self.named_rate_kbps(in_flight);
+        // A run comes at the lower of the rate named and its peer's own, which we take to be
+        // ours (members run one configuration).
+        let paced_bps = (f64::from(rate_kbps) * 1000.0).min(config.serve_rate_bps as f64);
+        let symbols_per_s = paced_bps / (8.0 * f64::from(layout.symbol_size()));
+        for (candidate, asked, peer, addr) in round {
+            // A run at a named rate lasts at most `RUN_SPAN`: a stall asked again while a
+            // long run still trickled in would add a run beside it, and runs pile up.
+            let (asked, ends) = match rate_kbps {
+                0 => (asked, None),
+                _ => {
+                    let asked = asked.min((symbols_per_s * RUN_SPAN.as_secs_f64()).max(f64::from(MIN_RUN)) as u32);
+                    let gap = Duration::from_secs_f64(5.0 / symbols_per_s).max(RUN_SLACK);
+                    (asked, Some((now + Duration::from_secs_f64(f64::from(asked) / symbols_per_s), gap)))
+                }
+            };
+            self.queue_peer_packet(addr, &Packet::Ask { node: index, block: candidate, need: asked, rate_kbps });
             self.stats.peer_asks += 1;
-            let ask = self.asks.entry(candidate).or_insert(PeerAsk { at: now, pending: true, progress: None, failed: 0, tried: Vec::new(), overlapped: false });
+            let ask = self.asks.entry(candidate).or_insert(PeerAsk { at: now, pending: true, progress: None, failed: 0, tried: Vec::new(), overlapped: false, ends, asked, got: 0 });
             ask.at = now;
             ask.pending = true;
             ask.progress = None;
             ask.overlapped = false;
+            ask.ends = ends;
+            (ask.asked, ask.got) = (asked, 0);
             ask.tried.retain(|&p| p != peer);
             ask.tried.push(peer);
-            in_flight += 1;
         }
+    }
+
+    /// The rate to name in each of `answers` requests coming at once: none (0, the peer's own
+    /// rate) until we finish from peers, then our link's intake (see [`crate::peer::intake`])
+    /// with [`INTAKE_HEADROOM`], shared among them. Before the handoff the multicast fills the
+    /// link beside the answers, and there every symbol a peer gets into the drop-tail queue is
+    /// one the multicast did not: naming a rate there lost slow nodes their share and cost the
+    /// whole group (netsim slow_nodes, docs/decisions.md).
+    fn named_rate_kbps(&self, answers: usize) -> u32 {
+        if !self.handed_off {
+            return 0;
+        }
+        let Some(symbols_per_s) = self.named else { return 0 };
+        let bits_per_s = symbols_per_s * 8.0 * f64::from(self.manifest.layout().symbol_size());
+        let kbps = bits_per_s / 1000.0 / answers.max(1) as f64;
+        kbps.clamp(1.0, f64::from(u32::MAX)) as u32
     }
 }
