@@ -1,6 +1,7 @@
 //! Peer repair over real loopback sockets: six receivers, one joining halfway through and one
 //! whose link takes only a tenth of the sender's rate. Both finish from their peers, every copy
-//! is byte-identical, and the sender does not re-send for them what their peers hold.
+//! is byte-identical, and the sender does not re-send for them what their peers hold. And a
+//! straggler behind a 10 Mbit/s policer, left to its one peer, is sent about what its link takes.
 
 use clap::Parser;
 use fec::SessionTicket;
