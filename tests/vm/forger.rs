@@ -1,4 +1,4 @@
-//! A forger on the lab's bridge: while the deploy test's nodes receive their image by multicast, a
+//! A forger on the lab's bridge: while the install test's nodes receive their image by multicast, a
 //! process on the host's side of the bridge (inside the lab's namespace) sends datagrams into their
 //! session. It knows what anyone on the segment sees on the wire (the session's group and port, its
 //! id) but not the session's key, which only the nodes' tickets carry. So it sends data symbols with
@@ -41,9 +41,9 @@ pub fn forge_into(lab: &Lab, session: u64) -> u64 {
 }
 
 #[test]
-#[ignore = "the forger the deploy test runs inside its lab's namespace; runs only when it starts it"]
+#[ignore = "the forger the install test runs inside its lab's namespace; runs only when it starts it"]
 fn forging_child() {
-    let spec = std::env::var(FORGE_ENV).expect("run by the deploy test");
+    let spec = std::env::var(FORGE_ENV).expect("run by the install test");
     let mut words = spec.split_whitespace();
     let session: u64 = words.next().and_then(|w| w.parse().ok()).expect("a session id");
     let group: SocketAddrV4 = words.next().and_then(|w| w.parse().ok()).expect("a group");

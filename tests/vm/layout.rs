@@ -87,7 +87,7 @@ fn image_and_layout(lab: &Lab, name: &str, yaml: &str) {
 }
 
 /// Adds node `name` set to re-image with `layout`, its console on the serial port; its agent stops
-/// after the layout and leaves the shell (the install is tests/vm/deploy.rs's).
+/// after the layout and leaves the shell (the install is tests/vm/install.rs's).
 fn reimaging_node(lab: &Lab, name: &str, mac: &str, layout: &str) {
     let config = lab.dir().join(format!("{name}.yaml"));
     std::fs::write(&config, format!("kernel_args: [console=ttyS0, {}]\n", agent::install::BREAK_AFTER_LAYOUT)).unwrap();

@@ -161,7 +161,7 @@ impl Lab {
     }
 
     /// Like [`Lab::exec`] with `envs` set, for a program that acts on the lab's network from the
-    /// host's side (a test binary re-run as a child, like the forger of the deploy test).
+    /// host's side (a test binary re-run as a child, like the forger of the install test).
     pub fn exec_with_env(&self, program: &Path, args: &[&str], envs: &[(&str, &str)]) -> anyhow::Result<String> {
         output(self.ns.command(program).args(args).envs(envs.iter().copied()))
     }

@@ -197,8 +197,8 @@ fn two_nodes_install_debian_by_multicast_and_boot_it_from_disk() {
     }
     for (vm, n) in vms.iter_mut().zip(&NODES) {
         match vm.wait_for(&format!("{BOOT_TIMES_MARK}Startup finished"), BOOT_TIMES_TIMEOUT) {
-            Ok(_) => vm.console.text().lines().filter(|l| l.contains(BOOT_TIMES_MARK)).for_each(|l| eprintln!("vm test deploy: {} disk boot: {}", n.name, l.split(BOOT_TIMES_MARK).nth(1).unwrap_or_default())),
-            Err(e) => eprintln!("vm test deploy: {} printed no boot times: {e}", n.name),
+            Ok(_) => vm.console.text().lines().filter(|l| l.contains(BOOT_TIMES_MARK)).for_each(|l| eprintln!("vm test install: {} disk boot: {}", n.name, l.split(BOOT_TIMES_MARK).nth(1).unwrap_or_default())),
+            Err(e) => eprintln!("vm test install: {} printed no boot times: {e}", n.name),
         }
     }
     let first_round = started.elapsed();
@@ -213,11 +213,11 @@ fn two_nodes_install_debian_by_multicast_and_boot_it_from_disk() {
     drop(reinstall(lab, vms, ["deb@2", "deb@1"], rollback));
 
     for line in &phase_lines {
-        eprintln!("vm test deploy: phases {line}");
+        eprintln!("vm test install: phases {line}");
     }
-    eprintln!("vm test deploy: forged {forged} datagrams into session {}; rejected by the agents: {rejected:?}", sessions[0]);
+    eprintln!("vm test install: forged {forged} datagrams into session {}; rejected by the agents: {rejected:?}", sessions[0]);
     eprintln!(
-        "vm test deploy: {:.1} s wall (image ready {:.1} s, both installed {:.1} s, booted from disk {:.1} s; version 2 and rollback {:.1} s)",
+        "vm test install: {:.1} s wall (image ready {:.1} s, both installed {:.1} s, booted from disk {:.1} s; version 2 and rollback {:.1} s)",
         started.elapsed().as_secs_f64(),
         image_ready.as_secs_f64(),
         installed_at.as_secs_f64(),
@@ -256,7 +256,7 @@ fn reinstall(lab: &Lab, vms: Vec<Vm>, labels: [&str; 2], between: impl FnOnce())
     let versions = labels.map(|label| label.split('@').nth(1).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no version in {label}")));
     assert_installed(lab, versions);
     for (n, label) in NODES.iter().zip(labels) {
-        eprintln!("vm test deploy: phases {label} {}: {}", n.name, phase_times(lab, n.name));
+        eprintln!("vm test install: phases {label} {}: {}", n.name, phase_times(lab, n.name));
     }
     let mut vms: Vec<Vm> = NODES.iter().zip(labels).map(|(n, label)| Vm::start(lab, &spec(lab, n, &format!("disk-{}", boot(label)))).unwrap()).collect();
     for ((vm, n), label) in vms.iter_mut().zip(&NODES).zip(labels) {
