@@ -9,25 +9,26 @@
 //! their session without its key ([`crate::forger`]); each agent must count them as rejected, no
 //! block may fail its check, and the install must still boot.
 //!
-//! Then both nodes are re-imaged in one round, by unicast, across a version change and a rollback:
-//! version 2 (version 1 plus one file, published through `image add`) becomes the default and vm1
-//! takes it; once vm1 has named the version it receives, the image is rolled back (`image rollback`)
-//! and vm2 starts, so vm2 must get version 1, where without the rollback it would get version 2.
-//! Each boots from disk and names its version. Unicast is forced per re-image: multicast delivery
-//! was proven in the first round, and what a version change and a rollback must show (a node gets
-//! the image's current default when it asks, the disks it already laid out are emptied and
+//! Then both nodes are re-imaged by unicast across a version change and a rollback: version 2
+//! (version 1 plus one file, published through `image add`) becomes the default and vm1 takes it;
+//! once vm1 has named the version it receives, the image is rolled back (`image rollback`) and vm2
+//! starts, so vm2 must get version 1, where without the rollback it would get version 2. The control
+//! plane resolves a node's version when its agent asks, so vm2's part ends there (the rest of its
+//! install would repeat vm1's): it is powered off and the test gives its VM slot to another test
+//! while vm1 installs alone and boots from disk naming version 2. Unicast is forced per re-image:
+//! multicast delivery was proven in the first round, and what a version change must show (a node
+//! gets the image's current default when it asks, the disks it already laid out are emptied and
 //! re-filled, and the booted system names the version) does not depend on the route; unicast moves
-//! the image in ~15 s instead of the ~90 s the lab's 24 Mbit/s session needs. One round for both
-//! (each node re-imaged once) saves a third install and disk boot, ~6 min under TCG, and sharing
-//! this test's labs, images, layouts and first boots saves what a separate rollback test would
-//! repeat. Wall time under TCG on a loaded 2-core host: see docs/benchmarks.md.
+//! the image in ~15 s instead of the ~90 s the lab's 24 Mbit/s session needs. Sharing this test's
+//! lab, image, layout and first install saves what a separate rollback test would repeat. Wall time
+//! under TCG on a loaded 2-core host: see docs/benchmarks.md.
 use std::time::{Duration, Instant};
 
 use vmtest::nfs::NfsServer;
 use vmtest::{Firmware, Lab, Vm, VmSpec};
 
 use crate::forger::forge_into;
-use crate::util::{add_layout, blank_disk, count_before, phase_times, publish_debian, publish_debian_plus, setup_for, wait_installed_banner};
+use crate::util::{Setup, add_layout, blank_disk, count_before, phase_times, publish_debian, publish_debian_plus, setup_for, wait_installed_banner};
 
 /// Boot, layout, transfer, unpack, initramfs and grub under TCG, two guests on a loaded 2-core host.
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(2400);
@@ -178,7 +179,7 @@ fn two_nodes_install_debian_by_multicast_and_boot_it_from_disk() {
     for vm in vms {
         vm.wait_exit(REBOOT_TIMEOUT).unwrap();
     }
-    assert_installed(lab, [1, 1]);
+    assert_installed(lab, &[(&NODES[0], 1), (&NODES[1], 1)]);
     let phase_lines: Vec<String> = NODES.iter().map(|n| format!("{}: {}", n.name, phase_times(lab, n.name))).collect();
     let transfers = lab.fountain_json(&["image", "transfers"]).unwrap();
     let session = transfers.as_array().unwrap().iter().find(|t| t["id"].as_u64().is_some_and(|id| id.to_string() == sessions[0])).unwrap_or_else(|| panic!("{transfers}"));
@@ -206,11 +207,7 @@ fn two_nodes_install_debian_by_multicast_and_boot_it_from_disk() {
     // Version 2 for vm1; the rollback to version 1 before vm2 asks for its image.
     let v2 = publish_debian_plus(lab, "fountain-test-v2");
     assert_eq!(v2, 2, "the marked image is not the image's second version");
-    let rollback = || {
-        let rolled = lab.fountain_json(&["image", "rollback", "deb"]).unwrap();
-        assert_eq!((rolled["from"].as_u64(), rolled["to"].as_u64()), (Some(2), Some(1)), "{rolled}");
-    };
-    drop(reinstall(lab, vms, ["deb@2", "deb@1"], rollback));
+    drop(reinstall_across_a_rollback(&s, vms));
 
     for line in &phase_lines {
         eprintln!("vm test install: phases {line}");
@@ -227,48 +224,43 @@ fn two_nodes_install_debian_by_multicast_and_boot_it_from_disk() {
 }
 
 /// Re-images both nodes (running `vms`, powered off here) by unicast with the image's default when
-/// each asks: vm1 first; once it names `labels[0]` (`deb@2`) as the image it receives, `between`
-/// runs (the rollback) and vm2 starts, to receive `labels[1]`. Waits until each installed its
-/// version, checks the control plane's record, and boots both from disk until each names its own.
-/// Returns the booted VMs.
-fn reinstall(lab: &Lab, vms: Vec<Vm>, labels: [&str; 2], between: impl FnOnce()) -> Vec<Vm> {
+/// each asks: vm1 first; once it names `deb@2` as the image it receives, the image is rolled back and
+/// vm2 starts, which must name `deb@1`. What the rollback decides ends there (the control plane
+/// resolves a node's version when its agent asks), so vm2 is powered off: the rest of its install
+/// would repeat vm1's steps. vm1 installs and boots from disk alone, naming version 2, while the
+/// test's second VM slot goes to another test. Returns vm1, booted.
+fn reinstall_across_a_rollback(s: &Setup, vms: Vec<Vm>) -> Vm {
+    let lab = &s.lab;
     for n in &NODES {
         lab.fountain(&["node", "reimage", n.name, "--delivery", "unicast"]).unwrap();
     }
     // A power cut: the installed systems are not shut down; the re-image empties what they left.
     drop(vms);
-    let boot = |label: &str| label.replace('@', "-");
     let start_agent = |n: &Node, label: &str| {
-        let mut vm = Vm::start(lab, &spec(lab, n, &format!("agent-{}", boot(label)))).unwrap();
+        let mut vm = Vm::start(lab, &spec(lab, n, &format!("agent-{}", label.replace('@', "-")))).unwrap();
         let receiving = vm.wait_for(&format!("fountain-agent: receiving {label}"), INSTALL_TIMEOUT).unwrap();
         assert!(receiving.contains(" by unicast "), "{receiving}");
         vm
     };
-    let first = start_agent(&NODES[0], labels[0]);
-    between();
-    let mut vms = vec![first, start_agent(&NODES[1], labels[1])];
-    for (vm, label) in vms.iter_mut().zip(labels) {
-        vm.wait_for(&format!("fountain-agent: installed {label}; rebooting from disk"), INSTALL_TIMEOUT).unwrap();
-    }
-    for vm in vms {
-        vm.wait_exit(REBOOT_TIMEOUT).unwrap();
-    }
-    let versions = labels.map(|label| label.split('@').nth(1).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no version in {label}")));
-    assert_installed(lab, versions);
-    for (n, label) in NODES.iter().zip(labels) {
-        eprintln!("vm test install: phases {label} {}: {}", n.name, phase_times(lab, n.name));
-    }
-    let mut vms: Vec<Vm> = NODES.iter().zip(labels).map(|(n, label)| Vm::start(lab, &spec(lab, n, &format!("disk-{}", boot(label)))).unwrap()).collect();
-    for ((vm, n), label) in vms.iter_mut().zip(&NODES).zip(labels) {
-        wait_installed_banner(vm, label, &format!("{}-installed", n.name), DISK_BOOT_TIMEOUT);
-    }
-    vms
+    let mut vm1 = start_agent(&NODES[0], "deb@2");
+    let rolled = lab.fountain_json(&["image", "rollback", "deb"]).unwrap();
+    assert_eq!((rolled["from"].as_u64(), rolled["to"].as_u64()), (Some(2), Some(1)), "{rolled}");
+    drop(start_agent(&NODES[1], "deb@1"));
+    s.keep_one_slot();
+
+    vm1.wait_for("fountain-agent: installed deb@2; rebooting from disk", INSTALL_TIMEOUT).unwrap();
+    vm1.wait_exit(REBOOT_TIMEOUT).unwrap();
+    assert_installed(lab, &[(&NODES[0], 2)]);
+    eprintln!("vm test install: phases deb@2 {}: {}", NODES[0].name, phase_times(lab, NODES[0].name));
+    let mut vm1 = Vm::start(lab, &spec(lab, &NODES[0], "disk-deb-2")).unwrap();
+    wait_installed_banner(&mut vm1, "deb@2", &format!("{}-installed", NODES[0].name), DISK_BOOT_TIMEOUT);
+    vm1
 }
 
-/// Checks that `node list` shows each node on `deb` at its version in `versions` with next boot local.
-fn assert_installed(lab: &Lab, versions: [u64; 2]) {
+/// Checks that `node list` shows each node on `deb` at its version with next boot local.
+fn assert_installed(lab: &Lab, installed: &[(&Node, u64)]) {
     let nodes = lab.fountain_json(&["node", "list"]).unwrap();
-    for (n, version) in NODES.iter().zip(versions) {
+    for &(n, version) in installed {
         let node = nodes.as_array().unwrap().iter().find(|v| v["name"] == n.name).unwrap_or_else(|| panic!("{nodes}"));
         assert_eq!((node["next_boot"].as_str(), node["installed"]["image"].as_str(), node["installed"]["version"].as_u64()), (Some("local"), Some("deb"), Some(version)), "{node}");
     }

@@ -1,6 +1,7 @@
 //! Shared setup: the skip check, the boot files (built once per content), one lab per test, VM
 //! slots shared by the tests; and what the install tests share: the Debian image published as `deb`,
 //! layouts, reading the agent's console lines and the phase times it reported.
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -22,7 +23,7 @@ struct Slots {
 static SLOTS: Slots = Slots { state: Mutex::new((VM_SLOTS, 0)), freed: Condvar::new() };
 
 /// `n` VM slots a test holds until it ends.
-struct Held(u32);
+struct Held(Cell<u32>);
 
 impl Held {
     /// Waits until `n` slots are free and takes them. While a test that needs more than one waits,
@@ -40,14 +41,21 @@ impl Held {
         if n > 1 {
             state.1 -= 1;
         }
-        Held(n)
+        Held(Cell::new(n))
+    }
+
+    /// Gives `n` of the held slots back now.
+    fn give_back(&self, n: u32) {
+        let n = n.min(self.0.get());
+        self.0.set(self.0.get() - n);
+        SLOTS.state.lock().unwrap_or_else(|e| e.into_inner()).0 += n;
+        SLOTS.freed.notify_all();
     }
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        SLOTS.state.lock().unwrap_or_else(|e| e.into_inner()).0 += self.0;
-        SLOTS.freed.notify_all();
+        self.give_back(self.0.get());
     }
 }
 
@@ -57,7 +65,7 @@ pub struct Setup {
     pub lab: Lab,
     name: String,
     started: Instant,
-    _slots: Held,
+    slots: Held,
 }
 
 impl Drop for Setup {
@@ -65,6 +73,14 @@ impl Drop for Setup {
     /// where its time went.
     fn drop(&mut self) {
         eprintln!("vm test {}: {:.1} s wall", self.name, self.started.elapsed().as_secs_f64());
+    }
+}
+
+impl Setup {
+    /// Gives back all but one of the test's VM slots, for a test whose remaining steps run one VM at
+    /// a time: a one-VM test can then run beside them instead of a core idling.
+    pub fn keep_one_slot(&self) {
+        self.slots.give_back(self.slots.0.get().saturating_sub(1));
     }
 }
 
@@ -87,7 +103,7 @@ pub fn setup_for(vms: u32) -> Option<Setup> {
     let fountain = Path::new(env!("CARGO_BIN_EXE_fountain"));
     let boot = vmtest::boot_files(fountain, &PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vmtest")).expect("building the boot files");
     let lab = Lab::start(fountain, &boot).expect("starting the lab");
-    Some(Setup { lab, name, started, _slots: slots })
+    Some(Setup { lab, name, started, slots })
 }
 
 /// A sparse raw disk image of `bytes` in the lab's folder.
