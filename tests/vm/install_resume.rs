@@ -15,6 +15,11 @@
 //!
 //! The VM has 1 GiB of memory so the image (~240 MiB) goes to the scratch folder on the target, not
 //! to RAM: the agent keeps 768 MiB free besides an image in RAM, and RAM would not survive the cut.
+//!
+//! The module's name sorts it right after the install test, so libtest's thread starts it (it then
+//! waits for a slot) before the shorter one-VM tests: it takes the slot the install test hands back
+//! for its last single-VM round, and the short tests fill in after. Last in the order, its ~6 min
+//! ran alone at the end of the suite with a core idle.
 use std::time::{Duration, Instant};
 
 use vmtest::{Firmware, Vm, VmSpec};
@@ -108,8 +113,8 @@ fn one_node_alone_deploys_by_unicast_and_resumes_after_a_power_cut() {
     let started_from = console.lines().flat_map(|l| l.split("BdsDxe: ").skip(1)).filter(|l| l.starts_with("starting ")).last().unwrap_or_default().to_string();
     let first_disk = format!("PciRoot(0x0)/Pci({:#x},0x0)", vmtest::uefi_disk_slot(0));
     assert!(started_from.trim_end().ends_with(&first_disk), "the firmware did not boot the first disk in its order (sys-b, the spare ESP) at {first_disk}: {started_from}");
-    eprintln!("vm test unicast: firmware {started_from}");
-    eprintln!("vm test unicast: cut at {cut_at} of {total} blocks ({:.1} s); after the cut {journal} from the journal, {http} over HTTP", cut.as_secs_f64());
-    eprintln!("vm test unicast: phases {NODE}: {phases}");
-    eprintln!("vm test unicast: {:.1} s wall (installed {:.1} s, booted from disk {:.1} s)", started.elapsed().as_secs_f64(), installed.as_secs_f64(), (started.elapsed() - installed).as_secs_f64());
+    eprintln!("vm test install_resume: firmware {started_from}");
+    eprintln!("vm test install_resume: cut at {cut_at} of {total} blocks ({:.1} s); after the cut {journal} from the journal, {http} over HTTP", cut.as_secs_f64());
+    eprintln!("vm test install_resume: phases {NODE}: {phases}");
+    eprintln!("vm test install_resume: {:.1} s wall (installed {:.1} s, booted from disk {:.1} s)", started.elapsed().as_secs_f64(), installed.as_secs_f64(), (started.elapsed() - installed).as_secs_f64());
 }
