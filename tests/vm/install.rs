@@ -247,6 +247,11 @@ fn reinstall_across_a_rollback(s: &Setup, vms: Vec<Vm>) -> Vm {
     assert_eq!((rolled["from"].as_u64(), rolled["to"].as_u64()), (Some(2), Some(1)), "{rolled}");
     drop(start_agent(&NODES[1], "deb@1"));
     s.keep_one_slot();
+    // The control plane's side of it: vm2's newest session is a unicast one of version 1.
+    let transfers = lab.fountain_json(&["image", "transfers"]).unwrap();
+    let with_vm2 = transfers.as_array().unwrap().iter().filter(|t| t["receivers"].get(NODES[1].name).is_some());
+    let newest = with_vm2.max_by_key(|t| t["id"].as_u64()).unwrap_or_else(|| panic!("{transfers}"));
+    assert_eq!((newest["image"].as_str(), newest["version"].as_u64(), newest["delivery"].as_str()), (Some("deb"), Some(1), Some("unicast")), "{newest}");
 
     vm1.wait_for("fountain-agent: installed deb@2; rebooting from disk", INSTALL_TIMEOUT).unwrap();
     vm1.wait_exit(REBOOT_TIMEOUT).unwrap();

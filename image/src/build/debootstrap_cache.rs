@@ -36,6 +36,8 @@ impl BaseSpec<'_> {
 /// The root of the cached base system for `spec` under `cache_dir`, debootstrapping it first when it
 /// is not there yet. Returns whether it was reused.
 pub fn base(cache_dir: &Path, spec: &BaseSpec<'_>) -> Result<(PathBuf, bool), BuildError> {
+    // debootstrap resolves a relative target by entering its parent, which does not exist yet.
+    let cache_dir = &std::path::absolute(cache_dir).map_err(BuildError::io(format!("resolving {}", cache_dir.display())))?;
     let done = cache_dir.join(format!("debootstrap-{}", spec.key()));
     if done.join("root/var/lib/dpkg/status").exists() {
         tracing::info!(base = %done.display(), "reusing the debootstrapped base");

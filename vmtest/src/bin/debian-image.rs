@@ -3,10 +3,8 @@
 //! debootstrap is ~4 min, mostly downloads, which inside the suite held a VM slot while the other
 //! tests waited for the image. Where the mirror cannot be reached it says so and exits 0, as the tests
 //! skip.
-use std::path::PathBuf;
-
 fn main() -> anyhow::Result<()> {
-    let Some(dir) = std::env::args_os().nth(1).map(PathBuf::from) else {
+    let Some(dir) = std::env::args_os().nth(1).map(std::path::absolute).transpose()? else {
         anyhow::bail!("usage: debian-image CACHE_DIR (the VM tests read target/tmp/vmtest)");
     };
     if let Some(reason) = vmtest::image_unavailable_reason() {
