@@ -85,8 +85,7 @@ fn boot(lab: &vmtest::Lab, name: &str, mac: &str, disk: &WrittenDisk) -> Vm {
     vm
 }
 
-#[test]
-fn the_debian_image_boots_and_a_capture_of_it_deploys_the_same_system() {
+pub fn the_debian_image_boots_and_a_capture_of_it_deploys_the_same_system() {
     let Some(setup) = setup() else { return };
     if let Some(reason) = vmtest::image_unavailable_reason() {
         println!("SKIPPED: {reason}");

@@ -129,8 +129,7 @@ fn session_of(line: &str) -> String {
     line.split(" in session ").nth(1).and_then(|s| s.split_whitespace().next()).unwrap_or_default().to_string()
 }
 
-#[test]
-fn two_nodes_install_debian_by_multicast_and_boot_it_from_disk() {
+pub fn two_nodes_install_debian_by_multicast_and_boot_it_from_disk() {
     let Some(s) = setup_for(NODES.len() as u32) else { return };
     let started = Instant::now();
     let lab = &s.lab;

@@ -16,10 +16,8 @@
 //! The VM has 1 GiB of memory so the image (~240 MiB) goes to the scratch folder on the target, not
 //! to RAM: the agent keeps 768 MiB free besides an image in RAM, and RAM would not survive the cut.
 //!
-//! The module's name sorts it right after the install test, so libtest's thread starts it (it then
-//! waits for a slot) before the shorter one-VM tests: it takes the slot the install test hands back
-//! for its last single-VM round, and the short tests fill in after. Last in the order, its ~6 min
-//! ran alone at the end of the suite with a core idle.
+//! It starts right after the install test (`tests/vm/main.rs`), to take the slot the install test
+//! hands back for its one-VM last round; started last, its ~6 min ran alone with a core idle.
 use std::time::{Duration, Instant};
 
 use vmtest::{Firmware, Vm, VmSpec};
@@ -47,8 +45,7 @@ fn progress(line: &str) -> Option<(u32, u32)> {
     Some((done, total))
 }
 
-#[test]
-fn one_node_alone_deploys_by_unicast_and_resumes_after_a_power_cut() {
+pub fn one_node_alone_deploys_by_unicast_and_resumes_after_a_power_cut() {
     let Some(s) = setup() else { return };
     if vmtest::ovmf().is_none() {
         eprintln!("skipping: no OVMF firmware (install ovmf)");

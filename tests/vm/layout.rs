@@ -95,8 +95,7 @@ fn reimaging_node(lab: &Lab, name: &str, mac: &str, layout: &str) {
     lab.fountain(&args).unwrap();
 }
 
-#[test]
-fn mirror_layout_applies_converges_and_spares_the_protected_disk() {
+pub fn mirror_layout_applies_converges_and_spares_the_protected_disk() {
     let Some(s) = setup() else { return };
     let started = Instant::now();
     let lab = &s.lab;
@@ -152,8 +151,7 @@ fn mirror_layout_applies_converges_and_spares_the_protected_disk() {
     );
 }
 
-#[test]
-fn a_layout_needing_three_disks_fails_on_two_before_any_write() {
+pub fn a_layout_needing_three_disks_fails_on_two_before_any_write() {
     let Some(s) = setup() else { return };
     let started = Instant::now();
     let lab = &s.lab;

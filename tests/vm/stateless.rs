@@ -37,8 +37,7 @@ fn boot(lab: &Lab, name: &str) -> (Vm, String) {
     (vm, banner)
 }
 
-#[test]
-fn a_diskless_vm_boots_debian_from_ram_and_forgets_everything_at_power_off() {
+pub fn a_diskless_vm_boots_debian_from_ram_and_forgets_everything_at_power_off() {
     if let Some(reason) = vmtest::image_unavailable_reason() {
         eprintln!("SKIPPED: {reason}");
         return;
