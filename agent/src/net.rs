@@ -1,5 +1,6 @@
 //! Bringing up the boot NIC: DHCP with busybox's udhcpc on the NIC the node booted from when the
-//! command line names it, otherwise on each NIC in turn until one gets a lease.
+//! command line names it, otherwise on each NIC in turn until one gets a lease. The lease's MTU
+//! (option 26) is asked for and applied, so a jumbo-frame network's sessions reach the node.
 use std::path::Path;
 use std::process::Command;
 
@@ -46,7 +47,7 @@ pub fn bring_up(order: &[String], say: &mut dyn FnMut(&str)) -> Result<String, N
     for nic in order {
         say(&format!("DHCP on {nic}"));
         let _ = Command::new("ip").args(["link", "set", nic, "up"]).status();
-        let out = Command::new("udhcpc").args(["-i", nic, "-f", "-q", "-n", "-t", DHCP_TRIES, "-T", DHCP_TRY_S, "-s"]).arg(Path::new(UDHCPC_SCRIPT)).output();
+        let out = Command::new("udhcpc").args(["-i", nic, "-f", "-q", "-n", "-t", DHCP_TRIES, "-T", DHCP_TRY_S, "-O", "mtu", "-s"]).arg(Path::new(UDHCPC_SCRIPT)).output();
         match out {
             Ok(o) if o.status.success() => return Ok(nic.clone()),
             Ok(o) => reason = format!("{nic}: {}", String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("udhcpc failed")),

@@ -43,6 +43,8 @@ pub struct ServeConfig {
     pub limits: ConnectionLimits,
     /// Delivery of re-images that choose none.
     pub delivery: DeliveryChoice,
+    /// The MTU of the network sessions go out on: manifests the server writes are cut for it.
+    pub mtu: u16,
 }
 
 impl ServeConfig {
@@ -60,6 +62,7 @@ impl ServeConfig {
             health_interval: None,
             limits: ConnectionLimits::default(),
             delivery: DeliveryChoice::Auto,
+            mtu: netio::ETHERNET_MTU,
         }
     }
 }
@@ -130,6 +133,7 @@ impl Server {
             launcher,
             data_dir: config.data_dir,
             public_url,
+            mtu: config.mtu,
             exchanges: Mutex::default(),
         });
         let (stop, stopped) = watch::channel(false);

@@ -66,8 +66,8 @@ fn served_artifact(name: &str, version: u32) -> String {
 }
 
 /// Materialises stored version `label` (`NAME@V`) and registers it as the next version of image
-/// NAME (created if needed). Blocking: run it off the async workers.
-pub fn serve(data_dir: &Path, db: &Store, label: &str, make_default: bool) -> Result<ImageVersion, ApiError> {
+/// NAME (created if needed), its manifest cut for `mtu`. Blocking: run it off the async workers.
+pub fn serve(data_dir: &Path, db: &Store, label: &str, make_default: bool, mtu: u16) -> Result<ImageVersion, ApiError> {
     let (name, version) = parse_label(label).map_err(store_error)?;
     let _serving = lock(&MATERIALISING);
     let store = image_store(data_dir)?;
@@ -83,7 +83,7 @@ pub fn serve(data_dir: &Path, db: &Store, label: &str, make_default: bool) -> Re
     let dir = artifact.parent().expect("a served path has a parent");
     std::fs::create_dir_all(dir).map_err(|e| ApiError::Internal(format!("creating {}: {e}", dir.display())))?;
     store.materialise(&name, version, &artifact).map_err(store_error)?;
-    let files = check_files(&images, &artifact_rel, None).map_err(|e| match e {
+    let files = check_files(&images, &artifact_rel, None, mtu).map_err(|e| match e {
         e @ PublishError::Exists(_) => ApiError::Conflict(e.to_string()),
         e => ApiError::Internal(e.to_string()),
     })?;

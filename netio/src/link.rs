@@ -1,15 +1,29 @@
-//! The speed of the link an address sends by, for the sender's default rate ceiling: the
-//! interface whose connected route holds the address (`/proc/net/route`), then its
-//! `/sys/class/net/IF/speed`. Loopback, virtual links without a speed and other systems: unknown.
+//! The link an address sends by, for a sender's defaults: the interface whose connected route holds
+//! the address (`/proc/net/route`), then its `/sys/class/net/IF/speed` (the rate ceiling) and
+//! `/sys/class/net/IF/mtu` (the symbol size). Loopback (its routes are not in the main table),
+//! virtual links without a speed and other systems: unknown.
 
 use std::net::Ipv4Addr;
 
 /// The link speed of the interface that owns `local`, in bits/s, where the system says.
 pub fn link_speed_bps(local: Ipv4Addr) -> Option<u64> {
+    parse_speed_mbps(&link_attribute(local, "speed")?).map(|mbps| mbps * 1_000_000)
+}
+
+/// Ethernet's MTU: what a sender assumes where neither its user nor the link says.
+pub const ETHERNET_MTU: u16 = 1500;
+
+/// The MTU of the interface that owns `local`, where the system says: a jumbo-frame network's
+/// 9000 lets each datagram carry six times the symbol bytes of Ethernet's 1500.
+pub fn link_mtu(local: Ipv4Addr) -> Option<u16> {
+    link_attribute(local, "mtu")?.trim().parse().ok()
+}
+
+/// `/sys/class/net/IF/<name>` of the interface that owns `local`.
+fn link_attribute(local: Ipv4Addr, name: &str) -> Option<String> {
     let routes = std::fs::read_to_string("/proc/net/route").ok()?;
     let iface = interface_for(local, &routes)?;
-    let speed = std::fs::read_to_string(format!("/sys/class/net/{iface}/speed")).ok()?;
-    parse_speed_mbps(&speed).map(|mbps| mbps * 1_000_000)
+    std::fs::read_to_string(format!("/sys/class/net/{iface}/{name}")).ok()
 }
 
 /// The interface of the most specific route in `routes` (the text of `/proc/net/route`) whose

@@ -42,9 +42,10 @@ pub struct SendOptions {
     /// fit one datagram at --mtu (1448 at 1500, 1432 with --authenticate).
     #[arg(long)]
     pub symbol_size: Option<u16>,
-    /// The path MTU, for the default --symbol-size (9000 for jumbo frames).
-    #[arg(long, default_value_t = 1500)]
-    pub mtu: u16,
+    /// The path MTU, for the default --symbol-size (9000 for jumbo frames). Default: the MTU of the
+    /// link --iface is on (/sys/class/net/IF/mtu), else 1500 (loopback's own is not asked).
+    #[arg(long)]
+    pub mtu: Option<u16>,
     /// Source symbols per block K.
     #[arg(long, default_value_t = fec::layout::DEFAULT_BLOCK_SYMBOLS)]
     pub block_symbols: u32,
@@ -107,8 +108,10 @@ pub fn prepare(file: &Path, options: &SendOptions, receivers: usize) -> anyhow::
     let size = object.metadata()?.len();
     let symbol_size = match options.symbol_size {
         Some(size) => size,
-        None => fec::wire::symbol_size_for_mtu(options.mtu, options.authenticate)
-            .with_context(|| format!("an MTU of {} leaves no room for a symbol", options.mtu))?,
+        None => {
+            let mtu = options.mtu.or_else(|| netio::link_mtu(options.iface)).unwrap_or(netio::ETHERNET_MTU);
+            fec::wire::symbol_size_for_mtu(mtu, options.authenticate).with_context(|| format!("an MTU of {mtu} leaves no room for a symbol"))?
+        }
     };
     let layout = ObjectLayout::new(size, symbol_size, options.block_symbols)?;
     let manifest = Manifest::hash_file(layout, &object).with_context(|| format!("hashing {}", file.display()))?;

@@ -144,6 +144,6 @@ pub async fn remove(_: Admin, State(st): State<Arc<AppState>>, Path((name, versi
 /// `POST /api/v1/store/serve`: materialises a stored version and publishes it to nodes.
 pub async fn serve(_: Admin, State(st): State<Arc<AppState>>, ApiJson(body): ApiJson<ServeStored>) -> Result<(StatusCode, Json<ImageVersion>), ApiError> {
     let st2 = st.clone();
-    let v = blocking(move || served::serve(&st2.data_dir, &st2.store, &body.version, body.make_default)).await?;
+    let v = blocking(move || served::serve(&st2.data_dir, &st2.store, &body.version, body.make_default, st2.mtu)).await?;
     Ok((StatusCode::CREATED, Json(v)))
 }

@@ -52,8 +52,8 @@ pub async fn add_version(
 ) -> Result<(StatusCode, Json<ImageVersion>), ApiError> {
     check_name("image", &name).map_err(ApiError::Invalid)?;
     let make_default = new.make_default;
-    let images = st.data_dir.join(IMAGES_DIR);
-    let files = tokio::task::spawn_blocking(move || publish::check_files(&images, &new.artifact, new.manifest.as_deref()))
+    let (images, mtu) = (st.data_dir.join(IMAGES_DIR), st.mtu);
+    let files = tokio::task::spawn_blocking(move || publish::check_files(&images, &new.artifact, new.manifest.as_deref(), mtu))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
         .map_err(|e| match e {

@@ -35,6 +35,8 @@ pub struct AppState {
     pub data_dir: PathBuf,
     /// The URL nodes reach this server at, for boot scripts.
     pub public_url: String,
+    /// The MTU of the network sessions go out on: manifests the server writes are cut for it.
+    pub mtu: u16,
     /// Recent stateless token exchanges, so a lost reply can be asked for again.
     pub exchanges: Mutex<super::stateless_boot::Exchanges>,
 }

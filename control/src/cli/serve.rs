@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::http::ConnectionLimits;
+use crate::node_config::{MTU_MAX_BYTES, MTU_MIN_BYTES};
 use crate::selection::Policy;
 use crate::serve::{ServeConfig, Server};
 use crate::transfer::DeliveryChoice;
@@ -55,6 +56,11 @@ pub struct ServeArgs {
     /// Pacing rate of each session on the wire, bits per second (0: unlimited).
     #[arg(long, default_value_t = 1_000_000_000)]
     rate_bps: u64,
+    /// MTU of the network sessions go out on, in bytes: the manifests the server writes (image add
+    /// without --manifest, image serve) get the largest symbols one datagram holds at it, 9000 for
+    /// jumbo frames. Default: the MTU of the link --iface is on (/sys/class/net/IF/mtu), else 1500.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(i64::from(MTU_MIN_BYTES)..=i64::from(MTU_MAX_BYTES)))]
+    mtu: Option<u16>,
     /// HTTP connections served at once; more wait until one closes.
     #[arg(long, default_value_t = ConnectionLimits::default().max_connections)]
     max_connections: usize,
@@ -78,6 +84,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         window: Duration::from_millis(args.window_ms),
         max_receivers: args.max_receivers,
         delivery: args.delivery,
+        mtu: args.mtu.or_else(|| netio::link_mtu(args.iface)).unwrap_or(netio::ETHERNET_MTU),
         health_interval: (args.health_interval_ms > 0).then(|| Duration::from_millis(args.health_interval_ms)),
         limits: ConnectionLimits {
             max_connections: args.max_connections,
@@ -91,10 +98,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let server = Server::start(config.clone(), Arc::new(MulticastLauncher::new(engine))).await?;
         eprintln!(
-            "fountain control plane on http://{} (data in {}, admin token in {})",
+            "fountain control plane on http://{} (data in {}, admin token in {}; manifests cut for an MTU of {})",
             server.addr(),
             config.data_dir.display(),
-            config.data_dir.join(crate::auth::ADMIN_TOKEN_FILE).display()
+            config.data_dir.join(crate::auth::ADMIN_TOKEN_FILE).display(),
+            config.mtu
         );
         server.run_until_ctrl_c().await?;
         Ok(ExitCode::SUCCESS)
