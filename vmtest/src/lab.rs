@@ -14,17 +14,25 @@ const BRIDGE: &str = "br0";
 /// The bridge's (and the server's) address; guests lease from the range below.
 pub(crate) const HOST_ADDR: &str = "10.78.0.1";
 const PREFIX_LEN: u8 = 24;
+/// The bridge's IPv6 address, whose prefix dnsmasq advertises. iPXE configures IPv6 beside DHCP and
+/// runs nothing until both are done: with no router advertisement on the link it solicits one for
+/// ~13 s of every PXE boot (seen in the lab: DHCP bound 5 s after the ROM started, the HTTP request
+/// 13 s later, after five router solicitations). An advertised prefix (SLAAC only, no DHCPv6)
+/// completes it at once.
+const HOST_ADDR6: &str = "fd78::1/64";
 const DHCP_RANGE: &str = "10.78.0.100,10.78.0.199,255.255.255.0,1h";
 const SERVER_PORT: u16 = 8080;
-/// Ceiling of each multicast session's adaptive rate: what a TCG guest takes in and decodes on a
-/// loaded 2-core host, ~23 Mbit/s of 1,408-byte symbols (the sender's estimates from the guests'
-/// reports: 21.8-24.8 Mbit/s). The adaptive rate does not hold two such guests below a higher
-/// ceiling yet (session 12, docs/benchmarks.md): at 1G, 64M, 48M and 32M the guests reported
-/// once per ~8 blocks from behind 3-14 s of the session queued in their 32 MiB socket buffers,
-/// the probes took the rate back to the ceiling within ~1.3 s of each cut, and both guests fell
-/// silent past the sender's receiver timeout and fetched 100-172 of 172 blocks over HTTP, the
-/// transfer taking 63-149 s against ~99 s here.
-const SESSION_RATE_BPS: &str = "24000000";
+/// The lab's MTU, on the bridge, every tap and in the DHCP lease (which the agent applies): jumbo
+/// frames, so the server cuts its manifests for 9000-byte datagrams (`serve --mtu` defaults to its
+/// link's), as on a cluster network built for them.
+const MTU: &str = "9000";
+/// Ceiling of each multicast session's adaptive rate. A TCG guest takes in a bounded number of
+/// datagrams a second: at 1,432-byte symbols ~23 Mbit/s, and the adaptive rate did not hold two
+/// guests below any higher ceiling (session 12, docs/benchmarks.md: they fell silent behind seconds
+/// of session queued in their socket buffers and fetched most blocks over HTTP). With the lab's
+/// jumbo frames ([`MTU`]) each datagram carries 8,936 bytes, and at 96 Mbit/s both guests kept
+/// every symbol (session 21: 239 MiB in ~26 s, was ~100 s at 24 Mbit/s).
+const SESSION_RATE_BPS: &str = "96000000";
 /// Gathering window of a transfer session, ms: TCG guests booted together register up to tens of
 /// seconds apart on a loaded host, and must still share one session.
 const SESSION_WINDOW_MS: &str = "30000";
@@ -61,8 +69,9 @@ impl Lab {
         }
         let ns = Netns::create()?;
         // Without snooping the bridge floods the sessions' multicast to every tap, as a plain switch.
-        ns.ip(&["link", "add", BRIDGE, "type", "bridge", "mcast_snooping", "0"])?;
+        ns.ip(&["link", "add", BRIDGE, "mtu", MTU, "type", "bridge", "mcast_snooping", "0"])?;
         ns.ip(&["addr", "add", &format!("{HOST_ADDR}/{PREFIX_LEN}"), "dev", BRIDGE])?;
+        ns.ip(&["addr", "add", HOST_ADDR6, "dev", BRIDGE, "nodad"])?;
         ns.ip(&["link", "set", BRIDGE, "up"])?;
         let url = format!("http://{HOST_ADDR}:{SERVER_PORT}");
         let log = |name: &str| std::fs::File::create(dir.path().join(name)).map(Stdio::from);
@@ -71,6 +80,8 @@ impl Lab {
             .args(["--no-daemon", "--conf-file=/dev/null", "--port=0", "--user=root", "--bind-interfaces", "--log-dhcp"])
             .arg(format!("--interface={BRIDGE}"))
             .arg(format!("--dhcp-range={DHCP_RANGE}"))
+            .arg(format!("--dhcp-option=option:mtu,{MTU}"))
+            .args(["--enable-ra", &format!("--dhcp-range=::,constructor:{BRIDGE},ra-only")])
             .arg(format!("--dhcp-leasefile={}", dir.path().join("leases").display()))
             .arg(format!("--pid-file={}", dir.path().join("dnsmasq.pid").display()))
             // iPXE (qemu's NIC ROM) expands ${net0/mac} itself, so one URL serves every machine.
@@ -150,6 +161,7 @@ impl Lab {
         self.taps.set(n + 1);
         let tap = format!("tap{n}");
         self.ns.ip(&["tuntap", "add", "dev", &tap, "mode", "tap"])?;
+        self.ns.ip(&["link", "set", &tap, "mtu", MTU])?;
         self.ns.ip(&["link", "set", &tap, "master", BRIDGE])?;
         self.ns.ip(&["link", "set", &tap, "up"])?;
         Ok(tap)
