@@ -62,7 +62,8 @@ impl ServeConfig {
             health_interval: None,
             limits: ConnectionLimits::default(),
             delivery: DeliveryChoice::Auto,
-            mtu: netio::ETHERNET_MTU,
+            // Ethernet's, as `serve` gives loopback.
+            mtu: 1500,
         }
     }
 }

@@ -14,7 +14,7 @@ mod stats;
 
 pub use batch::{BatchReceiver, BatchSender, MAX_SEND_BATCH};
 pub use file::{drop_cached, start_writeback, wait_writeback};
-pub use link::{ETHERNET_MTU, link_mtu, link_speed_bps};
+pub use link::{MtuAboveLink, link_speed_bps, sending_mtu};
 pub use poll::{wait_readable, wait_writable};
 pub use stats::udp_rcvbuf_errors;
 pub use socket::{MulticastOptions, bind_feedback, bind_group, bind_sender, bind_unicast, send_lossy};

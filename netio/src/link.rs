@@ -11,12 +11,38 @@ pub fn link_speed_bps(local: Ipv4Addr) -> Option<u64> {
 }
 
 /// Ethernet's MTU: what a sender assumes where neither its user nor the link says.
-pub const ETHERNET_MTU: u16 = 1500;
+const ETHERNET_MTU: u16 = 1500;
 
 /// The MTU of the interface that owns `local`, where the system says: a jumbo-frame network's
 /// 9000 lets each datagram carry six times the symbol bytes of Ethernet's 1500.
-pub fn link_mtu(local: Ipv4Addr) -> Option<u16> {
+fn link_mtu(local: Ipv4Addr) -> Option<u16> {
     link_attribute(local, "mtu")?.trim().parse().ok()
+}
+
+/// A given MTU the link cannot carry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--mtu {given} is above the MTU of the link {local} is on ({link}): its datagrams would be cut into fragments, and one lost fragment loses the whole symbol; raise the link's MTU first, or leave --mtu out to use the link's")]
+pub struct MtuAboveLink {
+    /// The MTU asked for.
+    pub given: u16,
+    /// The link's MTU.
+    pub link: u16,
+    /// The sending address.
+    pub local: Ipv4Addr,
+}
+
+/// The MTU a sender on `local` cuts its symbols for: `given`, else its link's, else Ethernet's.
+/// A given MTU above the link's is refused rather than fragmented.
+pub fn sending_mtu(given: Option<u16>, local: Ipv4Addr) -> Result<u16, MtuAboveLink> {
+    choose_mtu(given, link_mtu(local), local)
+}
+
+fn choose_mtu(given: Option<u16>, link: Option<u16>, local: Ipv4Addr) -> Result<u16, MtuAboveLink> {
+    match (given, link) {
+        (Some(given), Some(link)) if given > link => Err(MtuAboveLink { given, link, local }),
+        (Some(given), _) => Ok(given),
+        (None, link) => Ok(link.unwrap_or(ETHERNET_MTU)),
+    }
 }
 
 /// `/sys/class/net/IF/<name>` of the interface that owns `local`.
@@ -72,5 +98,17 @@ mod tests {
         assert_eq!(parse_speed_mbps("10000\n"), Some(10_000));
         assert_eq!(parse_speed_mbps("-1\n"), None);
         assert_eq!(parse_speed_mbps(""), None);
+    }
+
+    #[test]
+    fn a_given_mtu_wins_unless_the_link_cannot_carry_it() {
+        let local = Ipv4Addr::new(10, 78, 0, 1);
+        assert_eq!(choose_mtu(None, Some(9000), local), Ok(9000));
+        assert_eq!(choose_mtu(None, None, local), Ok(1500), "loopback and links that do not say");
+        assert_eq!(choose_mtu(Some(1400), Some(9000), local), Ok(1400));
+        assert_eq!(choose_mtu(Some(9000), None, local), Ok(9000), "nothing to check against");
+        let err = choose_mtu(Some(9000), Some(1500), local).unwrap_err();
+        assert_eq!(err, MtuAboveLink { given: 9000, link: 1500, local });
+        assert!(err.to_string().starts_with("--mtu 9000 is above the MTU of the link 10.78.0.1 is on (1500)"), "{err}");
     }
 }

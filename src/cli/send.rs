@@ -43,7 +43,8 @@ pub struct SendOptions {
     #[arg(long)]
     pub symbol_size: Option<u16>,
     /// The path MTU, for the default --symbol-size (9000 for jumbo frames). Default: the MTU of the
-    /// link --iface is on (/sys/class/net/IF/mtu), else 1500 (loopback's own is not asked).
+    /// link --iface is on (/sys/class/net/IF/mtu), else 1500 (loopback's own is not asked); more
+    /// than the link's is refused.
     #[arg(long)]
     pub mtu: Option<u16>,
     /// Source symbols per block K.
@@ -109,7 +110,7 @@ pub fn prepare(file: &Path, options: &SendOptions, receivers: usize) -> anyhow::
     let symbol_size = match options.symbol_size {
         Some(size) => size,
         None => {
-            let mtu = options.mtu.or_else(|| netio::link_mtu(options.iface)).unwrap_or(netio::ETHERNET_MTU);
+            let mtu = netio::sending_mtu(options.mtu, options.iface)?;
             fec::wire::symbol_size_for_mtu(mtu, options.authenticate).with_context(|| format!("an MTU of {mtu} leaves no room for a symbol"))?
         }
     };

@@ -58,7 +58,8 @@ pub struct ServeArgs {
     rate_bps: u64,
     /// MTU of the network sessions go out on, in bytes: the manifests the server writes (image add
     /// without --manifest, image serve) get the largest symbols one datagram holds at it, 9000 for
-    /// jumbo frames. Default: the MTU of the link --iface is on (/sys/class/net/IF/mtu), else 1500.
+    /// jumbo frames. Default: the MTU of the link --iface is on (/sys/class/net/IF/mtu), else 1500;
+    /// more than the link's is refused.
     #[arg(long, value_parser = clap::value_parser!(u16).range(i64::from(MTU_MIN_BYTES)..=i64::from(MTU_MAX_BYTES)))]
     mtu: Option<u16>,
     /// HTTP connections served at once; more wait until one closes.
@@ -84,7 +85,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         window: Duration::from_millis(args.window_ms),
         max_receivers: args.max_receivers,
         delivery: args.delivery,
-        mtu: args.mtu.or_else(|| netio::link_mtu(args.iface)).unwrap_or(netio::ETHERNET_MTU),
+        mtu: netio::sending_mtu(args.mtu, args.iface)?,
         health_interval: (args.health_interval_ms > 0).then(|| Duration::from_millis(args.health_interval_ms)),
         limits: ConnectionLimits {
             max_connections: args.max_connections,
