@@ -19,9 +19,9 @@
 //! multicast delivery was proven in the first round, and what a version change must show (a node
 //! gets the image's current default when it asks, the disks it already laid out are emptied and
 //! re-filled, and the booted system names the version) does not depend on the route; unicast moves
-//! the image in ~15 s, and the two nodes start minutes apart, too far for one session. Sharing this test's
-//! lab, image, layout and first install saves what a separate rollback test would repeat. Wall time
-//! under TCG on a loaded 2-core host: see docs/benchmarks.md.
+//! the image in ~15 s, and the two nodes start minutes apart, too far for one session. Sharing this
+//! test's lab, image, layout and first install saves what a separate rollback test would repeat.
+//! Wall time under TCG on a loaded 2-core host: see docs/benchmarks.md.
 use std::time::{Duration, Instant};
 
 use vmtest::nfs::NfsServer;
