@@ -122,7 +122,13 @@ enum Case {
 }
 
 impl Case {
-    const ALL: [Case; 3] = [Case::Encode, Case::Decode { loss_pct: 0 }, Case::Decode { loss_pct: REPAIR_PCT }];
+    const ALL: [Case; 5] = [
+        Case::Encode,
+        Case::Decode { loss_pct: 0 },
+        Case::Decode { loss_pct: 1 },
+        Case::Decode { loss_pct: REPAIR_PCT },
+        Case::Decode { loss_pct: 10 },
+    ];
 
     fn name(self) -> String {
         match self {

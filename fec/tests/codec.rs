@@ -113,6 +113,49 @@ fn all_source_symbols_decode_without_raptorq() {
     assert_eq!(decoder.decode_verified(&fixture.hash(0)).unwrap(), fixture.block_data(0));
 }
 
+/// The decoder solves a few missing source symbols itself and leaves many to raptorq (at K = 256
+/// the switch is at 32 missing); either way, with as many repair symbols as are missing and ESIs
+/// scattered over a wide range, the block comes back whole.
+#[test]
+fn any_number_of_missing_source_symbols_is_rebuilt_from_scattered_repair() {
+    let k = 256;
+    let fixture = Fixture::new(20, k as usize * 1408, 1408, k);
+    let encoder = fixture.encoder(0);
+    let mut rng = ChaCha8Rng::seed_from_u64(20);
+    for missing in [1, 2, 7, 31, 32, 33, 64, 200, 256] {
+        let mut lost: Vec<u32> = (0..k).collect();
+        lost.shuffle(&mut rng);
+        lost.truncate(missing);
+        let sources = numbered(&encoder, 0, k).into_iter().filter(|(esi, _)| !lost.contains(esi));
+        // Every third repair ESI from a random start: not a contiguous run from K.
+        let first = k + rng.gen_range(0..1000);
+        let repair = (0..missing as u32 + SAFETY_OVERHEAD_SYMBOLS).map(|i| first + 3 * i).map(|esi| (esi, encoder.symbols(esi, 1).remove(0)));
+        let decoded = fixture.decode(0, sources.chain(repair)).unwrap_or_else(|e| panic!("{missing} missing: {e}"));
+        assert_eq!(decoded, fixture.block_data(0), "{missing} missing");
+    }
+}
+
+/// With one repair symbol fewer than missing source symbols nothing can be solved; the symbols
+/// stay, and the one more that arrives completes the block.
+#[test]
+fn one_repair_symbol_short_of_the_missing_waits_for_the_next() {
+    let fixture = Fixture::new(21, 1024 * 1408, 1408, 1024);
+    let encoder = fixture.encoder(0);
+    let hash = fixture.hash(0);
+    let mut decoder = fixture.decoder(0);
+    for (esi, symbol) in numbered(&encoder, 10, 1014) {
+        decoder.add(esi, &symbol).unwrap();
+    }
+    for (esi, symbol) in numbered(&encoder, 1024, 9) {
+        decoder.add(esi, &symbol).unwrap();
+    }
+    assert_eq!(decoder.decode_verified(&hash), Err(DecodeError::NotEnoughSymbols { block: 0, have: 1023, need: 1024 }));
+    for (esi, symbol) in numbered(&encoder, 1033, 1 + SAFETY_OVERHEAD_SYMBOLS) {
+        decoder.add(esi, &symbol).unwrap();
+    }
+    assert_eq!(decoder.decode_verified(&hash).unwrap(), fixture.block_data(0));
+}
+
 #[test]
 fn source_symbols_are_views_of_the_block() {
     let fixture = Fixture::new(3, 2 * 4 * 64 + 5, 64, 4);

@@ -1,10 +1,11 @@
 //! RaptorQ block codec: one object block is one RaptorQ source block.
 //!
 //! Source symbols are sent as they are (systematic), so the encoder only runs raptorq when repair
-//! symbols are asked for, and the decoder only runs it when a source symbol is missing.
+//! symbols are asked for, and the decoder only runs it when many source symbols are missing.
 
 mod decoder;
 mod encoder;
+mod erasure;
 
 pub use decoder::{BlockDecoder, DecodeError, SymbolError};
 pub use encoder::BlockEncoder;
