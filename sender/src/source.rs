@@ -3,12 +3,15 @@
 //!
 //! Building a block's RaptorQ encoder takes milliseconds; done inline it stalls the paced packet
 //! loop, and a pacer rightly never makes up a stall. So the driver tells the source which blocks
-//! come next ([`BlockSource::prefetch`]) and workers read, verify and encode them meanwhile.
+//! come next ([`BlockSource::prefetch`]) and workers read, verify and encode them meanwhile. Only
+//! where repair is expected: a first pass with no receiver needing anything sends source symbols
+//! alone, and encoding every block for nothing cost an encode per block (a core's worth of the
+//! sender at ~1 GB/s).
 
 use bytes::{Bytes, BytesMut};
 use crossbeam_channel::{Receiver, Sender};
 use fec::{BlockEncoder, BlockId, Manifest};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
@@ -43,6 +46,14 @@ fn load(file: &File, manifest: &Manifest, block: BlockId) -> Result<BlockEncoder
 
 type Loaded = (BlockId, Result<Arc<BlockEncoder>, SourceError>);
 
+/// Work for the source's threads.
+enum Job {
+    /// Read and verify a block, and prepare its repair if asked.
+    Load { block: BlockId, repair: bool },
+    /// Prepare the repair of a block already loaded (its encoder is shared).
+    Prepare(Arc<BlockEncoder>),
+}
+
 /// Blocks of one object with their encoders, the most recent ones cached.
 pub struct BlockSource {
     file: Arc<File>,
@@ -50,8 +61,9 @@ pub struct BlockSource {
     capacity: usize,
     encoders: HashMap<BlockId, Arc<BlockEncoder>>,
     order: VecDeque<BlockId>,
-    requested: HashSet<BlockId>,
-    jobs: Option<Sender<BlockId>>,
+    /// Blocks being loaded, and whether their repair is wanted.
+    requested: HashMap<BlockId, bool>,
+    jobs: Option<Sender<Job>>,
     loaded: Receiver<Loaded>,
     workers: Vec<std::thread::JoinHandle<()>>,
 }
@@ -61,19 +73,26 @@ impl BlockSource {
     /// encoding ahead on `workers` threads (0: everything inline).
     pub fn new(file: File, manifest: Manifest, capacity: usize, workers: usize) -> Self {
         let (file, manifest) = (Arc::new(file), Arc::new(manifest));
-        let (job_tx, job_rx) = crossbeam_channel::unbounded::<BlockId>();
+        let (job_tx, job_rx) = crossbeam_channel::unbounded::<Job>();
         let (loaded_tx, loaded) = crossbeam_channel::unbounded::<Loaded>();
         let workers = (0..workers)
             .map(|_| {
                 let (file, manifest, job_rx, loaded_tx) = (file.clone(), manifest.clone(), job_rx.clone(), loaded_tx.clone());
                 std::thread::spawn(move || {
-                    for block in job_rx {
-                        let encoder = load(&file, &manifest, block).map(|encoder| {
-                            encoder.prepare_repair();
-                            Arc::new(encoder)
-                        });
-                        if loaded_tx.send((block, encoder)).is_err() {
-                            return;
+                    for job in job_rx {
+                        match job {
+                            Job::Load { block, repair } => {
+                                let encoder = load(&file, &manifest, block).map(|encoder| {
+                                    if repair {
+                                        encoder.prepare_repair();
+                                    }
+                                    Arc::new(encoder)
+                                });
+                                if loaded_tx.send((block, encoder)).is_err() {
+                                    return;
+                                }
+                            }
+                            Job::Prepare(encoder) => encoder.prepare_repair(),
                         }
                     }
                 })
@@ -86,22 +105,32 @@ impl BlockSource {
             capacity: capacity.max(1),
             encoders: HashMap::new(),
             order: VecDeque::new(),
-            requested: HashSet::new(),
+            requested: HashMap::new(),
             jobs,
             loaded,
             workers,
         }
     }
 
-    /// Asks the workers to have `block` ready soon (ignored when cached or already asked).
-    pub fn prefetch(&mut self, block: BlockId) {
-        if !self.manifest.layout().contains(block) || self.encoders.contains_key(&block) {
+    /// Asks the workers to have `block` ready soon, with its repair encoder too if `repair`
+    /// (what is ready or asked for already is not asked again).
+    pub fn prefetch(&mut self, block: BlockId, repair: bool) {
+        let Some(jobs) = &self.jobs else { return };
+        if !self.manifest.layout().contains(block) {
             return;
         }
-        if let Some(jobs) = &self.jobs
-            && self.requested.insert(block)
-        {
-            jobs.send(block).expect("workers run while the source lives");
+        if let Some(encoder) = self.encoders.get(&block) {
+            if repair && !encoder.repair_ready() {
+                jobs.send(Job::Prepare(encoder.clone())).expect("workers run while the source lives");
+            }
+            return;
+        }
+        match self.requested.get_mut(&block) {
+            Some(wanted) => *wanted |= repair,
+            None => {
+                self.requested.insert(block, repair);
+                jobs.send(Job::Load { block, repair }).expect("workers run while the source lives");
+            }
         }
     }
 
@@ -122,8 +151,15 @@ impl BlockSource {
     /// Takes in what the workers finished.
     fn collect(&mut self) -> Result<(), SourceError> {
         while let Ok((block, encoder)) = self.loaded.try_recv() {
-            self.requested.remove(&block);
+            let repair = self.requested.remove(&block).unwrap_or(false);
             let encoder = encoder?;
+            // Asked for with its repair after it was sent off without.
+            if repair
+                && !encoder.repair_ready()
+                && let Some(jobs) = &self.jobs
+            {
+                jobs.send(Job::Prepare(encoder.clone())).expect("workers run while the source lives");
+            }
             if !self.encoders.contains_key(&block) {
                 self.insert(block, encoder);
             }

@@ -116,6 +116,8 @@ fn drive(
     let mut batch = BatchSender::new(socket, gso)?;
     let mut recv_buf = vec![0u8; MAX_DATAGRAM];
     let mut prefetched: Option<BlockId> = None;
+    // Whether the last prefetch asked for repair encoders.
+    let mut prefetched_repair = false;
     let quantum = pacing_quantum(session.config());
     // Datagrams the kernel had no room for, as last logged, and when.
     let mut dropped_logged: (u64, Option<Instant>) = (0, None);
@@ -126,13 +128,18 @@ fn drive(
             let Some(transmit) = session.poll_transmit(now) else { break };
             match transmit {
                 Transmit::Symbol { block, esi, to } => {
-                    if prefetched.is_none_or(|p| block + PREFETCH_BLOCKS > p) {
-                        let from = prefetched.map_or(block, |p| p.max(block));
+                    // Ahead of the blocks sent, and again over the whole window when a need
+                    // arrives after a quiet spell: their first passes now carry repair.
+                    let repair = session.expects_repair(now);
+                    let needs_began = repair && !prefetched_repair;
+                    if needs_began || prefetched.is_none_or(|p| block + PREFETCH_BLOCKS > p) {
+                        let from = if needs_began { block } else { prefetched.map_or(block, |p| p.max(block)) };
                         for ahead in from..block + 2 * PREFETCH_BLOCKS {
-                            source.prefetch(ahead);
+                            source.prefetch(ahead, repair);
                         }
                         prefetched = Some(block + 2 * PREFETCH_BLOCKS);
                     }
+                    prefetched_repair = repair;
                     let payload = source.symbol(block, esi)?;
                     let (destination, packet) = match to {
                         SymbolTo::Group => (group, Packet::Data { block, esi, payload: &payload }),

@@ -210,6 +210,11 @@ fn proactive_repair_stops_while_nobody_needs_anything() {
     let proactive = idle.stats().proactive_repair_symbols;
     assert!((1..100).contains(&proactive), "{proactive} proactive symbols after 50 ms without a need");
     assert_eq!(idle.stats().requested_repair_symbols, 0);
+    // And a driver need not prepare repair encoders once the idle time has passed, unless no idle
+    // time is set (any instant an hour on is past the last need of these runs).
+    let later = Instant::now() + Duration::from_secs(3600);
+    assert!(!idle.expects_repair(later));
+    assert!(always.expects_repair(later));
     // A loss brings it back: at 5% every block needs repair, and the first pass keeps its 1%.
     let (lossy, _) = transfer_with(&data, &[0.05], 5, None, |config| config.overhead_idle = Some(Duration::from_millis(50)));
     assert!(lossy.stats().proactive_repair_symbols > 150, "{}", lossy.stats().proactive_repair_symbols);

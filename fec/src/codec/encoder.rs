@@ -71,6 +71,11 @@ impl BlockEncoder {
         self.repair_encoder();
     }
 
+    /// Whether the intermediate symbols are computed (repair symbols cost no encode).
+    pub fn repair_ready(&self) -> bool {
+        self.repair.get().is_some()
+    }
+
     fn repair_encoder(&self) -> &SourceBlockEncoder {
         self.repair.get_or_init(|| {
             let oti = block_oti(self.source_symbols, self.symbol_size as u16);

@@ -524,12 +524,7 @@ impl SenderSession {
                 if self.pacer.delay(now, self.data_wire_bytes).is_some() {
                     return None;
                 }
-                // Without multicast each member's repair is its own unicast, so the first pass's
-                // overhead, shared by all, is far cheaper than the repair it saves: it stays.
-                let idle = self.config.overhead_idle.filter(|_| !self.config.swarm);
-                if let (Some(idle), Some(at)) = (idle, self.last_need)
-                    && now >= at + idle
-                {
+                if self.needs_quiet(now) {
                     self.schedule.set_proactive(false);
                 }
                 let (block, esi, requested, to) = match self.swarm.next_repair() {
@@ -611,6 +606,21 @@ impl SenderSession {
     }
 
     /// Whether nothing is left to send: the first pass is over and no repair is owed.
+    /// Whether repair is likely soon: unless no receiver has needed anything for
+    /// [`SenderConfig::overhead_idle`], a driver prepares blocks' repair encoders ahead of them.
+    pub fn expects_repair(&self, now: Instant) -> bool {
+        !self.needs_quiet(now)
+    }
+
+    /// No receiver has needed anything for [`SenderConfig::overhead_idle`]: the first pass drops
+    /// its proactive repair. Never without multicast: each member's repair is then its own
+    /// unicast, so the first pass's overhead, shared by all, is far cheaper than the repair it
+    /// saves.
+    fn needs_quiet(&self, now: Instant) -> bool {
+        let idle = self.config.overhead_idle.filter(|_| !self.config.swarm);
+        matches!((idle, self.last_need), (Some(idle), Some(at)) if now >= at + idle)
+    }
+
     fn is_idle(&self) -> bool {
         self.schedule.is_idle() && self.swarm.is_idle()
     }
