@@ -137,7 +137,7 @@ fn drive(
                         for ahead in from..block + 2 * PREFETCH_BLOCKS {
                             source.prefetch(ahead, repair);
                         }
-                        prefetched = Some(block + 2 * PREFETCH_BLOCKS);
+                        prefetched = prefetched.max(Some(block + 2 * PREFETCH_BLOCKS));
                     }
                     prefetched_repair = repair;
                     let payload = source.symbol(block, esi)?;

@@ -7,9 +7,6 @@ use raptorq::{EncodingPacket, PayloadId, SourceBlockDecoder};
 use std::collections::HashSet;
 use thiserror::Error;
 
-/// Small blocks solve this many missing symbols by linearity whatever their size.
-const LINEAR_MIN: usize = 16;
-
 /// Why a symbol was not accepted.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum SymbolError {
@@ -198,10 +195,12 @@ impl BlockDecoder {
     }
 }
 
-/// The most missing source symbols solved by linearity rather than by raptorq. Both cost an
-/// encode's worth of work, growing with K; the linear solve adds m^2 symbol multiply-adds, which
-/// match raptorq's extra work at about 2.3 sqrt(K) missing (73 at K = 1024, 210 at 8192: `cargo
-/// bench -p benches --bench codec -- --summary`, where 5% of 8192 missing ran 0.88x raptorq).
+/// The most missing source symbols solved by linearity rather than by raptorq. The linear solve
+/// costs an encode plus m^2 symbol multiply-adds, raptorq's about two encodes, both growing with
+/// K: they meet at about 2.3 sqrt(K) missing (73 at K = 1024, 210 at 8192; `cargo bench -p
+/// benches --bench codec -- --summary`, where 410 of 8192 missing ran 0.88x raptorq).
 fn max_solved_by_linearity(source_symbols: u32) -> usize {
+    /// Small blocks solve this many missing symbols by linearity whatever their size.
+    const LINEAR_MIN: usize = 16;
     (2 * (source_symbols as usize).isqrt()).max(LINEAR_MIN)
 }

@@ -605,7 +605,6 @@ impl SenderSession {
         self.control.pop_front()
     }
 
-    /// Whether nothing is left to send: the first pass is over and no repair is owed.
     /// Whether repair is likely soon: unless no receiver has needed anything for
     /// [`SenderConfig::overhead_idle`], a driver prepares blocks' repair encoders ahead of them.
     pub fn expects_repair(&self, now: Instant) -> bool {
@@ -621,6 +620,7 @@ impl SenderSession {
         matches!((idle, self.last_need), (Some(idle), Some(at)) if now >= at + idle)
     }
 
+    /// Whether nothing is left to send: the first pass is over and no repair is owed.
     fn is_idle(&self) -> bool {
         self.schedule.is_idle() && self.swarm.is_idle()
     }
