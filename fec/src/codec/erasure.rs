@@ -46,22 +46,29 @@ pub fn fill_missing(data: &mut [u8], symbol_size: usize, source_symbols: u32, mi
     let oti = ObjectTransmissionInformation::new(widened.len() as u64, width16, 1, 1, 1);
     let encoder = SourceBlockEncoder::new(0, &oti, &widened);
     drop(widened);
-    // Each received repair symbol as an equation: its coefficients over the missing symbols,
-    // and what it holds beyond the known ones.
-    let equations: Vec<(Symbol, Symbol)> = repair
-        .iter()
-        .map(|(esi, payload)| {
-            let mut known = encoder.repair_packets(esi - source_symbols, 1).pop().expect("one packet").split().1;
-            let coefficients = Symbol::new(known.split_off(symbol_size));
-            let mut beyond = Symbol::new(known);
-            beyond += &Symbol::new(payload.clone());
-            (coefficients, beyond)
-        })
-        .collect();
-    let Some(rows) = independent_rows(equations.iter().map(|(c, _)| c), m) else {
+    // The first m received repair symbols whose coefficients over the missing symbols are
+    // independent, each as an equation: those coefficients, and what the symbol holds beyond the
+    // known ones. Repair symbols past them are not encoded.
+    let mut basis = Basis::with_capacity(m);
+    let mut system: Vec<(Symbol, Symbol)> = Vec::with_capacity(m);
+    for (esi, payload) in repair {
+        let mut known = encoder.repair_packets(esi - source_symbols, 1).pop().expect("one packet").split().1;
+        let coefficients = Symbol::new(known.split_off(symbol_size));
+        if !basis.admits(&coefficients) {
+            continue;
+        }
+        debug_assert_eq!(payload.len(), symbol_size, "the decoder takes symbols of the block's size");
+        for (byte, received) in known.iter_mut().zip(payload) {
+            *byte ^= received;
+        }
+        system.push((coefficients, Symbol::new(known)));
+        if system.len() == m {
+            break;
+        }
+    }
+    if system.len() < m {
         return false;
-    };
-    let mut system: Vec<(Symbol, Symbol)> = equations.into_iter().enumerate().filter(|(i, _)| rows.binary_search(i).is_ok()).map(|(_, e)| e).collect();
+    }
     // Gauss-Jordan on the m chosen equations: column k ends as the unit vector of row k.
     for k in 0..m {
         let pivot = (k..m).find(|&row| system[row].0.as_bytes()[k] != 0).expect("independent rows have a pivot in every column");
@@ -86,30 +93,32 @@ pub fn fill_missing(data: &mut [u8], symbol_size: usize, source_symbols: u32, mi
     true
 }
 
-/// The indices of `m` rows (each `m` coefficients) that are linearly independent, in increasing
-/// order, chosen by elimination on copies of the coefficients alone; `None` if the rows span less.
-fn independent_rows<'a>(rows: impl Iterator<Item = &'a Symbol>, m: usize) -> Option<Vec<usize>> {
-    // Reduced copies of the rows chosen so far, each with a 1 in its pivot column, which is 0 in
-    // every row chosen after it.
-    let mut basis: Vec<(usize, Symbol)> = Vec::with_capacity(m);
-    let mut chosen = Vec::with_capacity(m);
-    for (index, row) in rows.enumerate() {
+/// Rows of coefficients admitted so far, reduced to tell whether the next one is independent of
+/// them (elimination on copies of the coefficients alone).
+struct Basis {
+    /// Reduced copies of the rows admitted, each with a 1 in its pivot column, which is 0 in
+    /// every row admitted after it.
+    rows: Vec<(usize, Symbol)>,
+}
+
+impl Basis {
+    fn with_capacity(m: usize) -> Self {
+        Self { rows: Vec::with_capacity(m) }
+    }
+
+    /// Admits `row` if it is independent of the rows admitted so far.
+    fn admits(&mut self, row: &Symbol) -> bool {
         let mut reduced = row.clone();
-        for (column, pivot_row) in &basis {
+        for (column, pivot_row) in &self.rows {
             let factor = Octet::new(reduced.as_bytes()[*column]);
             if factor != Octet::zero() {
                 reduced.fused_addassign_mul_scalar(pivot_row, &factor);
             }
         }
-        if let Some(column) = reduced.as_bytes().iter().position(|&c| c != 0) {
-            let scale = Octet::one() / Octet::new(reduced.as_bytes()[column]);
-            reduced.mulassign_scalar(&scale);
-            basis.push((column, reduced));
-            chosen.push(index);
-            if chosen.len() == m {
-                return Some(chosen);
-            }
-        }
+        let Some(column) = reduced.as_bytes().iter().position(|&c| c != 0) else { return false };
+        let scale = Octet::one() / Octet::new(reduced.as_bytes()[column]);
+        reduced.mulassign_scalar(&scale);
+        self.rows.push((column, reduced));
+        true
     }
-    None
 }
