@@ -286,8 +286,10 @@ impl AdaptiveRate {
         let queue_us = u128::from(delivery.queue_us);
         let threshold_us = config.queue_threshold.as_micros();
         // Loss above the usual is congestion once the usual is known, or with a queue behind it
-        // (a full drop-tail queue: 512 packets are 0.6 ms at 10 Gbit/s); the first quiet span
-        // of a link with random loss is not.
+        // (a full drop-tail queue: 512 packets are 0.6 ms at 10 Gbit/s), or where it is more than
+        // any link's usual loss (a bottleneck that drops what it cannot queue: unknown, such loss
+        // kept the rate at 2.5x the bottleneck for a whole transfer); the first spans of a link
+        // with random loss are not.
         // And the excess must be more than the usual loss's own spread over the span's symbols
         // (binomial, [`fec::wire::LOSS_SIGNIFICANCE`] standard deviations): at 5% random loss a 10 ms span
         // at 300 Mbit/s holds ~250 symbols, whose loss exceeds 7% in one span of 20; four
@@ -299,7 +301,7 @@ impl AdaptiveRate {
         let spread = loss_spread(usual.max(MIN_USUAL_LOSS), marks);
         let lossy = delivery.marks > 0
             && loss > usual + config.loss_threshold.max(spread)
-            && (peer.usual.is_known() || queue_us * 10 >= threshold_us);
+            && (peer.usual.is_known() || queue_us * 10 >= threshold_us || loss >= MAX_USUAL_LOSS);
         // A span in which the sender sent little (it waited for feedback, or sent a few repair
         // symbols) says nothing about the rate: its loss is a few symbols' luck, its delivery
         // rate ours.
