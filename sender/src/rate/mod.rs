@@ -39,7 +39,7 @@ mod usual_loss;
 
 use fec::wire::{Delivery, loss_spread};
 use sends::Sends;
-use usual_loss::UsualLoss;
+use usual_loss::{MAX_USUAL_LOSS, UsualLoss};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -141,9 +141,6 @@ const TIMING_SLACK: f64 = 0.02;
 
 /// The usual loss taken for the spread of a span's loss when none has been seen.
 const MIN_USUAL_LOSS: f64 = 0.001;
-
-/// Loss above this is never taken for a link's usual random loss.
-const MAX_USUAL_LOSS: f64 = 0.25;
 
 /// What the controller knows of one receiver.
 #[derive(Debug, Clone, Default)]
@@ -351,7 +348,7 @@ impl AdaptiveRate {
         // for congestion, and cut the rate for good.
         let after_cut = self.cut_mark > 0 && heard.saturating_sub(u64::from(delivery.marks)) >= self.cut_mark;
         let outlasts_cut = after_cut && !queue_counts && delivery.window_drops == 0;
-        if delivery.marks > 0 && (!congested || outlasts_cut) && loss < MAX_USUAL_LOSS {
+        if !congested || outlasts_cut {
             peer.usual.learn(loss, delivery.marks);
         }
         // Where the receiver dropped more at its window than the path lost, the receiver is the

@@ -19,6 +19,9 @@ const WINDOW_MARKS: f64 = 2048.0;
 /// then 0.7%, a third of the excess taken for congestion.
 const KNOWN_MARKS: f64 = 1024.0;
 
+/// Loss at or above this is never taken for a path's usual random loss.
+pub(super) const MAX_USUAL_LOSS: f64 = 0.25;
+
 /// See the module's doc.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct UsualLoss {
@@ -38,8 +41,12 @@ impl UsualLoss {
         self.marks >= KNOWN_MARKS
     }
 
-    /// Learns a span of `marks` symbols sent, of which `loss` was lost.
+    /// Learns a span of `marks` symbols sent, of which `loss` was lost (unless that is at or
+    /// above [`MAX_USUAL_LOSS`]).
     pub(super) fn learn(&mut self, loss: f64, marks: u32) {
+        if loss >= MAX_USUAL_LOSS {
+            return;
+        }
         self.lost += loss * f64::from(marks);
         self.marks += f64::from(marks);
         if self.marks > WINDOW_MARKS {
