@@ -4,12 +4,17 @@
 //! kernel) where the kernel offers it and falls back to one datagram per call where it does not;
 //! receiving uses `recvmmsg` with GRO. Both come from quinn-udp, which probes the capabilities
 //! once and downgrades on EIO/EINVAL.
+//!
+//! A received datagram comes with when it reached this host (the kernel's receive timestamp,
+//! which quinn-udp asks for), not when we read it: a receiver short of CPU reads its socket late,
+//! and timed by its reads the path looked slow and queued when the receiver was (see
+//! [`arrival`]).
 
 use crate::poll::wait_writable;
 use quinn_udp::{RecvMeta, UdpSocketState};
 use std::io::{self, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Most datagrams one GSO send carries (the kernel allows 64).
 pub const MAX_SEND_BATCH: usize = 64;
@@ -17,6 +22,9 @@ pub const MAX_SEND_BATCH: usize = 64;
 const MAX_GSO_BYTES: usize = 65_000;
 /// Bytes of one receive buffer: a whole GRO super-datagram.
 const RECV_BUFFER_BYTES: usize = 64 * 1024;
+/// A kernel timestamp older than this is taken for a step of the wall clock, not a datagram that
+/// waited: a 16 MB socket buffer holds 0.13 s at 1 Gbit/s.
+const MAX_WAITED: Duration = Duration::from_secs(1);
 
 /// Collects equal-sized datagrams for one destination and sends them in as few calls as the
 /// kernel allows.
@@ -147,20 +155,37 @@ impl BatchReceiver {
     }
 
     /// Receives what is queued (without blocking on a non-blocking socket) and hands each
-    /// datagram to `handle`; returns how many there were. `WouldBlock` means nothing was queued.
-    pub fn recv(&mut self, socket: &UdpSocket, mut handle: impl FnMut(SocketAddr, &[u8])) -> io::Result<usize> {
+    /// datagram to `handle`, with when it arrived; returns how many there were. `WouldBlock`
+    /// means nothing was queued.
+    pub fn recv(&mut self, socket: &UdpSocket, mut handle: impl FnMut(SocketAddr, Instant, &[u8])) -> io::Result<usize> {
         let mut slices: Vec<IoSliceMut<'_>> = self.bufs.iter_mut().map(|b| IoSliceMut::new(b)).collect();
         let messages = self.state.recv(socket.into(), &mut slices, &mut self.meta)?;
+        let now = Instant::now();
+        let wall = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
         let mut datagrams = 0;
         for (meta, buf) in self.meta.iter().zip(&self.bufs).take(messages) {
             let stride = meta.stride.max(1);
+            let arrived = arrival(meta.timestamp, now, wall);
             for datagram in buf[..meta.len].chunks(stride) {
-                handle(meta.addr, datagram);
+                handle(meta.addr, arrived, datagram);
                 datagrams += 1;
             }
         }
         Ok(datagrams)
     }
+}
+
+/// When a datagram stamped `stamp` by the kernel (wall clock, since the Unix epoch) arrived, on
+/// the monotonic clock that reads `now` at wall clock `wall`; `now` where it has no stamp, or
+/// one that the wall clock's steps make implausible (in the future, or more than [`MAX_WAITED`]
+/// ago).
+fn arrival(stamp: Option<Duration>, now: Instant, wall: Duration) -> Instant {
+    stamp
+        .filter(|stamp| !stamp.is_zero())
+        .and_then(|stamp| wall.checked_sub(stamp))
+        .filter(|&waited| waited <= MAX_WAITED)
+        .and_then(|waited| now.checked_sub(waited))
+        .unwrap_or(now)
 }
 
 #[cfg(test)]
@@ -230,5 +255,35 @@ mod tests {
         batch.flush(&socket).unwrap();
         assert_eq!(batch.dropped(), 0);
         assert!(wait_writable(&socket, Duration::from_secs(1)).unwrap());
+    }
+
+    #[test]
+    fn a_datagram_read_late_is_timed_by_its_arrival() {
+        let receiver = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut batch = BatchReceiver::new(&receiver).unwrap();
+        sender.send_to(&[7; 100], receiver.local_addr().unwrap()).unwrap();
+        let sent = Instant::now();
+        // The reader is descheduled for a while: the datagram waits in the socket.
+        std::thread::sleep(Duration::from_millis(100));
+        let mut arrivals = Vec::new();
+        let read = batch.recv(&receiver, |_, arrived, datagram| arrivals.push((arrived, datagram.len()))).unwrap();
+        assert_eq!(read, 1);
+        let (arrived, len) = arrivals[0];
+        assert_eq!(len, 100);
+        assert!(arrived <= sent + Duration::from_millis(50), "arrived {:?} after the send", arrived - sent);
+    }
+
+    #[test]
+    fn a_stamp_the_wall_clock_cannot_explain_is_taken_as_now() {
+        let now = Instant::now();
+        let wall = Duration::from_secs(1_000_000);
+        let ms = Duration::from_millis;
+        assert_eq!(arrival(Some(wall - ms(30)), now, wall), now - ms(30));
+        assert_eq!(arrival(None, now, wall), now);
+        assert_eq!(arrival(Some(Duration::ZERO), now, wall), now);
+        // The wall clock stepped back since the stamp, or forward by more than a socket holds.
+        assert_eq!(arrival(Some(wall + ms(5)), now, wall), now);
+        assert_eq!(arrival(Some(wall - MAX_WAITED - ms(1)), now, wall), now);
     }
 }

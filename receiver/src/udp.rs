@@ -94,11 +94,11 @@ impl LossInjector {
         self
     }
 
-    fn drops(&mut self, len: usize) -> bool {
+    /// Whether to drop a datagram of `len` bytes that arrived at `now`.
+    fn drops(&mut self, now: Instant, len: usize) -> bool {
         if let Some(limit) = &mut self.limit {
-            let now = Instant::now();
-            limit.tokens = (limit.tokens + now.duration_since(limit.at).as_secs_f64() * limit.bytes_per_s).min(limit.burst);
-            limit.at = now;
+            limit.tokens = (limit.tokens + now.saturating_duration_since(limit.at).as_secs_f64() * limit.bytes_per_s).min(limit.burst);
+            limit.at = limit.at.max(now);
             if limit.tokens < len as f64 {
                 return true;
             }
@@ -249,9 +249,9 @@ fn receive_loop(
         let drain_until = Instant::now() + MAX_DRAIN;
         while stop.is_none() && !decodes.is_full() && Instant::now() < drain_until {
             let loss = &mut io.loss;
-            let received = data_rx.recv(io.data, |from, datagram| {
-                if !loss.as_mut().is_some_and(|l| l.drops(datagram.len())) {
-                    session.handle_datagram(Instant::now(), from, datagram);
+            let received = data_rx.recv(io.data, |from, arrived, datagram| {
+                if !loss.as_mut().is_some_and(|l| l.drops(arrived, datagram.len())) {
+                    session.handle_datagram(arrived, from, datagram);
                 }
             });
             match received {
@@ -269,8 +269,9 @@ fn receive_loop(
                     let datagram = &feedback_buf[..len];
                     let kind = datagram.get(1).copied();
                     let is_data = kind == Some(Kind::Data as u8) || kind == Some(Kind::Seed as u8);
-                    if !(is_data && io.loss.as_mut().is_some_and(|l| l.drops(len))) {
-                        session.handle_datagram(Instant::now(), from, datagram);
+                    let now = Instant::now();
+                    if !(is_data && io.loss.as_mut().is_some_and(|l| l.drops(now, len))) {
+                        session.handle_datagram(now, from, datagram);
                         if session.take_forward() {
                             forward(io.feedback, session, datagram)?;
                         }

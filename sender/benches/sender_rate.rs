@@ -26,7 +26,7 @@ fn discard(data: &UdpSocket, feedback: &UdpSocket, session: u64, manifest: &Mani
     let mut closed_all = false;
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
-        let _ = rx.recv(data, |from, datagram| {
+        let _ = rx.recv(data, |from, _, datagram| {
             seen += 1;
             if let Ok((_, Packet::Progress { closed, .. })) = Packet::decode(datagram, None) {
                 sender = Some(from);

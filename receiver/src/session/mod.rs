@@ -377,7 +377,9 @@ impl ReceiverSession {
         }
     }
 
-    /// Handles one datagram from `from`.
+    /// Handles one datagram from `from` that arrived at `now`: when it reached the host, not when
+    /// it was read, where the I/O knows (a receiver short of CPU reads late, and its delivery
+    /// spans and queue would measure its own scheduling, not the path).
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
         let Ok(packet) = Packet::decode_for(datagram, self.config.key.as_ref(), self.config.session_id) else {
             self.stats.rejected_packets += 1;
