@@ -219,3 +219,20 @@ fn proactive_repair_stops_while_nobody_needs_anything() {
     let (lossy, _) = transfer_with(&data, &[0.05], 5, None, |config| config.overhead_idle = Some(Duration::from_millis(50)));
     assert!(lossy.stats().proactive_repair_symbols > 150, "{}", lossy.stats().proactive_repair_symbols);
 }
+
+#[test]
+fn proactive_repair_stops_once_every_receiver_is_known_to_lose_nothing() {
+    // 200 blocks of K = 64 in 0.27 s at 100 Mbit/s: the default second without a need never
+    // passes, and alone it would send all 200 proactive symbols.
+    let data = object(256 * 64 * 200, 5);
+    let (clean, nodes) = transfer_with(&data, &[0.0, 0.0], 5, None, adaptive);
+    for node in &nodes {
+        assert_eq!(node.output, data);
+    }
+    let proactive = clean.stats().proactive_repair_symbols;
+    assert!(proactive < 100, "{proactive} proactive symbols to receivers known to lose nothing");
+    assert_eq!(clean.stats().requested_repair_symbols, 0);
+    // At 1% a block of 64 loses a symbol in two: the first pass keeps its repair.
+    let (lossy, _) = transfer_with(&data, &[0.01, 0.01], 5, None, adaptive);
+    assert!(lossy.stats().proactive_repair_symbols > 150, "{}", lossy.stats().proactive_repair_symbols);
+}

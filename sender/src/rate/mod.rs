@@ -258,6 +258,13 @@ impl AdaptiveRate {
         std::mem::take(&mut self.outliers)
     }
 
+    /// The worst usual loss (see [`usual_loss`]) among the receivers whose deliveries were heard,
+    /// once each of them is known; `None` before, or with none heard.
+    pub fn usual_loss(&self) -> Option<f64> {
+        let known = !self.peers.is_empty() && self.peers.values().all(|peer| peer.usual.is_known());
+        known.then(|| self.peers.values().map(|peer| peer.usual.share()).fold(0.0, f64::max))
+    }
+
     /// A progress packet carrying `mark` went out at `now`: reports' spans are timed by it.
     pub fn on_progress(&mut self, now: Instant, mark: u64) {
         self.sends.on_progress(now, mark, self.rate_bps);
