@@ -258,11 +258,11 @@ impl AdaptiveRate {
         std::mem::take(&mut self.outliers)
     }
 
-    /// The worst usual loss (see [`usual_loss`]) among the receivers whose deliveries were heard,
-    /// once each of them is known; `None` before, or with none heard.
-    pub fn usual_loss(&self) -> Option<f64> {
-        let known = !self.peers.is_empty() && self.peers.values().all(|peer| peer.usual.is_known());
-        known.then(|| self.peers.values().map(|peer| peer.usual.share()).fold(0.0, f64::max))
+    /// Whether some receiver's deliveries were heard, and every one heard is known (see
+    /// [`usual_loss`]) to lose less than `share` usually. Stops at the first that is not: asked at
+    /// every report, it costs one receiver's look on a lossy path.
+    pub fn all_lose_below(&self, share: f64) -> bool {
+        !self.peers.is_empty() && self.peers.values().all(|peer| peer.usual.is_known() && peer.usual.share() < share)
     }
 
     /// A progress packet carrying `mark` went out at `now`: reports' spans are timed by it.

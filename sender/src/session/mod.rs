@@ -308,6 +308,9 @@ impl SenderSession {
                     self.last_need = Some(now);
                     self.schedule.set_proactive(true);
                 }
+                if self.loss_negligible() {
+                    self.schedule.set_proactive(false);
+                }
                 // Only a report with a need far behind has anything to hold back.
                 let hold = far_behind && self.holds_far_behind();
                 for need in needs {
@@ -529,7 +532,7 @@ impl SenderSession {
                 if self.pacer.delay(now, self.data_wire_bytes).is_some() {
                     return None;
                 }
-                if self.needs_quiet(now) || self.loss_negligible() {
+                if self.needs_quiet(now) {
                     self.schedule.set_proactive(false);
                 }
                 let (block, esi, requested, to) = match self.swarm.next_repair() {
@@ -626,17 +629,16 @@ impl SenderSession {
     }
 
     /// Every receiver whose deliveries the rate control has heard loses less than one symbol in
-    /// [`NEGLIGIBLE_LOSS_BLOCKS`] blocks, each over enough symbols to know it:
-    /// the first pass drops its proactive repair, as when [`Self::needs_quiet`], but without
-    /// waiting a whole [`SenderConfig::overhead_idle`] for it (at 0% loss, 256 MiB at 300 Mbit/s,
-    /// that second cost 352 repair symbols that every receiver took as duplicates). A need still
-    /// turns it back on, and the next symbol's check off again while the loss stays that low:
+    /// [`NEGLIGIBLE_LOSS_BLOCKS`] blocks, each over enough symbols to know it: the first pass
+    /// drops its proactive repair, as when [`Self::needs_quiet`], but without waiting a whole
+    /// [`SenderConfig::overhead_idle`] for it (at 0% loss, 256 MiB at 300 Mbit/s, that second
+    /// cost 352 repair symbols that every receiver took as duplicates). Asked at each report,
+    /// after its needs: a need does not turn it back on while the loss stays that low, since
     /// proactive repair saves a round trip only where most blocks lose a symbol.
     fn loss_negligible(&self) -> bool {
         let applies = self.config.overhead_idle.is_some() && !self.config.swarm;
-        let worst = self.rate.as_ref().and_then(AdaptiveRate::usual_loss);
-        let block_symbols = f64::from(self.manifest.layout().block_symbols());
-        applies && worst.is_some_and(|loss| loss * block_symbols * NEGLIGIBLE_LOSS_BLOCKS < 1.0)
+        let negligible = 1.0 / (f64::from(self.manifest.layout().block_symbols()) * NEGLIGIBLE_LOSS_BLOCKS);
+        applies && self.rate.as_ref().is_some_and(|rate| rate.all_lose_below(negligible))
     }
 
     /// Whether nothing is left to send: the first pass is over and no repair is owed.
