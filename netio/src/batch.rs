@@ -6,9 +6,10 @@
 //! once and downgrades on EIO/EINVAL.
 //!
 //! A received datagram comes with when it reached this host (the kernel's receive timestamp,
-//! which quinn-udp asks for), not when we read it: a receiver short of CPU reads its socket late,
-//! and timed by its reads the path looked slow and queued when the receiver was (see
-//! [`arrival`]).
+//! which quinn-udp asks for), not when we read it, up to a scheduler's time slice: a receiver
+//! descheduled for a moment reads its socket late, and timed by its reads the path looked slow
+//! and queued when the receiver was; but a queue that stands in the socket is the receiver not
+//! keeping up, which the sender must see (see [`arrival`]).
 
 use crate::poll::wait_writable;
 use quinn_udp::{RecvMeta, UdpSocketState};
@@ -22,9 +23,14 @@ pub const MAX_SEND_BATCH: usize = 64;
 const MAX_GSO_BYTES: usize = 65_000;
 /// Bytes of one receive buffer: a whole GRO super-datagram.
 const RECV_BUFFER_BYTES: usize = 64 * 1024;
-/// A kernel timestamp older than this is taken for a step of the wall clock, not a datagram that
-/// waited: a 16 MB socket buffer holds 0.13 s at 1 Gbit/s.
-const MAX_WAITED: Duration = Duration::from_secs(1);
+/// The most of a datagram's wait in the socket that is taken off its arrival: about a
+/// scheduler's time slice (a reader descheduled by other work on its cores, as in the
+/// head-to-head harness, waited 3-18 ms) and the receive loop's longest turn away from its data
+/// socket. A longer wait is a standing queue in the socket, and it counts: a receiver whose host
+/// cannot take in the session's rate (the VM lab's TCG guests) showed none of it timed by the
+/// kernel alone, kept the sender at its ceiling, overflowed its socket and starved its own
+/// reports until the sender dropped it.
+const MAX_FORGIVEN_WAIT: Duration = Duration::from_millis(25);
 
 /// Collects equal-sized datagrams for one destination and sends them in as few calls as the
 /// kernel allows.
@@ -176,15 +182,14 @@ impl BatchReceiver {
 }
 
 /// When a datagram stamped `stamp` by the kernel (wall clock, since the Unix epoch) arrived, on
-/// the monotonic clock that reads `now` at wall clock `wall`; `now` where it has no stamp, or
-/// one that the wall clock's steps make implausible (in the future, or more than [`MAX_WAITED`]
-/// ago).
+/// the monotonic clock that reads `now` at wall clock `wall`, forgiving at most
+/// [`MAX_FORGIVEN_WAIT`] of its wait; `now` where it has no stamp, or one in the future (the
+/// wall clock stepped back since). A step forward is bounded by the same cap.
 fn arrival(stamp: Option<Duration>, now: Instant, wall: Duration) -> Instant {
     stamp
         .filter(|stamp| !stamp.is_zero())
         .and_then(|stamp| wall.checked_sub(stamp))
-        .filter(|&waited| waited <= MAX_WAITED)
-        .and_then(|waited| now.checked_sub(waited))
+        .and_then(|waited| now.checked_sub(waited.min(MAX_FORGIVEN_WAIT)))
         .unwrap_or(now)
 }
 
@@ -268,13 +273,13 @@ mod tests {
         for _ in 0..5 {
             sender.send_to(&[7; 100], receiver.local_addr().unwrap()).unwrap();
             let sent = Instant::now();
-            // The reader is descheduled for a while: the datagram waits in the socket.
-            std::thread::sleep(Duration::from_millis(100));
+            // The reader is descheduled for a moment: the datagram waits in the socket.
+            std::thread::sleep(Duration::from_millis(15));
             let mut arrivals = Vec::new();
             let read = batch.recv(&receiver, |_, arrived, datagram| arrivals.push((arrived, datagram.len()))).unwrap();
             assert_eq!((read, arrivals[0].1), (1, 100));
             waits.push(arrivals[0].0.saturating_duration_since(sent));
-            if waits.last() < Some(&Duration::from_millis(50)) {
+            if waits.last() < Some(&Duration::from_millis(7)) {
                 return;
             }
         }
@@ -282,15 +287,17 @@ mod tests {
     }
 
     #[test]
-    fn a_stamp_the_wall_clock_cannot_explain_is_taken_as_now() {
+    fn a_short_wait_is_forgiven_and_a_standing_queue_is_not() {
         let now = Instant::now();
         let wall = Duration::from_secs(1_000_000);
         let ms = Duration::from_millis;
-        assert_eq!(arrival(Some(wall - ms(30)), now, wall), now - ms(30));
+        assert_eq!(arrival(Some(wall - ms(10)), now, wall), now - ms(10));
+        // Seconds in the socket: the receiver is the bottleneck, and all but a time slice of it
+        // shows (as does a step of the wall clock forward).
+        assert_eq!(arrival(Some(wall - ms(800)), now, wall), now - MAX_FORGIVEN_WAIT);
         assert_eq!(arrival(None, now, wall), now);
         assert_eq!(arrival(Some(Duration::ZERO), now, wall), now);
-        // The wall clock stepped back since the stamp, or forward by more than a socket holds.
+        // The wall clock stepped back since the stamp.
         assert_eq!(arrival(Some(wall + ms(5)), now, wall), now);
-        assert_eq!(arrival(Some(wall - MAX_WAITED - ms(1)), now, wall), now);
     }
 }
