@@ -37,6 +37,17 @@ const MAX_DRAIN: Duration = Duration::from_millis(20);
 /// worker measured no leaner (8 GiB: 35.6 MB peak RSS, 107 MB/s against 28.7 MB, 115 MB/s), so
 /// 16 stays as headroom for a device slower than the network.
 const DECODES_PER_WORKER: usize = 16;
+/// Nice steps the decode workers run below the receive loop (`netio::lower_thread_priority`):
+/// a decode holds a core for milliseconds, and the loop that drains the socket, or a sender's
+/// paced loop on the same host, must not wait behind it. The harness's 300 Mbit/s row with 1%
+/// loss (a sender and four decoding receivers on 2 cores) had the sender's sleeps come back
+/// 3-18 ms late and the link idle for it: 7.93 s, and 7.78 s with the decodes 4 steps down
+/// (medians of 8, alternating). Ten steps gained as much there but starved the decodes where
+/// the CPU is short for everything (the 1 Gbit/s row: 3.36 s to 4.10 s; the receivers' decode
+/// queues filled, their loops stopped reading, the rate was cut to 157 Mbit/s); at four the
+/// decodes keep two thirds of a fair share (CFS weights 423 against 1024 when both run) and the
+/// 1 Gbit/s row lost nothing (3.52 s against 3.67).
+const DECODE_NICE: i32 = 4;
 
 /// Why receiving stopped without the object.
 #[derive(Debug, Error)]
@@ -132,12 +143,12 @@ enum Decoded {
 
 /// Drives `session` until it finishes. Calls `on_block` after each block is stored.
 ///
-/// Decoding, verification and the write run on worker threads (one per core), so the receive
-/// loop keeps draining the socket while a block decodes; otherwise a multi-millisecond decode
-/// overflows the socket buffer at line rate. At most [`DECODES_PER_WORKER`] jobs per worker are
-/// out at once: beyond that the loop leaves datagrams in the socket buffer until a job returns,
-/// so memory is a window of blocks whatever the object's size (what the kernel then drops is
-/// asked for again, like any loss).
+/// Decoding, verification and the write run on worker threads (one per core, a few nice steps
+/// down: [`DECODE_NICE`]), so the receive loop keeps draining the socket while a block decodes;
+/// otherwise a multi-millisecond decode overflows the socket buffer at line rate. At most
+/// [`DECODES_PER_WORKER`] jobs per worker are out at once: beyond that the loop leaves datagrams
+/// in the socket buffer until a job returns, so memory is a window of blocks whatever the
+/// object's size (what the kernel then drops is asked for again, like any loss).
 pub fn run(session: &mut ReceiverSession, io: ReceiverIo<'_>, on_block: impl FnMut(&ReceiverSession)) -> Result<(), ReceiveError> {
     let workers = std::thread::available_parallelism().map_or(1, usize::from);
     let (job_tx, job_rx) = crossbeam_channel::unbounded::<DecodeJob>();
@@ -147,6 +158,9 @@ pub fn run(session: &mut ReceiverSession, io: ReceiverIo<'_>, on_block: impl FnM
         for _ in 0..workers {
             let (job_rx, done_tx) = (job_rx.clone(), done_tx.clone());
             scope.spawn(move || {
+                if let Err(e) = netio::lower_thread_priority(DECODE_NICE) {
+                    tracing::debug!(error = %e, "decode worker keeps its priority");
+                }
                 for job in job_rx {
                     let outcome = match job.run() {
                         Ok((block, data)) => match target.write_block(block, &data) {
