@@ -114,6 +114,25 @@ pub async fn uniform_refusals(response: Response) -> Response {
     out
 }
 
+/// Closes the connection after refusing a request that carried a body, and says so
+/// (`Connection: close`). A refusal made before the body is read (a wrong token, a body over the
+/// limit) leaves the body on the connection; hyper drains it if it has already arrived and
+/// otherwise closes the connection once the response is out, a response that promised nothing of
+/// the kind. A client that pooled the connection then sends its next request into a closed socket,
+/// and a POST, which it may not resend, fails with "Unexpected EOF" (seen in CI: a test agent's
+/// POST after a refused POST). Told, the client opens a new connection instead. Requests without a
+/// body keep theirs.
+pub async fn close_after_refused_body(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use axum::http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+    let headers = request.headers();
+    let has_body = headers.contains_key(TRANSFER_ENCODING) || headers.get(CONTENT_LENGTH).is_some_and(|v| v.as_bytes() != b"0");
+    let mut response = next.run(request).await;
+    if has_body && (response.status().is_client_error() || response.status().is_server_error()) {
+        response.headers_mut().insert(CONNECTION, axum::http::HeaderValue::from_static("close"));
+    }
+    response
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let ApiError::Internal(detail) = &self {

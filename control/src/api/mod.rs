@@ -83,5 +83,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { ApiError::NotFound("route".into()).into_response() })
         .layer(axum::middleware::map_response(crate::error::uniform_refusals))
+        .layer(axum::middleware::from_fn(crate::error::close_after_refused_body))
         .with_state(state)
 }

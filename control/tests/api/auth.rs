@@ -1,7 +1,10 @@
 //! Tokens: no token, a wrong token and another node's token are all refused (401), whatever the case of
 //! the scheme name; and every refusal, axum's own included, is JSON.
+use std::time::Duration;
+
 use serde_json::json;
 
+use crate::raw_http::exchange;
 use crate::util::{Body, TestServer, kernel_arg, mac};
 
 /// Two stateless nodes and their tokens.
@@ -56,6 +59,22 @@ fn the_image_servers_token_reads_published_versions_and_nothing_else() {
     }
     assert_eq!(ts.get("/api/v1/images").expect(200).json().as_array().unwrap().len(), 1, "nothing was added");
     assert_eq!(ts.get("/api/v1/nodes").expect(200).json().as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_refused_request_body_closes_the_connection_and_the_response_says_so() {
+    let ts = TestServer::start();
+    // The header alone, as a client's first segment: the server refuses before the body arrives,
+    // cannot drain it and closes; a pooled client must be told, or its next POST meets a closed socket.
+    let head = b"POST /api/v1/images HTTP/1.1\r\nHost: fountain\r\nAuthorization: Bearer 00\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n";
+    let reply = exchange(ts.addr(), head, Duration::from_secs(10)).to_ascii_lowercase();
+    assert!(reply.starts_with("http/1.1 401"), "{reply}");
+    assert!(reply.contains("\r\nconnection: close\r\n"), "the refusal does not say the connection closes: {reply}");
+    // Without a body nothing is left on the connection: two refused GETs share one.
+    let get = "GET /api/v1/nodes HTTP/1.1\r\nHost: fountain\r\nAuthorization: Bearer 00\r\n";
+    let reply = exchange(ts.addr(), format!("{get}\r\n{get}Connection: close\r\n\r\n").as_bytes(), Duration::from_secs(10));
+    assert_eq!(reply.matches("HTTP/1.1 401").count(), 2, "{reply}");
+    assert_eq!(reply.to_ascii_lowercase().matches("connection: close").count(), 1, "only the second asked to close: {reply}");
 }
 
 #[test]
