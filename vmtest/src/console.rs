@@ -82,12 +82,19 @@ impl Console {
     }
 
     /// Types `command` into the shell on the console and returns (exit status, output) once it ends.
+    ///
+    /// The first command also turns the kernel's console messages down to emergencies first
+    /// (`dmesg -n 1`; they still reach the kernel's log). The kernel writes to the same serial
+    /// line whenever it has something to say, and what it says while a command prints becomes
+    /// part of that command's output: e1000's link-up line once landed in a `dpkg -l` listing
+    /// that a test compared between two VMs.
     pub fn run(&mut self, command: &str, timeout: Duration, alive: &mut dyn FnMut() -> anyhow::Result<()>) -> anyhow::Result<(i32, String)> {
+        let quiet_kernel = if self.commands == 0 { "dmesg -n 1 2>/dev/null; " } else { "" };
         self.commands += 1;
         let n = self.commands;
         let from = self.text().len();
         // The shell echoes what is typed: split the marker there so that only its output matches.
-        let line = format!("{command}; echo \"__E\"\"ND{n}_$?\"\n");
+        let line = format!("{quiet_kernel}{command}; echo \"__E\"\"ND{n}_$?\"\n");
         self.stream.write_all(line.as_bytes()).context("typing into the console")?;
         let marker = format!("__END{n}_");
         let output = self.wait_until(from, &format!("the end of `{command}`"), timeout, alive, |text| {
