@@ -13,6 +13,12 @@ const MAGIC: &[u8; 4] = b"FTNM";
 /// The manifest encoding version this build writes and reads.
 pub const MANIFEST_VERSION: u16 = 1;
 const HASH_LEN: usize = 32;
+/// Bytes [`Manifest::hash_file`] reads at a time. A whole block (1.4 MiB at the defaults) read at
+/// once is copied through a buffer larger than a core's L2 cache and then read back by the hash
+/// from memory; 64 KiB pieces stay in cache from the copy to the hash. 256 MiB from tmpfs on one
+/// core of a 2-core AMD EPYC: 212 ms in whole blocks, 118 ms in 64 KiB pieces (16 KiB 130 ms,
+/// 128 KiB 130 ms, 256 KiB 218 ms).
+const HASH_READ_BYTES: usize = 64 << 10;
 
 /// Why a manifest was rejected.
 #[derive(Debug, Error)]
@@ -83,22 +89,28 @@ impl Manifest {
     }
 
     /// Hashes an object of `layout.object_size()` bytes at the start of `file` with every core:
-    /// each thread takes every n-th block. Hashing is the wait between `fountain send` and the
-    /// first packet, and one core hashed 1 GiB in 1.2 s on this 2-core machine (4% of a
-    /// 300 Mbit/s transfer).
+    /// each thread takes every n-th block, read in [`HASH_READ_BYTES`] pieces. Hashing is the
+    /// wait between `fountain send` and the first packet, and one core hashed 1 GiB in 1.2 s on
+    /// this 2-core machine (4% of a 300 Mbit/s transfer); in pieces, `fountain send` of 256 MiB
+    /// writes its ticket after 78-92 ms instead of 136-150 ms.
     pub fn hash_file(layout: ObjectLayout, file: &std::fs::File) -> Result<Self, ManifestError> {
         use std::os::unix::fs::FileExt;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(layout.block_count().max(1) as usize);
         let hash_every = |first: usize| -> Result<Vec<blake3::Hash>, ManifestError> {
-            let mut buf = vec![0; layout.full_block_bytes() as usize];
+            let mut buf = vec![0; HASH_READ_BYTES];
             layout
                 .blocks()
                 .skip(first)
                 .step_by(threads)
                 .map(|block| {
-                    let len = layout.block_len(block);
-                    file.read_exact_at(&mut buf[..len], layout.block_offset(block)).map_err(|e| read_error(&layout, block, e))?;
-                    Ok(blake3::hash(&buf[..len]))
+                    let (start, len) = (layout.block_offset(block), layout.block_len(block));
+                    let mut hasher = blake3::Hasher::new();
+                    for piece in (0..len).step_by(HASH_READ_BYTES) {
+                        let n = HASH_READ_BYTES.min(len - piece);
+                        file.read_exact_at(&mut buf[..n], start + piece as u64).map_err(|e| read_error(&layout, block, e))?;
+                        hasher.update(&buf[..n]);
+                    }
+                    Ok(hasher.finalize())
                 })
                 .collect()
         };
@@ -258,10 +270,17 @@ mod tests {
     #[test]
     fn hashing_a_file_on_every_core_gives_the_same_manifest() {
         let (data, manifest) = sample();
+        // Blocks of a read piece and a half, the last one short of two pieces.
+        let big: Vec<u8> = (0..300_001u32).map(|i| (i * 7 % 251) as u8).collect();
+        let in_pieces = Manifest::hash_object(ObjectLayout::new(big.len() as u64, 1024, 100).unwrap(), &big[..]).unwrap();
+        assert!(in_pieces.layout().full_block_bytes() as usize > HASH_READ_BYTES);
         let path = std::env::temp_dir().join(format!("fec-manifest-{}", std::process::id()));
-        std::fs::write(&path, &data).unwrap();
+        for (data, manifest) in [(&big, &in_pieces), (&data, &manifest)] {
+            std::fs::write(&path, data).unwrap();
+            let file = std::fs::File::open(&path).unwrap();
+            assert_eq!(Manifest::hash_file(*manifest.layout(), &file).unwrap(), *manifest);
+        }
         let file = std::fs::File::open(&path).unwrap();
-        assert_eq!(Manifest::hash_file(*manifest.layout(), &file).unwrap(), manifest);
         let longer = ObjectLayout::new(data.len() as u64 + 1, 64, 100).unwrap();
         let short = Manifest::hash_file(longer, &file);
         std::fs::remove_file(&path).unwrap();
