@@ -87,6 +87,11 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// A response that refuses the request: any 4xx or 5xx.
+fn is_refusal(status: StatusCode) -> bool {
+    status.is_client_error() || status.is_server_error()
+}
+
 /// Longest plain-text refusal rewritten by [`uniform_refusals`]; axum's own are one line.
 const PLAIN_REFUSAL_MAX_BYTES: usize = 16 << 10;
 
@@ -97,7 +102,7 @@ pub async fn uniform_refusals(response: Response) -> Response {
     use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
     let status = response.status();
     let json = response.headers().get(CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if json || !(status.is_client_error() || status.is_server_error()) {
+    if json || !is_refusal(status) {
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -127,7 +132,7 @@ pub async fn close_after_refused_body(request: axum::extract::Request, next: axu
     let headers = request.headers();
     let has_body = headers.contains_key(TRANSFER_ENCODING) || headers.get(CONTENT_LENGTH).is_some_and(|v| v.as_bytes() != b"0");
     let mut response = next.run(request).await;
-    if has_body && (response.status().is_client_error() || response.status().is_server_error()) {
+    if has_body && is_refusal(response.status()) {
         response.headers_mut().insert(CONNECTION, axum::http::HeaderValue::from_static("close"));
     }
     response
