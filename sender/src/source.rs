@@ -15,6 +15,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use thiserror::Error;
 
 /// Why a symbol could not be produced.
@@ -44,7 +45,13 @@ fn load(file: &File, manifest: &Manifest, block: BlockId) -> Result<BlockEncoder
     Ok(BlockEncoder::new(layout, block, buf.freeze()))
 }
 
-type Loaded = (BlockId, Result<Arc<BlockEncoder>, SourceError>);
+/// A block a worker read and verified.
+struct Loaded {
+    block: BlockId,
+    encoder: Result<Arc<BlockEncoder>, SourceError>,
+    /// The worker prepares its repair next.
+    repairing: bool,
+}
 
 /// Work for the source's threads.
 enum Job {
@@ -52,6 +59,31 @@ enum Job {
     Load { block: BlockId, repair: bool },
     /// Prepare the repair of a block already loaded (its encoder is shared).
     Prepare(Arc<BlockEncoder>),
+}
+
+/// A worker: runs jobs until the source is dropped.
+fn work(file: &File, manifest: &Manifest, jobs: &Receiver<Job>, loaded: &Sender<Loaded>, stopped: &AtomicBool) {
+    for job in jobs {
+        if stopped.load(Ordering::Relaxed) {
+            return;
+        }
+        match job {
+            // Handed over as soon as it is verified, its repair prepared after: the packet loop
+            // sends a block's source symbols long before any of its repair, and waiting for the
+            // encode stalled the first burst (40 ms at the start of a session, two cores).
+            Job::Load { block, repair } => {
+                let encoder = load(file, manifest, block).map(Arc::new);
+                let prepare = encoder.as_ref().ok().filter(|_| repair).cloned();
+                if loaded.send(Loaded { block, encoder, repairing: prepare.is_some() }).is_err() {
+                    return;
+                }
+                if let Some(encoder) = prepare {
+                    encoder.prepare_repair();
+                }
+            }
+            Job::Prepare(encoder) => encoder.prepare_repair(),
+        }
+    }
 }
 
 /// Blocks of one object with their encoders, the most recent ones cached.
@@ -65,7 +97,8 @@ pub struct BlockSource {
     requested: HashMap<BlockId, bool>,
     jobs: Option<Sender<Job>>,
     loaded: Receiver<Loaded>,
-    workers: Vec<std::thread::JoinHandle<()>>,
+    /// Set when the source is dropped: the workers skip what is still queued.
+    stopped: Arc<AtomicBool>,
 }
 
 impl BlockSource {
@@ -75,30 +108,12 @@ impl BlockSource {
         let (file, manifest) = (Arc::new(file), Arc::new(manifest));
         let (job_tx, job_rx) = crossbeam_channel::unbounded::<Job>();
         let (loaded_tx, loaded) = crossbeam_channel::unbounded::<Loaded>();
-        let workers = (0..workers)
-            .map(|_| {
-                let (file, manifest, job_rx, loaded_tx) = (file.clone(), manifest.clone(), job_rx.clone(), loaded_tx.clone());
-                std::thread::spawn(move || {
-                    for job in job_rx {
-                        match job {
-                            Job::Load { block, repair } => {
-                                let encoder = load(&file, &manifest, block).map(|encoder| {
-                                    if repair {
-                                        encoder.prepare_repair();
-                                    }
-                                    Arc::new(encoder)
-                                });
-                                if loaded_tx.send((block, encoder)).is_err() {
-                                    return;
-                                }
-                            }
-                            Job::Prepare(encoder) => encoder.prepare_repair(),
-                        }
-                    }
-                })
-            })
-            .collect::<Vec<_>>();
-        let jobs = (!workers.is_empty()).then_some(job_tx);
+        let stopped = Arc::new(AtomicBool::new(false));
+        for _ in 0..workers {
+            let (file, manifest, job_rx, loaded_tx, stopped) = (file.clone(), manifest.clone(), job_rx.clone(), loaded_tx.clone(), stopped.clone());
+            std::thread::spawn(move || work(&file, &manifest, &job_rx, &loaded_tx, &stopped));
+        }
+        let jobs = (workers > 0).then_some(job_tx);
         Self {
             file,
             manifest,
@@ -108,7 +123,7 @@ impl BlockSource {
             requested: HashMap::new(),
             jobs,
             loaded,
-            workers,
+            stopped,
         }
     }
 
@@ -150,11 +165,12 @@ impl BlockSource {
 
     /// Takes in what the workers finished.
     fn collect(&mut self) -> Result<(), SourceError> {
-        while let Ok((block, encoder)) = self.loaded.try_recv() {
+        while let Ok(Loaded { block, encoder, repairing }) = self.loaded.try_recv() {
             let repair = self.requested.remove(&block).unwrap_or(false);
             let encoder = encoder?;
             // Asked for with its repair after it was sent off without.
             if repair
+                && !repairing
                 && !encoder.repair_ready()
                 && let Some(jobs) = &self.jobs
             {
@@ -178,11 +194,11 @@ impl BlockSource {
     }
 }
 
+/// The workers are not joined: one may be amid an encode (milliseconds), and a sender whose
+/// session is over must not wait for repair nobody will ask for (it held `fountain send`'s exit
+/// back 20 ms). They skip what is queued and end on their own.
 impl Drop for BlockSource {
     fn drop(&mut self) {
-        self.jobs = None;
-        for worker in self.workers.drain(..) {
-            let _ = worker.join();
-        }
+        self.stopped.store(true, Ordering::Relaxed);
     }
 }

@@ -101,6 +101,32 @@ pub fn run_stoppable(
     drive(session, socket, source, deadline, true, Some(stop), on_event)
 }
 
+/// Which blocks the source was asked to have ready.
+#[derive(Default)]
+struct Prefetch {
+    /// Blocks below this were asked for.
+    through: Option<BlockId>,
+    /// Whether the last ask was for their repair encoders too.
+    repair: bool,
+}
+
+impl Prefetch {
+    /// Before a symbol of `block` is sent: asks for the blocks ahead of it, and again for the
+    /// whole window when `repair` turns on (a need after a quiet spell: the blocks' first passes
+    /// now carry repair).
+    fn before(&mut self, source: &mut BlockSource, block: BlockId, repair: bool) {
+        let repair_began = repair && !self.repair;
+        if repair_began || self.through.is_none_or(|t| block + PREFETCH_BLOCKS > t) {
+            let from = if repair_began { block } else { self.through.map_or(block, |t| t.max(block)) };
+            for ahead in from..block + 2 * PREFETCH_BLOCKS {
+                source.prefetch(ahead, repair);
+            }
+            self.through = self.through.max(Some(block + 2 * PREFETCH_BLOCKS));
+        }
+        self.repair = repair;
+    }
+}
+
 fn drive(
     session: &mut SenderSession,
     socket: &UdpSocket,
@@ -115,9 +141,11 @@ fn drive(
     let group = session.config().group;
     let mut batch = BatchSender::new(socket, gso)?;
     let mut recv_buf = vec![0u8; MAX_DATAGRAM];
-    let mut prefetched: Option<BlockId> = None;
-    // Whether the last prefetch asked for repair encoders.
-    let mut prefetched_repair = false;
+    // The first pass starts at block 0: its first blocks are read and verified while the
+    // receivers join, their repair encoders prepared once sending starts (after them: read
+    // behind encodes, the first burst waited 40 ms for them on two cores).
+    let mut prefetch = Prefetch::default();
+    prefetch.before(source, 0, false);
     let quantum = pacing_quantum(session.config());
     // Datagrams the kernel had no room for, as last logged, and when.
     let mut dropped_logged: (u64, Option<Instant>) = (0, None);
@@ -128,18 +156,7 @@ fn drive(
             let Some(transmit) = session.poll_transmit(now) else { break };
             match transmit {
                 Transmit::Symbol { block, esi, to } => {
-                    // Ahead of the blocks sent, and again over the whole window when a need
-                    // arrives after a quiet spell: their first passes now carry repair.
-                    let repair = session.expects_repair(now);
-                    let needs_began = repair && !prefetched_repair;
-                    if needs_began || prefetched.is_none_or(|p| block + PREFETCH_BLOCKS > p) {
-                        let from = if needs_began { block } else { prefetched.map_or(block, |p| p.max(block)) };
-                        for ahead in from..block + 2 * PREFETCH_BLOCKS {
-                            source.prefetch(ahead, repair);
-                        }
-                        prefetched = prefetched.max(Some(block + 2 * PREFETCH_BLOCKS));
-                    }
-                    prefetched_repair = repair;
+                    prefetch.before(source, block, session.expects_repair(now));
                     let payload = source.symbol(block, esi)?;
                     let (destination, packet) = match to {
                         SymbolTo::Group => (group, Packet::Data { block, esi, payload: &payload }),
